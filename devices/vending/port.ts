@@ -1,0 +1,59 @@
+/**
+ * The domain port the gateway core uses to talk to a vending machine that
+ * dispenses on command (remote vend). No wire formats here: a driver for a
+ * particular controller board family implements this interface.
+ */
+import type { EventEmitter } from 'node:events';
+
+/** Why a vend did not dispense, as the controller reported it. */
+export type VendFailureReason =
+  | 'jammed'
+  | 'empty-slot'
+  | 'drop-sensor-miss'
+  | 'motor-fault'
+  | 'unknown-slot'
+  | 'busy'
+  | 'other';
+
+export type VendOutcome =
+  | { kind: 'dispensed'; vendToken: number; slot: number }
+  | { kind: 'failed'; vendToken: number; slot: number; reason: VendFailureReason; detail?: string };
+
+/**
+ * What the controller says about a vend token when asked after a crash or a
+ * reconnect. `never-seen` means the board has no record of that token, so it
+ * has not dispensed (it dedupes tokens it has seen, so resending is safe).
+ */
+export type VendQueryResult = VendOutcome | { kind: 'in-progress'; vendToken: number } | { kind: 'never-seen'; vendToken: number };
+
+export interface DispenseRequest {
+  /** Unique per order, committed in the ledger before the first byte is sent. 1..2^32-1. */
+  vendToken: number;
+  slot: number;
+}
+
+export interface VendingMachineEvents {
+  /** The board answers again after silence or a reopened port. */
+  online: [];
+  /** No poll from the board for the silence timeout, or the port closed. */
+  offline: [reason: string];
+  /** Dispense progress as reported by the board. */
+  progress: [vendToken: number, stage: 'accepted' | 'dispensing'];
+}
+
+export interface VendingMachine extends EventEmitter<VendingMachineEvents> {
+  readonly machineId: string;
+  readonly online: boolean;
+  /** Opens the transport and starts the driver. Resolves once the port is open (not necessarily online). */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /**
+   * Asks the board to dispense and resolves with the final outcome. Rejects
+   * with a VendgateError (DeviceTimeout / DeviceOffline) when the outcome is
+   * not known; the caller must then resolve it with queryVend, never by
+   * dispensing again blind.
+   */
+  dispense(req: DispenseRequest): Promise<VendOutcome>;
+  /** Asks the board what became of a vend token. Rejects when the board does not answer. */
+  queryVend(vendToken: number): Promise<VendQueryResult>;
+}

@@ -1,0 +1,105 @@
+/**
+ * The error catalogue. Every error vendgate reports to a person or to the
+ * platform carries one of these stable codes. Codes are grouped in numbered
+ * ranges (the zwave-js convention) so a code says which layer it came from:
+ *
+ *   1xxx config        2xxx store         3xxx platform link / contract
+ *   4xxx commands      5xxx order ledger  6xxx vending devices
+ *   7xxx beacons/BLE   8xxx coupons       9xxx displays / HTTP API
+ *
+ * Codes never change meaning once published; add new ones instead.
+ */
+export const ErrorCode = {
+  ConfigInvalid: 1001,
+  ConfigFileUnreadable: 1002,
+  ConfigYamlSyntax: 1003,
+
+  StoreOpenFailed: 2001,
+  StoreMigrationFailed: 2002,
+  StoreSchemaTooNew: 2003,
+
+  PayloadNotJson: 3001,
+  PayloadInvalid: 3002,
+  PayloadTooLarge: 3003,
+  AckInvalid: 3004,
+  OutboxFull: 3005,
+  BrokerUnreachable: 3006,
+
+  CommandUnsigned: 4001,
+  CommandSignatureInvalid: 4002,
+  CommandExpired: 4003,
+  CommandNotYetValid: 4004,
+  CommandReplayed: 4005,
+  CommandMisaddressed: 4006,
+  CommandUnknownType: 4007,
+  CommandBodyInvalid: 4008,
+
+  OrderUnknownMachine: 5001,
+  OrderUnknownSlot: 5002,
+  OrderExpired: 5003,
+  OrderAmountInvalid: 5004,
+  OrderConflict: 5005,
+  OrderUnresolved: 5006,
+  OrderNotFound: 5007,
+
+  DeviceTimeout: 6001,
+  DeviceOffline: 6002,
+  DeviceProtocol: 6003,
+  DeviceFrameInvalid: 6004,
+  DeviceBufferOverflow: 6005,
+  DeviceBusy: 6006,
+  VendJammed: 6101,
+  VendEmptySlot: 6102,
+  VendDropSensorMiss: 6103,
+  VendMotorFault: 6104,
+  VendUnknownSlot: 6105,
+  VendFailed: 6106,
+
+  BleUnavailable: 7001,
+  BeaconNotABeacon: 7002,
+  BeaconTruncated: 7003,
+
+  CouponBudgetExhausted: 8001,
+  CouponUserCapReached: 8002,
+  CouponBeaconUnknown: 8003,
+  CouponBeaconStale: 8004,
+  CouponOutsideWindow: 8005,
+  CouponAlreadyRedeemed: 8006,
+
+  HttpBadRequest: 9001,
+  HttpNotFound: 9002,
+} as const;
+
+export type ErrorCodeName = keyof typeof ErrorCode;
+export type ErrorCodeValue = (typeof ErrorCode)[ErrorCodeName];
+
+const nameByCode = new Map<number, ErrorCodeName>(
+  Object.entries(ErrorCode).map(([name, code]) => [code, name as ErrorCodeName]),
+);
+
+export function errorCodeName(code: number): ErrorCodeName | undefined {
+  return nameByCode.get(code);
+}
+
+/** An error with a stable catalogue code and structured context. */
+export class VendgateError extends Error {
+  readonly code: ErrorCodeValue;
+  readonly codeName: ErrorCodeName;
+  readonly context: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCodeValue, message: string, context: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'VendgateError';
+    this.code = code;
+    this.codeName = errorCodeName(code) ?? 'HttpBadRequest';
+    this.context = context;
+  }
+
+  toJSON(): { code: number; name: string; message: string; context: Readonly<Record<string, unknown>> } {
+    return { code: this.code, name: this.codeName, message: this.message, context: this.context };
+  }
+}
+
+export function isVendgateError(err: unknown, code?: ErrorCodeValue): err is VendgateError {
+  return err instanceof VendgateError && (code === undefined || err.code === code);
+}
