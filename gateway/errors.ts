@@ -87,7 +87,12 @@ export class VendgateError extends Error {
   readonly codeName: ErrorCodeName;
   readonly context: Readonly<Record<string, unknown>>;
 
-  constructor(code: ErrorCodeValue, message: string, context: Record<string, unknown> = {}, options?: ErrorOptions) {
+  constructor(
+    code: ErrorCodeValue,
+    message: string,
+    context: Record<string, unknown> = {},
+    options?: ErrorOptions,
+  ) {
     super(message, options);
     this.name = 'VendgateError';
     this.code = code;

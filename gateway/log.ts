@@ -40,7 +40,10 @@ export function createRootLogger(opts: LogOptions = {}): Log {
   if (opts.pretty) {
     return pino({
       ...base,
-      transport: { target: 'pino-pretty', options: { colorize: true, ignore: 'pid,hostname', messageKey: 'msg' } },
+      transport: {
+        target: 'pino-pretty',
+        options: { colorize: true, ignore: 'pid,hostname', messageKey: 'msg' },
+      },
     });
   }
   return pino(base);

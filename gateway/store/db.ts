@@ -79,6 +79,8 @@ export function bumpCounter(db: Db, name: string, by = 1): void {
 }
 
 export function readCounter(db: Db, name: string): number {
-  const row = db.prepare('SELECT value FROM counters WHERE name = ?').get(name) as { value: number } | undefined;
+  const row = db.prepare('SELECT value FROM counters WHERE name = ?').get(name) as
+    | { value: number }
+    | undefined;
   return row?.value ?? 0;
 }

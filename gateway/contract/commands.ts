@@ -1,0 +1,45 @@
+import { z } from 'zod';
+import { EpochMs, MachineId, Money, OrderId, Provider, Slot } from './common.ts';
+
+/**
+ * Commands from the platform are signed with Ed25519. The wire form keeps the
+ * signed body as the exact JSON string that was signed, so no canonical JSON
+ * is needed: `sig` is the signature over the UTF-8 bytes of `body`.
+ */
+export const SignedCommand = z
+  .object({
+    body: z.string().max(16_384).describe('The command body as a JSON string (see CommandBody).'),
+    sig: z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'a base64 Ed25519 signature (88 characters)'),
+    keyId: z.string().max(64).optional().describe('Which platform key signed it, when several are trusted.'),
+  })
+  .strict();
+export type SignedCommand = z.infer<typeof SignedCommand>;
+
+export const CommandSchemas = {
+  'order.paid': z
+    .object({
+      orderId: OrderId,
+      machineId: MachineId,
+      slot: Slot,
+      price: Money,
+      provider: Provider,
+      expiresAt: EpochMs.describe('After this instant the order must not be dispensed; it is refunded.'),
+    })
+    .strict()
+    .describe('A customer paid; dispense this slot once, or request a refund.'),
+} as const;
+export type CommandType = keyof typeof CommandSchemas;
+export type CommandData<T extends CommandType> = z.infer<(typeof CommandSchemas)[T]>;
+
+export const CommandBody = z
+  .object({
+    id: z.string().min(8).max(64).describe('Unique command id.'),
+    type: z.string(),
+    gatewayId: z.string().describe('The gateway this command is for; others refuse it.'),
+    issuedAt: EpochMs,
+    expiresAt: EpochMs,
+    nonce: z.string().min(16).max(64),
+    data: z.unknown(),
+  })
+  .strict();
+export type CommandBody = z.infer<typeof CommandBody>;

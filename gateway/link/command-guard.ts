@@ -1,0 +1,171 @@
+import type { KeyObject } from 'node:crypto';
+import type { Statement } from 'better-sqlite3';
+import {
+  CommandBody,
+  type CommandData,
+  CommandSchemas,
+  type CommandType,
+  SignedCommand,
+} from '../contract/commands.ts';
+import { ErrorCode, type ErrorCodeValue } from '../errors.ts';
+import type { Db } from '../store/db.ts';
+import { verifyBody } from './signing.ts';
+
+export const MAX_COMMAND_BYTES = 16 * 1024;
+
+export type GuardResult =
+  | {
+      ok: true;
+      command: {
+        id: string;
+        type: CommandType;
+        issuedAt: number;
+        expiresAt: number;
+        data: CommandData<CommandType>;
+      };
+    }
+  | { ok: false; code: ErrorCodeValue; reason: string; commandId?: string; commandType?: string };
+
+export interface CommandGuardOptions {
+  gatewayId: string;
+  /** Trusted platform keys by key id; `default` is used when a command names none. */
+  keys: ReadonlyMap<string, KeyObject>;
+  /** Clock skew tolerated on issuedAt (the platform clock may run ahead). */
+  maxSkewMs: number;
+  /** Longest validity window accepted, so a replay record never has to live forever. */
+  maxLifetimeMs: number;
+  now?: () => number;
+}
+
+/**
+ * Checks a command from the platform before anything acts on it, in this
+ * order: size, JSON shape, signature, addressee, validity window, replay,
+ * known type, data schema. The replay guard records the command id and
+ * nonce on disk, so a restart does not reopen the door to replays.
+ */
+export class CommandGuard {
+  readonly #opts: Required<CommandGuardOptions>;
+  readonly #seen: Statement<[string, string, number]>;
+  readonly #prune: Statement<[number]>;
+  #lastPrune = 0;
+
+  constructor(db: Db, opts: CommandGuardOptions) {
+    this.#opts = { now: Date.now, ...opts };
+    this.#seen = db.prepare(
+      'INSERT OR IGNORE INTO seen_commands (command_id, nonce, expires_at) VALUES (?, ?, ?)',
+    );
+    this.#prune = db.prepare('DELETE FROM seen_commands WHERE expires_at < ?');
+  }
+
+  check(topicType: string | undefined, payload: Buffer): GuardResult {
+    if (payload.length > MAX_COMMAND_BYTES) {
+      return fail(
+        ErrorCode.PayloadTooLarge,
+        `command payload is ${payload.length} bytes; at most ${MAX_COMMAND_BYTES}`,
+      );
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(payload.toString('utf8'));
+    } catch (err) {
+      return fail(ErrorCode.PayloadNotJson, `command payload is not JSON: ${(err as Error).message}`);
+    }
+    const signed = SignedCommand.safeParse(json);
+    if (!signed.success) {
+      const unsigned = typeof json === 'object' && json !== null && !('sig' in json);
+      return fail(
+        unsigned ? ErrorCode.CommandUnsigned : ErrorCode.PayloadInvalid,
+        unsigned
+          ? 'command is not signed: expected {body, sig}'
+          : `command envelope invalid: ${describe(signed.error)}`,
+      );
+    }
+    const key = this.#opts.keys.get(signed.data.keyId ?? 'default');
+    if (!key) return fail(ErrorCode.CommandSignatureInvalid, `unknown signing key id "${signed.data.keyId}"`);
+    if (!verifyBody(signed.data.body, signed.data.sig, key)) {
+      return fail(
+        ErrorCode.CommandSignatureInvalid,
+        'signature does not verify against the trusted platform key',
+      );
+    }
+    let bodyJson: unknown;
+    try {
+      bodyJson = JSON.parse(signed.data.body);
+    } catch (err) {
+      return fail(ErrorCode.CommandBodyInvalid, `signed body is not JSON: ${(err as Error).message}`);
+    }
+    const body = CommandBody.safeParse(bodyJson);
+    if (!body.success)
+      return fail(ErrorCode.CommandBodyInvalid, `command body invalid: ${describe(body.error)}`);
+    const b = body.data;
+    const ids = { commandId: b.id, commandType: b.type };
+    if (b.gatewayId !== this.#opts.gatewayId) {
+      return fail(
+        ErrorCode.CommandMisaddressed,
+        `command is for gateway "${b.gatewayId}", this is "${this.#opts.gatewayId}"`,
+        ids,
+      );
+    }
+    if (topicType !== undefined && topicType !== b.type) {
+      return fail(
+        ErrorCode.CommandMisaddressed,
+        `command type "${b.type}" arrived on topic cmd/${topicType}`,
+        ids,
+      );
+    }
+    const now = this.#opts.now();
+    if (b.expiresAt <= now) {
+      return fail(ErrorCode.CommandExpired, `command expired at ${new Date(b.expiresAt).toISOString()}`, ids);
+    }
+    if (b.issuedAt > now + this.#opts.maxSkewMs) {
+      return fail(
+        ErrorCode.CommandNotYetValid,
+        `command issued in the future (${new Date(b.issuedAt).toISOString()})`,
+        ids,
+      );
+    }
+    if (b.expiresAt - b.issuedAt > this.#opts.maxLifetimeMs) {
+      return fail(
+        ErrorCode.CommandBodyInvalid,
+        `command validity window ${b.expiresAt - b.issuedAt} ms exceeds the ${this.#opts.maxLifetimeMs} ms allowed`,
+        ids,
+      );
+    }
+    if (!(b.type in CommandSchemas)) {
+      return fail(ErrorCode.CommandUnknownType, `unknown command type "${b.type}"`, ids);
+    }
+    const type = b.type as CommandType;
+    const data = CommandSchemas[type].safeParse(b.data);
+    if (!data.success)
+      return fail(ErrorCode.CommandBodyInvalid, `${type} data invalid: ${describe(data.error)}`, ids);
+    if (this.#seen.run(b.id, b.nonce, b.expiresAt).changes === 0) {
+      return fail(ErrorCode.CommandReplayed, `command ${b.id} (or its nonce) was already received`, ids);
+    }
+    this.#maybePrune(now);
+    return {
+      ok: true,
+      command: { id: b.id, type, issuedAt: b.issuedAt, expiresAt: b.expiresAt, data: data.data },
+    };
+  }
+
+  #maybePrune(now: number): void {
+    if (now - this.#lastPrune < 60_000) return;
+    this.#lastPrune = now;
+    this.#prune.run(now - this.#opts.maxSkewMs);
+  }
+}
+
+function fail(
+  code: ErrorCodeValue,
+  reason: string,
+  ids: { commandId?: string; commandType?: string } = {},
+): GuardResult {
+  return { ok: false, code, reason, ...ids };
+}
+
+/** "field.path: message" for each zod issue, so the sender sees what and where. */
+export function describe(error: { issues: ReadonlyArray<{ path: PropertyKey[]; message: string }> }): string {
+  return error.issues
+    .map((i) => `${i.path.length ? i.path.map(String).join('.') : '(root)'}: ${i.message}`)
+    .join('; ');
+}

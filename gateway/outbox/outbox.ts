@@ -1,0 +1,233 @@
+import { randomUUID } from 'node:crypto';
+import type { Statement } from 'better-sqlite3';
+import {
+  EVENT_CLASS,
+  type EventData,
+  type EventEnvelope,
+  EventSchemas,
+  type EventType,
+} from '../contract/events.ts';
+import { ErrorCode, VendgateError } from '../errors.ts';
+import { bumpCounter, type Db, readCounter } from '../store/db.ts';
+
+export interface OutboxOptions {
+  gatewayId: string;
+  /** Most rows kept. Telemetry is dropped (oldest first) to stay under it; critical events never are. */
+  maxRows: number;
+  /** Telemetry older than this expires undelivered (stale status is worse than none). */
+  telemetryTtlMs: number;
+  now?: () => number;
+}
+
+export interface OutboxRow {
+  seq: number;
+  envelope: string;
+  type: string;
+  sendCount: number;
+  lastSentAt: number | null;
+}
+
+export interface OutboxStats {
+  pending: number;
+  critical: number;
+  dropped: number;
+  expired: number;
+  lastSeq: number;
+}
+
+/**
+ * The durable outbox. `append` must run inside the transaction that made the
+ * state change (see DESIGN.md "A broker's PUBACK is not delivery"): either
+ * both are on disk or neither is. Rows leave only on the platform's
+ * end-to-end `ack`, or, for telemetry only, when the bound or the TTL drops
+ * them, which is counted and itself reported as an `outbox.dropped` event.
+ */
+export class Outbox {
+  readonly #db: Db;
+  readonly #opts: Required<OutboxOptions>;
+  readonly #nextSeq: Statement<[], { value: string }>;
+  readonly #insert: Statement<[number, string, string, string, string, number, number | null]>;
+  readonly #pendingAfter: Statement<
+    [number, number],
+    { seq: number; envelope: string; type: string; send_count: number; last_sent_at: number | null }
+  >;
+  readonly #markSent: Statement<[number, number]>;
+  readonly #ackUpTo: Statement<[number]>;
+  readonly #count: Statement<[], { n: number; critical: number }>;
+  #rows: number;
+  #criticalRows: number;
+
+  constructor(db: Db, opts: OutboxOptions) {
+    this.#db = db;
+    this.#opts = { now: Date.now, ...opts };
+    db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('next_seq', '0')").run();
+    this.#nextSeq = db.prepare(
+      "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'next_seq' RETURNING value",
+    );
+    this.#insert = db.prepare(
+      'INSERT INTO outbox (seq, event_id, type, class, envelope, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.#pendingAfter = db.prepare(
+      'SELECT seq, envelope, type, send_count, last_sent_at FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?',
+    );
+    this.#markSent = db.prepare(
+      'UPDATE outbox SET send_count = send_count + 1, last_sent_at = ? WHERE seq = ?',
+    );
+    this.#ackUpTo = db.prepare('DELETE FROM outbox WHERE seq <= ?');
+    this.#count = db.prepare(
+      "SELECT COUNT(*) AS n, COALESCE(SUM(class = 'critical'), 0) AS critical FROM outbox",
+    );
+    const c = this.#count.get()!;
+    this.#rows = c.n;
+    this.#criticalRows = c.critical;
+  }
+
+  /**
+   * Appends an event. Validates the data against the contract so that nothing
+   * malformed is ever queued. Call inside the caller's transaction.
+   */
+  append<T extends EventType>(type: T, data: EventData<T>): EventEnvelope {
+    const envelope = this.tryAppend(type, data);
+    if (!envelope) {
+      throw new VendgateError(
+        ErrorCode.OutboxFull,
+        `the outbox is full of undelivered critical events; ${type} not queued`,
+        {
+          type,
+        },
+      );
+    }
+    return envelope;
+  }
+
+  /**
+   * Like append, but a telemetry event that finds the outbox full of critical
+   * events is counted as dropped and not queued (returns null).
+   */
+  tryAppend<T extends EventType>(type: T, data: EventData<T>): EventEnvelope | null {
+    const parsed = EventSchemas[type].safeParse(data);
+    if (!parsed.success) {
+      throw new VendgateError(
+        ErrorCode.PayloadInvalid,
+        `event ${type} does not match its schema: ${parsed.error.message}`,
+        {
+          type,
+        },
+      );
+    }
+    const cls = EVENT_CLASS[type];
+    if (cls === 'telemetry' && this.#rows >= this.#opts.maxRows && !this.#dropOldestTelemetry()) {
+      bumpCounter(this.#db, 'outbox_dropped');
+      return null;
+    }
+    const seq = Number(this.#nextSeq.get()!.value);
+    const now = this.#opts.now();
+    const envelope: EventEnvelope = {
+      id: randomUUID(),
+      seq,
+      gatewayId: this.#opts.gatewayId,
+      ts: now,
+      type,
+      data,
+    };
+    const expiresAt = cls === 'telemetry' ? now + this.#opts.telemetryTtlMs : null;
+    this.#insert.run(seq, envelope.id, type, cls, JSON.stringify(envelope), now, expiresAt);
+    this.#rows++;
+    if (cls === 'critical') this.#criticalRows++;
+    return envelope;
+  }
+
+  /** True when only critical events fill the bound: new money work must wait. */
+  get saturated(): boolean {
+    return this.#criticalRows >= this.#opts.maxRows;
+  }
+
+  pendingAfter(seq: number, limit: number): OutboxRow[] {
+    return this.#pendingAfter.all(seq, limit).map((r) => ({
+      seq: r.seq,
+      envelope: r.envelope,
+      type: r.type,
+      sendCount: r.send_count,
+      lastSentAt: r.last_sent_at,
+    }));
+  }
+
+  markSent(seqs: readonly number[]): void {
+    const now = this.#opts.now();
+    this.#db.transaction(() => {
+      for (const s of seqs) this.#markSent.run(now, s);
+    })();
+  }
+
+  /** The platform stored every event up to `upTo`. Returns how many rows left. */
+  ack(upTo: number): number {
+    const removed = this.#db.transaction(() => this.#ackUpTo.run(upTo).changes)();
+    if (removed > 0) this.#recount();
+    return removed;
+  }
+
+  /** Drops telemetry past its TTL; reports the gap. Returns how many expired. */
+  expire(): number {
+    const now = this.#opts.now();
+    return this.#db.transaction(() => {
+      const rows = this.#db
+        .prepare("SELECT seq FROM outbox WHERE class = 'telemetry' AND expires_at <= ? ORDER BY seq")
+        .all(now) as { seq: number }[];
+      if (rows.length === 0) return 0;
+      this.#removeAndReport(
+        rows.map((r) => r.seq),
+        'expired',
+      );
+      return rows.length;
+    })();
+  }
+
+  stats(): OutboxStats {
+    const meta = this.#db.prepare("SELECT value FROM meta WHERE key = 'next_seq'").get() as
+      | { value: string }
+      | undefined;
+    return {
+      pending: this.#rows,
+      critical: this.#criticalRows,
+      dropped: readCounter(this.#db, 'outbox_dropped'),
+      expired: readCounter(this.#db, 'outbox_expired'),
+      lastSeq: Number(meta?.value ?? 0),
+    };
+  }
+
+  /** Returns false when there was no telemetry to drop. */
+  #dropOldestTelemetry(): boolean {
+    // Drop a tenth of the bound at once so a sustained overflow yields one
+    // report per batch rather than one per event.
+    const batch = Math.max(1, Math.floor(this.#opts.maxRows / 10));
+    const rows = this.#db
+      .prepare("SELECT seq FROM outbox WHERE class = 'telemetry' ORDER BY seq LIMIT ?")
+      .all(batch) as { seq: number }[];
+    if (rows.length === 0) return false;
+    this.#removeAndReport(
+      rows.map((r) => r.seq),
+      'bound',
+    );
+    return true;
+  }
+
+  #removeAndReport(seqs: number[], cause: 'bound' | 'expired'): void {
+    const del = this.#db.prepare('DELETE FROM outbox WHERE seq = ?');
+    for (const s of seqs) del.run(s);
+    this.#rows -= seqs.length;
+    bumpCounter(this.#db, cause === 'bound' ? 'outbox_dropped' : 'outbox_expired', seqs.length);
+    this.append('outbox.dropped', {
+      cause,
+      count: seqs.length,
+      seqs,
+      totalDropped: readCounter(this.#db, 'outbox_dropped'),
+      totalExpired: readCounter(this.#db, 'outbox_expired'),
+    });
+  }
+
+  #recount(): void {
+    const c = this.#count.get()!;
+    this.#rows = c.n;
+    this.#criticalRows = c.critical;
+  }
+}
