@@ -58,6 +58,10 @@ export const ErrorCode = {
   BleUnavailable: 7001,
   BeaconNotABeacon: 7002,
   BeaconTruncated: 7003,
+  BeaconMalformed: 7004,
+  BeaconUnsupported: 7005,
+  BeaconHexInvalid: 7006,
+  BeaconFieldInvalid: 7007,
 
   CouponBudgetExhausted: 8001,
   CouponUserCapReached: 8002,
