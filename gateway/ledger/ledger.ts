@@ -1,0 +1,369 @@
+import type { Statement } from 'better-sqlite3';
+import type { VendFailureReason, VendOutcome } from '../../devices/vending/port.ts';
+import type { CommandData } from '../contract/commands.ts';
+import type { OrderState } from '../contract/events.ts';
+import { ErrorCode, type ErrorCodeValue } from '../errors.ts';
+import type { Money } from '../money.ts';
+import type { Outbox } from '../outbox/outbox.ts';
+import type { Db } from '../store/db.ts';
+import type { MachineCatalog } from './catalog.ts';
+
+export interface OrderRecord {
+  orderId: string;
+  flow: 'remote' | 'cashless';
+  machineId: string;
+  slot: number;
+  price: Money;
+  provider: string;
+  expiresAt: number;
+  state: OrderState;
+  vendToken: number | null;
+  attempts: number;
+  outcomeCode: number | null;
+  outcomeNote: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+interface OrderRow {
+  order_id: string;
+  flow: 'remote' | 'cashless';
+  machine_id: string;
+  slot: number;
+  amount: number;
+  currency: string;
+  provider: string;
+  expires_at: number;
+  state: OrderState;
+  vend_token: number | null;
+  attempts: number;
+  outcome_code: number | null;
+  outcome_note: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export type ReceiveResult =
+  | { kind: 'accepted'; order: OrderRecord }
+  | { kind: 'duplicate'; order: OrderRecord }
+  | { kind: 'refused'; order: OrderRecord; code: ErrorCodeValue; reason: string };
+
+export type BeginResult =
+  | { kind: 'dispense'; vendToken: number; order: OrderRecord }
+  | { kind: 'settled'; order: OrderRecord };
+
+/** The failure reason a controller reported, mapped to the error catalogue. */
+export const FAILURE_CODE: Record<VendFailureReason, ErrorCodeValue> = {
+  jammed: ErrorCode.VendJammed,
+  'empty-slot': ErrorCode.VendEmptySlot,
+  'drop-sensor-miss': ErrorCode.VendDropSensorMiss,
+  'motor-fault': ErrorCode.VendMotorFault,
+  'unknown-slot': ErrorCode.VendUnknownSlot,
+  busy: ErrorCode.DeviceBusy,
+  other: ErrorCode.VendFailed,
+};
+
+const TERMINAL: ReadonlySet<OrderState> = new Set(['dispensed', 'refund_requested']);
+
+/**
+ * The order ledger: the source of truth for money (DESIGN.md "Exactly once,
+ * in money terms"). Each method is one SQLite transaction that changes an
+ * order's state and appends the events that change causes to the outbox, so
+ * the two can never disagree. Every paid order ends `dispensed` or
+ * `refund_requested`, and the guarded UPDATEs (`WHERE state = ...`) make each
+ * terminal transition happen at most once even if called twice.
+ */
+export class OrderLedger {
+  readonly #db: Db;
+  readonly #outbox: Outbox;
+  readonly #catalog: MachineCatalog;
+  readonly #now: () => number;
+  readonly #get: Statement<[string], OrderRow>;
+  readonly #insert: Statement<unknown[]>;
+  readonly #transition: Statement<[string, number, string, string]>;
+  readonly #setState: Statement<[OrderState, number | null, string | null, number, string, OrderState]>;
+  readonly #begin: Statement<[number, number, string]>;
+  readonly #nextToken: Statement<[], { value: string }>;
+
+  constructor(opts: { db: Db; outbox: Outbox; catalog: MachineCatalog; now?: () => number }) {
+    this.#db = opts.db;
+    this.#outbox = opts.outbox;
+    this.#catalog = opts.catalog;
+    this.#now = opts.now ?? Date.now;
+    const db = this.#db;
+    // Vend tokens start at a random point per store, so a wiped store never
+    // reuses tokens a controller still remembers as dispensed.
+    const seed = 1 + Math.floor(Math.random() * 0xfff0_0000);
+    db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('next_vend_token', ?)").run(String(seed));
+    this.#nextToken = db.prepare(
+      "UPDATE meta SET value = CAST((CAST(value AS INTEGER) % 4294967295) + 1 AS TEXT) WHERE key = 'next_vend_token' RETURNING value",
+    );
+    this.#get = db.prepare('SELECT * FROM orders WHERE order_id = ?');
+    this.#insert = db.prepare(
+      `INSERT INTO orders (order_id, flow, machine_id, slot, amount, currency, provider, expires_at, state,
+         outcome_code, outcome_note, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#transition = db.prepare(
+      'INSERT INTO order_transitions (order_id, at, from_state, to_state) VALUES (?, ?, ?, ?)',
+    );
+    this.#setState = db.prepare(
+      `UPDATE orders SET state = ?, outcome_code = ?, outcome_note = ?, updated_at = ?
+       WHERE order_id = ? AND state = ?`,
+    );
+    this.#begin = db.prepare(
+      `UPDATE orders SET state = 'dispensing', vend_token = COALESCE(vend_token, ?), attempts = attempts + 1, updated_at = ?
+       WHERE order_id = ? AND state IN ('received', 'dispensing') RETURNING vend_token`,
+    );
+  }
+
+  get(orderId: string): OrderRecord | undefined {
+    const row = this.#get.get(orderId);
+    return row ? toRecord(row) : undefined;
+  }
+
+  list(
+    filter: { state?: OrderState; machineId?: string; limit?: number; before?: number } = {},
+  ): OrderRecord[] {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (filter.state) {
+      where.push('state = ?');
+      args.push(filter.state);
+    }
+    if (filter.machineId) {
+      where.push('machine_id = ?');
+      args.push(filter.machineId);
+    }
+    if (filter.before !== undefined) {
+      where.push('created_at < ?');
+      args.push(filter.before);
+    }
+    const sql = `SELECT * FROM orders ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, order_id LIMIT ?`;
+    args.push(filter.limit ?? 100);
+    return (this.#db.prepare(sql).all(...args) as OrderRow[]).map(toRecord);
+  }
+
+  countByState(): Record<string, number> {
+    const rows = this.#db.prepare('SELECT state, COUNT(*) AS n FROM orders GROUP BY state').all() as {
+      state: string;
+      n: number;
+    }[];
+    return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+  }
+
+  /** Orders whose dispense intent was committed but whose outcome is not known. */
+  inFlight(): OrderRecord[] {
+    return (
+      this.#db
+        .prepare("SELECT * FROM orders WHERE state = 'dispensing' ORDER BY updated_at")
+        .all() as OrderRow[]
+    ).map(toRecord);
+  }
+
+  /** Orders recorded but not yet started (no byte ever sent for them). */
+  queued(): OrderRecord[] {
+    return (
+      this.#db
+        .prepare("SELECT * FROM orders WHERE state = 'received' ORDER BY created_at")
+        .all() as OrderRow[]
+    ).map(toRecord);
+  }
+
+  /**
+   * Records a paid order from the platform. Idempotent on the order id: a
+   * duplicate (providers retry notifications for about a day) is answered
+   * with the existing state and never acted on again.
+   */
+  receivePaid(paid: CommandData<'order.paid'>, flow: 'remote' | 'cashless' = 'remote'): ReceiveResult {
+    return this.#db.transaction((): ReceiveResult => {
+      const existing = this.#get.get(paid.orderId);
+      if (existing) {
+        const order = toRecord(existing);
+        this.#outbox.append('order.state', { orderId: order.orderId, state: order.state, duplicate: true });
+        return { kind: 'duplicate', order };
+      }
+      const now = this.#now();
+      const refusal = this.#validate(paid, now);
+      const state: OrderState = refusal ? 'refund_requested' : 'received';
+      this.#insert.run(
+        paid.orderId,
+        flow,
+        paid.machineId,
+        paid.slot,
+        paid.price.amount,
+        paid.price.currency,
+        paid.provider,
+        paid.expiresAt,
+        state,
+        refusal?.code ?? null,
+        refusal?.reason ?? null,
+        now,
+        now,
+      );
+      this.#transition.run(paid.orderId, now, '', state);
+      const order = toRecord(this.#get.get(paid.orderId)!);
+      if (refusal) {
+        this.#outbox.append('refund.requested', {
+          orderId: paid.orderId,
+          refund: paid.price,
+          code: refusal.code,
+          reason: refusal.reason,
+        });
+        return { kind: 'refused', order, ...refusal };
+      }
+      this.#outbox.append('order.accepted', {
+        orderId: paid.orderId,
+        machineId: paid.machineId,
+        slot: paid.slot,
+        price: paid.price,
+        expiresAt: paid.expiresAt,
+      });
+      return { kind: 'accepted', order };
+    })();
+  }
+
+  /**
+   * Commits the intent to dispense before the first byte goes to the
+   * controller, and assigns the order's vend token (kept across retries so
+   * the controller can dedupe). An order past its expiry is refunded instead.
+   */
+  beginDispense(orderId: string): BeginResult {
+    return this.#db.transaction((): BeginResult => {
+      const row = this.#get.get(orderId);
+      if (!row) throw new Error(`beginDispense: no order ${orderId}`);
+      const order = toRecord(row);
+      if (TERMINAL.has(order.state) || order.state === 'unresolved') return { kind: 'settled', order };
+      const now = this.#now();
+      if (order.state === 'received' && order.expiresAt <= now) {
+        this.#refund(order, ErrorCode.OrderExpired, 'the paid order expired before it could be dispensed');
+        return { kind: 'settled', order: this.get(orderId)! };
+      }
+      const token = order.vendToken ?? Number(this.#nextToken.get()!.value);
+      const res = this.#begin.get(token, now, orderId) as { vend_token: number } | undefined;
+      if (!res) throw new Error(`beginDispense: order ${orderId} changed state concurrently`);
+      if (order.state === 'received') this.#transition.run(orderId, now, 'received', 'dispensing');
+      return { kind: 'dispense', vendToken: res.vend_token, order: this.get(orderId)! };
+    })();
+  }
+
+  /** Records what the controller reported. A second call for the same order is a no-op. */
+  recordOutcome(orderId: string, outcome: VendOutcome): OrderRecord {
+    return this.#db.transaction((): OrderRecord => {
+      const row = this.#get.get(orderId);
+      if (!row) throw new Error(`recordOutcome: no order ${orderId}`);
+      const order = toRecord(row);
+      if (order.state !== 'dispensing' && order.state !== 'unresolved') return order;
+      const now = this.#now();
+      const base = { orderId, machineId: order.machineId, slot: order.slot, price: order.price };
+      if (outcome.kind === 'dispensed') {
+        this.#move(order, 'dispensed', null, null, now);
+        this.#outbox.append('vend.succeeded', base);
+      } else {
+        const code = FAILURE_CODE[outcome.reason];
+        const reason = `controller reported ${outcome.reason}${outcome.detail ? ` (${outcome.detail})` : ''}`;
+        this.#outbox.append('vend.failed', { ...base, code, reason });
+        this.#refund(order, code, reason);
+      }
+      return this.get(orderId)!;
+    })();
+  }
+
+  /**
+   * The controller confirmed it never saw the vend token and the order has
+   * expired meanwhile: no product left the machine, so refund.
+   */
+  refundNeverDispensed(orderId: string, code: ErrorCodeValue, reason: string): OrderRecord {
+    return this.#db.transaction((): OrderRecord => {
+      const order = this.get(orderId);
+      if (!order) throw new Error(`refundNeverDispensed: no order ${orderId}`);
+      if (order.state === 'dispensing' || order.state === 'received' || order.state === 'unresolved') {
+        this.#refund(order, code, reason);
+      }
+      return this.get(orderId)!;
+    })();
+  }
+
+  /** The outcome could not be learned from the controller: report for reconciliation. */
+  markUnresolved(orderId: string, reason: string): OrderRecord {
+    return this.#db.transaction((): OrderRecord => {
+      const order = this.get(orderId);
+      if (!order) throw new Error(`markUnresolved: no order ${orderId}`);
+      if (order.state !== 'dispensing') return order;
+      this.#move(order, 'unresolved', ErrorCode.OrderUnresolved, reason, this.#now());
+      this.#outbox.append('order.unresolved', {
+        orderId,
+        machineId: order.machineId,
+        slot: order.slot,
+        price: order.price,
+        vendToken: order.vendToken ?? 0,
+        code: ErrorCode.OrderUnresolved,
+        reason,
+      });
+      return this.get(orderId)!;
+    })();
+  }
+
+  #refund(order: OrderRecord, code: ErrorCodeValue, reason: string): void {
+    this.#move(order, 'refund_requested', code, reason, this.#now());
+    this.#outbox.append('refund.requested', { orderId: order.orderId, refund: order.price, code, reason });
+  }
+
+  #move(order: OrderRecord, to: OrderState, code: number | null, note: string | null, now: number): void {
+    const changed = this.#setState.run(to, code, note, now, order.orderId, order.state).changes;
+    if (changed !== 1) throw new Error(`order ${order.orderId} was not in state ${order.state}`);
+    this.#transition.run(order.orderId, now, order.state, to);
+  }
+
+  #validate(
+    paid: CommandData<'order.paid'>,
+    now: number,
+  ): { code: ErrorCodeValue; reason: string } | undefined {
+    const machine = this.#catalog.machine(paid.machineId);
+    if (!machine) {
+      return {
+        code: ErrorCode.OrderUnknownMachine,
+        reason: `no machine "${paid.machineId}" on this gateway`,
+      };
+    }
+    const slot = machine.slot(paid.slot);
+    if (!slot) {
+      return {
+        code: ErrorCode.OrderUnknownSlot,
+        reason: `machine "${paid.machineId}" has no slot ${paid.slot}`,
+      };
+    }
+    if (
+      slot.price &&
+      (slot.price.currency !== paid.price.currency || paid.price.amount !== slot.price.amount)
+    ) {
+      return {
+        code: ErrorCode.OrderAmountInvalid,
+        reason: `paid ${paid.price.amount} ${paid.price.currency} but slot ${paid.slot} costs ${slot.price.amount} ${slot.price.currency}`,
+      };
+    }
+    if (paid.expiresAt <= now) {
+      return { code: ErrorCode.OrderExpired, reason: 'the paid order arrived after its expiry' };
+    }
+    return undefined;
+  }
+}
+
+function toRecord(r: OrderRow): OrderRecord {
+  return {
+    orderId: r.order_id,
+    flow: r.flow,
+    machineId: r.machine_id,
+    slot: r.slot,
+    price: { amount: r.amount, currency: r.currency },
+    provider: r.provider,
+    expiresAt: r.expires_at,
+    state: r.state,
+    vendToken: r.vend_token,
+    attempts: r.attempts,
+    outcomeCode: r.outcome_code,
+    outcomeNote: r.outcome_note,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}

@@ -1,0 +1,200 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { VendingMachine } from '../../devices/vending/port.ts';
+import { ErrorCode } from '../errors.ts';
+import type { Log } from '../log.ts';
+import type { OrderLedger, OrderRecord } from './ledger.ts';
+
+export interface VendRunnerOptions {
+  ledger: OrderLedger;
+  machines: ReadonlyMap<string, VendingMachine>;
+  log: Log;
+  /** How long to keep asking an unreachable controller before reporting for reconciliation. */
+  resolveTimeoutMs?: number;
+  /** Pause between attempts to reach a controller while resolving. */
+  retryDelayMs?: number;
+  now?: () => number;
+  /** Called after every ledger change, so the platform link can drain the outbox. */
+  onChange?: () => void;
+}
+
+/**
+ * Drives paid orders to the machines, one vend at a time per machine (a
+ * controller dispenses one product at a time), and resolves vends whose
+ * outcome was lost by asking the controller, never by dispensing again blind
+ * (DESIGN.md "Exactly once, in money terms").
+ */
+export class VendRunner {
+  readonly #opts: Required<Omit<VendRunnerOptions, 'onChange'>> & { onChange: () => void };
+  readonly #queues = new Map<string, string[]>();
+  readonly #running = new Set<string>();
+  readonly #idleWaiters: Array<() => void> = [];
+  #stopped = false;
+
+  constructor(opts: VendRunnerOptions) {
+    this.#opts = {
+      resolveTimeoutMs: 10 * 60_000,
+      retryDelayMs: 250,
+      now: Date.now,
+      onChange: () => {},
+      ...opts,
+    };
+  }
+
+  /** Resumes after a restart: first resolve in-flight vends, then the orders still waiting. */
+  recover(): { resolving: number; queued: number } {
+    const inFlight = this.#opts.ledger.inFlight();
+    const queued = this.#opts.ledger.queued();
+    for (const o of inFlight) this.submit(o.orderId, o.machineId);
+    for (const o of queued) this.submit(o.orderId, o.machineId);
+    return { resolving: inFlight.length, queued: queued.length };
+  }
+
+  submit(orderId: string, machineId: string): void {
+    let q = this.#queues.get(machineId);
+    if (!q) {
+      q = [];
+      this.#queues.set(machineId, q);
+    }
+    q.push(orderId);
+    if (!this.#running.has(machineId)) void this.#drain(machineId);
+  }
+
+  /** Resolves once no order is queued or running (tests, benchmarks, shutdown). */
+  idle(): Promise<void> {
+    if (this.#running.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  get pending(): number {
+    let n = 0;
+    for (const q of this.#queues.values()) n += q.length;
+    return n + this.#running.size;
+  }
+
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  async #drain(machineId: string): Promise<void> {
+    this.#running.add(machineId);
+    const q = this.#queues.get(machineId)!;
+    try {
+      while (q.length > 0 && !this.#stopped) {
+        const orderId = q.shift()!;
+        try {
+          await this.#process(machineId, orderId);
+        } catch (err) {
+          // A bug, not a device fault: the order stays in the ledger in its
+          // current state and is picked up again by recover() on restart.
+          this.#opts.log.error({ err, orderId, machineId }, 'vend processing failed unexpectedly');
+        }
+      }
+    } finally {
+      this.#running.delete(machineId);
+      if (this.#running.size === 0) for (const w of this.#idleWaiters.splice(0)) w();
+    }
+  }
+
+  async #process(machineId: string, orderId: string): Promise<void> {
+    const { ledger, log } = this.#opts;
+    const machine = this.#opts.machines.get(machineId);
+    const order = ledger.get(orderId);
+    if (!order || !machine) {
+      log.error({ orderId, machineId }, 'order or machine vanished; left for recovery');
+      return;
+    }
+    if (order.state === 'dispensing') {
+      await this.#resolve(machine, order);
+      return;
+    }
+    if (!(await this.#waitOnline(machine, order.expiresAt))) {
+      // Offline until the order expired: beginDispense refunds it below.
+      log.warn({ orderId, machineId }, 'machine stayed offline until the order expired');
+    }
+    const begin = ledger.beginDispense(orderId);
+    this.#opts.onChange();
+    if (begin.kind === 'settled') return;
+    try {
+      const outcome = await machine.dispense({ vendToken: begin.vendToken, slot: begin.order.slot });
+      ledger.recordOutcome(orderId, outcome);
+      this.#opts.onChange();
+    } catch (err) {
+      log.warn(
+        { orderId, machineId, err: (err as Error).message },
+        'vend outcome unknown; asking the controller',
+      );
+      await this.#resolve(machine, ledger.get(orderId)!);
+    }
+  }
+
+  async #resolve(machine: VendingMachine, order: OrderRecord): Promise<void> {
+    const { ledger, log, retryDelayMs } = this.#opts;
+    const token = order.vendToken;
+    if (token === null) throw new Error(`order ${order.orderId} is dispensing without a vend token`);
+    const deadline = this.#opts.now() + this.#opts.resolveTimeoutMs;
+    while (!this.#stopped) {
+      const left = deadline - this.#opts.now();
+      if (left <= 0) break;
+      if (!(await this.#waitOnline(machine, deadline))) break;
+      try {
+        const q = await machine.queryVend(token);
+        if (q.kind === 'dispensed' || q.kind === 'failed') {
+          ledger.recordOutcome(order.orderId, q);
+          this.#opts.onChange();
+          log.info({ orderId: order.orderId, outcome: q.kind }, 'vend resolved by asking the controller');
+          return;
+        }
+        if (q.kind === 'never-seen') {
+          if (order.expiresAt <= this.#opts.now()) {
+            ledger.refundNeverDispensed(
+              order.orderId,
+              ErrorCode.OrderExpired,
+              'the controller never received the vend and the order has expired',
+            );
+            this.#opts.onChange();
+            return;
+          }
+          // The controller confirms it never saw this token, so sending it
+          // again is not blind; the same token keeps it idempotent.
+          const outcome = await machine.dispense({ vendToken: token, slot: order.slot });
+          ledger.recordOutcome(order.orderId, outcome);
+          this.#opts.onChange();
+          return;
+        }
+        // in-progress: the motor is still running; ask again shortly.
+      } catch (err) {
+        log.debug(
+          { orderId: order.orderId, err: (err as Error).message },
+          'controller did not answer; retrying',
+        );
+      }
+      await sleep(retryDelayMs);
+    }
+    if (this.#stopped) return;
+    ledger.markUnresolved(
+      order.orderId,
+      'the controller did not say whether the vend happened before the resolve timeout',
+    );
+    this.#opts.onChange();
+  }
+
+  /** Waits until the machine is online or `until` passes. */
+  async #waitOnline(machine: VendingMachine, until: number): Promise<boolean> {
+    if (machine.online) return true;
+    return new Promise<boolean>((resolve) => {
+      const onOnline = () => finish(true);
+      // Clamped: setTimeout fires at once for delays past 2^31-1 ms.
+      const timer = setTimeout(
+        () => finish(false),
+        Math.min(0x7fff_ffff, Math.max(0, until - this.#opts.now())),
+      );
+      timer.unref();
+      const finish = (v: boolean) => {
+        clearTimeout(timer);
+        machine.off('online', onOnline);
+        resolve(v);
+      };
+      machine.on('online', onOnline);
+    });
+  }
+}
