@@ -1,0 +1,142 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+
+export interface MosquittoHandle {
+  url: string;
+  port: number;
+  /** Stops the broker (SIGTERM, then SIGKILL) and removes its temp dir. */
+  stop(): Promise<void>;
+  /** Stops the process and starts a fresh one on the same port (sessions are lost: persistence is off). */
+  restart(): Promise<void>;
+}
+
+const CANDIDATES = ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto', '/opt/homebrew/sbin/mosquitto'];
+
+/** Finds the mosquitto binary, or throws saying how to install it. */
+export function findMosquitto(): string {
+  const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
+  for (const p of [...dirs.map((d) => join(d, 'mosquitto')), ...CANDIDATES]) {
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {}
+  }
+  throw new Error(
+    'mosquitto is not installed (looked in PATH and /usr/sbin): install it with `apt-get install mosquitto` (or `brew install mosquitto`)',
+  );
+}
+
+export function mosquittoAvailable(): boolean {
+  try {
+    findMosquitto();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts a throwaway Mosquitto on 127.0.0.1 with anonymous access and no persistence. */
+export async function startMosquitto(opts: { port?: number } = {}): Promise<MosquittoHandle> {
+  const bin = findMosquitto();
+  const port = opts.port ?? (await freePort());
+  const dir = mkdtempSync(join(tmpdir(), 'vendgate-mosquitto-'));
+  const conf = join(dir, 'mosquitto.conf');
+  writeFileSync(
+    conf,
+    [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous true',
+      'persistence false',
+      'log_dest stderr',
+      'log_type error',
+      'log_type warning',
+      // The gateway bounds its own queue; keep Mosquitto's defaults elsewhere.
+      '',
+    ].join('\n'),
+  );
+
+  let child: ChildProcess | undefined;
+  let stderr = '';
+  const launch = async () => {
+    stderr = '';
+    const proc = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = proc;
+    proc.stderr?.setEncoding('utf8');
+    proc.stderr?.on('data', (chunk: string) => {
+      stderr = (stderr + chunk).slice(-4000);
+    });
+    const exited = new Promise<never>((_, reject) => {
+      proc.once('exit', (code, signal) =>
+        reject(new Error(`mosquitto exited early (code ${code}, signal ${signal}): ${stderr.trim()}`)),
+      );
+      proc.once('error', reject);
+    });
+    exited.catch(() => {});
+    await Promise.race([waitForPort(port, 10_000), exited]);
+  };
+  const kill = async () => {
+    const proc = child;
+    child = undefined;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 3000);
+      proc.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      proc.kill('SIGTERM');
+    });
+  };
+
+  try {
+    await launch();
+  } catch (err) {
+    await kill();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    async stop() {
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+    async restart() {
+      await kill();
+      await launch();
+    },
+  };
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect({ port, host: '127.0.0.1' });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`mosquitto did not accept connections on port ${port}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
