@@ -1,0 +1,201 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  ACK_FRAMES,
+  Command,
+  encodeFrame,
+  type Frame,
+  FrameDecoder,
+  MAX_FRAME,
+  MAX_PAYLOAD,
+  xorChecksum,
+} from './codec.ts';
+import {
+  AckMessage,
+  DispenseMessage,
+  DispenseProgressMessage,
+  DispenseResultMessage,
+  GetInfoMessage,
+  InfoMessage,
+  PollMessage,
+  parseMessage,
+  QueryVendMessage,
+  VendStatusMessage,
+  type VsbMessage,
+} from './messages.ts';
+
+const u32 = fc.integer({ min: 0, max: 0xffffffff });
+const u8 = fc.integer({ min: 0, max: 0xff });
+const seqArb = fc.integer({ min: 0, max: 0xff });
+
+const messageArb: fc.Arbitrary<VsbMessage> = fc.oneof(
+  u8.map((s) => new PollMessage(s)),
+  fc.constant(new AckMessage()),
+  fc.tuple(u32, u8).map(([t, s]) => new DispenseMessage(t, s)),
+  u32.map((t) => new QueryVendMessage(t)),
+  fc.constant(new GetInfoMessage()),
+  fc.tuple(u32, u8).map(([t, s]) => new DispenseProgressMessage(t, s)),
+  fc.tuple(u32, u8, u8).map(([t, s, r]) => new DispenseResultMessage(t, s, r)),
+  fc.tuple(u32, u8, u8, u8).map(([t, st, s, r]) => new VendStatusMessage(t, st, s, r)),
+  fc
+    .tuple(
+      u8,
+      u8,
+      fc.string({ maxLength: 62 }).map((s) => s.replace(/[^\x20-\x7e]/g, '')),
+    )
+    .map(([v, n, fw]) => new InfoMessage(v, n, fw)),
+);
+
+const rawFrameArb = fc.record({
+  command: u8,
+  seq: seqArb,
+  payload: fc.uint8Array({ maxLength: MAX_PAYLOAD }),
+});
+
+function framesOf(chunks: Uint8Array[], decoder = new FrameDecoder()): Frame[] {
+  const out: Frame[] = [];
+  for (const c of chunks) decoder.feed(c, (f) => out.push(f));
+  return out;
+}
+
+function strip(f: Frame) {
+  return { command: f.command, seq: f.seq, payload: Buffer.from(f.payload).toString('hex') };
+}
+
+describe('VSB codec', () => {
+  it('encodes the documented DISPENSE example byte for byte', () => {
+    // docs/protocols/slot-board.md section 7, example 1
+    const bytes = new DispenseMessage(0x01020304, 3).serialize(0x07);
+    expect(bytes.toString('hex')).toBe('fafb100507010203040314');
+  });
+
+  it('encodes the documented POLL and ACK examples byte for byte', () => {
+    expect(new PollMessage(0).serialize(0).toString('hex')).toBe('fafb0101000001');
+    expect(ACK_FRAMES[7]!.toString('hex')).toBe('fafb02000704');
+  });
+
+  it('round-trips every message type through encode, decode and from()', () => {
+    fc.assert(
+      fc.property(messageArb, seqArb, (msg, seq) => {
+        const [frame, ...rest] = new FrameDecoder().push(msg.serialize(seq));
+        expect(rest).toHaveLength(0);
+        expect(frame!.seq).toBe(seq);
+        const back = parseMessage(frame!);
+        expect(back).toBeInstanceOf(msg.constructor);
+        expect(back).toEqual(msg);
+      }),
+    );
+  });
+
+  it('ends every frame with the XOR of all preceding bytes', () => {
+    fc.assert(
+      fc.property(rawFrameArb, ({ command, seq, payload }) => {
+        const f = encodeFrame(command, seq, payload);
+        expect(f.length).toBe(6 + payload.length);
+        expect(f[f.length - 1]).toBe(xorChecksum(f, 0, f.length - 1));
+      }),
+    );
+  });
+
+  it('skips arbitrary junk before and between frames and still yields every valid frame', () => {
+    // Junk that cannot contain a header start keeps the expected output exact.
+    const junk = fc.uint8Array({ maxLength: 40 }).map((a) => a.map((b) => (b === 0xfa ? 0x00 : b)));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(junk, rawFrameArb), { maxLength: 8 }), junk, (parts, tail) => {
+        const chunks: Uint8Array[] = [];
+        for (const [j, f] of parts) chunks.push(j, encodeFrame(f.command, f.seq, f.payload));
+        chunks.push(tail);
+        const got = framesOf([Buffer.concat(chunks)]).map(strip);
+        expect(got).toEqual(parts.map(([, f]) => strip({ ...f, checksum: 0 })));
+      }),
+    );
+  });
+
+  it('finds valid frames behind junk that contains false headers', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.uint8Array({ maxLength: 30 }), rawFrameArb), { maxLength: 6 }),
+        (parts) => {
+          const bytes = Buffer.concat(
+            parts.flatMap(([j, f]) => [j, encodeFrame(f.command, f.seq, f.payload)]),
+          );
+          const got = framesOf([bytes]).map(strip);
+          // Every real frame must come out, in order (junk may add spurious extra frames only by checksum luck).
+          const want = parts.map(([, f]) => strip({ ...f, checksum: 0 }));
+          let i = 0;
+          for (const g of got) if (i < want.length && JSON.stringify(g) === JSON.stringify(want[i])) i++;
+          expect(i).toBe(want.length);
+        },
+      ),
+    );
+  });
+
+  it('reassembles frames split at every offset', () => {
+    fc.assert(
+      fc.property(fc.array(rawFrameArb, { minLength: 1, maxLength: 4 }), (frames) => {
+        const bytes = Buffer.concat(frames.map((f) => encodeFrame(f.command, f.seq, f.payload)));
+        const want = frames.map((f) => strip({ ...f, checksum: 0 }));
+        for (let cut = 0; cut <= bytes.length; cut++) {
+          expect(framesOf([bytes.subarray(0, cut), bytes.subarray(cut)]).map(strip)).toEqual(want);
+        }
+        expect(framesOf([...bytes].map((b) => Uint8Array.of(b))).map(strip)).toEqual(want);
+      }),
+    );
+  });
+
+  it('resyncs after a corrupted frame by skipping one byte and rescanning', () => {
+    const good = new DispenseResultMessage(42, 1, 0).serialize(9);
+    const bad = Buffer.from(new DispenseResultMessage(41, 1, 0).serialize(8));
+    bad[bad.length - 1] ^= 0xff;
+    const d = new FrameDecoder();
+    const got = d.push(Buffer.concat([bad, good]));
+    expect(got.map((f) => parseMessage(f))).toEqual([new DispenseResultMessage(42, 1, 0)]);
+    expect(d.stats.badChecksums).toBeGreaterThanOrEqual(1);
+    expect(d.stats.discardedBytes).toBeGreaterThanOrEqual(bad.length);
+  });
+
+  it('rejects a length above 64 as a false header', () => {
+    const d = new FrameDecoder();
+    const fake = Buffer.from([0xfa, 0xfb, 0x10, 65, 0x01]);
+    const good = new PollMessage(0).serialize();
+    expect(d.push(Buffer.concat([fake, good])).length).toBe(1);
+    expect(d.stats.badLengths).toBe(1);
+  });
+
+  it('keeps its buffer bounded on endless junk and counts what it discards', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ minLength: 1, maxLength: 2000 }), { maxLength: 20 }), (chunks) => {
+        const d = new FrameDecoder({ bufferSize: 512 });
+        let total = 0;
+        let frames = 0;
+        for (const c of chunks) {
+          total += c.length;
+          frames += d.push(c).length;
+          expect(d.buffered).toBeLessThanOrEqual(MAX_FRAME);
+        }
+        if (frames === 0) expect(d.stats.discardedBytes + d.buffered).toBe(total);
+      }),
+    );
+  });
+
+  it('never throws on arbitrary bytes in arbitrary chunks', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 20 }), (chunks) => {
+        const d = new FrameDecoder();
+        for (const c of chunks) {
+          for (const f of d.push(c)) {
+            try {
+              parseMessage(f);
+            } catch (err) {
+              expect((err as { code?: number }).code).toBe(6004);
+            }
+          }
+        }
+      }),
+    );
+  });
+
+  it('refuses to encode a payload over 64 bytes', () => {
+    expect(() => encodeFrame(Command.Info, 1, new Uint8Array(65))).toThrow(RangeError);
+  });
+});
