@@ -2,7 +2,13 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['gateway/**/*.test.ts', 'devices/**/*.test.ts', 'firmware-sim/**/*.test.ts', 'api/**/*.test.ts', 'test/**/*.test.ts'],
+    include: [
+      'gateway/**/*.test.ts',
+      'devices/**/*.test.ts',
+      'firmware-sim/**/*.test.ts',
+      'api/**/*.test.ts',
+      'test/**/*.test.ts',
+    ],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Integration tests spawn simulator processes and brokers; two cores here.

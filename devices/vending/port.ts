@@ -24,7 +24,10 @@ export type VendOutcome =
  * reconnect. `never-seen` means the board has no record of that token, so it
  * has not dispensed (it dedupes tokens it has seen, so resending is safe).
  */
-export type VendQueryResult = VendOutcome | { kind: 'in-progress'; vendToken: number } | { kind: 'never-seen'; vendToken: number };
+export type VendQueryResult =
+  | VendOutcome
+  | { kind: 'in-progress'; vendToken: number }
+  | { kind: 'never-seen'; vendToken: number };
 
 export interface DispenseRequest {
   /** Unique per order, committed in the ledger before the first byte is sent. 1..2^32-1. */
