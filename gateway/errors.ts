@@ -24,6 +24,8 @@ export const ErrorCode = {
   AckInvalid: 3004,
   OutboxFull: 3005,
   BrokerUnreachable: 3006,
+  RequestTimeout: 3007,
+  RequestRefused: 3008,
 
   CommandUnsigned: 4001,
   CommandSignatureInvalid: 4002,
