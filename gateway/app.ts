@@ -1,0 +1,224 @@
+import type { FastifyInstance } from 'fastify';
+import type { VendingMachine } from '../devices/vending/port.ts';
+import { SlotBoardDriver } from '../devices/vending/slot-board/driver.ts';
+import type { TransportFactory } from '../devices/vending/transport.ts';
+import type { Health } from '../api/schemas.ts';
+import { buildApi } from '../api/server.ts';
+import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded.ts';
+import type { Config, MachineConfig } from './config/schema.ts';
+import { ErrorCode } from './errors.ts';
+import { catalogFrom } from './ledger/catalog.ts';
+import { OrderLedger } from './ledger/ledger.ts';
+import { VendRunner } from './ledger/vend-runner.ts';
+import { CommandGuard } from './link/command-guard.ts';
+import { type AcceptedCommand, PlatformLink } from './link/link.ts';
+import { publicKeyFromBase64 } from './link/signing.ts';
+import { type Log, namespaced } from './log.ts';
+import { Outbox } from './outbox/outbox.ts';
+import { type Db, openStore } from './store/db.ts';
+import { VERSION } from './version.ts';
+
+export interface GatewayOptions {
+  config: Config;
+  log: Log;
+  /** Seam for tests: how a machine's port URL becomes a byte transport. */
+  transportFactory?: TransportFactory;
+  /** Seam for tests: build a machine other than the configured driver. */
+  machineFactory?: (machine: MachineConfig, log: Log) => VendingMachine;
+}
+
+export interface Gateway {
+  readonly config: Config;
+  readonly db: Db;
+  readonly ledger: OrderLedger;
+  readonly outbox: Outbox;
+  readonly link: PlatformLink;
+  readonly runner: VendRunner;
+  readonly machines: ReadonlyMap<string, VendingMachine>;
+  readonly broker: EmbeddedBroker | undefined;
+  readonly brokerUrl: string;
+  readonly http: FastifyInstance | undefined;
+  readonly httpUrl: string | undefined;
+  health(): Health;
+  stop(): Promise<void>;
+}
+
+/**
+ * The composition root (zigbee2mqtt style): builds every part from the
+ * config, wires them through their constructors, and starts them in order:
+ * store -> broker -> machines -> ledger/runner -> platform link -> HTTP.
+ */
+export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
+  const { config } = opts;
+  const log = opts.log;
+  const startedAt = Date.now();
+  const db = openStore({ path: config.store.path ?? `${config.dataDir}/vendgate.db`, synchronous: config.store.synchronous });
+  const outbox = new Outbox(db, {
+    gatewayId: config.gatewayId,
+    maxRows: config.outbox.maxRows,
+    telemetryTtlMs: config.outbox.telemetryTtlMs,
+  });
+  const keys = new Map(Object.entries(config.platform.publicKeys).map(([id, k]) => [id, publicKeyFromBase64(k)]));
+  if (keys.size === 0) log.warn('no platform.publicKeys configured: every platform command will be refused as forged');
+  const guard = new CommandGuard(db, {
+    gatewayId: config.gatewayId,
+    keys,
+    maxSkewMs: config.platform.maxSkewMs,
+    maxLifetimeMs: config.platform.maxCommandLifetimeMs,
+  });
+
+  let broker: EmbeddedBroker | undefined;
+  let brokerUrl = config.broker.url;
+  if (!brokerUrl) {
+    broker = await startEmbeddedBroker({
+      host: config.broker.embedded.host,
+      port: config.broker.embedded.port,
+      users: config.broker.embedded.users,
+      log: namespaced(log, 'broker'),
+    });
+    brokerUrl = broker.url;
+  }
+
+  const catalog = catalogFrom(
+    config.machines.map((m) => ({
+      machineId: m.id,
+      slots: m.slots.map((s) => ({ slot: s.slot, price: s.price === undefined ? undefined : { amount: s.price, currency: m.currency } })),
+    })),
+  );
+  const ledger = new OrderLedger({ db, outbox, catalog });
+
+  const machines = new Map<string, VendingMachine>();
+  for (const m of config.machines) {
+    const machine =
+      opts.machineFactory?.(m, log) ??
+      new SlotBoardDriver({
+        machineId: m.id,
+        url: m.port,
+        transportFactory: opts.transportFactory,
+        transportOptions: { baudRate: m.baudRate },
+        silenceTimeoutMs: m.silenceTimeoutMs,
+        log,
+      });
+    machines.set(m.id, machine);
+  }
+
+  // The link is created before the runner so that ledger changes can wake it.
+  let link: PlatformLink | undefined;
+  const notify = () => link?.notify();
+  const runner = new VendRunner({
+    ledger,
+    machines,
+    log: namespaced(log, 'vend'),
+    resolveTimeoutMs: config.vend.resolveTimeoutMs,
+    onChange: notify,
+  });
+
+  for (const machine of machines.values()) {
+    const report = (online: boolean, reason?: string) => {
+      db.transaction(() => outbox.tryAppend('machine.status', { machineId: machine.machineId, online, reason }))();
+      notify();
+    };
+    machine.on('online', () => report(true));
+    machine.on('offline', (reason) => report(false, reason));
+  }
+
+  const linkLog = namespaced(log, 'link');
+  link = new PlatformLink({
+    brokerUrl,
+    gatewayId: config.gatewayId,
+    username: config.broker.username,
+    password: config.broker.password,
+    outbox,
+    guard,
+    db,
+    log: linkLog,
+    resendAfterMs: config.platform.resendAfterMs,
+    status: () => ({
+      version: VERSION,
+      startedAt,
+      machines: [...machines.values()].map((m) => ({ machineId: m.machineId, online: m.online })),
+      outbox: (({ pending, dropped, expired }) => ({ pending, dropped, expired }))(outbox.stats()),
+    }),
+  });
+  const platformLink = link;
+  link.on('command', (cmd: AcceptedCommand) => {
+    try {
+      handleCommand(cmd);
+    } catch (err) {
+      linkLog.error({ err, commandId: cmd.id }, 'command handling failed; the platform will retry the order');
+    }
+    platformLink.notify();
+  });
+
+  function handleCommand(cmd: AcceptedCommand): void {
+    if (cmd.type === 'order.paid') {
+      if (outbox.saturated) {
+        // Not recorded: the platform sees no order.accepted and retries.
+        linkLog.error({ orderId: cmd.data.orderId, code: ErrorCode.OutboxFull }, 'outbox full of undelivered money events; order not taken');
+        return;
+      }
+      const r = ledger.receivePaid(cmd.data);
+      if (r.kind === 'accepted') runner.submit(r.order.orderId, r.order.machineId);
+      namespaced(log, 'orders').info(
+        { orderId: r.order.orderId, machineId: r.order.machineId, slot: r.order.slot, result: r.kind },
+        r.kind === 'refused' ? `order refused: ${r.reason}` : `order ${r.kind}`,
+      );
+    }
+  }
+
+  await Promise.all([...machines.values()].map((m) => m.start()));
+  const recovered = runner.recover();
+  if (recovered.resolving + recovered.queued > 0) log.info(recovered, 'resuming orders from the ledger');
+  link.start();
+
+  const health = (): Health => {
+    const ms = [...machines.values()].map((m) => ({ machineId: m.machineId, online: m.online }));
+    const s = outbox.stats();
+    const connected = platformLink.connected;
+    return {
+      status: connected && ms.every((m) => m.online) ? 'ok' : 'degraded',
+      gatewayId: config.gatewayId,
+      version: VERSION,
+      uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+      platform: { connected, brokerUrl: brokerUrl ?? '' },
+      machines: ms,
+      outbox: { pending: s.pending, dropped: s.dropped, expired: s.expired, lastSeq: s.lastSeq },
+      orders: ledger.countByState(),
+    };
+  };
+
+  let http: FastifyInstance | undefined;
+  let httpUrl: string | undefined;
+  if (config.http.enabled) {
+    http = await buildApi({ ledger, health, log });
+    await http.listen({ host: config.http.host, port: config.http.port });
+    const addr = http.server.address();
+    httpUrl = typeof addr === 'object' && addr ? `http://${config.http.host}:${addr.port}` : undefined;
+  }
+
+  let stopped = false;
+  return {
+    config,
+    db,
+    ledger,
+    outbox,
+    link,
+    runner,
+    machines,
+    broker,
+    brokerUrl,
+    http,
+    httpUrl,
+    health,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await http?.close();
+      runner.stop();
+      await platformLink.stop();
+      await Promise.all([...machines.values()].map((m) => m.stop()));
+      await broker?.close();
+      db.close();
+    },
+  };
+}
