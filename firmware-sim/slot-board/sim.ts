@@ -1,0 +1,469 @@
+/**
+ * A simulated VSB slot controller board (docs/protocols/slot-board.md),
+ * byte-exact on any ByteTransport: a pty (see main.ts), TCP, or an
+ * in-memory pair for unit tests. It polls the host, ACKs and dedupes by
+ * sequence number, resends unacknowledged frames, remembers every vend token
+ * for its lifetime (so a resent DISPENSE never dispenses twice), and takes
+ * injected faults.
+ */
+import { EventEmitter } from 'node:events';
+import {
+  ACK_FRAMES,
+  Command,
+  encodeFrame,
+  type Frame,
+  FrameDecoder,
+} from '../../devices/vending/slot-board/codec.ts';
+import {
+  DispenseMessage,
+  DispenseProgressMessage,
+  DispenseResultMessage,
+  InfoMessage,
+  PollStatus,
+  ProgressStage,
+  parseMessage,
+  QueryVendMessage,
+  RESULT_NAMES,
+  ResultCode,
+  VendState,
+  VendStatusMessage,
+} from '../../devices/vending/slot-board/messages.ts';
+import type { ByteTransport } from '../../devices/vending/transport.ts';
+
+export interface SlotConfig {
+  slot: number;
+  stock: number;
+  /** Price in minor units (informational; the board does not take money). */
+  price?: number;
+}
+
+export interface SlotBoardSimOptions {
+  /** Default: slots 1..10, stock 10, price 100. */
+  slots?: SlotConfig[];
+  /** Motor run time per vend, default 300 ms; 0 allowed. */
+  motorMs?: number;
+  /** Poll period, default 200 ms. */
+  pollMs?: number;
+  /** Resend an unacknowledged frame after this long, default 100 ms. */
+  ackTimeoutMs?: number;
+  /** Resends before a frame is given up, default 5. */
+  maxResends?: number;
+  firmware?: string;
+  /**
+   * Close and reopen the port when nothing came from the host for this long
+   * (a pty that vanished and came back). 0 = never (default).
+   */
+  reopenOnHostSilenceMs?: number;
+  /** Delay between reopen attempts, default 200 ms. */
+  reopenRetryMs?: number;
+  /** Called synchronously with every final vend outcome, before it is reported. */
+  onOutcome?: (record: VendRecord) => void;
+}
+
+/** One final vend outcome; also the JSONL log line format. */
+export interface VendRecord {
+  vendToken: number;
+  slot: number;
+  /** 'dispensed' or the failure: jammed, motor-did-not-stop, no-motor, drop-sensor-miss, empty-slot, unknown-slot, busy. */
+  outcome: string;
+  at: string;
+}
+
+/** Faults accepted on stdin by main.ts and by `applyFault()`. */
+export type SimFault =
+  | { fault: 'jam' | 'drop-sensor-miss' | 'motor-fault' | 'no-motor'; slot?: number; count?: number }
+  | { fault: 'empty'; slot: number }
+  | { fault: 'restock'; slot: number; stock: number }
+  | { fault: 'slow'; ms: number }
+  | { fault: 'corrupt'; count?: number }
+  | { fault: 'silent'; ms: number }
+  | { fault: 'unplug'; ms: number }
+  | { fault: 'clear' };
+
+export interface SlotBoardSimEvents {
+  'dispense-start': [vendToken: number, slot: number];
+  vend: [record: VendRecord];
+  'port-open': [];
+  'port-closed': [reason: string];
+  fault: [fault: SimFault];
+}
+
+interface VendMemory {
+  state: 'in-progress' | 'final';
+  slot: number;
+  result: number;
+}
+
+interface OutFrame {
+  frame: Buffer;
+  seq: number;
+  attempts: number;
+}
+
+const OUTCOME_FAULT_CODES: Record<string, number> = {
+  jam: ResultCode.Jammed,
+  'drop-sensor-miss': ResultCode.DropSensorMiss,
+  'motor-fault': ResultCode.MotorDidNotStop,
+  'no-motor': ResultCode.NoMotor,
+};
+
+export function outcomeName(result: number): string {
+  return result === ResultCode.Success ? 'dispensed' : (RESULT_NAMES[result] ?? `code-${result}`);
+}
+
+export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
+  readonly stats = { framesIn: 0, duplicates: 0, resends: 0, dropped: 0, dispensed: 0, failed: 0, polls: 0 };
+  readonly decoder = new FrameDecoder();
+  private readonly slots = new Map<number, SlotConfig>();
+  private readonly vends = new Map<number, VendMemory>();
+  private readonly opts: Required<Omit<SlotBoardSimOptions, 'slots' | 'onOutcome'>> &
+    Pick<SlotBoardSimOptions, 'onOutcome'>;
+  private current: number | null = null;
+  private txSeq = 0;
+  private readonly txQueue: OutFrame[] = [];
+  private inflight: OutFrame | null = null;
+  private ackTimer: NodeJS.Timeout | null = null;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private reopenTimer: NodeJS.Timeout | null = null;
+  private lastRxSeq = -1;
+  private lastRxCmd = -1;
+  private lastRxCk = -1;
+  private lastHostRxAt = 0;
+  private running = false;
+  private unpluggedUntil = 0;
+  private silentUntil = 0;
+  private slowMs = 0;
+  private corruptRemaining = 0;
+  private outcomeFaults: { code: number; slot: number | undefined; remaining: number }[] = [];
+  private readonly onData = (chunk: Buffer) => this.receive(chunk);
+  private readonly onClose = (err?: Error) => this.portLost(err ? `closed: ${err.message}` : 'closed');
+  private readonly onError = (err: Error) => this.portLost(`error: ${err.message}`);
+
+  constructor(
+    readonly transport: ByteTransport,
+    opts: SlotBoardSimOptions = {},
+  ) {
+    super();
+    this.opts = {
+      motorMs: opts.motorMs ?? 300,
+      pollMs: opts.pollMs ?? 200,
+      ackTimeoutMs: opts.ackTimeoutMs ?? 100,
+      maxResends: opts.maxResends ?? 5,
+      firmware: opts.firmware ?? 'vendgate-sim-vsb/1.0',
+      reopenOnHostSilenceMs: opts.reopenOnHostSilenceMs ?? 0,
+      reopenRetryMs: opts.reopenRetryMs ?? 200,
+      onOutcome: opts.onOutcome,
+    };
+    const slots =
+      opts.slots ?? Array.from({ length: 10 }, (_, i) => ({ slot: i + 1, stock: 10, price: 100 }));
+    for (const s of slots) this.slots.set(s.slot, { ...s });
+    transport.on('data', this.onData);
+    transport.on('close', this.onClose);
+    transport.on('error', this.onError);
+  }
+
+  async start(): Promise<void> {
+    this.running = true;
+    await this.transport.open();
+    this.lastHostRxAt = performance.now();
+    this.emit('port-open');
+    this.pollTimer = setInterval(() => this.tick(), this.opts.pollMs);
+    this.tick();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const t of [this.ackTimer, this.reopenTimer]) if (t) clearTimeout(t);
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.ackTimer = this.reopenTimer = this.pollTimer = null;
+    this.transport.off('close', this.onClose);
+    await this.transport.close();
+    this.transport.off('data', this.onData);
+    this.transport.off('error', this.onError);
+  }
+
+  /** What the board remembers about a token. */
+  vendState(vendToken: number): VendMemory | undefined {
+    const v = this.vends.get(vendToken);
+    return v ? { ...v } : undefined;
+  }
+
+  stock(slot: number): number | undefined {
+    return this.slots.get(slot)?.stock;
+  }
+
+  applyFault(f: SimFault): void {
+    switch (f.fault) {
+      case 'jam':
+      case 'drop-sensor-miss':
+      case 'motor-fault':
+      case 'no-motor':
+        this.outcomeFaults.push({
+          code: OUTCOME_FAULT_CODES[f.fault]!,
+          slot: f.slot,
+          remaining: f.count ?? 1,
+        });
+        break;
+      case 'empty': {
+        const s = this.slots.get(f.slot);
+        if (s) s.stock = 0;
+        break;
+      }
+      case 'restock': {
+        const s = this.slots.get(f.slot);
+        if (s) s.stock = f.stock;
+        else this.slots.set(f.slot, { slot: f.slot, stock: f.stock });
+        break;
+      }
+      case 'slow':
+        this.slowMs = Math.max(0, f.ms);
+        break;
+      case 'corrupt':
+        this.corruptRemaining += f.count ?? 1;
+        break;
+      case 'silent':
+        this.silentUntil = performance.now() + f.ms;
+        break;
+      case 'unplug':
+        void this.unplug(f.ms);
+        break;
+      case 'clear':
+        this.outcomeFaults = [];
+        this.slowMs = 0;
+        this.corruptRemaining = 0;
+        this.silentUntil = 0;
+        break;
+      default:
+        throw new Error(`unknown fault ${JSON.stringify(f)}`);
+    }
+    this.emit('fault', f);
+  }
+
+  /** Closes the port for `ms`, then reopens it. Vend memory survives. */
+  async unplug(ms: number): Promise<void> {
+    this.unpluggedUntil = performance.now() + ms;
+    await this.transport.close();
+    this.scheduleReopen(ms);
+  }
+
+  private portLost(reason: string): void {
+    if (!this.running || performance.now() < this.unpluggedUntil) return;
+    this.emit('port-closed', reason);
+    if (this.transport.isOpen) void this.transport.close();
+    this.scheduleReopen(this.opts.reopenRetryMs);
+  }
+
+  private scheduleReopen(delay: number): void {
+    if (!this.running || this.reopenTimer) return;
+    this.reopenTimer = setTimeout(async () => {
+      this.reopenTimer = null;
+      if (!this.running || this.transport.isOpen) return;
+      try {
+        await this.transport.open();
+        this.decoder.reset();
+        this.lastHostRxAt = performance.now();
+        this.unpluggedUntil = 0;
+        this.emit('port-open');
+      } catch {
+        this.scheduleReopen(this.opts.reopenRetryMs);
+      }
+    }, delay);
+  }
+
+  private isSilent(): boolean {
+    return this.silentUntil > performance.now();
+  }
+
+  private tick(): void {
+    if (!this.running || !this.transport.isOpen || this.isSilent()) return;
+    const hs = this.opts.reopenOnHostSilenceMs;
+    if (hs > 0 && performance.now() - this.lastHostRxAt > hs) {
+      this.lastHostRxAt = performance.now();
+      this.emit('port-closed', 'host silent');
+      void this.transport.close().then(() => this.scheduleReopen(0));
+      return;
+    }
+    this.stats.polls++;
+    this.send(
+      encodeFrame(
+        Command.Poll,
+        0,
+        Uint8Array.of(this.current === null ? PollStatus.Idle : PollStatus.Dispensing),
+      ),
+    );
+  }
+
+  /** Every outgoing byte goes through here so faults apply uniformly. */
+  private send(frame: Buffer): void {
+    if (!this.transport.isOpen || this.isSilent()) return;
+    let bytes: Uint8Array = frame;
+    if (this.corruptRemaining > 0) {
+      this.corruptRemaining--;
+      const bad = Buffer.from(frame);
+      bad[bad.length - 1] = bad[bad.length - 1]! ^ 0x5a; // checksum no longer matches
+      bytes = Buffer.concat([Buffer.from([0x00, 0xfa, 0x13, 0xfb]), bad, Buffer.from([0xfa])]);
+    }
+    if (this.slowMs > 0) {
+      setTimeout(() => this.transport.write(bytes), this.slowMs);
+    } else {
+      this.transport.write(bytes);
+    }
+  }
+
+  private enqueue(command: number, payload: Uint8Array): void {
+    this.txSeq = (this.txSeq % 255) + 1;
+    this.txQueue.push({ frame: encodeFrame(command, this.txSeq, payload), seq: this.txSeq, attempts: 0 });
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.inflight || this.txQueue.length === 0) return;
+    this.inflight = this.txQueue.shift()!;
+    this.transmit();
+  }
+
+  private transmit(): void {
+    const f = this.inflight;
+    if (!f) return;
+    f.attempts++;
+    if (f.attempts > 1) this.stats.resends++;
+    this.send(f.frame);
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = null;
+      if (this.inflight !== f) return;
+      if (f.attempts > this.opts.maxResends) {
+        this.stats.dropped++;
+        this.inflight = null;
+        this.pump();
+      } else {
+        this.transmit();
+      }
+    }, this.opts.ackTimeoutMs);
+  }
+
+  private receive(chunk: Buffer): void {
+    if (this.isSilent()) return;
+    this.decoder.feed(chunk, this.onFrame);
+  }
+
+  private readonly onFrame = (f: Frame): void => {
+    this.stats.framesIn++;
+    this.lastHostRxAt = performance.now();
+    if (f.command === Command.Ack) {
+      if (this.inflight && f.seq === this.inflight.seq) {
+        if (this.ackTimer) clearTimeout(this.ackTimer);
+        this.ackTimer = null;
+        this.inflight = null;
+        this.pump();
+      }
+      return;
+    }
+    this.send(ACK_FRAMES[f.seq]!);
+    if (f.seq === this.lastRxSeq && f.command === this.lastRxCmd && f.checksum === this.lastRxCk) {
+      this.stats.duplicates++;
+      return;
+    }
+    this.lastRxSeq = f.seq;
+    this.lastRxCmd = f.command;
+    this.lastRxCk = f.checksum;
+    let msg: ReturnType<typeof parseMessage>;
+    try {
+      msg = parseMessage(f);
+    } catch {
+      return;
+    }
+    if (msg instanceof DispenseMessage) this.dispense(msg.vendToken, msg.slot);
+    else if (msg instanceof QueryVendMessage) this.query(msg.vendToken);
+    else if (msg && f.command === Command.GetInfo) {
+      this.enqueue(Command.Info, new InfoMessage(1, this.slots.size, this.opts.firmware).payload());
+    }
+  };
+
+  private query(token: number): void {
+    const v = this.vends.get(token);
+    const state = !v
+      ? VendState.NeverSeen
+      : v.state === 'in-progress'
+        ? VendState.InProgress
+        : v.result === ResultCode.Success
+          ? VendState.Dispensed
+          : VendState.Failed;
+    this.enqueue(
+      Command.VendStatus,
+      new VendStatusMessage(token, state, v?.slot ?? 0, v?.result ?? 0).payload(),
+    );
+  }
+
+  private dispense(token: number, slot: number): void {
+    const known = this.vends.get(token);
+    if (known) {
+      // Section 6: a seen token never dispenses again; re-report what is known.
+      if (known.state === 'in-progress') {
+        this.enqueue(
+          Command.DispenseProgress,
+          new DispenseProgressMessage(token, ProgressStage.Dispensing).payload(),
+        );
+      } else {
+        this.enqueue(
+          Command.DispenseResult,
+          new DispenseResultMessage(token, known.slot, known.result).payload(),
+        );
+      }
+      return;
+    }
+    const s = this.slots.get(slot);
+    const refusal = !s
+      ? ResultCode.UnknownSlot
+      : this.current !== null
+        ? ResultCode.Busy
+        : s.stock <= 0
+          ? ResultCode.EmptySlot
+          : null;
+    if (refusal !== null || !s) {
+      this.finish(token, slot, refusal ?? ResultCode.UnknownSlot);
+      return;
+    }
+    this.vends.set(token, { state: 'in-progress', slot, result: 0 });
+    this.current = token;
+    this.emit('dispense-start', token, slot);
+    this.enqueue(
+      Command.DispenseProgress,
+      new DispenseProgressMessage(token, ProgressStage.Accepted).payload(),
+    );
+    this.enqueue(
+      Command.DispenseProgress,
+      new DispenseProgressMessage(token, ProgressStage.Dispensing).payload(),
+    );
+    const done = () => {
+      const code = this.takeOutcomeFault(slot) ?? ResultCode.Success;
+      if (code === ResultCode.Success || code === ResultCode.DropSensorMiss) s.stock--;
+      this.finish(token, slot, code);
+    };
+    if (this.opts.motorMs > 0) setTimeout(done, this.opts.motorMs);
+    else setImmediate(done);
+  }
+
+  private takeOutcomeFault(slot: number): number | undefined {
+    const i = this.outcomeFaults.findIndex((f) => f.slot === undefined || f.slot === slot);
+    if (i < 0) return undefined;
+    const f = this.outcomeFaults[i]!;
+    if (--f.remaining <= 0) this.outcomeFaults.splice(i, 1);
+    return f.code;
+  }
+
+  private finish(token: number, slot: number, result: number): void {
+    this.vends.set(token, { state: 'final', slot, result });
+    if (this.current === token) this.current = null;
+    if (result === ResultCode.Success) this.stats.dispensed++;
+    else this.stats.failed++;
+    const record: VendRecord = {
+      vendToken: token,
+      slot,
+      outcome: outcomeName(result),
+      at: new Date().toISOString(),
+    };
+    this.opts.onOutcome?.(record);
+    this.emit('vend', record);
+    this.enqueue(Command.DispenseResult, new DispenseResultMessage(token, slot, result).payload());
+  }
+}
