@@ -54,8 +54,6 @@ export class Outbox {
   readonly #markSent: Statement<[number, number]>;
   readonly #ackUpTo: Statement<[number]>;
   readonly #count: Statement<[], { n: number; critical: number }>;
-  #rows: number;
-  #criticalRows: number;
 
   constructor(db: Db, opts: OutboxOptions) {
     this.#db = db;
@@ -74,12 +72,11 @@ export class Outbox {
       'UPDATE outbox SET send_count = send_count + 1, last_sent_at = ? WHERE seq = ?',
     );
     this.#ackUpTo = db.prepare('DELETE FROM outbox WHERE seq <= ?');
+    // Counted from the table, not cached: an append inside a caller's
+    // transaction that rolls back must not leave a stale in-memory count.
     this.#count = db.prepare(
       "SELECT COUNT(*) AS n, COALESCE(SUM(class = 'critical'), 0) AS critical FROM outbox",
     );
-    const c = this.#count.get()!;
-    this.#rows = c.n;
-    this.#criticalRows = c.critical;
   }
 
   /**
@@ -116,7 +113,7 @@ export class Outbox {
       );
     }
     const cls = EVENT_CLASS[type];
-    if (cls === 'telemetry' && this.#rows >= this.#opts.maxRows && !this.#dropOldestTelemetry()) {
+    if (cls === 'telemetry' && this.#count.get()!.n >= this.#opts.maxRows && !this.#dropOldestTelemetry()) {
       bumpCounter(this.#db, 'outbox_dropped');
       return null;
     }
@@ -132,14 +129,12 @@ export class Outbox {
     };
     const expiresAt = cls === 'telemetry' ? now + this.#opts.telemetryTtlMs : null;
     this.#insert.run(seq, envelope.id, type, cls, JSON.stringify(envelope), now, expiresAt);
-    this.#rows++;
-    if (cls === 'critical') this.#criticalRows++;
     return envelope;
   }
 
   /** True when only critical events fill the bound: new money work must wait. */
   get saturated(): boolean {
-    return this.#criticalRows >= this.#opts.maxRows;
+    return this.#count.get()!.critical >= this.#opts.maxRows;
   }
 
   pendingAfter(seq: number, limit: number): OutboxRow[] {
@@ -161,9 +156,7 @@ export class Outbox {
 
   /** The platform stored every event up to `upTo`. Returns how many rows left. */
   ack(upTo: number): number {
-    const removed = this.#db.transaction(() => this.#ackUpTo.run(upTo).changes)();
-    if (removed > 0) this.#recount();
-    return removed;
+    return this.#db.transaction(() => this.#ackUpTo.run(upTo).changes)();
   }
 
   /** Drops telemetry past its TTL; reports the gap. Returns how many expired. */
@@ -186,9 +179,10 @@ export class Outbox {
     const meta = this.#db.prepare("SELECT value FROM meta WHERE key = 'next_seq'").get() as
       | { value: string }
       | undefined;
+    const c = this.#count.get()!;
     return {
-      pending: this.#rows,
-      critical: this.#criticalRows,
+      pending: c.n,
+      critical: c.critical,
       dropped: readCounter(this.#db, 'outbox_dropped'),
       expired: readCounter(this.#db, 'outbox_expired'),
       lastSeq: Number(meta?.value ?? 0),
@@ -214,7 +208,6 @@ export class Outbox {
   #removeAndReport(seqs: number[], cause: 'bound' | 'expired'): void {
     const del = this.#db.prepare('DELETE FROM outbox WHERE seq = ?');
     for (const s of seqs) del.run(s);
-    this.#rows -= seqs.length;
     bumpCounter(this.#db, cause === 'bound' ? 'outbox_dropped' : 'outbox_expired', seqs.length);
     this.append('outbox.dropped', {
       cause,
@@ -223,11 +216,5 @@ export class Outbox {
       totalDropped: readCounter(this.#db, 'outbox_dropped'),
       totalExpired: readCounter(this.#db, 'outbox_expired'),
     });
-  }
-
-  #recount(): void {
-    const c = this.#count.get()!;
-    this.#rows = c.n;
-    this.#criticalRows = c.critical;
   }
 }

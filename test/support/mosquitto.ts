@@ -11,6 +11,9 @@ export interface MosquittoHandle {
   stop(): Promise<void>;
   /** Stops the process and starts a fresh one on the same port (sessions are lost: persistence is off). */
   restart(): Promise<void>;
+  /** Stops the process but keeps the config, for an outage of any length; `up()` brings it back. */
+  down(): Promise<void>;
+  up(): Promise<void>;
 }
 
 const CANDIDATES = ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto', '/opt/homebrew/sbin/mosquitto'];
@@ -107,6 +110,11 @@ export async function startMosquitto(opts: { port?: number } = {}): Promise<Mosq
     },
     async restart() {
       await kill();
+      await launch();
+    },
+    down: kill,
+    async up() {
+      if (child) return;
       await launch();
     },
   };

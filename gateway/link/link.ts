@@ -1,0 +1,540 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { z } from 'zod';
+import { EventAck, type GatewayStatus } from '../contract/events.ts';
+import { gatewayTopics, parseTopic } from '../contract/topics.ts';
+import { ErrorCode, VendgateError } from '../errors.ts';
+import type { Log } from '../log.ts';
+import type { Outbox } from '../outbox/outbox.ts';
+import type { Db } from '../store/db.ts';
+import type { CommandGuard, GuardResult } from './command-guard.ts';
+
+/** A request from the gateway to the platform on `req/{type}`. */
+export const RequestEnvelope = z
+  .object({
+    correlationId: z.string().min(8).max(64).describe('Echoed in the response.'),
+    data: z.unknown(),
+  })
+  .strict()
+  .describe('A request from the gateway; the platform answers on res/{type} with the same correlationId.');
+export type RequestEnvelope = z.infer<typeof RequestEnvelope>;
+
+/** The platform's answer on `res/{type}`: data, or an error saying why not. */
+export const ResponseEnvelope = z
+  .object({
+    correlationId: z.string().min(8).max(64),
+    data: z.unknown().optional(),
+    error: z.object({ code: z.number().int().optional(), reason: z.string() }).optional(),
+  })
+  .strict()
+  .describe('The platform answer to a gateway request, correlated by correlationId.');
+export type ResponseEnvelope = z.infer<typeof ResponseEnvelope>;
+
+export type AcceptedCommand = Extract<GuardResult, { ok: true }>['command'];
+
+export interface PlatformLinkOptions {
+  brokerUrl: string;
+  gatewayId: string;
+  /** Stable across restarts so the broker keeps the session; default `vendgate-{gatewayId}`. */
+  clientId?: string;
+  username?: string;
+  password?: string;
+  outbox: Outbox;
+  guard: CommandGuard;
+  /** The store the outbox lives in, for the transactions that queue events. */
+  db: Db;
+  /** What the birth message republishes besides state and gatewayId. */
+  status: () => Omit<GatewayStatus, 'state' | 'gatewayId'>;
+  log: Log;
+  /** Resend from the last acknowledged seq when no ack advances for this long. Default 2000. */
+  resendAfterMs?: number;
+  /** Most events published beyond the last acknowledged one. Default 500. */
+  maxInFlight?: number;
+  /** How often telemetry past its TTL is expired. Default 5000. */
+  expireEveryMs?: number;
+  /** Reconnect backoff bounds; default 250 ms growing to 10 s. */
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
+  /** MQTT keepalive in seconds; default 30. */
+  keepaliveSec?: number;
+  now?: () => number;
+}
+
+export interface PlatformLinkEvents {
+  command: [command: AcceptedCommand];
+  connect: [];
+  disconnect: [];
+}
+
+interface PendingRequest {
+  type: string;
+  resolve: (data: unknown) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * The gateway's side of the platform contract over MQTT (DESIGN.md "The
+ * platform contract"). The durable queue is the SQLite outbox, not mqtt.js'
+ * in-memory store: events are published from the outbox in seq order and
+ * leave it only when the platform's end-to-end `ack` covers them. A broker
+ * PUBACK proves nothing, so anything not acknowledged within `resendAfterMs`
+ * is sent again from the last acknowledged seq (the platform dedupes by seq).
+ *
+ * The session is persistent (clean: false, stable client id) so commands the
+ * platform publishes while the link is down are delivered on reconnect; each
+ * is still checked by the guard, which refuses the ones that expired
+ * meanwhile instead of acting on them late.
+ */
+export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
+  readonly #opts: Required<Omit<PlatformLinkOptions, 'username' | 'password'>> &
+    Pick<PlatformLinkOptions, 'username' | 'password'>;
+  readonly #topics: ReturnType<typeof gatewayTopics>;
+  readonly #log: Log;
+  #client: MqttClient | undefined;
+  #connected = false;
+  #stopping = false;
+  /** Bumped on every (re)connect so late callbacks of an old connection do nothing. */
+  #generation = 0;
+  #drainScheduled = false;
+  #draining = false;
+  /** Highest seq the platform acknowledged (everything up to it left the outbox). */
+  #ackedSeq = 0;
+  /** Highest seq published on the current connection since the last (re)send from ackedSeq. */
+  #sentUpTo = 0;
+  /** Seqs published and not yet acknowledged, ascending. */
+  #inFlight: number[] = [];
+  /** When the oldest unacknowledged publish went out or the ack last advanced. */
+  #lastProgressAt = 0;
+  #reconnectDelay: number;
+  #timers: NodeJS.Timeout[] = [];
+  readonly #pending = new Map<string, PendingRequest>();
+
+  constructor(opts: PlatformLinkOptions) {
+    super();
+    this.#opts = {
+      clientId: `vendgate-${opts.gatewayId}`,
+      resendAfterMs: 2000,
+      maxInFlight: 500,
+      expireEveryMs: 5000,
+      reconnectMinMs: 250,
+      reconnectMaxMs: 10_000,
+      keepaliveSec: 30,
+      now: Date.now,
+      ...opts,
+    };
+    this.#topics = gatewayTopics(opts.gatewayId);
+    this.#log = opts.log;
+    this.#reconnectDelay = this.#opts.reconnectMinMs;
+  }
+
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  /** The highest seq the platform has acknowledged since this link started. */
+  get ackedSeq(): number {
+    return this.#ackedSeq;
+  }
+
+  start(): void {
+    if (this.#client) return;
+    this.#stopping = false;
+    const willPayload = JSON.stringify({ state: 'offline', gatewayId: this.#opts.gatewayId });
+    const options: IClientOptions = {
+      clientId: this.#opts.clientId,
+      clean: false,
+      protocolVersion: 4,
+      keepalive: this.#opts.keepaliveSec,
+      reconnectPeriod: this.#opts.reconnectMinMs,
+      connectTimeout: 10_000,
+      // We subscribe ourselves after every connect, and we never let mqtt.js
+      // queue publishes while offline: the outbox is the queue.
+      resubscribe: false,
+      queueQoSZero: false,
+      will: { topic: this.#topics.status, payload: Buffer.from(willPayload), qos: 1, retain: true },
+    };
+    if (this.#opts.username !== undefined) options.username = this.#opts.username;
+    if (this.#opts.password !== undefined) options.password = this.#opts.password;
+    this.#log.info(
+      { brokerUrl: redactUrl(this.#opts.brokerUrl), clientId: this.#opts.clientId },
+      'connecting to the platform broker',
+    );
+    const client = mqtt.connect(this.#opts.brokerUrl, options);
+    this.#client = client;
+
+    client.on('connect', (connack) => {
+      this.#reconnectDelay = this.#opts.reconnectMinMs;
+      client.options.reconnectPeriod = this.#reconnectDelay;
+      void this.#onConnect(client, connack.sessionPresent);
+    });
+    client.on('reconnect', () => {
+      // mqtt.js retries at a fixed period; it reads options.reconnectPeriod each
+      // time it re-arms its timer (after this attempt fails), so grow it here.
+      this.#reconnectDelay = Math.min(this.#reconnectDelay * 2, this.#opts.reconnectMaxMs);
+      client.options.reconnectPeriod = this.#reconnectDelay;
+      this.#log.debug({ nextRetryMs: this.#reconnectDelay }, 'reconnecting to the platform broker');
+    });
+    client.on('close', () => {
+      this.#generation++;
+      if (this.#connected) {
+        this.#connected = false;
+        this.#log.warn('platform broker connection lost; events stay in the outbox');
+        this.#safeEmit('disconnect');
+      }
+    });
+    client.on('error', (err) => {
+      this.#log.warn({ err: err.message, code: (err as { code?: unknown }).code }, 'platform link error');
+    });
+    client.on('message', (topic, payload) => {
+      try {
+        this.#onMessage(topic, payload);
+      } catch (err) {
+        this.#log.error({ err, topic }, 'failed to handle a platform message');
+      }
+    });
+
+    const tick = Math.max(20, Math.min(500, Math.floor(this.#opts.resendAfterMs / 4)));
+    this.#timers.push(setInterval(() => this.#checkResend(), tick).unref());
+    this.#timers.push(setInterval(() => this.#expire(), this.#opts.expireEveryMs).unref());
+  }
+
+  /** Publishes the retained offline status cleanly, then disconnects. */
+  async stop(): Promise<void> {
+    const client = this.#client;
+    if (!client) return;
+    this.#stopping = true;
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    for (const [id, p] of this.#pending) {
+      clearTimeout(p.timer);
+      p.reject(
+        new VendgateError(ErrorCode.BrokerUnreachable, `request ${p.type} aborted: link stopped`, { id }),
+      );
+    }
+    this.#pending.clear();
+    if (this.#connected) {
+      const offline = JSON.stringify({ state: 'offline', gatewayId: this.#opts.gatewayId });
+      try {
+        await withTimeout(client.publishAsync(this.#topics.status, offline, { qos: 1, retain: true }), 3000);
+      } catch (err) {
+        this.#log.warn({ err: (err as Error).message }, 'could not publish the offline status on stop');
+      }
+    }
+    const wasConnected = this.#connected;
+    this.#connected = false;
+    this.#generation++;
+    try {
+      await withTimeout(client.endAsync(!wasConnected), 3000);
+    } catch {
+      await client.endAsync(true).catch(() => {});
+    }
+    this.#client = undefined;
+    if (wasConnected) this.#safeEmit('disconnect');
+    this.#log.info('platform link stopped');
+  }
+
+  /** Call after appending to the outbox: drains on the next tick, coalescing many calls into one. */
+  notify(): void {
+    if (this.#drainScheduled) return;
+    this.#drainScheduled = true;
+    process.nextTick(() => {
+      this.#drainScheduled = false;
+      this.#drain();
+    });
+  }
+
+  /**
+   * Sends a request on `req/{type}` and resolves with the `data` of the
+   * platform's `res/{type}` answer carrying the same correlationId.
+   */
+  request(type: string, data: unknown, timeoutMs: number): Promise<unknown> {
+    const client = this.#client;
+    if (!client || !this.#connected) {
+      return Promise.reject(
+        new VendgateError(ErrorCode.BrokerUnreachable, `cannot send request ${type}: not connected`, {
+          type,
+        }),
+      );
+    }
+    const correlationId = randomUUID();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(correlationId);
+        reject(
+          new VendgateError(
+            ErrorCode.RequestTimeout,
+            `the platform did not answer ${type} within ${timeoutMs} ms`,
+            { type, correlationId, timeoutMs },
+          ),
+        );
+      }, timeoutMs);
+      timer.unref();
+      this.#pending.set(correlationId, { type, resolve, reject, timer });
+      const body: RequestEnvelope = { correlationId, data };
+      client.publish(this.#topics.request(type), JSON.stringify(body), { qos: 1 }, (err) => {
+        if (!err) return;
+        const p = this.#pending.get(correlationId);
+        if (!p) return;
+        this.#pending.delete(correlationId);
+        clearTimeout(p.timer);
+        p.reject(
+          new VendgateError(
+            ErrorCode.BrokerUnreachable,
+            `request ${type} could not be published: ${err.message}`,
+            {
+              type,
+              correlationId,
+            },
+            { cause: err },
+          ),
+        );
+      });
+    });
+  }
+
+  async #onConnect(client: MqttClient, sessionPresent: boolean): Promise<void> {
+    const generation = ++this.#generation;
+    this.#log.info({ sessionPresent }, 'connected to the platform broker');
+    try {
+      const t = this.#topics;
+      await client.subscribeAsync([t.commandWildcard, t.ack, t.responseWildcard], { qos: 1 });
+      if (generation !== this.#generation) return;
+      const birth: GatewayStatus = {
+        ...this.#opts.status(),
+        state: 'online',
+        gatewayId: this.#opts.gatewayId,
+      };
+      await client.publishAsync(t.status, JSON.stringify(birth), { qos: 1, retain: true });
+      if (generation !== this.#generation) return;
+    } catch (err) {
+      // The connection dropped (or the broker refused a subscription); the next connect redoes all this.
+      this.#log.warn({ err: (err as Error).message }, 'birth after connect failed');
+      if (generation === this.#generation && this.#client === client && client.connected) {
+        // A refused subscription leaves us deaf to commands: reconnect rather than limp on.
+        client.stream.destroy();
+      }
+      return;
+    }
+    this.#connected = true;
+    // Resend everything unacknowledged: whatever was in flight may be lost.
+    this.#sentUpTo = this.#ackedSeq;
+    this.#inFlight = [];
+    this.#safeEmit('connect');
+    this.#drain();
+  }
+
+  #onMessage(topic: string, payload: Buffer): void {
+    const parsed = parseTopic(topic);
+    if (!parsed || parsed.gatewayId !== this.#opts.gatewayId) {
+      this.#log.debug({ topic }, 'ignored a message outside this gateway topic tree');
+      return;
+    }
+    switch (parsed.kind) {
+      case 'ack':
+        this.#onAck(payload);
+        return;
+      case 'cmd':
+        this.#onCommand(topic, parsed.type, payload);
+        return;
+      case 'res':
+        this.#onResponse(parsed.type, payload);
+        return;
+      default:
+        this.#log.debug({ topic }, 'ignored a message on an unexpected topic');
+    }
+  }
+
+  #onAck(payload: Buffer): void {
+    let json: unknown;
+    try {
+      json = JSON.parse(payload.toString('utf8'));
+    } catch {
+      this.#log.warn(
+        { code: ErrorCode.AckInvalid, bytes: payload.length },
+        'ignored an ack that is not JSON',
+      );
+      return;
+    }
+    const ack = EventAck.safeParse(json);
+    if (!ack.success) {
+      this.#log.warn({ code: ErrorCode.AckInvalid, issues: ack.error.issues }, 'ignored an invalid ack');
+      return;
+    }
+    const upTo = ack.data.upTo;
+    if (upTo <= this.#ackedSeq) return;
+    const removed = this.#opts.outbox.ack(upTo);
+    this.#ackedSeq = upTo;
+    if (this.#sentUpTo < upTo) this.#sentUpTo = upTo;
+    let i = 0;
+    while (i < this.#inFlight.length && this.#inFlight[i]! <= upTo) i++;
+    if (i > 0) this.#inFlight.splice(0, i);
+    this.#lastProgressAt = this.#opts.now();
+    this.#log.debug({ upTo, removed, inFlight: this.#inFlight.length }, 'platform acknowledged events');
+    this.notify();
+  }
+
+  #onCommand(topic: string, type: string | undefined, payload: Buffer): void {
+    const result = this.#opts.guard.check(type, payload);
+    if (result.ok) {
+      this.#log.info(
+        { commandId: result.command.id, commandType: result.command.type },
+        'accepted a platform command',
+      );
+      this.#safeEmit('command', result.command);
+      return;
+    }
+    this.#log.warn(
+      { code: result.code, reason: result.reason, topic, commandId: result.commandId },
+      'refused a platform command',
+    );
+    try {
+      this.#opts.db.transaction(() => {
+        this.#opts.outbox.append('command.rejected', {
+          topic,
+          code: result.code,
+          reason: result.reason,
+          ...(result.commandId !== undefined ? { commandId: result.commandId } : {}),
+          ...(result.commandType !== undefined ? { commandType: result.commandType } : {}),
+        });
+      })();
+    } catch (err) {
+      this.#log.error({ err, topic }, 'could not queue command.rejected');
+      return;
+    }
+    this.notify();
+  }
+
+  #onResponse(type: string | undefined, payload: Buffer): void {
+    let json: unknown;
+    try {
+      json = JSON.parse(payload.toString('utf8'));
+    } catch {
+      this.#log.warn({ type, code: ErrorCode.PayloadNotJson }, 'ignored a response that is not JSON');
+      return;
+    }
+    const res = ResponseEnvelope.safeParse(json);
+    if (!res.success) {
+      this.#log.warn(
+        { type, code: ErrorCode.PayloadInvalid, issues: res.error.issues },
+        'ignored an invalid response',
+      );
+      return;
+    }
+    const p = this.#pending.get(res.data.correlationId);
+    if (!p || p.type !== type) {
+      this.#log.debug(
+        { type, correlationId: res.data.correlationId },
+        'ignored an unexpected or late response',
+      );
+      return;
+    }
+    this.#pending.delete(res.data.correlationId);
+    clearTimeout(p.timer);
+    if (res.data.error) {
+      p.reject(
+        new VendgateError(
+          ErrorCode.RequestRefused,
+          `the platform refused ${type}: ${res.data.error.reason}`,
+          {
+            type,
+            correlationId: res.data.correlationId,
+            platformCode: res.data.error.code,
+          },
+        ),
+      );
+    } else {
+      p.resolve(res.data.data);
+    }
+  }
+
+  /** Publishes outbox rows after #sentUpTo, in seq order, up to maxInFlight unacknowledged. */
+  #drain(): void {
+    const client = this.#client;
+    if (!client || !this.#connected || this.#draining || this.#stopping) return;
+    this.#draining = true;
+    try {
+      for (;;) {
+        const room = this.#opts.maxInFlight - this.#inFlight.length;
+        if (room <= 0) return;
+        const rows = this.#opts.outbox.pendingAfter(this.#sentUpTo, Math.min(room, 100));
+        if (rows.length === 0) return;
+        if (this.#inFlight.length === 0) this.#lastProgressAt = this.#opts.now();
+        const generation = this.#generation;
+        for (const row of rows) {
+          client.publish(this.#topics.event(row.type), row.envelope, { qos: 1 }, (err) => {
+            // Not fatal: the resend timer sends it again unless the platform acks it.
+            if (err && generation === this.#generation) {
+              this.#log.debug({ seq: row.seq, err: err.message }, 'event publish failed');
+            }
+          });
+          this.#inFlight.push(row.seq);
+          this.#sentUpTo = row.seq;
+        }
+        this.#opts.outbox.markSent(rows.map((r) => r.seq));
+      }
+    } catch (err) {
+      this.#log.error({ err }, 'draining the outbox failed');
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  #checkResend(): void {
+    try {
+      if (!this.#connected || this.#inFlight.length === 0) return;
+      const silentFor = this.#opts.now() - this.#lastProgressAt;
+      if (silentFor < this.#opts.resendAfterMs) return;
+      this.#log.info(
+        { fromSeq: this.#ackedSeq + 1, unacked: this.#inFlight.length, silentFor },
+        'no ack advanced; resending from the last acknowledged event',
+      );
+      this.#sentUpTo = this.#ackedSeq;
+      this.#inFlight = [];
+      this.#drain();
+    } catch (err) {
+      this.#log.error({ err }, 'resend check failed');
+    }
+  }
+
+  #expire(): void {
+    try {
+      const expired = this.#opts.outbox.expire();
+      if (expired > 0) {
+        this.#log.info({ expired }, 'telemetry expired undelivered');
+        this.notify();
+      }
+    } catch (err) {
+      this.#log.error({ err }, 'outbox expiry failed');
+    }
+  }
+
+  #safeEmit<K extends keyof PlatformLinkEvents>(event: K, ...args: PlatformLinkEvents[K]): void {
+    try {
+      (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
+    } catch (err) {
+      this.#log.error({ err, event }, 'a platform link listener threw');
+    }
+  }
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//[redacted]@');
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}
