@@ -1,0 +1,176 @@
+/**
+ * The simulated VSB slot board as its own process, on a real serial port
+ * (usually one end of a socat pty pair, see firmware-sim/pty.ts).
+ *
+ *   node --import tsx firmware-sim/slot-board/main.ts --port /tmp/x/b \
+ *     [--log vends.jsonl] [--config '{"slots":[{"slot":1,"stock":5,"price":150}],"motorMs":0}'] \
+ *     [--slots 10 --stock 10 --price 100 --motor-ms 300 --poll-ms 200 --baud 9600]
+ *
+ * stdout: one JSON object per line: {"event":"ready",...} once the port is
+ * open, then "vend", "dispense-start", "port-open", "port-closed", "fault",
+ * "error" events.
+ * stdin: newline-delimited JSON fault commands, e.g. {"fault":"jam","slot":3,"count":1}
+ * (see SimFault in sim.ts and docs/protocols/slot-board.md section 8).
+ * --log: every final vend outcome is appended as {vendToken, slot, outcome, at}.
+ */
+import { appendFileSync, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createTransport } from '../../devices/vending/transport.ts';
+import { type SimFault, SlotBoardSim, type SlotBoardSimOptions, type SlotConfig } from './sim.ts';
+
+/** The `--config` JSON shape (a file path or inline JSON). */
+export interface SlotBoardSimConfig {
+  slots?: SlotConfig[];
+  motorMs?: number;
+  pollMs?: number;
+  ackTimeoutMs?: number;
+  maxResends?: number;
+  firmware?: string;
+  baudRate?: number;
+  /** Reopen the port after this long without a frame from the host; default 3000, 0 = never. */
+  reopenOnHostSilenceMs?: number;
+}
+
+const FAULTS = new Set([
+  'jam',
+  'drop-sensor-miss',
+  'motor-fault',
+  'no-motor',
+  'empty',
+  'restock',
+  'slow',
+  'corrupt',
+  'silent',
+  'unplug',
+  'clear',
+]);
+
+/** Validates one stdin line into a fault; throws with a message on nonsense. */
+export function parseFaultLine(line: string): SimFault {
+  const v = JSON.parse(line) as Record<string, unknown>;
+  if (!v || typeof v !== 'object' || typeof v.fault !== 'string' || !FAULTS.has(v.fault)) {
+    throw new Error(`unknown fault; expected {"fault": one of ${[...FAULTS].join(', ')}}`);
+  }
+  for (const k of ['slot', 'count', 'ms', 'stock']) {
+    if (k in v && (typeof v[k] !== 'number' || !Number.isFinite(v[k]) || (v[k] as number) < 0)) {
+      throw new Error(`"${k}" must be a non-negative number`);
+    }
+  }
+  if (['slow', 'silent', 'unplug'].includes(v.fault) && typeof v.ms !== 'number')
+    throw new Error('"ms" is required');
+  if (['empty', 'restock'].includes(v.fault) && typeof v.slot !== 'number')
+    throw new Error('"slot" is required');
+  if (v.fault === 'restock' && typeof v.stock !== 'number') throw new Error('"stock" is required');
+  return v as unknown as SimFault;
+}
+
+function loadConfig(arg: string | undefined): SlotBoardSimConfig {
+  if (!arg) return {};
+  const text = arg.trimStart().startsWith('{') ? arg : readFileSync(arg, 'utf8');
+  return JSON.parse(text) as SlotBoardSimConfig;
+}
+
+function num(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number`);
+  return n;
+}
+
+export async function runSlotBoardSim(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      port: { type: 'string' },
+      log: { type: 'string' },
+      config: { type: 'string' },
+      slots: { type: 'string' },
+      stock: { type: 'string' },
+      price: { type: 'string' },
+      'motor-ms': { type: 'string' },
+      'poll-ms': { type: 'string' },
+      baud: { type: 'string' },
+      firmware: { type: 'string' },
+      'exit-on-stdin-close': { type: 'boolean' },
+    },
+  });
+  const out = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(o)}\n`);
+  if (!values.port) {
+    process.stderr.write(
+      'usage: slot-board --port PATH [--log FILE] [--config JSON|FILE] [--motor-ms N] ...\n',
+    );
+    return 2;
+  }
+  const cfg = loadConfig(values.config);
+  const slotCount = num(values.slots, 'slots');
+  const stock = num(values.stock, 'stock') ?? 10;
+  const price = num(values.price, 'price') ?? 100;
+  const slots =
+    cfg.slots ??
+    (slotCount === undefined
+      ? undefined
+      : Array.from({ length: slotCount }, (_, i) => ({ slot: i + 1, stock, price })));
+  const logPath = values.log;
+  const simOpts: SlotBoardSimOptions = {
+    slots,
+    motorMs: num(values['motor-ms'], 'motor-ms') ?? cfg.motorMs,
+    pollMs: num(values['poll-ms'], 'poll-ms') ?? cfg.pollMs,
+    ackTimeoutMs: cfg.ackTimeoutMs,
+    maxResends: cfg.maxResends,
+    firmware: values.firmware ?? cfg.firmware,
+    reopenOnHostSilenceMs: cfg.reopenOnHostSilenceMs ?? 3000,
+    onOutcome: logPath ? (rec) => appendFileSync(logPath, `${JSON.stringify(rec)}\n`) : undefined,
+  };
+  const transport = createTransport(values.port, {
+    baudRate: num(values.baud, 'baud') ?? cfg.baudRate ?? 9600,
+  });
+  transport.on('error', () => {}); // the sim handles errors through its own listener; never crash on a dead pty
+  const sim = new SlotBoardSim(transport, simOpts);
+  sim.on('vend', (r) => out({ event: 'vend', ...r }));
+  sim.on('dispense-start', (vendToken, slot) => out({ event: 'dispense-start', vendToken, slot }));
+  sim.on('port-open', () => out({ event: 'port-open', port: values.port }));
+  sim.on('port-closed', (reason) => out({ event: 'port-closed', reason }));
+  sim.on('fault', (fault) => out({ event: 'fault', fault }));
+
+  try {
+    await sim.start();
+  } catch (err) {
+    out({ event: 'error', message: `cannot open ${values.port}: ${(err as Error).message}` });
+    return 1;
+  }
+  out({ event: 'ready', port: values.port, pid: process.pid, slots: slots?.length ?? 10 });
+
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    await sim.stop().catch(() => {});
+    process.exit(code);
+  };
+  process.on('SIGTERM', () => void stop(0));
+  process.on('SIGINT', () => void stop(0));
+
+  const rl = createInterface({ input: process.stdin });
+  rl.on('line', (line) => {
+    if (!line.trim()) return;
+    try {
+      sim.applyFault(parseFaultLine(line));
+    } catch (err) {
+      out({ event: 'error', message: (err as Error).message, line });
+    }
+  });
+  if (values['exit-on-stdin-close']) rl.on('close', () => void stop(0));
+  return new Promise<number>(() => {}); // runs until signalled
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  runSlotBoardSim(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: Error) => {
+      process.stderr.write(`${err.stack ?? err.message}\n`);
+      process.exit(1);
+    },
+  );
+}
