@@ -228,11 +228,12 @@ export class MemoryTransport extends EventEmitter<ByteTransportEvents> implement
     let chunk: Uint8Array | null = Buffer.from(data);
     if (this.filter) chunk = this.filter(chunk as Buffer);
     if (!chunk || chunk.length === 0) return true;
-    this.written += chunk.length;
     const peer = this.peer;
+    if (!peer?.opened) return true; // nobody listening on the other end: bytes are lost, as on a wire
+    this.written += chunk.length;
     const bytes = Buffer.from(chunk);
     setImmediate(() => {
-      if (peer?.opened && this.opened) peer.emit('data', bytes);
+      if (peer.opened && this.opened) peer.emit('data', bytes);
     });
     return true;
   }

@@ -1,0 +1,88 @@
+import { once } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { Command, encodeFrame, FrameDecoder } from '../../devices/vending/slot-board/codec.ts';
+import {
+  DispenseMessage,
+  DispenseResultMessage,
+  parseMessage,
+} from '../../devices/vending/slot-board/messages.ts';
+import { createMemoryTransportPair } from '../../devices/vending/transport.ts';
+import { parseFaultLine } from './main.ts';
+import { SlotBoardSim } from './sim.ts';
+
+describe('parseFaultLine', () => {
+  it('accepts the documented fault commands', () => {
+    expect(parseFaultLine('{"fault":"jam","slot":3,"count":1}')).toEqual({ fault: 'jam', slot: 3, count: 1 });
+    expect(parseFaultLine('{"fault":"silent","ms":500}')).toEqual({ fault: 'silent', ms: 500 });
+    expect(parseFaultLine('{"fault":"clear"}')).toEqual({ fault: 'clear' });
+  });
+
+  it('rejects unknown faults and missing or bad arguments with a message', () => {
+    expect(() => parseFaultLine('{"fault":"explode"}')).toThrow(/unknown fault/);
+    expect(() => parseFaultLine('{"fault":"unplug"}')).toThrow(/"ms" is required/);
+    expect(() => parseFaultLine('{"fault":"jam","slot":-1}')).toThrow(/non-negative/);
+    expect(() => parseFaultLine('not json')).toThrow();
+  });
+});
+
+describe('SlotBoardSim', () => {
+  async function board(opts = {}) {
+    const { host, device } = createMemoryTransportPair();
+    const sim = new SlotBoardSim(device, { motorMs: 0, pollMs: 1000, ...opts });
+    await host.open();
+    await sim.start();
+    const dec = new FrameDecoder();
+    const frames: ReturnType<typeof dec.push> = [];
+    host.on('data', (c) => frames.push(...dec.push(c)));
+    return { sim, host, frames };
+  }
+
+  it('acknowledges a DISPENSE quoting its seq, reports progress and the result, and logs the outcome', async () => {
+    const records: unknown[] = [];
+    const { sim, host, frames } = await board({ onOutcome: (r: unknown) => records.push(r) });
+    host.write(new DispenseMessage(9, 1).serialize(42));
+    const [rec] = await once(sim, 'vend');
+    expect(rec).toMatchObject({ vendToken: 9, slot: 1, outcome: 'dispensed' });
+    expect(records).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(frames.find((f) => f.command === Command.Ack)?.seq).toBe(42);
+    expect(frames.some((f) => f.command === Command.DispenseProgress)).toBe(true);
+    await sim.stop();
+  });
+
+  it('resends an unacknowledged result up to five times and then gives up', async () => {
+    const { sim, host, frames } = await board({ ackTimeoutMs: 5 });
+    host.write(new DispenseMessage(10, 1).serialize(1));
+    await new Promise((r) => setTimeout(r, 200));
+    // Never ACKed: accepted progress is sent 6 times, then dropped, and so on.
+    const results = frames.filter((f) => f.command === Command.DispenseResult);
+    expect(results.length).toBe(6);
+    expect(parseMessage(results[0]!)).toEqual(new DispenseResultMessage(10, 1, 0));
+    expect(sim.stats.dropped).toBe(3);
+    await sim.stop();
+  });
+
+  it('remembers a token across an unplug and never dispenses it twice', async () => {
+    const { sim, host } = await board();
+    host.write(new DispenseMessage(11, 2).serialize(1));
+    await once(sim, 'vend');
+    await sim.unplug(10);
+    await once(sim, 'port-open');
+    host.write(new DispenseMessage(11, 2).serialize(2));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(sim.stock(2)).toBe(9);
+    expect(sim.vendState(11)).toEqual({ state: 'final', slot: 2, result: 0 });
+    await sim.stop();
+  });
+
+  it('ignores frames with a bad checksum', async () => {
+    const { sim, host } = await board();
+    const bad = encodeFrame(Command.Dispense, 1, new DispenseMessage(12, 1).payload());
+    bad[bad.length - 1] = bad[bad.length - 1]! ^ 1;
+    host.write(bad);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(sim.vendState(12)).toBeUndefined();
+    expect(sim.decoder.stats.badChecksums).toBe(1);
+    await sim.stop();
+  });
+});
