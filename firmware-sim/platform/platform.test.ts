@@ -1,0 +1,195 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type EmbeddedBroker, startEmbeddedBroker } from '../../gateway/broker/embedded.ts';
+import { SignedCommand } from '../../gateway/contract/commands.ts';
+import { gatewayTopics } from '../../gateway/contract/topics.ts';
+import { generateRawKeyPair, publicKeyFromBase64, verifyBody } from '../../gateway/link/signing.ts';
+import { silentLogger } from '../../gateway/log.ts';
+import { SimPlatform } from './platform.ts';
+
+const log = silentLogger();
+const keys = generateRawKeyPair();
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function setup(gatewayId = 'gw-sim'): Promise<{
+  broker: EmbeddedBroker;
+  platform: SimPlatform;
+  gw: MqttClient;
+  acks: number[];
+  commands: Array<{ topic: string; payload: string }>;
+  emit: (seq: number, type: string, data: unknown) => Promise<void>;
+}> {
+  const broker = await startEmbeddedBroker({ port: 0, log });
+  cleanups.push(() => broker.close());
+  const platform = new SimPlatform({
+    brokerUrl: broker.url,
+    gatewayId,
+    privateKey: keys.privateKey,
+    ackIntervalMs: 10,
+  });
+  await platform.connect();
+  cleanups.push(() => platform.close());
+  // A bare MQTT client stands in for the gateway.
+  const gw = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+  cleanups.push(() => gw.endAsync(true));
+  const t = gatewayTopics(gatewayId);
+  const acks: number[] = [];
+  const commands: Array<{ topic: string; payload: string }> = [];
+  gw.on('message', (topic, payload) => {
+    if (topic === t.ack) acks.push(JSON.parse(payload.toString()).upTo);
+    else commands.push({ topic, payload: payload.toString() });
+  });
+  await gw.subscribeAsync([t.ack, t.commandWildcard], { qos: 1 });
+  const emit = async (seq: number, type: string, data: unknown) => {
+    const env = { id: randomUUID(), seq, gatewayId, ts: Date.now(), type, data };
+    await gw.publishAsync(t.event(type), JSON.stringify(env), { qos: 1 });
+  };
+  return { broker, platform, gw, acks, commands, emit };
+}
+
+const state = (n: number) => ({ orderId: `order-${1000 + n}`, state: 'received', duplicate: false });
+
+describe('the simulated platform', () => {
+  it('stores events once by seq, counts resends, and acks the highest contiguous seq', async () => {
+    const { platform, acks, emit } = await setup();
+    await emit(1, 'order.state', state(1));
+    await emit(2, 'order.state', state(2));
+    await emit(4, 'order.state', state(4));
+    await platform.waitFor(() => acks.at(-1) === 2, 2000, 'ack 2');
+    expect(platform.seqGaps()).toEqual([3]);
+    await emit(2, 'order.state', state(2)); // a resend
+    await emit(3, 'order.state', state(3));
+    await platform.waitFor(() => acks.at(-1) === 4, 2000, 'ack 4');
+    expect(platform.events.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+    expect(platform.duplicateDeliveries).toBe(1);
+    expect(platform.seqGaps()).toEqual([]);
+  });
+
+  it('treats seqs reported in outbox.dropped as accounted for', async () => {
+    const { platform, acks, emit } = await setup();
+    await emit(1, 'order.state', state(1));
+    await emit(4, 'outbox.dropped', {
+      cause: 'bound',
+      count: 2,
+      seqs: [2, 3],
+      totalDropped: 2,
+      totalExpired: 0,
+    });
+    await platform.waitFor(() => acks.at(-1) === 4, 2000, 'ack 4');
+    expect(platform.seqGaps()).toEqual([]);
+  });
+
+  it('counts refunds and vends per order', async () => {
+    const { platform, emit } = await setup();
+    const price = { amount: 350, currency: 'CNY' };
+    await emit(1, 'vend.succeeded', { orderId: 'order-0001', machineId: 'm1', slot: 1, price });
+    await emit(2, 'refund.requested', { orderId: 'order-0002', refund: price, code: 6101, reason: 'jammed' });
+    await emit(2, 'refund.requested', { orderId: 'order-0002', refund: price, code: 6101, reason: 'jammed' });
+    await platform.waitFor(() => platform.contiguousSeq === 2, 2000);
+    expect(platform.vends).toEqual(new Map([['order-0001', 1]]));
+    expect(platform.refunds).toEqual(new Map([['order-0002', 1]]));
+    expect(platform.eventsOfType('refund.requested')).toHaveLength(1);
+  });
+
+  it('signs every order.paid with a fresh command id and nonce, even for the same order', async () => {
+    const { platform, commands } = await setup();
+    const order = {
+      orderId: 'order-0003',
+      machineId: 'm1',
+      slot: 2,
+      price: { amount: 200, currency: 'CNY' },
+      provider: 'alipay',
+      expiresAt: Date.now() + 60_000,
+    };
+    const a = await platform.placeOrder(order);
+    const b = await platform.placeOrder(order, { issuedAt: Date.now() - 5000 });
+    await platform.waitFor(() => commands.length === 2, 2000);
+    expect(a.id).not.toBe(b.id);
+    expect(a.body.nonce).not.toBe(b.body.nonce);
+    expect(b.body.issuedAt).toBeLessThan(a.body.issuedAt);
+    for (const c of commands) {
+      expect(c.topic).toBe(gatewayTopics('gw-sim').command('order.paid'));
+      const signed = SignedCommand.parse(JSON.parse(c.payload));
+      expect(verifyBody(signed.body, signed.sig, publicKeyFromBase64(keys.publicKey))).toBe(true);
+      expect(JSON.parse(signed.body).data).toEqual(order);
+    }
+  });
+
+  it('answers requests through the registered handler', async () => {
+    const { platform, gw } = await setup();
+    const t = gatewayTopics('gw-sim');
+    platform.onRequest('order.create', (data) => ({ orderId: 'order-9999', got: data }));
+    const res = new Promise<unknown>((resolve) => {
+      gw.on('message', (topic, payload) => {
+        if (topic === t.response('order.create')) resolve(JSON.parse(payload.toString()));
+      });
+    });
+    await gw.subscribeAsync(t.responseWildcard, { qos: 1 });
+    await gw.publishAsync(
+      t.request('order.create'),
+      JSON.stringify({ correlationId: 'corr-0001', data: { slot: 3 } }),
+      { qos: 1 },
+    );
+    expect(await res).toEqual({
+      correlationId: 'corr-0001',
+      data: { orderId: 'order-9999', got: { slot: 3 } },
+    });
+  });
+
+  it('says what it was waiting for when waitFor times out', async () => {
+    const { platform } = await setup();
+    await expect(platform.waitFor(() => false, 50, 'the moon')).rejects.toThrow(
+      /the moon not reached within 50 ms/,
+    );
+  });
+
+  it('runs as a process that places orders and prints a summary', async () => {
+    const { commands, broker } = await setup('gw-main');
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'firmware-sim/platform/main.ts',
+        '--broker',
+        broker.url,
+        '--gateway',
+        'gw-main',
+        '--key',
+        keys.privateKey,
+        '--machines',
+        'm1:1-3,m2:5',
+        '--rate',
+        '20',
+        '--duplicates',
+        '0.3',
+        '--count',
+        '10',
+        '--summary-every',
+        '200',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VENDGATE_LOG_LEVEL: 'warn' } },
+    );
+    cleanups.push(() => child.kill('SIGKILL'));
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
+    const deadline = Date.now() + 20_000;
+    while (commands.length < 10 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(commands.length).toBe(10);
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(out).toMatch(/platform-sim: final/);
+    expect(out).toMatch(/orders \d+ \(\+\d+ duplicate notifications/);
+  });
+});
