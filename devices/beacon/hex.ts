@@ -174,7 +174,68 @@ export function hex10At(b: Uint8Array, o: number): string {
 
 /** 20 bytes at `o` as 40 lower-case hex digits. */
 export function hex20At(b: Uint8Array, o: number): string {
-  return hex10At(b, o) + hex10At(b, o + 10);
+  const b0 = b[o]!;
+  const b1 = b[o + 1]!;
+  const b2 = b[o + 2]!;
+  const b3 = b[o + 3]!;
+  const b4 = b[o + 4]!;
+  const b5 = b[o + 5]!;
+  const b6 = b[o + 6]!;
+  const b7 = b[o + 7]!;
+  const b8 = b[o + 8]!;
+  const b9 = b[o + 9]!;
+  const b10 = b[o + 10]!;
+  const b11 = b[o + 11]!;
+  const b12 = b[o + 12]!;
+  const b13 = b[o + 13]!;
+  const b14 = b[o + 14]!;
+  const b15 = b[o + 15]!;
+  const b16 = b[o + 16]!;
+  const b17 = b[o + 17]!;
+  const b18 = b[o + 18]!;
+  const b19 = b[o + 19]!;
+  return String.fromCharCode(
+    HI[b0]!,
+    LO[b0]!,
+    HI[b1]!,
+    LO[b1]!,
+    HI[b2]!,
+    LO[b2]!,
+    HI[b3]!,
+    LO[b3]!,
+    HI[b4]!,
+    LO[b4]!,
+    HI[b5]!,
+    LO[b5]!,
+    HI[b6]!,
+    LO[b6]!,
+    HI[b7]!,
+    LO[b7]!,
+    HI[b8]!,
+    LO[b8]!,
+    HI[b9]!,
+    LO[b9]!,
+    HI[b10]!,
+    LO[b10]!,
+    HI[b11]!,
+    LO[b11]!,
+    HI[b12]!,
+    LO[b12]!,
+    HI[b13]!,
+    LO[b13]!,
+    HI[b14]!,
+    LO[b14]!,
+    HI[b15]!,
+    LO[b15]!,
+    HI[b16]!,
+    LO[b16]!,
+    HI[b17]!,
+    LO[b17]!,
+    HI[b18]!,
+    LO[b18]!,
+    HI[b19]!,
+    LO[b19]!,
+  );
 }
 
 /** Any byte range as lower-case hex (not for the hot path). */

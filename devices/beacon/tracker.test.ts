@@ -55,6 +55,31 @@ describe('BeaconSightings', () => {
     expect([...s.values()].map((v) => v.frame.kind === 'ibeacon' && v.frame.minor)).toEqual([3, 4]);
   });
 
+  it('tells apart beacons that share a UUID or namespace but differ in the rest of their identity', () => {
+    const s = new BeaconSightings();
+    const ib = byKind('ibeacon');
+    const uid = byKind('eddystone-uid');
+    if (ib.kind !== 'ibeacon' || uid.kind !== 'eddystone-uid') throw new Error('fixture');
+    s.observe(ib, -60, 0);
+    s.observe({ ...ib, minor: ib.minor + 1 }, -60, 0);
+    s.observe({ ...ib, major: ib.major + 1 }, -60, 0);
+    s.observe(uid, -60, 0);
+    s.observe({ ...uid, instance: '000000000002' }, -60, 0);
+    expect(s.size).toBe(5);
+    expect(s.get('ibeacon:FDA50693-A4E2-4FB1-AFCF-C6EB07647825:10001:12346')?.count).toBe(1);
+    expect(s.get('eddystone-uid:8b0ca750095477cb3e77:000000000002')?.count).toBe(1);
+  });
+
+  it('starts a fresh sighting for a beacon seen again after it was evicted or pruned', () => {
+    const s = new BeaconSightings({ maxEntries: 1 });
+    s.observe(byKind('ibeacon'), -60, 0);
+    s.observe(byKind('altbeacon'), -60, 1);
+    expect(s.observe(byKind('ibeacon'), -61, 2)).toMatchObject({ count: 1, firstSeenMs: 2 });
+    expect(s.prune(10_000, 1000)).toBe(1);
+    expect(s.size).toBe(0);
+    expect(s.observe(byKind('ibeacon'), -62, 10_001)).toMatchObject({ count: 1, firstSeenMs: 10_001 });
+  });
+
   it('forgets beacons not seen within the given age', () => {
     const s = new BeaconSightings();
     s.observe(byKind('ibeacon'), -60, 0);
