@@ -310,21 +310,31 @@ describe.each(brokers)('the platform link over %s', (_name, makeBroker, availabl
     },
   );
 
-  it.skipIf(!available)('ignores invalid acks and keeps working', async () => {
-    const b = await makeBroker();
-    cleanups.push(() => b.close());
-    const s = await site(b.url);
-    s.platform.acking = false;
-    s.append(3);
-    await s.platform.waitFor(() => s.platform.events.length === 3, 5000, 'three events');
-    await s.platform.publishAck('{"upTo":"all"}');
-    await s.platform.publishAck('nonsense');
-    await s.platform.publishAck('{"upTo":-1}');
-    await new Promise((r) => setTimeout(r, 100));
-    expect(s.outbox.stats().pending).toBe(3);
-    s.platform.acking = true;
-    await s.platform.waitFor(() => s.outbox.stats().pending === 0, 5000, 'outbox drained');
-  });
+  it.skipIf(!available)(
+    'ignores invalid acks, believes none beyond what was published, and keeps working',
+    async () => {
+      const b = await makeBroker();
+      cleanups.push(() => b.close());
+      const s = await site(b.url);
+      s.platform.acking = false;
+      s.append(3);
+      await s.platform.waitFor(() => s.platform.events.length === 3, 5000, 'three events');
+      await s.platform.publishAck('{"upTo":"all"}');
+      await s.platform.publishAck('nonsense');
+      await s.platform.publishAck('{"upTo":-1}');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(s.outbox.stats().pending).toBe(3);
+      // An ack beyond anything published must not delete events not yet sent.
+      s.append(1);
+      await s.platform.publishAck('{"upTo":1000000}');
+      await new Promise((r) => setTimeout(r, 100));
+      s.append(2);
+      await s.platform.waitFor(() => s.platform.events.length === 6, 5000, 'events after a bogus ack');
+      expect(s.platform.events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+      s.platform.acking = true;
+      await s.platform.waitFor(() => s.outbox.stats().pending === 0, 5000, 'outbox drained');
+    },
+  );
 
   it.skipIf(!available)('correlates requests with responses and times out when none comes', async () => {
     const b = await makeBroker();

@@ -103,6 +103,8 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
   #ackedSeq = 0;
   /** Highest seq published on the current connection since the last (re)send from ackedSeq. */
   #sentUpTo = 0;
+  /** Highest seq published by this process; acks beyond it are not believed. */
+  #highestPublished = 0;
   /** Seqs published and not yet acknowledged, ascending. */
   #inFlight: number[] = [];
   /** When the oldest unacknowledged publish went out or the ack last advanced. */
@@ -301,11 +303,13 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
       const t = this.#topics;
       await client.subscribeAsync([t.commandWildcard, t.ack, t.responseWildcard], { qos: 1 });
       if (generation !== this.#generation) return;
-      const birth: GatewayStatus = {
-        ...this.#opts.status(),
-        state: 'online',
-        gatewayId: this.#opts.gatewayId,
-      };
+      let extra: Omit<GatewayStatus, 'state' | 'gatewayId'> = {};
+      try {
+        extra = this.#opts.status();
+      } catch (err) {
+        this.#log.error({ err }, 'status() threw; the birth message carries the state only');
+      }
+      const birth: GatewayStatus = { ...extra, state: 'online', gatewayId: this.#opts.gatewayId };
       await client.publishAsync(t.status, JSON.stringify(birth), { qos: 1, retain: true });
       if (generation !== this.#generation) return;
     } catch (err) {
@@ -362,7 +366,16 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
       this.#log.warn({ code: ErrorCode.AckInvalid, issues: ack.error.issues }, 'ignored an invalid ack');
       return;
     }
-    const upTo = ack.data.upTo;
+    let upTo = ack.data.upTo;
+    if (upTo > this.#highestPublished) {
+      // Acking what was never sent would delete undelivered events and stall
+      // the cursor past every future seq; believe it only as far as we sent.
+      this.#log.warn(
+        { code: ErrorCode.AckInvalid, upTo, highestPublished: this.#highestPublished },
+        'ack covers events not yet published; clamped',
+      );
+      upTo = this.#highestPublished;
+    }
     if (upTo <= this.#ackedSeq) return;
     const removed = this.#opts.outbox.ack(upTo);
     this.#ackedSeq = upTo;
@@ -471,6 +484,7 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
           });
           this.#inFlight.push(row.seq);
           this.#sentUpTo = row.seq;
+          if (row.seq > this.#highestPublished) this.#highestPublished = row.seq;
         }
         this.#opts.outbox.markSent(rows.map((r) => r.seq));
       }
