@@ -13,17 +13,13 @@ import { verifyBody } from './signing.ts';
 
 export const MAX_COMMAND_BYTES = 16 * 1024;
 
+/** An accepted command, discriminated by type so handlers get the right data type. */
+export type GuardedCommand = {
+  [T in CommandType]: { id: string; type: T; issuedAt: number; expiresAt: number; data: CommandData<T> };
+}[CommandType];
+
 export type GuardResult =
-  | {
-      ok: true;
-      command: {
-        id: string;
-        type: CommandType;
-        issuedAt: number;
-        expiresAt: number;
-        data: CommandData<CommandType>;
-      };
-    }
+  | { ok: true; command: GuardedCommand }
   | { ok: false; code: ErrorCodeValue; reason: string; commandId?: string; commandType?: string };
 
 export interface CommandGuardOptions {
@@ -142,10 +138,15 @@ export class CommandGuard {
       return fail(ErrorCode.CommandReplayed, `command ${b.id} (or its nonce) was already received`, ids);
     }
     this.#maybePrune(now);
-    return {
-      ok: true,
-      command: { id: b.id, type, issuedAt: b.issuedAt, expiresAt: b.expiresAt, data: data.data },
-    };
+    // The schema chosen by `type` parsed `data`, so the pair matches.
+    const command = {
+      id: b.id,
+      type,
+      issuedAt: b.issuedAt,
+      expiresAt: b.expiresAt,
+      data: data.data,
+    } as GuardedCommand;
+    return { ok: true, command };
   }
 
   #maybePrune(now: number): void {

@@ -1,0 +1,115 @@
+import { parseArgs } from 'node:util';
+import { runBeaconDecodeCli } from '../devices/beacon/decode-cli.ts';
+import { startGateway } from './app.ts';
+import { DEFAULT_CONFIG_PATH, loadConfig } from './config/load.ts';
+import { isVendgateError } from './errors.ts';
+import { generateRawKeyPair } from './link/signing.ts';
+import { createRootLogger } from './log.ts';
+import { VERSION } from './version.ts';
+
+const HELP = `vendgate ${VERSION}: edge gateway for vending machines, shake beacons and payment displays
+
+Usage: vendgate <command> [options]
+
+Commands:
+  start [--config FILE]        run the gateway from FILE (default ${DEFAULT_CONFIG_PATH}) and VENDGATE_* env
+  demo [--machines N] [--rate R] [--http-port P]
+                               run a whole simulated site: embedded broker, SQLite file, N slot-board
+                               machines on pty pairs, and a simulated platform placing R orders/s
+  config check [--config FILE] validate a config file and print the result with defaults applied
+  keys generate                print a new Ed25519 key pair (base64 raw) for signing platform commands
+  sim slot-board --port PATH [--log FILE] [--config JSON]
+                               run the simulated slot-board controller on a serial port (see docs/simulators.md)
+  beacon decode <hex>          decode BLE advertising bytes as iBeacon / Eddystone / AltBeacon
+  help                         this text
+
+Environment: VENDGATE_<SECTION>__<FIELD>=value overrides config (e.g. VENDGATE_HTTP__PORT=9090).
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(HELP);
+      return 0;
+    case '--version':
+      process.stdout.write(`${VERSION}\n`);
+      return 0;
+    case 'start':
+      return runStart(rest);
+    case 'demo': {
+      const { runDemo } = await import('../firmware-sim/site.ts');
+      return runDemo(rest);
+    }
+    case 'config':
+      return runConfig(rest);
+    case 'keys':
+      if (rest[0] !== 'generate') break;
+      process.stdout.write(`${JSON.stringify(generateRawKeyPair(), null, 2)}\n`);
+      return 0;
+    case 'sim': {
+      if (rest[0] !== 'slot-board') break;
+      const { runSlotBoardSim } = await import('../firmware-sim/slot-board/main.ts');
+      return runSlotBoardSim(rest.slice(1));
+    }
+    case 'beacon':
+      if (rest[0] !== 'decode') break;
+      return runBeaconDecodeCli(rest.slice(1), process.stdout, process.stderr);
+  }
+  process.stderr.write(`vendgate: unknown command "${argv.join(' ')}"\n\n${HELP}`);
+  return 2;
+}
+
+async function runStart(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } } });
+  const { config, source } = loadConfig({ path: values.config, required: values.config !== undefined });
+  const log = createRootLogger({ level: config.log.level, pretty: config.log.pretty });
+  log.info(
+    { source, gatewayId: config.gatewayId, machines: config.machines.length },
+    `vendgate ${VERSION} starting`,
+  );
+  const gw = await startGateway({ config, log });
+  log.info({ broker: gw.brokerUrl, http: gw.httpUrl }, 'vendgate running');
+  await waitForSignal();
+  log.info('stopping');
+  await gw.stop();
+  return 0;
+}
+
+function runConfig(args: string[]): number {
+  if (args[0] !== 'check') {
+    process.stderr.write('usage: vendgate config check [--config FILE]\n');
+    return 2;
+  }
+  const { values } = parseArgs({ args: args.slice(1), options: { config: { type: 'string', short: 'c' } } });
+  const { config, source } = loadConfig({ path: values.config, required: values.config !== undefined });
+  process.stdout.write(`${source}: valid\n${JSON.stringify(config, null, 2)}\n`);
+  return 0;
+}
+
+export function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (isVendgateError(err))
+      process.stderr.write(`vendgate: error ${err.code} (${err.codeName}): ${err.message}\n`);
+    else process.stderr.write(`vendgate: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
