@@ -97,7 +97,7 @@ describe('runBeaconDecodeCli', () => {
     const r = run([WECHAT_AD]);
     expect(r.code).toBe(0);
     expect(r.err).toBe('');
-    expect(JSON.parse(r.out)).toMatchObject({
+    expect(JSON.parse(r.out)).toStrictEqual({
       decodedAs: 'advertising-data',
       kind: 'ibeacon',
       uuid: 'FDA50693-A4E2-4FB1-AFCF-C6EB07647825',

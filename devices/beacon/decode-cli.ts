@@ -134,6 +134,7 @@ export function runBeaconDecodeCli(args: string[], out: TextSink, err: TextSink)
     err.write(`${r.message}\n`);
     return r.code === ErrorCode.BeaconHexInvalid ? 2 : 1;
   }
-  out.write(`${JSON.stringify({ decodedAs: r.as, ...r.frame }, null, 2)}\n`);
+  const { ok: _ok, ...fields } = r.frame;
+  out.write(`${JSON.stringify({ decodedAs: r.as, ...fields }, null, 2)}\n`);
   return 0;
 }

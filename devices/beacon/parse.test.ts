@@ -172,7 +172,7 @@ describe('parseAdvertisement', () => {
 
   it('refuses advertising data longer than BLE allows, before reading it', () => {
     const r = parseAdvertisement(Buffer.alloc(MAX_ADVERTISING_DATA + 1, 0x01));
-    expect(r).toMatchObject({ ok: false, code: ErrorCode.BeaconMalformed });
+    expect(r).toMatchObject({ ok: false, code: ErrorCode.BeaconMalformed, offset: 0 });
   });
 
   it('walks the longest allowed run of one-byte AD structures and finds no beacon', () => {

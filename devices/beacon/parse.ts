@@ -242,7 +242,7 @@ export function parseAdvertisement(data: Uint8Array, start = 0, end = data.lengt
     return notABeacon(
       MALFORMED,
       `advertising data is ${end - start} bytes; BLE allows at most ${MAX_ADVERTISING_DATA}`,
-      start,
+      0,
     );
   }
   let failure: NotABeacon | undefined;
