@@ -87,13 +87,18 @@ export class SerialTransport extends EventEmitter<ByteTransportEvents> implement
     await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
     this.port = port;
     port.on('data', (chunk: Buffer) => this.emit('data', chunk));
-    port.on('error', (err: Error) => this.emit('error', err));
+    port.on('error', (err: Error) => this.emitError(err));
     port.on('close', (err?: Error | null) => {
       if (this.port === port) this.port = null;
       this.emit('close', err ?? undefined);
     });
     // Drop whatever piled up in the OS buffer while nobody was reading.
     await new Promise<void>((resolve) => port.flush(() => resolve()));
+  }
+
+  /** A late error from a port nobody listens to any more must not crash the process. */
+  private emitError(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 
   async close(): Promise<void> {
@@ -159,7 +164,7 @@ export class TcpTransport extends EventEmitter<ByteTransportEvents> implements B
         socket.setKeepAlive(true, 5000);
         this.socket = socket;
         socket.on('data', (chunk) => this.emit('data', chunk));
-        socket.on('error', (err) => this.emit('error', err));
+        socket.on('error', (err) => this.emitError(err));
         socket.on('close', () => {
           if (this.socket === socket) this.socket = null;
           this.emit('close');
@@ -167,6 +172,10 @@ export class TcpTransport extends EventEmitter<ByteTransportEvents> implements B
         resolve();
       });
     });
+  }
+
+  private emitError(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 
   close(): Promise<void> {

@@ -305,10 +305,25 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
     }
     if (this.slowMs > 0) {
       setTimeout(() => this.transport.write(bytes), this.slowMs);
-    } else {
-      this.transport.write(bytes);
+      return;
+    }
+    // Coalesce what is sent in one turn of the event loop (ACK + next frame) into one write.
+    this.outBufs.push(bytes);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flush);
     }
   }
+
+  private outBufs: Uint8Array[] = [];
+  private flushScheduled = false;
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    const bufs = this.outBufs;
+    this.outBufs = [];
+    if (bufs.length === 0 || !this.transport.isOpen) return;
+    this.transport.write(bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs));
+  };
 
   private enqueue(command: number, payload: Uint8Array): void {
     this.txSeq = (this.txSeq % 255) + 1;

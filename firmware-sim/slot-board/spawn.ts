@@ -23,7 +23,7 @@ export interface SpawnSlotBoardOptions {
   motorMs?: number;
   pollMs?: number;
   baudRate?: number;
-  /** Wait this long for the "ready" line, default 15 s (first tsx compile). */
+  /** Wait this long for the "ready" line, default 30 s (tsx compiles on start; many at once on a small machine are slow). */
   readyTimeoutMs?: number;
   /** Forward the child's stderr to ours; default true. */
   inheritStderr?: boolean;
@@ -154,7 +154,7 @@ export async function spawnSlotBoard(opts: SpawnSlotBoardOptions): Promise<SlotB
 
   try {
     const ready = await waitForEvent((e) => e.event === 'ready' || e.event === 'error', {
-      timeoutMs: opts.readyTimeoutMs ?? 15_000,
+      timeoutMs: opts.readyTimeoutMs ?? 30_000,
       includePast: true,
     });
     if (ready.event === 'error') throw new Error(`slot-board sim failed to start: ${String(ready.message)}`);

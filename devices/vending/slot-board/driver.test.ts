@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SlotBoardSim, type SlotBoardSimOptions } from '../../../firmware-sim/slot-board/sim.ts';
 import { ErrorCode, isVendgateError } from '../../../gateway/errors.ts';
 import { createMemoryTransportPair, type MemoryTransport } from '../transport.ts';
-import { Command, FrameDecoder } from './codec.ts';
+import { Command, encodeFrame, FrameDecoder } from './codec.ts';
 import { SlotBoardDriver, type SlotBoardDriverOptions } from './driver.ts';
 
 interface Rig {
@@ -48,22 +48,32 @@ async function rig(
   return r;
 }
 
+/** Splits each written chunk into frames and lets `keep` decide per frame. */
+function filterFrames(t: MemoryTransport, keep: (frame: Buffer) => boolean): void {
+  const prev = t.filter;
+  t.filter = (chunk) => {
+    const input = prev ? prev(chunk) : chunk;
+    if (!input) return null;
+    const kept: Buffer[] = [];
+    for (const f of new FrameDecoder().push(input)) {
+      const bytes = encodeFrame(f.command, f.seq, f.payload);
+      if (keep(bytes)) kept.push(bytes);
+    }
+    return kept.length ? Buffer.concat(kept) : null;
+  };
+}
+
 /** Drops the first `n` frames with the given command written through `t`. */
 function dropFrames(t: MemoryTransport, command: number, n: number): { dropped: number } {
   const counter = { dropped: 0 };
-  t.filter = (chunk) => {
+  filterFrames(t, (f) => {
     // ACKs of POLL (seq 0) are not counted: only acknowledgements of data frames.
-    if (
-      counter.dropped < n &&
-      chunk[0] === 0xfa &&
-      chunk[2] === command &&
-      !(command === Command.Ack && chunk[4] === 0)
-    ) {
+    if (counter.dropped < n && f[2] === command && !(command === Command.Ack && f[4] === 0)) {
       counter.dropped++;
-      return null;
+      return false;
     }
-    return chunk;
-  };
+    return true;
+  });
   return counter;
 }
 

@@ -192,6 +192,8 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
   private readonly txQueue: OutFrame[] = [];
   private inflight: OutFrame | null = null;
   private ackTimer: NodeJS.Timeout | null = null;
+  private outBufs: Buffer[] = [];
+  private flushScheduled = false;
 
   private lastRxSeq = -1;
   private lastRxCmd = -1;
@@ -261,7 +263,6 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
       t.removeAllListeners('data');
       t.removeAllListeners('close');
       await t.close().catch(() => {});
-      t.removeAllListeners('error');
     }
     this.setOffline('stopped');
   }
@@ -390,6 +391,7 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
     this.connected = false;
     const t = this.transport;
     this.transport = null;
+    this.outBufs = [];
     this.log.warn({ reason }, 'link lost');
     this.setOffline(reason);
     this.failAll(this.offlineError(reason));
@@ -512,9 +514,30 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
     f.attempts++;
     if (f.attempts > 1) this.stats.resends++;
     this.stats.framesOut++;
-    this.transport?.write(f.frame!);
+    this.write(f.frame!);
     this.ackTimer = setTimeout(this.onAckTimeout, this.ackTimeoutMs);
   }
+
+  /**
+   * Frames written in the same turn of the event loop (an ACK and the next
+   * DISPENSE, say) go out in one write: one syscall and one read on the far
+   * side instead of several.
+   */
+  private write(frame: Buffer): void {
+    this.outBufs.push(frame);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    const bufs = this.outBufs;
+    if (bufs.length === 0) return;
+    this.outBufs = [];
+    this.transport?.write(bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs));
+  };
 
   private readonly onAckTimeout = (): void => {
     this.ackTimer = null;
@@ -555,7 +578,7 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
       }
       return;
     }
-    this.transport?.write(ACK_FRAMES[f.seq]!);
+    this.write(ACK_FRAMES[f.seq]!);
     if (cmd === Command.Poll) return; // POLL is never resent and never deduped (section 4.1)
     if (f.seq === this.lastRxSeq && cmd === this.lastRxCmd && f.checksum === this.lastRxCk) {
       this.stats.duplicates++;
