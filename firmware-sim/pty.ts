@@ -55,6 +55,20 @@ function removeLink(p: string): void {
   }
 }
 
+/** socat processes still running, killed if this process exits without closing them. */
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function track(c: ChildProcess): void {
+  live.add(c);
+  c.once('exit', () => live.delete(c));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const child of live) child.kill('SIGTERM');
+    });
+  }
+}
+
 export async function createPtyPair(dir: string, opts: PtyPairOptions = {}): Promise<PtyPair> {
   const socat = opts.socat ?? findSocat();
   const hostPath = join(dir, opts.hostName ?? 'a');
@@ -73,6 +87,7 @@ export async function createPtyPair(dir: string, opts: PtyPairOptions = {}): Pro
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     child = c;
+    track(c);
     c.stderr?.setEncoding('utf8');
     c.stderr?.on('data', (s: string) => {
       stderr = (stderr + s).slice(-4000);
