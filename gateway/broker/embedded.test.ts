@@ -156,6 +156,19 @@ describe('embedded broker', () => {
     expect(await got).toEqual([]);
   });
 
+  it('keeps enforcing the right ACL when a new connection takes over a client id', async () => {
+    const b = await broker({ users });
+    const platform = await connectTo(b.url, { username: 'platform', password: 'pf-secret' });
+    await platform.subscribeAsync('vendgate/v1/#', { qos: 1 });
+    const got = received(platform, 'vendgate/v1/gw1/evt/x', 500);
+    const first = await connectTo(b.url, { username: 'gateway', password: 'gw-secret', clientId: 'gw1' });
+    const firstClosed = new Promise<void>((r) => first.once('close', () => r()));
+    const second = await connectTo(b.url, { username: 'gateway', password: 'gw-secret', clientId: 'gw1' });
+    await firstClosed;
+    await second.publishAsync('vendgate/v1/gw1/evt/x', 'after takeover', { qos: 1 });
+    expect(await got).toEqual(['after takeover']);
+  });
+
   it('refuses a last will outside the ACL', async () => {
     const b = await broker({ users });
     const platform = await connectTo(b.url, { username: 'platform', password: 'pf-secret' });

@@ -72,8 +72,12 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     users.set(u.username, { passwordHash: sha256(u.password), user: u });
   }
   const requireLogin = users.size > 0;
-  /** Which user each connected client authenticated as (for ACL checks, incl. wills). */
-  const userByClientId = new Map<string, BrokerUser>();
+  /**
+   * Which user each client connection authenticated as (for ACL checks, wills
+   * included). Keyed by the connection, not the client id, so a session
+   * takeover by a new connection with the same id cannot mix the two up.
+   */
+  const userByClient = new WeakMap<Client, BrokerUser>();
 
   const allowed = (
     client: Client | null,
@@ -83,8 +87,8 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   ): boolean => {
     let username: string | undefined;
     if (requireLogin) {
-      const clientId = client?.id;
-      const user = clientId !== undefined ? userByClientId.get(clientId) : undefined;
+      // A null client is a will recovered from another broker's persistence: no login to check, so refuse.
+      const user = client ? userByClient.get(client) : undefined;
       if (!user) return false;
       username = user.username;
       const filters = action === 'publish' ? user.publish : user.subscribe;
@@ -125,7 +129,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
         log.warn({ clientId: client.id, username }, 'refused a client with a bad username or password');
         return done(authError('bad username or password', 4), false);
       }
-      userByClientId.set(client.id, entry.user);
+      userByClient.set(client, entry.user);
       done(null, true);
     },
     authorizePublish(client, packet, done) {
@@ -147,11 +151,6 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       }
       done(null, sub);
     },
-  });
-  aedes.on('clientDisconnect', (client) => {
-    // A new connection with the same id may already have replaced this one.
-    const current = (aedes as unknown as { clients: Record<string, Client | undefined> }).clients[client.id];
-    if (current === undefined || current === client) userByClientId.delete(client.id);
   });
   aedes.on('clientError', (client, err) =>
     log.debug({ clientId: client.id, err: err.message }, 'client error'),
