@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CampaignId, CampaignSpec, ClaimRequest, CouponCode } from '../coupons/schema.ts';
 import { EpochMs, MachineId, Money, OrderId, Provider, Slot } from './common.ts';
 
 /**
@@ -24,9 +25,22 @@ export const CommandSchemas = {
       price: Money,
       provider: Provider,
       expiresAt: EpochMs.describe('After this instant the order must not be dispensed; it is refunded.'),
+      couponCode: CouponCode.optional().describe(
+        'A coupon the customer used: `price` must be the list price less its discount. Redeemed once, with the order.',
+      ),
     })
     .strict()
     .describe('A customer paid; dispense this slot once, or request a refund.'),
+  'campaign.upsert': CampaignSpec.describe(
+    'Create or change a shake-for-coupon campaign. Issued counts survive changes; an ended campaign stays ended.',
+  ),
+  'campaign.end': z
+    .object({ campaignId: CampaignId, reason: z.string().max(200).optional() })
+    .strict()
+    .describe('End a campaign now: later claims are refused; coupons already issued stay redeemable.'),
+  'coupon.claim': ClaimRequest.describe(
+    'A visitor shook near a beacon: issue a coupon or refuse, answered with `coupon.issued` or `coupon.refused`.',
+  ),
 } as const;
 export type CommandType = keyof typeof CommandSchemas;
 export type CommandData<T extends CommandType> = z.infer<(typeof CommandSchemas)[T]>;

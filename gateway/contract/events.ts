@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BeaconId, CampaignId, ClaimId, CouponValue, UserRef } from '../coupons/schema.ts';
 import { EpochMs, MachineId, Money, OrderId, Slot } from './common.ts';
 
 /**
@@ -66,6 +67,71 @@ export const EventSchemas = {
       totalExpired: z.number().int(),
     })
     .describe('Telemetry events left the outbox undelivered; their sequence numbers form the gap.'),
+  'coupon.issued': z
+    .object({
+      couponId: z.string().describe('Stable coupon id (orders record it; not a secret).'),
+      code: z
+        .string()
+        .regex(/^[0-9A-Z]{10}$/)
+        .describe('The redeemable code to give the user (a bearer secret).'),
+      campaignId: CampaignId,
+      userRef: UserRef,
+      beaconId: BeaconId,
+      claimId: ClaimId.optional(),
+      value: CouponValue,
+      minSpend: Money.optional(),
+      issuedAt: EpochMs,
+      expiresAt: EpochMs,
+    })
+    .describe(
+      'A claim was honoured: a coupon was issued to the (pseudonymous) user. Counted against the budget.',
+    ),
+  'coupon.refused': z
+    .object({
+      campaignId: CampaignId.optional(),
+      userRef: UserRef,
+      beaconId: z.string().max(128),
+      claimId: ClaimId.optional(),
+      ...ErrorInfo,
+      suppressed: z
+        .number()
+        .int()
+        .positive()
+        .optional()
+        .describe(
+          'Refusals since the previous refusal event that were rate-limited and not sent individually.',
+        ),
+    })
+    .describe(
+      'A claim was refused (budget exhausted, user cap, unknown or stale beacon, outside the window...). Telemetry: may be dropped under a burst.',
+    ),
+  'coupon.redeemed': z
+    .object({
+      couponId: z.string(),
+      campaignId: CampaignId,
+      orderId: OrderId,
+      machineId: MachineId,
+      listPrice: Money,
+      discount: Money,
+      paid: Money,
+    })
+    .describe(
+      'A coupon took money off an order. Happens at most once per coupon, in the order’s transaction.',
+    ),
+  'coupon.expired': z
+    .object({ couponId: z.string(), campaignId: CampaignId, expiresAt: EpochMs })
+    .describe('An issued coupon passed its expiry unredeemed and can no longer be used.'),
+  'campaign.state': z
+    .object({
+      campaignId: CampaignId,
+      revision: z.number().int().positive(),
+      change: z.enum(['upserted', 'ended', 'exhausted']),
+      source: z.enum(['config', 'platform']),
+      reason: z.string().optional(),
+      issued: z.object({ count: z.number().int().nonnegative(), money: Money }),
+      budget: z.object({ count: z.number().int().positive(), money: Money }),
+    })
+    .describe('A campaign was created or changed, ended, or ran out of budget.'),
 } as const;
 
 export type EventType = keyof typeof EventSchemas;
@@ -82,6 +148,11 @@ export const EVENT_CLASS: Record<EventType, EventClass> = {
   'command.rejected': 'critical',
   'machine.status': 'telemetry',
   'outbox.dropped': 'critical',
+  'coupon.issued': 'critical',
+  'coupon.refused': 'telemetry',
+  'coupon.redeemed': 'critical',
+  'coupon.expired': 'critical',
+  'campaign.state': 'critical',
 };
 
 export const EventEnvelope = z

@@ -3,7 +3,7 @@ import type { VendFailureReason, VendOutcome } from '../../devices/vending/port.
 import type { CommandData } from '../contract/commands.ts';
 import type { OrderState } from '../contract/events.ts';
 import { ErrorCode, type ErrorCodeValue } from '../errors.ts';
-import type { Money } from '../money.ts';
+import { type Money, sameMoney } from '../money.ts';
 import type { Outbox } from '../outbox/outbox.ts';
 import type { Db } from '../store/db.ts';
 import type { MachineCatalog } from './catalog.ts';
@@ -21,8 +21,31 @@ export interface OrderRecord {
   attempts: number;
   outcomeCode: number | null;
   outcomeNote: string | null;
+  /** The coupon redeemed on this order, if any. */
+  couponId: string | null;
   createdAt: number;
   updatedAt: number;
+}
+
+/** The order a coupon is redeemed on: `paid` must be `listPrice` less the coupon's discount. */
+export interface RedeemOrder {
+  orderId: string;
+  machineId: string;
+  listPrice: Money;
+  paid: Money;
+}
+
+export type RedeemResult =
+  | { ok: true; discount: Money; couponId?: string }
+  | { ok: false; code: ErrorCodeValue; reason: string };
+
+/**
+ * The seam to the coupon engine (gateway/coupons). `redeemInTx` runs inside
+ * the ledger's transaction: the coupon is used if and only if the order is
+ * recorded, and a coupon is used by one order at most.
+ */
+export interface CouponRedeemer {
+  redeemInTx(code: string, order: RedeemOrder): RedeemResult;
 }
 
 interface OrderRow {
@@ -39,6 +62,7 @@ interface OrderRow {
   attempts: number;
   outcome_code: number | null;
   outcome_note: string | null;
+  coupon_id: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -77,6 +101,7 @@ export class OrderLedger {
   readonly #db: Db;
   readonly #outbox: Outbox;
   readonly #catalog: MachineCatalog;
+  readonly #coupons: CouponRedeemer | undefined;
   readonly #now: () => number;
   readonly #get: Statement<[string], OrderRow>;
   readonly #insert: Statement<unknown[]>;
@@ -85,10 +110,18 @@ export class OrderLedger {
   readonly #begin: Statement<[number, number, string]>;
   readonly #nextToken: Statement<[], { value: string }>;
 
-  constructor(opts: { db: Db; outbox: Outbox; catalog: MachineCatalog; now?: () => number }) {
+  constructor(opts: {
+    db: Db;
+    outbox: Outbox;
+    catalog: MachineCatalog;
+    now?: () => number;
+    /** Redeems `order.paid` coupon codes; without it an order with a coupon is refunded. */
+    coupons?: CouponRedeemer;
+  }) {
     this.#db = opts.db;
     this.#outbox = opts.outbox;
     this.#catalog = opts.catalog;
+    this.#coupons = opts.coupons;
     this.#now = opts.now ?? Date.now;
     const db = this.#db;
     // Vend tokens start at a random point per store, so a wiped store never
@@ -101,8 +134,8 @@ export class OrderLedger {
     this.#get = db.prepare('SELECT * FROM orders WHERE order_id = ?');
     this.#insert = db.prepare(
       `INSERT INTO orders (order_id, flow, machine_id, slot, amount, currency, provider, expires_at, state,
-         outcome_code, outcome_note, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         outcome_code, outcome_note, coupon_id, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#transition = db.prepare(
       'INSERT INTO order_transitions (order_id, at, from_state, to_state) VALUES (?, ?, ?, ?)',
@@ -174,8 +207,18 @@ export class OrderLedger {
    * Records a paid order from the platform. Idempotent on the order id: a
    * duplicate (providers retry notifications for about a day) is answered
    * with the existing state and never acted on again.
+   *
+   * With a `couponCode`, the coupon is redeemed in this same transaction
+   * after every other check passed, and the paid amount must be the list
+   * price (the slot's, else `opts.listPrice`, e.g. the price a cashless
+   * vend request named) less the coupon's discount. An invalid coupon
+   * refuses the order: the customer paid a discounted price, so refund.
    */
-  receivePaid(paid: CommandData<'order.paid'>, flow: 'remote' | 'cashless' = 'remote'): ReceiveResult {
+  receivePaid(
+    paid: CommandData<'order.paid'>,
+    flow: 'remote' | 'cashless' = 'remote',
+    opts: { listPrice?: Money } = {},
+  ): ReceiveResult {
     return this.#db.transaction((): ReceiveResult => {
       const existing = this.#get.get(paid.orderId);
       if (existing) {
@@ -184,7 +227,14 @@ export class OrderLedger {
         return { kind: 'duplicate', order };
       }
       const now = this.#now();
-      const refusal = this.#validate(paid, now);
+      let refusal = this.#validate(paid, now);
+      let couponId: string | null = null;
+      if (!refusal && paid.couponCode !== undefined) {
+        const redeemed = this.#redeem(paid, opts.listPrice);
+        if (redeemed.ok) couponId = redeemed.couponId ?? null;
+        else
+          refusal = { code: redeemed.code as ErrorCodeValue, reason: `coupon refused: ${redeemed.reason}` };
+      }
       const state: OrderState = refusal ? 'refund_requested' : 'received';
       this.#insert.run(
         paid.orderId,
@@ -198,6 +248,7 @@ export class OrderLedger {
         state,
         refusal?.code ?? null,
         refusal?.reason ?? null,
+        couponId,
         now,
         now,
       );
@@ -315,6 +366,38 @@ export class OrderLedger {
     this.#transition.run(order.orderId, now, order.state, to);
   }
 
+  /** Redeems the order's coupon inside receivePaid's transaction. */
+  #redeem(paid: CommandData<'order.paid'>, fallbackListPrice: Money | undefined): RedeemResult {
+    const code = paid.couponCode!;
+    if (!this.#coupons) {
+      return { ok: false, code: ErrorCode.CouponUnknown, reason: 'coupons are not enabled on this gateway' };
+    }
+    const listPrice = this.#catalog.machine(paid.machineId)?.slot(paid.slot)?.price ?? fallbackListPrice;
+    if (!listPrice) {
+      return {
+        ok: false,
+        code: ErrorCode.CouponPriceUnknown,
+        reason: `slot ${paid.slot} of machine "${paid.machineId}" has no configured price to apply a coupon to`,
+      };
+    }
+    const r = this.#coupons.redeemInTx(code, {
+      orderId: paid.orderId,
+      machineId: paid.machineId,
+      listPrice,
+      paid: paid.price,
+    });
+    if (!r.ok) return r;
+    // The redeemer checked this already; a disagreement is a bug, and
+    // throwing rolls the coupon back with the order.
+    const expected = { amount: listPrice.amount - r.discount.amount, currency: listPrice.currency };
+    if (!sameMoney(expected, paid.price)) {
+      throw new Error(
+        `coupon redeemer accepted ${paid.price.amount} ${paid.price.currency} for ${paid.orderId}; expected ${expected.amount} ${expected.currency}`,
+      );
+    }
+    return r;
+  }
+
   #validate(
     paid: CommandData<'order.paid'>,
     now: number,
@@ -333,7 +416,9 @@ export class OrderLedger {
         reason: `machine "${paid.machineId}" has no slot ${paid.slot}`,
       };
     }
+    // With a coupon the paid amount is checked against the discounted price (#redeem).
     if (
+      paid.couponCode === undefined &&
       slot.price &&
       (slot.price.currency !== paid.price.currency || paid.price.amount !== slot.price.amount)
     ) {
@@ -363,6 +448,7 @@ function toRecord(r: OrderRow): OrderRecord {
     attempts: r.attempts,
     outcomeCode: r.outcome_code,
     outcomeNote: r.outcome_note,
+    couponId: r.coupon_id,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };

@@ -83,4 +83,81 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX seen_commands_expiry ON seen_commands (expires_at);
     `,
   },
+  {
+    version: 2,
+    name: 'coupon campaigns, coupons, per-user day counters, claims',
+    sql: `
+      -- Shake-for-coupon campaigns. The budget is spent by a conditional
+      -- UPDATE (issued_count < budget_count AND issued_money + ? <= budget_money)
+      -- whose change count is checked, so it is never overspent, even by two
+      -- processes sharing the file.
+      CREATE TABLE coupon_campaigns (
+        campaign_id   TEXT PRIMARY KEY,
+        source        TEXT NOT NULL CHECK (source IN ('config', 'platform')),
+        revision      INTEGER NOT NULL,
+        spec          TEXT NOT NULL,
+        starts_at     INTEGER NOT NULL,
+        ends_at       INTEGER NOT NULL,
+        ended_at      INTEGER,
+        ended_reason  TEXT,
+        budget_count  INTEGER NOT NULL CHECK (budget_count > 0),
+        budget_money  INTEGER NOT NULL CHECK (budget_money >= 0),
+        currency      TEXT NOT NULL,
+        issued_count  INTEGER NOT NULL DEFAULT 0 CHECK (issued_count >= 0),
+        issued_money  INTEGER NOT NULL DEFAULT 0 CHECK (issued_money >= 0),
+        exhausted_at  INTEGER,
+        updated_at    INTEGER NOT NULL
+      ) STRICT;
+
+      -- Coupons. Terms are copied from the campaign at issue, so a later
+      -- campaign change never alters a coupon in a user's hands. user_ref is a
+      -- truncated HMAC of the user id; the raw id is never stored.
+      CREATE TABLE coupons (
+        coupon_id     TEXT PRIMARY KEY,
+        code          TEXT NOT NULL UNIQUE,
+        campaign_id   TEXT NOT NULL REFERENCES coupon_campaigns (campaign_id),
+        user_ref      TEXT NOT NULL,
+        value         TEXT NOT NULL,
+        currency      TEXT NOT NULL,
+        max_discount  INTEGER NOT NULL,
+        min_spend     INTEGER NOT NULL DEFAULT 0,
+        issued_at     INTEGER NOT NULL,
+        expires_at    INTEGER NOT NULL,
+        state         TEXT NOT NULL CHECK (state IN ('issued', 'redeemed', 'expired')),
+        order_id      TEXT UNIQUE,
+        machine_id    TEXT,
+        discount      INTEGER,
+        redeemed_at   INTEGER,
+        CHECK ((state = 'redeemed') = (order_id IS NOT NULL))
+      ) STRICT;
+      CREATE INDEX coupons_state_expiry ON coupons (state, expires_at);
+      CREATE INDEX coupons_campaign ON coupons (campaign_id, state);
+
+      -- Coupons issued per user per campaign per local day, only for the
+      -- current days; the cap is enforced by a conditional upsert.
+      CREATE TABLE coupon_user_days (
+        campaign_id TEXT NOT NULL,
+        user_ref    TEXT NOT NULL,
+        day         TEXT NOT NULL,
+        issued      INTEGER NOT NULL CHECK (issued >= 0),
+        PRIMARY KEY (campaign_id, user_ref, day)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX coupon_user_days_day ON coupon_user_days (day);
+
+      -- Every claim decided (issued or refused), pseudonymous, purged after
+      -- the retention limit.
+      CREATE TABLE coupon_claims (
+        id          INTEGER PRIMARY KEY,
+        decided_at  INTEGER NOT NULL,
+        seen_at     INTEGER NOT NULL,
+        campaign_id TEXT,
+        user_ref    TEXT NOT NULL,
+        beacon_id   TEXT NOT NULL,
+        claim_id    TEXT,
+        code        INTEGER,
+        coupon_id   TEXT
+      ) STRICT;
+      CREATE INDEX coupon_claims_decided ON coupon_claims (decided_at);
+    `,
+  },
 ];

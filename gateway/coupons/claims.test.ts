@@ -1,0 +1,403 @@
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { tempDir } from '../../test/support/tmp.ts';
+import { ErrorCode, errorCodeName } from '../errors.ts';
+import type { ClaimResult } from './engine.ts';
+import { CampaignConfig } from './schema.ts';
+import {
+  BEACON,
+  BEACON_2,
+  CNY,
+  campaignSpec,
+  eventsOf,
+  MONDAY_NOON_SHANGHAI,
+  openRig,
+  type Rig,
+  WECHAT_UUID,
+} from './test-support.ts';
+import { type BeaconVerifier, StaticBeaconVerifier } from './verifier.ts';
+
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+
+describe('coupon claims', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  let rig: Rig;
+
+  beforeEach(() => {
+    tmp = tempDir('vendgate-coupons-');
+    rig = openRig(tmp.dir);
+  });
+  afterEach(() => {
+    if (rig.db.open) rig.db.close();
+    tmp.cleanup();
+  });
+
+  const claim = (userId: string, over: Record<string, unknown> = {}) =>
+    rig.engine.claim({ userId, beaconId: BEACON, seenAt: rig.clock.now, ...over });
+
+  it('issues exactly the budget under a burst of 10,000 concurrent claims, with no user above the daily cap', async () => {
+    expect(rig.engine.upsertCampaign(campaignSpec({ perUserPerDay: 3 })).ok).toBe(true);
+    // 4,000 users: most claim once or twice, a tenth hammer it twenty times.
+    const claims: Promise<ClaimResult>[] = [];
+    let i = 0;
+    while (claims.length < 10_000) {
+      const u = i % 4000;
+      const times = u % 10 === 0 ? 20 : 1 + (u % 2);
+      for (let k = 0; k < times && claims.length < 10_000; k++) claims.push(claim(`openid-${u}`));
+      i++;
+    }
+    const results = await Promise.all(claims);
+
+    const issued = results.filter((r) => r.ok);
+    const refused = results.filter((r) => !r.ok);
+    expect(issued).toHaveLength(1000);
+    expect(refused).toHaveLength(9000);
+    for (const r of refused) {
+      expect(errorCodeName(r.code)).toMatch(/^Coupon/);
+      expect(r.reason.length).toBeGreaterThan(10);
+    }
+    const codes = new Set(refused.map((r) => (r.ok ? 0 : r.code)));
+    expect(codes).toEqual(new Set([ErrorCode.CouponBudgetExhausted, ErrorCode.CouponUserCapReached]));
+
+    const perUser = rig.db
+      .prepare('SELECT user_ref, COUNT(*) AS n FROM coupons GROUP BY user_ref ORDER BY n DESC LIMIT 1')
+      .get() as { n: number };
+    expect(perUser.n).toBeLessThanOrEqual(3);
+    expect(rig.db.prepare('SELECT COUNT(*) AS n FROM coupons').get()).toEqual({ n: 1000 });
+    expect(new Set(issued.map((r) => (r.ok ? r.coupon.code : ''))).size).toBe(1000);
+    const status = rig.engine.campaign('spring')!;
+    expect(status.issued.count).toBe(1000);
+    expect(status.state).toBe('exhausted');
+
+    expect(eventsOf(rig.outbox, 'coupon.issued')).toHaveLength(1000);
+    // Refusals are rate-limited telemetry: a burst sends a few individually
+    // and counts the rest, so the uplink is not flooded, and none is lost
+    // from the count. Every decision is on record in the claims table.
+    const refusedEvents = eventsOf(rig.outbox, 'coupon.refused');
+    expect(refusedEvents.length).toBeLessThanOrEqual(200);
+    const suppressed = refusedEvents.reduce((n, e) => n + Number(e.data.suppressed ?? 0), 0);
+    expect(refusedEvents.length + suppressed + rig.engine.refusalStats().unreported).toBe(9000);
+    expect(rig.db.prepare('SELECT COUNT(*) AS n FROM coupon_claims WHERE code IS NOT NULL').get()).toEqual({
+      n: 9000,
+    });
+    expect(eventsOf(rig.outbox, 'campaign.state').map((e) => e.data.change)).toEqual([
+      'upserted',
+      'exhausted',
+    ]);
+  });
+
+  it('enforces the money budget as the sum of each coupon’s largest discount', async () => {
+    rig.engine.upsertCampaign(
+      campaignSpec({
+        value: { kind: 'percent', percent: 50, maxDiscount: CNY(200) },
+        budget: { count: 1000, money: CNY(1000) },
+        perUserPerDay: 100,
+      }),
+    );
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => claim(`u${i}`)));
+    expect(results.filter((r) => r.ok)).toHaveLength(5);
+    const refusals = results.filter((r) => !r.ok);
+    expect(refusals).toHaveLength(15);
+    for (const r of refusals) expect(r.ok ? 0 : r.code).toBe(ErrorCode.CouponMoneyBudgetExhausted);
+    expect(rig.engine.campaign('spring')!.issued.money).toEqual(CNY(1000));
+  });
+
+  it('refuses a beacon the verifier does not know, and a stale or cloned rotating id', async () => {
+    // A rotating-minor verifier: the minor changes every 10 minutes; only the
+    // current one (and the previous, for shakes in flight) is accepted.
+    const minorAt = (t: number) => 1000 + (Math.floor(t / 600_000) % 50_000);
+    const rotating: BeaconVerifier = {
+      verify(beaconId, seenAt) {
+        const m = /^ibeacon:([0-9A-F-]+):77:(\d+)$/.exec(beaconId);
+        if (!m || m[1] !== WECHAT_UUID)
+          return { ok: false, code: ErrorCode.CouponBeaconUnknown, reason: 'not ours' };
+        const minor = Number(m[2]);
+        if (minor === minorAt(seenAt) || minor === minorAt(seenAt - 600_000)) return { ok: true };
+        return {
+          ok: false,
+          code: ErrorCode.CouponBeaconStale,
+          reason: `minor ${minor} is not current (cloned?)`,
+        };
+      },
+    };
+    rig.db.close();
+    rig = openRig(tmp.dir, { verifier: rotating });
+    rig.engine.upsertCampaign(campaignSpec({ beacons: [`ibeacon:${WECHAT_UUID}:77:*`], perUserPerDay: 10 }));
+
+    const now = rig.clock.now;
+    const current = `ibeacon:${WECHAT_UUID}:77:${minorAt(now)}`;
+    expect((await claim('alice', { beaconId: current })).ok).toBe(true);
+
+    // Someone recorded that id and replays it an hour later.
+    rig.clock.now += HOUR;
+    const replay = await claim('mallory', { beaconId: current });
+    expect(replay).toMatchObject({ ok: false, code: ErrorCode.CouponBeaconStale });
+    const foreign = await claim('mallory', { beaconId: `ibeacon:${WECHAT_UUID}:99:1` });
+    expect(foreign).toMatchObject({ ok: false, code: ErrorCode.CouponBeaconUnknown });
+    const garbage = await claim('mallory', { beaconId: 'not-a-beacon' });
+    expect(garbage).toMatchObject({ ok: false, code: ErrorCode.CouponBeaconUnknown });
+
+    const refused = eventsOf(rig.outbox, 'coupon.refused').map((e) => e.data.code);
+    expect(refused).toEqual([
+      ErrorCode.CouponBeaconStale,
+      ErrorCode.CouponBeaconUnknown,
+      ErrorCode.CouponBeaconUnknown,
+    ]);
+  });
+
+  it('refuses an id outside its validity interval with the static verifier', () => {
+    const t = MONDAY_NOON_SHANGHAI;
+    const v = new StaticBeaconVerifier([{ id: BEACON, from: t - HOUR, until: t + HOUR }]);
+    expect(v.verify(BEACON, t)).toEqual({ ok: true });
+    expect(v.verify(BEACON.toLowerCase(), t)).toEqual({ ok: true });
+    expect(v.verify(BEACON, t + HOUR)).toMatchObject({ ok: false, code: ErrorCode.CouponBeaconStale });
+    expect(v.verify(BEACON_2, t)).toMatchObject({ ok: false, code: ErrorCode.CouponBeaconUnknown });
+  });
+
+  it('refuses claims outside the daily local-time window, and honours windows that span midnight', async () => {
+    rig.engine.upsertCampaign(
+      campaignSpec({
+        perUserPerDay: 100,
+        windows: [
+          { days: [1, 2, 3, 4, 5], from: '11:00', to: '14:00' },
+          { days: [6], from: '22:00', to: '02:00' },
+        ],
+      }),
+    );
+    const at = (iso: string) => {
+      rig.clock.now = Date.parse(iso);
+      return claim('walker');
+    };
+    expect((await at('2026-03-02T11:00:00+08:00')).ok).toBe(true); // Monday, opening minute
+    expect(await at('2026-03-02T14:00:00+08:00')).toMatchObject({ code: ErrorCode.CouponOutsideWindow });
+    expect(await at('2026-03-02T10:59:00+08:00')).toMatchObject({ code: ErrorCode.CouponOutsideWindow });
+    expect(await at('2026-03-08T13:00:00+08:00')).toMatchObject({ code: ErrorCode.CouponOutsideWindow }); // Sunday
+    expect((await at('2026-03-07T23:30:00+08:00')).ok).toBe(true); // Saturday night
+    expect((await at('2026-03-08T01:30:00+08:00')).ok).toBe(true); // ...into Sunday morning
+    expect(await at('2026-03-08T02:00:00+08:00')).toMatchObject({ code: ErrorCode.CouponOutsideWindow });
+    // 12:00 in Shanghai is 04:00 UTC: the window is local, not UTC.
+    expect(await at('2026-03-03T12:00:00Z')).toMatchObject({ code: ErrorCode.CouponOutsideWindow });
+  });
+
+  it('refuses claims before the start, after the end, after campaign.end, and stale shakes', async () => {
+    const now = rig.clock.now;
+    rig.engine.upsertCampaign(
+      campaignSpec({ startsAt: now + HOUR, endsAt: now + 2 * HOUR, perUserPerDay: 9 }),
+    );
+    expect(await claim('a')).toMatchObject({ code: ErrorCode.CouponCampaignNotActive });
+    rig.clock.now = now + 90 * 60_000;
+    expect((await claim('a')).ok).toBe(true);
+    expect(await claim('a', { seenAt: now - 10 * 60_000 })).toMatchObject({
+      code: ErrorCode.CouponClaimStale,
+    });
+    expect(await claim('a', { seenAt: rig.clock.now + 60_000 })).toMatchObject({
+      code: ErrorCode.CouponClaimStale,
+    });
+    expect(await claim('a', { campaignId: 'nope' })).toMatchObject({ code: ErrorCode.CouponCampaignUnknown });
+    expect(rig.engine.endCampaign('spring', 'sold out early')).toMatchObject({ ok: true, changed: true });
+    expect(await claim('a')).toMatchObject({ code: ErrorCode.CouponCampaignNotActive });
+    expect(await claim('a', { campaignId: 'spring' })).toMatchObject({
+      code: ErrorCode.CouponCampaignNotActive,
+    });
+    expect(rig.engine.upsertCampaign(campaignSpec())).toMatchObject({
+      ok: false,
+      code: ErrorCode.CouponCampaignNotActive,
+    });
+    expect(eventsOf(rig.outbox, 'campaign.state').map((e) => [e.data.change, e.data.reason])).toEqual([
+      ['upserted', undefined],
+      ['ended', 'sold out early'],
+    ]);
+  });
+
+  it('tries the campaigns covering the beacon in turn when the claim names none', async () => {
+    rig.engine.upsertCampaign(
+      campaignSpec({ id: 'first', beacons: [BEACON], budget: { count: 1, money: CNY(100) } }),
+    );
+    rig.engine.upsertCampaign(campaignSpec({ id: 'second', beacons: [BEACON], startsAt: rig.clock.now - 1 }));
+    rig.engine.upsertCampaign(campaignSpec({ id: 'elsewhere', beacons: [BEACON_2] }));
+    const a = await claim('a');
+    const b = await claim('b');
+    expect(a.ok && a.coupon.campaignId).toBe('first');
+    expect(b.ok && b.coupon.campaignId).toBe('second');
+    expect(await claim('c', { campaignId: 'elsewhere' })).toMatchObject({
+      code: ErrorCode.CouponBeaconUnknown,
+    });
+  });
+
+  it('keeps issued counts across a campaign change, and re-sending the same terms changes nothing', async () => {
+    rig.engine.upsertCampaign(campaignSpec({ budget: { count: 3, money: CNY(10_000) }, perUserPerDay: 9 }));
+    await Promise.all([claim('a'), claim('a')]);
+    expect(
+      rig.engine.upsertCampaign(campaignSpec({ budget: { count: 3, money: CNY(10_000) }, perUserPerDay: 9 })),
+    ).toEqual({
+      ok: true,
+      revision: 1,
+      changed: false,
+    });
+    expect(
+      rig.engine.upsertCampaign(campaignSpec({ budget: { count: 1, money: CNY(10_000) }, perUserPerDay: 9 })),
+    ).toMatchObject({
+      ok: true,
+      revision: 2,
+    });
+    expect(await claim('b')).toMatchObject({ code: ErrorCode.CouponBudgetExhausted });
+    rig.engine.upsertCampaign(campaignSpec({ budget: { count: 3, money: CNY(10_000) }, perUserPerDay: 9 }));
+    expect((await claim('b')).ok).toBe(true);
+    expect(await claim('b')).toMatchObject({ code: ErrorCode.CouponBudgetExhausted });
+    expect(rig.engine.campaign('spring')).toMatchObject({
+      revision: 3,
+      state: 'exhausted',
+      issued: { count: 3 },
+    });
+  });
+
+  it('counts the per-user cap per local day', async () => {
+    rig.engine.upsertCampaign(campaignSpec({ perUserPerDay: 1 }));
+    expect((await claim('a')).ok).toBe(true);
+    expect(await claim('a')).toMatchObject({ code: ErrorCode.CouponUserCapReached });
+    expect((await claim('b')).ok).toBe(true);
+    // 23:59 the same day in Shanghai, then 00:00 the next.
+    rig.clock.now = Date.parse('2026-03-02T23:59:00+08:00');
+    expect(await claim('a')).toMatchObject({ code: ErrorCode.CouponUserCapReached });
+    rig.clock.now = Date.parse('2026-03-03T00:00:00+08:00');
+    expect((await claim('a')).ok).toBe(true);
+  });
+
+  it('stores and logs user ids only as a keyed pseudonym: the raw id is nowhere in the database files', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(String(chunk));
+        cb();
+      },
+    });
+    rig.db.close();
+    rig = openRig(tmp.dir, { engine: { log: pino({ level: 'debug' }, sink) } });
+    rig.engine.upsertCampaign(campaignSpec({ perUserPerDay: 1 }));
+    const rawId = 'oWx9-raw-openid-Zq7Lk2mP4sT8vN1c';
+    const first = await claim(rawId, { claimId: 'ticket-1' });
+    expect(first.ok).toBe(true);
+    expect((await claim(rawId)).ok).toBe(false);
+    expect(await claim('someone', { beaconId: 'ibeacon:bogus' })).toMatchObject({ ok: false });
+
+    const ref = rig.engine.userRef(rawId);
+    expect(ref).toMatch(/^[0-9a-f]{32}$/);
+    expect(eventsOf(rig.outbox, 'coupon.issued')[0]!.data).toMatchObject({
+      userRef: ref,
+      claimId: 'ticket-1',
+    });
+    expect(lines.join('')).toContain(ref);
+    expect(lines.join('')).not.toContain(rawId);
+    rig.db.close();
+    const needles = [Buffer.from(rawId, 'utf8'), Buffer.from(rawId, 'utf16le'), Buffer.from('raw-openid')];
+    const files = readdirSync(tmp.dir);
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) {
+      const bytes = readFileSync(join(tmp.dir, f));
+      for (const n of needles) expect(bytes.includes(n), `${f} contains the raw user id`).toBe(false);
+    }
+    // A different key gives unlinkable references.
+    const other = openRig(tmp.dir, {
+      file: 'other.db',
+      engine: { userKey: 'another-gateway-key-abcdefghijk' },
+    });
+    expect(other.engine.userRef(rawId)).not.toBe(ref);
+    other.db.close();
+  });
+
+  it('purges claims older than the retention limit and day counters of past days', async () => {
+    rig.db.close();
+    rig = openRig(tmp.dir, { engine: { retentionMs: 30 * DAY } });
+    rig.engine.upsertCampaign(campaignSpec({ perUserPerDay: 1 }));
+    await claim('a');
+    await claim('a');
+    const count = (table: string) =>
+      (rig.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
+    expect(count('coupon_claims')).toBe(2);
+    expect(count('coupon_user_days')).toBe(1);
+    rig.clock.now += 3 * DAY;
+    await claim('b');
+    expect(rig.engine.purge()).toEqual({ claims: 0, userDays: 1, coupons: 0 });
+    expect(count('coupon_user_days')).toBe(1);
+    rig.clock.now += 28 * DAY;
+    expect(rig.engine.expire()).toBe(2);
+    rig.clock.now += 30 * DAY;
+    expect(rig.engine.purge()).toEqual({ claims: 3, userDays: 1, coupons: 2 });
+    expect(count('coupon_claims')).toBe(0);
+    expect(rig.db.prepare("SELECT COUNT(*) AS n FROM coupons WHERE user_ref <> 'purged'").get()).toEqual({
+      n: 0,
+    });
+  });
+
+  it('never overspends when two processes claim against the same database file', async () => {
+    rig.engine.upsertCampaign(
+      campaignSpec({ budget: { count: 500, money: CNY(1_000_000) }, perUserPerDay: 1000 }),
+    );
+    rig.db.close();
+    const script = join(import.meta.dirname, 'fixtures', 'claim-worker.ts');
+    const run = (tag: string) =>
+      new Promise<string>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', script, rig.path, tag, '1500'], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        let out = '';
+        child.stdout.on('data', (d) => {
+          out += d;
+        });
+        child.on('error', reject);
+        child.on('exit', (code) =>
+          code === 0 ? resolve(out) : reject(new Error(`worker ${tag} exited ${code}`)),
+        );
+      });
+    const outs = await Promise.all([run('p1'), run('p2')]);
+    const counts = outs.map((o) => JSON.parse(o) as { issued: number; refused: number });
+    expect(counts[0]!.issued + counts[1]!.issued).toBe(500);
+    expect(counts[0]!.issued + counts[0]!.refused + counts[1]!.issued + counts[1]!.refused).toBe(3000);
+    rig = openRig(tmp.dir);
+    expect(rig.db.prepare('SELECT COUNT(*) AS n FROM coupons').get()).toEqual({ n: 500 });
+    expect(rig.engine.campaign('spring')!.issued.count).toBe(500);
+  });
+
+  it('accepts campaigns from config with ISO instants and ends config campaigns no longer listed', () => {
+    const cfg = CampaignConfig.parse({
+      ...campaignSpec(),
+      startsAt: '2026-03-01T00:00:00+08:00',
+      endsAt: '2026-04-01T00:00:00+08:00',
+      windows: [{ days: [1, 2, 3, 4, 5, 6, 7], from: '11:00', to: '14:00' }],
+    });
+    expect(cfg.startsAt).toBe(Date.parse('2026-03-01T00:00:00+08:00'));
+    expect(rig.engine.syncConfig([cfg])).toEqual([]);
+    expect(rig.engine.campaign('spring')).toMatchObject({ source: 'config', state: 'active' });
+    expect(rig.engine.upsertCampaign({ ...cfg, name: 'hijack' }, 'platform')).toMatchObject({
+      ok: false,
+      code: ErrorCode.CouponCampaignInvalid,
+    });
+    expect(rig.engine.syncConfig([])).toEqual([]);
+    expect(rig.engine.campaign('spring')).toMatchObject({
+      state: 'ended',
+      endedReason: 'removed from config',
+    });
+  });
+
+  it('rejects campaign terms that could not be bounded or make no sense', () => {
+    const bad = [
+      { value: { kind: 'percent', percent: 30 } }, // no max discount: the money budget could not count it
+      { value: { kind: 'fixed', amount: { amount: 100, currency: 'EUR' } } }, // currency differs from budget
+      { endsAt: 0 },
+      { timeZone: 'Mars/Olympus' },
+      { windows: [{ days: [8], from: '11:00', to: '12:00' }] },
+      { beacons: ['ibeacon:nope'] },
+      { value: { kind: 'fixed', amount: CNY(0) } },
+    ];
+    for (const over of bad) {
+      const r = rig.engine.upsertCampaign({ ...campaignSpec(), ...over });
+      expect(r, JSON.stringify(over)).toMatchObject({ ok: false, code: ErrorCode.CouponCampaignInvalid });
+    }
+    expect(rig.engine.campaigns()).toEqual([]);
+  });
+});
