@@ -61,13 +61,11 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     return reply.status(e.statusCode ?? 500).send({ code: 0, name: 'Internal', message: 'internal error' });
   });
   app.setNotFoundHandler((req, reply) =>
-    reply
-      .status(404)
-      .send({
-        code: ErrorCode.HttpNotFound,
-        name: 'HttpNotFound',
-        message: `no route ${req.method} ${req.url}`,
-      }),
+    reply.status(404).send({
+      code: ErrorCode.HttpNotFound,
+      name: 'HttpNotFound',
+      message: `no route ${req.method} ${req.url}`,
+    }),
   );
 
   const errors = { 400: jsonSchema(ApiError), 404: jsonSchema(ApiError) };

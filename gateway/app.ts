@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
+import type { Health } from '../api/schemas.ts';
+import { buildApi } from '../api/server.ts';
 import type { VendingMachine } from '../devices/vending/port.ts';
 import { SlotBoardDriver } from '../devices/vending/slot-board/driver.ts';
 import type { TransportFactory } from '../devices/vending/transport.ts';
-import type { Health } from '../api/schemas.ts';
-import { buildApi } from '../api/server.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded.ts';
 import type { Config, MachineConfig } from './config/schema.ts';
 import { ErrorCode } from './errors.ts';
@@ -52,14 +52,20 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config } = opts;
   const log = opts.log;
   const startedAt = Date.now();
-  const db = openStore({ path: config.store.path ?? `${config.dataDir}/vendgate.db`, synchronous: config.store.synchronous });
+  const db = openStore({
+    path: config.store.path ?? `${config.dataDir}/vendgate.db`,
+    synchronous: config.store.synchronous,
+  });
   const outbox = new Outbox(db, {
     gatewayId: config.gatewayId,
     maxRows: config.outbox.maxRows,
     telemetryTtlMs: config.outbox.telemetryTtlMs,
   });
-  const keys = new Map(Object.entries(config.platform.publicKeys).map(([id, k]) => [id, publicKeyFromBase64(k)]));
-  if (keys.size === 0) log.warn('no platform.publicKeys configured: every platform command will be refused as forged');
+  const keys = new Map(
+    Object.entries(config.platform.publicKeys).map(([id, k]) => [id, publicKeyFromBase64(k)]),
+  );
+  if (keys.size === 0)
+    log.warn('no platform.publicKeys configured: every platform command will be refused as forged');
   const guard = new CommandGuard(db, {
     gatewayId: config.gatewayId,
     keys,
@@ -82,7 +88,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const catalog = catalogFrom(
     config.machines.map((m) => ({
       machineId: m.id,
-      slots: m.slots.map((s) => ({ slot: s.slot, price: s.price === undefined ? undefined : { amount: s.price, currency: m.currency } })),
+      slots: m.slots.map((s) => ({
+        slot: s.slot,
+        price: s.price === undefined ? undefined : { amount: s.price, currency: m.currency },
+      })),
     })),
   );
   const ledger = new OrderLedger({ db, outbox, catalog });
@@ -115,7 +124,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 
   for (const machine of machines.values()) {
     const report = (online: boolean, reason?: string) => {
-      db.transaction(() => outbox.tryAppend('machine.status', { machineId: machine.machineId, online, reason }))();
+      db.transaction(() =>
+        outbox.tryAppend('machine.status', { machineId: machine.machineId, online, reason }),
+      )();
       notify();
     };
     machine.on('online', () => report(true));
@@ -154,7 +165,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     if (cmd.type === 'order.paid') {
       if (outbox.saturated) {
         // Not recorded: the platform sees no order.accepted and retries.
-        linkLog.error({ orderId: cmd.data.orderId, code: ErrorCode.OutboxFull }, 'outbox full of undelivered money events; order not taken');
+        linkLog.error(
+          { orderId: cmd.data.orderId, code: ErrorCode.OutboxFull },
+          'outbox full of undelivered money events; order not taken',
+        );
         return;
       }
       const r = ledger.receivePaid(cmd.data);

@@ -22,7 +22,10 @@ if (typeof process.getuid === 'function' && process.getuid() === 0) {
   console.log(`vendgate: installing with apt-get: ${names.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...names], { stdio: 'inherit', env });
+  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...names], {
+    stdio: 'inherit',
+    env,
+  });
   const still = missing.filter((m) => !has(m.bin));
   if (still.length > 0) {
     console.error(`vendgate: still missing after apt-get: ${still.map((m) => m.pkg).join(', ')}`);

@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { randomBytes, randomUUID } from 'node:crypto';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import type {
   CommandBody,
   CommandData,
@@ -9,6 +9,7 @@ import type {
 } from '../../gateway/contract/commands.ts';
 import { EventEnvelope, GatewayStatus } from '../../gateway/contract/events.ts';
 import { gatewayTopics, parseTopic } from '../../gateway/contract/topics.ts';
+import { connectMqtt } from '../../gateway/link/mqtt-client.ts';
 import { generateRawKeyPair, privateKeyFromBase64, signBody } from '../../gateway/link/signing.ts';
 import { type Log, silentLogger } from '../../gateway/log.ts';
 
@@ -117,7 +118,7 @@ export class SimPlatform {
   }
 
   async connect(): Promise<void> {
-    const client = mqtt.connect(this.opts.brokerUrl, {
+    const client = connectMqtt(this.opts.brokerUrl, {
       clientId: this.opts.clientId ?? `sim-platform-${this.opts.gatewayId}-${randomBytes(4).toString('hex')}`,
       clean: true,
       reconnectPeriod: 200,

@@ -56,7 +56,12 @@ export class VendRunner {
       this.#queues.set(machineId, q);
     }
     q.push(orderId);
-    if (!this.#running.has(machineId)) void this.#drain(machineId);
+    if (this.#running.has(machineId)) return;
+    this.#running.add(machineId);
+    // Deferred to a microtask: submit() may be called inside the transaction
+    // that records the order, and no byte may reach a controller before that
+    // transaction has committed.
+    queueMicrotask(() => void this.#drain(machineId));
   }
 
   /** Resolves once no order is queued or running (tests, benchmarks, shutdown). */
@@ -76,7 +81,6 @@ export class VendRunner {
   }
 
   async #drain(machineId: string): Promise<void> {
-    this.#running.add(machineId);
     const q = this.#queues.get(machineId)!;
     try {
       while (q.length > 0 && !this.#stopped) {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import { z } from 'zod';
 import { EventAck, type GatewayStatus } from '../contract/events.ts';
 import { gatewayTopics, parseTopic } from '../contract/topics.ts';
@@ -9,6 +9,7 @@ import type { Log } from '../log.ts';
 import type { Outbox } from '../outbox/outbox.ts';
 import type { Db } from '../store/db.ts';
 import type { CommandGuard, GuardResult } from './command-guard.ts';
+import { connectMqtt } from './mqtt-client.ts';
 
 /** A request from the gateway to the platform on `req/{type}`. */
 export const RequestEnvelope = z
@@ -163,7 +164,7 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
       { brokerUrl: redactUrl(this.#opts.brokerUrl), clientId: this.#opts.clientId },
       'connecting to the platform broker',
     );
-    const client = mqtt.connect(this.#opts.brokerUrl, options);
+    const client = connectMqtt(this.#opts.brokerUrl, options);
     this.#client = client;
 
     client.on('connect', (connack) => {
@@ -389,13 +390,19 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
   }
 
   #onCommand(topic: string, type: string | undefined, payload: Buffer): void {
-    const result = this.#opts.guard.check(type, payload);
+    // One transaction for the replay record and whatever the handler writes
+    // (the ledger's own transaction nests as a savepoint): one commit per
+    // command instead of two. Handlers are synchronous by contract.
+    const result = this.#opts.db.transaction(() => {
+      const r = this.#opts.guard.check(type, payload);
+      if (r.ok) this.#safeEmit('command', r.command);
+      return r;
+    })();
     if (result.ok) {
-      this.#log.info(
+      this.#log.debug(
         { commandId: result.command.id, commandType: result.command.type },
         'accepted a platform command',
       );
-      this.#safeEmit('command', result.command);
       return;
     }
     this.#log.warn(
@@ -486,7 +493,9 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
           this.#sentUpTo = row.seq;
           if (row.seq > this.#highestPublished) this.#highestPublished = row.seq;
         }
-        this.#opts.outbox.markSent(rows.map((r) => r.seq));
+        this.#opts.outbox.markSent(rows[0]!.seq, rows.at(-1)!.seq);
+        // A short batch means the outbox is drained; skip the empty query.
+        if (rows.length < Math.min(room, 100)) return;
       }
     } catch (err) {
       this.#log.error({ err }, 'draining the outbox failed');

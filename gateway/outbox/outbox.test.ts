@@ -195,8 +195,8 @@ describe('the outbox', () => {
     for (let n = 1; n <= 5; n++) o.append('order.state', state(n));
     expect(o.pendingAfter(2, 2).map((r) => r.seq)).toEqual([3, 4]);
     now = 6000;
-    o.markSent([3, 4]);
-    o.markSent([4]);
+    o.markSent(3, 4);
+    o.markSent(4, 4);
     const rows = o.pendingAfter(2, 10);
     expect(rows.map((r) => [r.seq, r.sendCount, r.lastSentAt])).toEqual([
       [3, 1, 6000],

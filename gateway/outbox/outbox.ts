@@ -51,9 +51,12 @@ export class Outbox {
     [number, number],
     { seq: number; envelope: string; type: string; send_count: number; last_sent_at: number | null }
   >;
-  readonly #markSent: Statement<[number, number]>;
+  readonly #markSent: Statement<[number, number, number]>;
   readonly #ackUpTo: Statement<[number]>;
   readonly #count: Statement<[], { n: number; critical: number }>;
+  readonly #countRange: Statement<[number], { n: number; critical: number }>;
+  readonly #bump: Statement<[string, number]>;
+  readonly #readCount: Statement<[string], { value: number }>;
 
   constructor(db: Db, opts: OutboxOptions) {
     this.#db = db;
@@ -69,14 +72,29 @@ export class Outbox {
       'SELECT seq, envelope, type, send_count, last_sent_at FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?',
     );
     this.#markSent = db.prepare(
-      'UPDATE outbox SET send_count = send_count + 1, last_sent_at = ? WHERE seq = ?',
+      'UPDATE outbox SET send_count = send_count + 1, last_sent_at = ? WHERE seq >= ? AND seq <= ?',
     );
     this.#ackUpTo = db.prepare('DELETE FROM outbox WHERE seq <= ?');
-    // Counted from the table, not cached: an append inside a caller's
-    // transaction that rolls back must not leave a stale in-memory count.
     this.#count = db.prepare(
       "SELECT COUNT(*) AS n, COALESCE(SUM(class = 'critical'), 0) AS critical FROM outbox",
     );
+    this.#countRange = db.prepare(
+      "SELECT COUNT(*) AS n, COALESCE(SUM(class = 'critical'), 0) AS critical FROM outbox WHERE seq <= ?",
+    );
+    this.#bump = db.prepare(
+      'INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value',
+    );
+    this.#readCount = db.prepare('SELECT value FROM counters WHERE name = ?');
+    // Row counts live in the counters table and change in the same
+    // transaction as the rows, so a caller's rollback also rolls them back
+    // (an in-memory count would go stale) while reading them stays O(1)
+    // instead of a COUNT(*) scan per order. Recounted once at start-up.
+    db.transaction(() => {
+      const c = this.#count.get()!;
+      db.prepare(
+        "INSERT OR REPLACE INTO counters (name, value) VALUES ('outbox_rows', ?), ('outbox_critical', ?)",
+      ).run(c.n, c.critical);
+    })();
   }
 
   /**
@@ -113,7 +131,7 @@ export class Outbox {
       );
     }
     const cls = EVENT_CLASS[type];
-    if (cls === 'telemetry' && this.#count.get()!.n >= this.#opts.maxRows && !this.#dropOldestTelemetry()) {
+    if (cls === 'telemetry' && this.#rows() >= this.#opts.maxRows && !this.#dropOldestTelemetry()) {
       bumpCounter(this.#db, 'outbox_dropped');
       return null;
     }
@@ -129,12 +147,14 @@ export class Outbox {
     };
     const expiresAt = cls === 'telemetry' ? now + this.#opts.telemetryTtlMs : null;
     this.#insert.run(seq, envelope.id, type, cls, JSON.stringify(envelope), now, expiresAt);
+    this.#bump.run('outbox_rows', 1);
+    if (cls === 'critical') this.#bump.run('outbox_critical', 1);
     return envelope;
   }
 
   /** True when only critical events fill the bound: new money work must wait. */
   get saturated(): boolean {
-    return this.#count.get()!.critical >= this.#opts.maxRows;
+    return (this.#readCount.get('outbox_critical')?.value ?? 0) >= this.#opts.maxRows;
   }
 
   pendingAfter(seq: number, limit: number): OutboxRow[] {
@@ -147,16 +167,21 @@ export class Outbox {
     }));
   }
 
-  markSent(seqs: readonly number[]): void {
-    const now = this.#opts.now();
-    this.#db.transaction(() => {
-      for (const s of seqs) this.#markSent.run(now, s);
-    })();
+  /** Records a send of every row with first <= seq <= last (a drained batch is one such range). */
+  markSent(first: number, last: number): void {
+    this.#markSent.run(this.#opts.now(), first, last);
   }
 
   /** The platform stored every event up to `upTo`. Returns how many rows left. */
   ack(upTo: number): number {
-    return this.#db.transaction(() => this.#ackUpTo.run(upTo).changes)();
+    return this.#db.transaction(() => {
+      const c = this.#countRange.get(upTo)!;
+      if (c.n === 0) return 0;
+      const removed = this.#ackUpTo.run(upTo).changes;
+      this.#bump.run('outbox_rows', -c.n);
+      this.#bump.run('outbox_critical', -c.critical);
+      return removed;
+    })();
   }
 
   /** Drops telemetry past its TTL; reports the gap. Returns how many expired. */
@@ -175,14 +200,17 @@ export class Outbox {
     })();
   }
 
+  #rows(): number {
+    return this.#readCount.get('outbox_rows')?.value ?? 0;
+  }
+
   stats(): OutboxStats {
     const meta = this.#db.prepare("SELECT value FROM meta WHERE key = 'next_seq'").get() as
       | { value: string }
       | undefined;
-    const c = this.#count.get()!;
     return {
-      pending: c.n,
-      critical: c.critical,
+      pending: this.#rows(),
+      critical: this.#readCount.get('outbox_critical')?.value ?? 0,
       dropped: readCounter(this.#db, 'outbox_dropped'),
       expired: readCounter(this.#db, 'outbox_expired'),
       lastSeq: Number(meta?.value ?? 0),
@@ -208,6 +236,8 @@ export class Outbox {
   #removeAndReport(seqs: number[], cause: 'bound' | 'expired'): void {
     const del = this.#db.prepare('DELETE FROM outbox WHERE seq = ?');
     for (const s of seqs) del.run(s);
+    // Only telemetry is ever dropped or expired.
+    this.#bump.run('outbox_rows', -seqs.length);
     bumpCounter(this.#db, cause === 'bound' ? 'outbox_dropped' : 'outbox_expired', seqs.length);
     this.append('outbox.dropped', {
       cause,

@@ -35,6 +35,11 @@ export function openStore(opts: StoreOptions): Db {
   db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
+  // Checkpoint the WAL every ~40 MB instead of every ~4 MB: fewer checkpoint
+  // stalls (and, in NORMAL mode, fewer fsyncs) under a burst of orders; the
+  // WAL file is truncated back to 64 MB at most after each checkpoint.
+  db.pragma('wal_autocheckpoint = 10000');
+  db.pragma('journal_size_limit = 67108864');
   migrate(db, opts.migrations ?? MIGRATIONS);
   return db;
 }
