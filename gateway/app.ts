@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Health } from '../api/schemas.ts';
 import { buildApi } from '../api/server.ts';
@@ -6,6 +7,8 @@ import { SlotBoardDriver } from '../devices/vending/slot-board/driver.ts';
 import type { TransportFactory } from '../devices/vending/transport.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded.ts';
 import type { Config, MachineConfig } from './config/schema.ts';
+import { CouponEngine } from './coupons/engine.ts';
+import { StaticBeaconVerifier } from './coupons/verifier.ts';
 import { ErrorCode } from './errors.ts';
 import { catalogFrom } from './ledger/catalog.ts';
 import { OrderLedger } from './ledger/ledger.ts';
@@ -34,6 +37,7 @@ export interface Gateway {
   readonly outbox: Outbox;
   readonly link: PlatformLink;
   readonly runner: VendRunner;
+  readonly coupons: CouponEngine;
   readonly machines: ReadonlyMap<string, VendingMachine>;
   readonly broker: EmbeddedBroker | undefined;
   readonly brokerUrl: string;
@@ -94,7 +98,21 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       })),
     })),
   );
-  const ledger = new OrderLedger({ db, outbox, catalog });
+  if (!config.coupons.userKey && config.coupons.campaigns.length > 0) {
+    log.warn(
+      'coupons.userKey is not set: using a random key for this process, so per-user caps restart with it',
+    );
+  }
+  const coupons = new CouponEngine({
+    db,
+    outbox,
+    verifier: new StaticBeaconVerifier(config.coupons.beacons),
+    userKey: config.coupons.userKey ?? randomBytes(32),
+    retentionMs: config.coupons.retentionDays * 86_400_000,
+    log: namespaced(log, 'coupons'),
+  });
+  coupons.syncConfig(config.coupons.campaigns);
+  const ledger = new OrderLedger({ db, outbox, catalog, coupons });
 
   const machines = new Map<string, VendingMachine>();
   for (const m of config.machines) {
@@ -162,6 +180,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   });
 
   function handleCommand(cmd: AcceptedCommand): void {
+    if (cmd.type === 'campaign.upsert' || cmd.type === 'campaign.end' || cmd.type === 'coupon.claim') {
+      coupons.applyCommand(cmd.type, cmd.data).then(
+        () => platformLink.notify(),
+        (err: unknown) => linkLog.error({ err, commandId: cmd.id }, 'coupon command failed'),
+      );
+      return;
+    }
     if (cmd.type === 'order.paid') {
       if (outbox.saturated) {
         // Not recorded: the platform sees no order.accepted and retries.
@@ -210,6 +235,18 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     httpUrl = typeof addr === 'object' && addr ? `http://${config.http.host}:${addr.port}` : undefined;
   }
 
+  // Coupon upkeep: expire unused coupons, purge claims past retention.
+  const upkeep = setInterval(() => {
+    try {
+      coupons.expire(Date.now());
+      coupons.purge(Date.now());
+      platformLink.notify();
+    } catch (err) {
+      log.error({ err }, 'coupon upkeep failed');
+    }
+  }, 60_000);
+  upkeep.unref();
+
   let stopped = false;
   return {
     config,
@@ -218,6 +255,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     outbox,
     link,
     runner,
+    coupons,
     machines,
     broker,
     brokerUrl,
@@ -227,6 +265,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     async stop() {
       if (stopped) return;
       stopped = true;
+      clearInterval(upkeep);
       await http?.close();
       runner.stop();
       await platformLink.stop();

@@ -40,6 +40,7 @@ export interface PaidOrder {
   price: { amount: number; currency: string };
   provider: string;
   expiresAt: number;
+  couponCode?: string;
 }
 
 export interface CommandOptions {

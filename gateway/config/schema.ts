@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { GatewayIdPattern } from '../contract/topics.ts';
+import { CampaignConfig } from '../coupons/schema.ts';
 import { CurrencyCode, MinorUnits } from '../money.ts';
 
 /**
@@ -152,6 +153,31 @@ export const ConfigSchema = z
       .strict()
       .default({ enabled: true, host: '127.0.0.1', port: 8080 }),
     machines: z.array(MachineConfig).default([]),
+    coupons: z
+      .object({
+        userKey: z
+          .string()
+          .min(16, 'at least 16 characters')
+          .optional()
+          .describe(
+            'Secret for pseudonymising user ids (HMAC). Set it through VENDGATE_COUPONS__USER_KEY; it is never stored. When unset a random per-process key is used and per-user caps restart with the gateway.',
+          ),
+        retentionDays: z
+          .number()
+          .int()
+          .positive()
+          .default(30)
+          .describe('Shake claims are purged after this many days.'),
+        beacons: z
+          .array(z.string())
+          .default([])
+          .describe(
+            'Beacon ids shake claims may name, e.g. ibeacon:FDA50693-A4E2-4FB1-AFCF-C6EB07647825:10001:12345.',
+          ),
+        campaigns: z.array(CampaignConfig).default([]),
+      })
+      .strict()
+      .default({ retentionDays: 30, beacons: [], campaigns: [] }),
   })
   .strict()
   .superRefine((cfg, ctx) => {

@@ -1,0 +1,65 @@
+/**
+ * `npm run bench`: every performance target, measured in one run, each beside
+ * its bare baseline, with ratios. Results go to bench/results/*.json.
+ *
+ *   npm run bench                 all benchmarks
+ *   npm run bench -- remote-vend  one of: remote-vend, beacon-parse, coupons
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { formatBeaconParseBench, runBeaconParseBench } from './beacon-parse.ts';
+import { formatCouponBench, runCouponBench } from './coupons.ts';
+import { type RemoteVendBenchResult, runRemoteVendBench } from './remote-vend.ts';
+import { fmt } from './stats.ts';
+
+const TARGETS = { addedP99Ms: 2, ordersPerSec: 2000, peakRssMb: 150 };
+
+function formatRemoteVend(r: RemoteVendBenchResult): string {
+  const row = (name: string, p50: number, p99: number, tput: number) =>
+    `${name.padEnd(34)} ${fmt(p50).padStart(8)} ${fmt(p99).padStart(8)} ${fmt(tput, 0).padStart(10)}`;
+  const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  return [
+    `remote vend, ${r.machines} simulated machines on socat ptys, embedded aedes broker, SQLite WAL on disk`,
+    '',
+    `${'path'.padEnd(34)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'orders/s'.padStart(10)}`,
+    row('bare: MQTT -> pty -> echo -> MQTT', r.bare.latency.p50, r.bare.latency.p99, r.bare.throughputPerSec),
+    row(
+      'vendgate: order.paid -> vend.succeeded',
+      r.gateway.latency.p50,
+      r.gateway.latency.p99,
+      r.gateway.throughputPerSec,
+    ),
+    '',
+    `gateway adds: p50 ${fmt(r.addedP50Ms)} ms, p99 ${fmt(r.addedP99Ms)} ms (p99 ratio ${fmt(r.latencyRatioP99)}x); throughput ratio ${fmt(r.throughputRatio)}`,
+    `gateway process: ${fmt(r.gateway.cpuMsPerOrder, 3)} ms CPU per order, peak RSS ${fmt(r.gateway.peakRssMb, 1)} MB`,
+    `targets: added p99 <= ${TARGETS.addedP99Ms} ms ${met(r.addedP99Ms <= TARGETS.addedP99Ms)}; >= ${TARGETS.ordersPerSec} orders/s ${met(r.gateway.throughputPerSec >= TARGETS.ordersPerSec)}; peak RSS < ${TARGETS.peakRssMb} MB ${met(r.gateway.peakRssMb < TARGETS.peakRssMb)}`,
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const only = process.argv[2];
+  mkdirSync('bench/results', { recursive: true });
+  const header = `vendgate bench, ${new Date().toISOString()}, node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? '?'}`;
+  console.log(`${header}\n`);
+  if (!only || only === 'remote-vend') {
+    const r = await runRemoteVendBench();
+    console.log(`${formatRemoteVend(r)}\n`);
+    writeFileSync(
+      'bench/results/remote-vend.json',
+      `${JSON.stringify({ date: new Date().toISOString(), targets: TARGETS, ...r }, null, 2)}\n`,
+    );
+  }
+  if (!only || only === 'beacon-parse') {
+    const r = await runBeaconParseBench({ seconds: 8 });
+    console.log(`${formatBeaconParseBench(r)}\n`);
+    writeFileSync('bench/results/beacon-parse.json', `${JSON.stringify(r, null, 2)}\n`);
+  }
+  if (!only || only === 'coupons') {
+    const r = await runCouponBench();
+    console.log(`${formatCouponBench(r)}\n`);
+    writeFileSync('bench/results/coupons.json', `${JSON.stringify(r, null, 2)}\n`);
+  }
+  console.log('results written to bench/results/');
+}
+
+await main();

@@ -1,0 +1,86 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode } from '../gateway/errors.ts';
+import { type Harness, startHarness, waitUntil } from './support/harness.ts';
+
+const BEACON = 'ibeacon:FDA50693-A4E2-4FB1-AFCF-C6EB07647825:10001:12345';
+
+/**
+ * Shake for a coupon, then redeem it on a remote-vend order, through the real
+ * gateway: signed commands over MQTT, the coupon engine and ledger in one
+ * SQLite file, the slot board on a pty.
+ */
+describe('a shake coupon redeemed on a paid order', () => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await startHarness({
+      broker: 'aedes',
+      machines: 1,
+      config: {
+        coupons: {
+          userKey: 'test-user-key-0123456789',
+          beacons: [BEACON],
+          campaigns: [
+            {
+              id: 'lunch',
+              name: 'Lunch drink',
+              value: { kind: 'fixed', amount: { amount: 100, currency: 'CNY' } },
+              beacons: [BEACON],
+              timeZone: 'Asia/Shanghai',
+              windows: [],
+              budget: { count: 10, money: { amount: 1000, currency: 'CNY' } },
+              perUserPerDay: 1,
+              startsAt: Date.now() - 60_000,
+              endsAt: Date.now() + 3600_000,
+            },
+          ],
+        },
+      },
+    });
+  });
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  it('issues a coupon for a shake, lowers the next order by it once, and refuses a second use with a refund', async () => {
+    await h.platform.sendCommand('coupon.claim', {
+      userId: 'openid-alice',
+      beaconId: BEACON,
+      seenAt: Date.now(),
+    });
+    await waitUntil(() => h.platform.eventsOfType('coupon.issued').length === 1, 10_000, 'coupon issued');
+    const issued = h.platform.eventsOfType('coupon.issued')[0]!.data as { code: string; userRef: string };
+    expect(issued.userRef).not.toContain('alice');
+
+    const first = h.order('m1', 1, { price: { amount: 250, currency: 'CNY' }, couponCode: issued.code });
+    await h.platform.placeOrder(first);
+    await h.settled([first.orderId]);
+    expect(h.gw.ledger.get(first.orderId)?.state).toBe('dispensed');
+    expect(h.platform.eventsOfType('coupon.redeemed')).toHaveLength(1);
+
+    const second = h.order('m1', 2, { price: { amount: 250, currency: 'CNY' }, couponCode: issued.code });
+    await h.platform.placeOrder(second);
+    await h.settled([second.orderId]);
+    const refused = h.gw.ledger.get(second.orderId);
+    expect(refused?.state).toBe('refund_requested');
+    expect(refused?.outcomeCode).toBe(ErrorCode.CouponAlreadyRedeemed);
+    expect(h.platform.eventsOfType('coupon.redeemed')).toHaveLength(1);
+  });
+
+  it('refuses a second shake by the same user over the daily cap, and a claim naming a foreign beacon', async () => {
+    await h.platform.sendCommand('coupon.claim', {
+      userId: 'openid-alice',
+      beaconId: BEACON,
+      seenAt: Date.now(),
+    });
+    await h.platform.sendCommand('coupon.claim', {
+      userId: 'openid-bob',
+      beaconId: 'ibeacon:FDA50693-A4E2-4FB1-AFCF-C6EB07647825:1:1',
+      seenAt: Date.now(),
+    });
+    await waitUntil(() => h.platform.eventsOfType('coupon.refused').length >= 2, 10_000, 'two refusals');
+    const codes = h.platform.eventsOfType('coupon.refused').map((e) => (e.data as { code: number }).code);
+    expect(codes).toContain(ErrorCode.CouponUserCapReached);
+    expect(codes).toContain(ErrorCode.CouponBeaconUnknown);
+  });
+});
