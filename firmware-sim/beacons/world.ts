@@ -20,9 +20,9 @@ import type { VirtualHciController } from './hci-controller.ts';
 import { fixedDistance, Rng, type RssiProfile } from './rssi.ts';
 
 export interface SimTlmOptions {
-  /** Battery at boot, mV. Default 3000. */
+  /** Battery when the beacon is added (or rebooted), mV. Default 3000. */
   batteryMv?: number;
-  /** Drain, mV per hour of (simulated) uptime. Default 2. */
+  /** Drain, mV per hour of simulated time. Default 2. */
   drainMvPerHour?: number;
   /** °C, or null for "not measured". Default 21.5. */
   temperatureC?: number | null;
@@ -90,12 +90,16 @@ export class SimBeacon {
   /** Telemetry as of time t. */
   tlmAt(t: number): Extract<BeaconFrameInput, { kind: 'eddystone-tlm' }> {
     const o = this.spec.tlm ?? {};
-    const upS = (o.uptimeS ?? 0) + (t - this.bootAt) / 1000;
+    const sinceBootS = (t - this.bootAt) / 1000;
+    const upS = (o.uptimeS ?? 0) + sinceBootS;
     const temp = o.temperatureC === undefined ? 21.5 : o.temperatureC;
     return {
       kind: 'eddystone-tlm',
       version: 0,
-      batteryMv: Math.max(0, Math.round((o.batteryMv ?? 3000) - ((o.drainMvPerHour ?? 2) * upS) / 3600)),
+      batteryMv: Math.max(
+        0,
+        Math.round((o.batteryMv ?? 3000) - ((o.drainMvPerHour ?? 2) * sinceBootS) / 3600),
+      ),
       temperatureC: temp === null ? null : Math.round(temp * 256) / 256,
       advCount: (o.advCount ?? 0) + this.seq,
       uptimeS: Math.round(upS * 10) / 10,
@@ -130,9 +134,10 @@ export class SimBeacon {
 
   /** Power cycle (battery change): counters and uptime restart. */
   reboot(now: number): void {
+    const batteryMv = this.tlmAt(now).batteryMv;
     this.seq = 0;
     this.bootAt = now;
-    if (this.spec.tlm) this.spec.tlm = { ...this.spec.tlm, advCount: 0, uptimeS: 0 };
+    if (this.spec.tlm) this.spec.tlm = { ...this.spec.tlm, batteryMv, advCount: 0, uptimeS: 0 };
   }
 }
 

@@ -67,7 +67,7 @@ export interface BeaconFleetOptions {
     uptimeToleranceS?: number;
     /** RSSI samples kept for cluster detection. Default 24. */
     rssiSamples?: number;
-    /** Gap between the two RSSI clusters. Default 18 dB. */
+    /** Gap between the two RSSI clusters. Default 12 dB. */
     rssiGapDb?: number;
     /** A suspicion is held (cloneSuspected() true) this long after the last evidence. Default 10 min. */
     holdMs?: number;
@@ -216,7 +216,7 @@ export class BeaconFleet extends EventEmitter<BeaconFleetEvents> {
     this.#addrWindowMs = opts.clone?.addressWindowMs ?? 10_000;
     this.#uptimeTolS = opts.clone?.uptimeToleranceS ?? 3;
     this.#samples = opts.clone?.rssiSamples ?? 24;
-    this.#gapDb = opts.clone?.rssiGapDb ?? 18;
+    this.#gapDb = opts.clone?.rssiGapDb ?? 12;
     this.#holdMs = opts.clone?.holdMs ?? 600_000;
     this.#cooldownMs = opts.clone?.cooldownMs ?? 60_000;
     if (!Number.isInteger(this.#k) || this.#k < 1) throw new RangeError('foundAfterSightings must be >= 1');
