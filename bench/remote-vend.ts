@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { stringify } from 'yaml';
@@ -38,6 +38,12 @@ export interface RemoteVendBenchResult {
 }
 
 const FRAME_BYTES = 16;
+
+/**
+ * The gateway runs as in production: the esbuild bundle on plain node
+ * (`npm run bench` builds it first), falling back to the sources via tsx.
+ */
+const GATEWAY_ENTRY = existsSync('dist/vendgate.mjs') ? 'dist/vendgate.mjs' : 'bin/vendgate.js';
 
 /**
  * Remote vend, measured end to end on real transports and compared in the
@@ -186,7 +192,7 @@ async function benchGateway(dir: string, ptys: PtyPair[], latencyOrders: number,
   );
   // BENCH_GATEWAY_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the gateway process.
   const nodeArgs = process.env.BENCH_GATEWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const gateway = spawn(process.execPath, [...nodeArgs, 'bin/vendgate.js', 'start', '--config', configPath], {
+  const gateway = spawn(process.execPath, [...nodeArgs, GATEWAY_ENTRY, 'start', '--config', configPath], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `mqtt://127.0.0.1:${port}`;
