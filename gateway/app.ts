@@ -152,6 +152,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   }
 
   const linkLog = namespaced(log, 'link');
+  const ordersLog = namespaced(log, 'orders');
   link = new PlatformLink({
     brokerUrl,
     gatewayId: config.gatewayId,
@@ -198,7 +199,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       }
       const r = ledger.receivePaid(cmd.data);
       if (r.kind === 'accepted') runner.submit(r.order.orderId, r.order.machineId);
-      namespaced(log, 'orders').info(
+      ordersLog.info(
         { orderId: r.order.orderId, machineId: r.order.machineId, slot: r.order.slot, result: r.kind },
         r.kind === 'refused' ? `order refused: ${r.reason}` : `order ${r.kind}`,
       );
