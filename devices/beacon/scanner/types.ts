@@ -67,7 +67,9 @@ export interface NobleLike {
   on(event: 'stateChange', listener: (state: string) => void): unknown;
   on(event: 'scanStop' | 'scanStart', listener: () => void): unknown;
   on(event: 'warning', listener: (message: string) => void): unknown;
-  removeListener(event: string, listener: (...args: never[]) => void): unknown;
+  removeListener(event: 'discover', listener: (p: NoblePeripheralLike) => void): unknown;
+  removeListener(event: 'stateChange', listener: (state: string) => void): unknown;
+  removeListener(event: 'warning', listener: (message: string) => void): unknown;
   startScanningAsync(serviceUuids?: string[], allowDuplicates?: boolean): Promise<void>;
   stopScanningAsync(): Promise<void>;
 }
