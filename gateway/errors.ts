@@ -56,6 +56,11 @@ export const ErrorCode = {
   VendMotorFault: 6104,
   VendUnknownSlot: 6105,
   VendFailed: 6106,
+  CashlessPriceInvalid: 6201,
+  CashlessSessionUnknown: 6202,
+  CashlessSessionBusy: 6203,
+  CashlessCommandRefused: 6204,
+  CashlessAdapterError: 6205,
 
   BleUnavailable: 7001,
   BeaconNotABeacon: 7002,
