@@ -13,7 +13,7 @@ import { EventEmitter } from 'node:events';
 import { ErrorCode, VendgateError } from '../../../gateway/errors.ts';
 import type { BeaconFrame } from '../frames.ts';
 import { parseNobleAdvertisement } from '../parse.ts';
-import { bleUnavailable } from './load.ts';
+import { bleUnavailable, loadNoble } from './load.ts';
 import type {
   BeaconScanner,
   BeaconScannerEvents,
@@ -313,4 +313,31 @@ export class NobleBeaconScanner extends EventEmitter<BeaconScannerEvents> implem
     this.#lastError = err.message;
     if (this.listenerCount('error') > 0) this.emit('error', err);
   }
+}
+
+export interface BeaconScannerConfig {
+  enabled: boolean;
+  hciDeviceId?: number;
+  silentMs?: number;
+  minRssi?: number;
+}
+
+/**
+ * The scanner for a configuration, loading the real noble (HCI socket) only
+ * when it starts; null when BLE scanning is not configured, in which case
+ * noble is never imported. `noble` overrides the source (the simulator).
+ */
+export function createBeaconScanner(
+  config: BeaconScannerConfig | undefined,
+  opts: { noble?: NobleBeaconScannerOptions['noble']; clock?: () => number } = {},
+): NobleBeaconScanner | null {
+  if (!config?.enabled) return null;
+  const hciDeviceId = config.hciDeviceId;
+  const o: NobleBeaconScannerOptions = {
+    noble: opts.noble ?? (() => loadNoble(hciDeviceId === undefined ? {} : { hciDeviceId })),
+  };
+  if (opts.clock) o.clock = opts.clock;
+  if (config.silentMs !== undefined) o.silentMs = config.silentMs;
+  if (config.minRssi !== undefined) o.minRssi = config.minRssi;
+  return new NobleBeaconScanner(o);
 }
