@@ -91,6 +91,9 @@ export const ErrorCode = {
 
   HttpBadRequest: 9001,
   HttpNotFound: 9002,
+  DisplayScreenInvalid: 9101,
+  DisplayCommandInvalid: 9102,
+  DisplayQrInvalid: 9103,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;
