@@ -13,7 +13,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DisplayHub } from '../../devices/display/hub.ts';
 import { screenQrUrl } from '../../devices/display/messages.ts';
 import { renderQrSvg } from '../../devices/display/qr.ts';
-import { ErrorCode, VendgateError } from '../../gateway/errors.ts';
+import { ErrorCode } from '../../gateway/errors.ts';
 import { KIOSK_CSP, kioskHtml } from './page.ts';
 import { kioskView } from './view.ts';
 
@@ -121,10 +121,12 @@ export async function kioskPlugin(app: FastifyInstance, opts: KioskPluginOptions
       const render = hub.current(req.params.displayId);
       const url = render ? screenQrUrl(render.screen) : undefined;
       if (url === undefined) {
-        throw new VendgateError(
-          ErrorCode.HttpNotFound,
-          `display "${req.params.displayId}" shows no QR code now`,
-        );
+        // Answered here, not thrown, so the 404 does not depend on the host app's error handler.
+        return reply.status(404).send({
+          code: ErrorCode.HttpNotFound,
+          name: 'HttpNotFound',
+          message: `display "${req.params.displayId}" shows no QR code now`,
+        });
       }
       const qr = await renderQrSvg(url, { level: 'M' });
       return reply
