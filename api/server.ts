@@ -1,10 +1,12 @@
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { DisplayHub } from '../devices/display/hub.ts';
 import type { OrderState } from '../gateway/contract/events.ts';
 import { ErrorCode, VendgateError } from '../gateway/errors.ts';
 import type { OrderLedger } from '../gateway/ledger/ledger.ts';
 import type { Log } from '../gateway/log.ts';
 import { DASHBOARD_HTML } from './dashboard.ts';
+import { kioskPlugin } from './kiosk/plugin.ts';
 import { renderMetrics } from './metrics.ts';
 import {
   ApiError,
@@ -19,6 +21,8 @@ import {
 
 export interface ApiDeps {
   ledger: OrderLedger;
+  /** Payment displays: serves the kiosk pages at /display/:displayId when given. */
+  displays?: DisplayHub;
   health: () => Health;
   log?: Log;
 }
@@ -127,6 +131,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     },
     async (_req, reply) => reply.type('text/plain; version=0.0.4').send(renderMetrics(deps.health())),
   );
+
+  if (deps.displays) await app.register(kioskPlugin, { hub: deps.displays });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

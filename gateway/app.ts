@@ -2,10 +2,15 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Health } from '../api/schemas.ts';
 import { buildApi } from '../api/server.ts';
+import { DisplayHub } from '../devices/display/hub.ts';
+import { MdbCashlessDriver } from '../devices/vending/mdb/driver.ts';
+import type { MdbCurrency } from '../devices/vending/mdb/money.ts';
+import type { CashlessReader } from '../devices/vending/mdb/port.ts';
 import type { VendingMachine } from '../devices/vending/port.ts';
 import { SlotBoardDriver } from '../devices/vending/slot-board/driver.ts';
 import type { TransportFactory } from '../devices/vending/transport.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded.ts';
+import { CashlessFlow, type CashlessMachine } from './cashless/flow.ts';
 import type { Config, MachineConfig } from './config/schema.ts';
 import { CouponEngine } from './coupons/engine.ts';
 import { StaticBeaconVerifier } from './coupons/verifier.ts';
@@ -39,6 +44,9 @@ export interface Gateway {
   readonly runner: VendRunner;
   readonly coupons: CouponEngine;
   readonly machines: ReadonlyMap<string, VendingMachine>;
+  readonly readers: ReadonlyMap<string, CashlessReader>;
+  readonly displays: DisplayHub;
+  readonly cashless: CashlessFlow;
   readonly broker: EmbeddedBroker | undefined;
   readonly brokerUrl: string;
   readonly http: FastifyInstance | undefined;
@@ -92,6 +100,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const catalog = catalogFrom(
     config.machines.map((m) => ({
       machineId: m.id,
+      anySlot: m.driver === 'mdb',
       slots: m.slots.map((s) => ({
         slot: s.slot,
         price: s.price === undefined ? undefined : { amount: s.price, currency: m.currency },
@@ -115,14 +124,33 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const ledger = new OrderLedger({ db, outbox, catalog, coupons });
 
   const machines = new Map<string, VendingMachine>();
+  const readers = new Map<string, CashlessReader>();
   for (const m of config.machines) {
+    if (m.driver === 'mdb') {
+      readers.set(
+        m.id,
+        new MdbCashlessDriver({
+          machineId: m.id,
+          url: m.port,
+          transportFactory: opts.transportFactory,
+          transportOptions: m.baudRate ? { baudRate: m.baudRate } : undefined,
+          // The config schema allows only currencies the MDB reader supports.
+          currency: m.currency as MdbCurrency,
+          scaleFactor: m.mdb.scaleFactor,
+          decimalPlaces: m.mdb.decimalPlaces,
+          maxResponseTimeSec: m.mdb.maxResponseTimeSec,
+          log,
+        }),
+      );
+      continue;
+    }
     const machine =
       opts.machineFactory?.(m, log) ??
       new SlotBoardDriver({
         machineId: m.id,
         url: m.port,
         transportFactory: opts.transportFactory,
-        transportOptions: { baudRate: m.baudRate },
+        transportOptions: { baudRate: m.baudRate ?? 9600 },
         silenceTimeoutMs: m.silenceTimeoutMs,
         log,
       });
@@ -188,6 +216,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       );
       return;
     }
+    if (cmd.type === 'order.paid' && cashless.owns(cmd.data.orderId)) {
+      cashless.onPaid(cmd.data);
+      return;
+    }
     if (cmd.type === 'order.paid') {
       if (outbox.saturated) {
         // Not recorded: the platform sees no order.accepted and retries.
@@ -206,13 +238,62 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     }
   }
 
-  await Promise.all([...machines.values()].map((m) => m.start()));
+  // Payment displays: the kiosk pages served at /display/{machineId}.
+  const displays = new DisplayHub({
+    locales: Object.fromEntries(config.machines.map((m) => [m.id, m.display.locale])),
+    log: namespaced(log, 'display'),
+  });
+  const idleScreens = new Map(
+    config.machines.flatMap((m) =>
+      m.display.staticQrUrl
+        ? [
+            [
+              m.id,
+              {
+                kind: 'idle' as const,
+                machineName: m.display.name ?? m.id,
+                staticQrUrl: m.display.staticQrUrl,
+              },
+            ],
+          ]
+        : [],
+    ),
+  );
+  const cashlessMachines = new Map<string, CashlessMachine>();
+  for (const m of config.machines) {
+    const reader = readers.get(m.id);
+    if (!reader) continue;
+    cashlessMachines.set(m.id, {
+      reader,
+      displayId: m.id,
+      itemNames: new Map(m.slots.flatMap((s) => (s.name ? [[s.slot, s.name] as const] : []))),
+      idle: idleScreens.get(m.id),
+    });
+  }
+  const cashless = new CashlessFlow({
+    db,
+    ledger,
+    outbox,
+    link,
+    display: displays,
+    machines: cashlessMachines,
+    log: namespaced(log, 'cashless'),
+  });
+  for (const [id, screen] of idleScreens) await displays.show(id, screen);
+
+  await Promise.all([...machines.values(), ...readers.values()].map((m) => m.start()));
+  const closedSessions = cashless.recover();
+  if (closedSessions.closed + closedSessions.unresolved > 0)
+    log.info(closedSessions, 'cashless sessions closed after restart');
   const recovered = runner.recover();
   if (recovered.resolving + recovered.queued > 0) log.info(recovered, 'resuming orders from the ledger');
   link.start();
 
   const health = (): Health => {
-    const ms = [...machines.values()].map((m) => ({ machineId: m.machineId, online: m.online }));
+    const ms = [...machines.values(), ...readers.values()].map((m) => ({
+      machineId: m.machineId,
+      online: m.online,
+    }));
     const s = outbox.stats();
     const connected = platformLink.connected;
     return {
@@ -230,7 +311,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let http: FastifyInstance | undefined;
   let httpUrl: string | undefined;
   if (config.http.enabled) {
-    http = await buildApi({ ledger, health, log });
+    http = await buildApi({ ledger, health, log, displays });
     await http.listen({ host: config.http.host, port: config.http.port });
     const addr = http.server.address();
     httpUrl = typeof addr === 'object' && addr ? `http://${config.http.host}:${addr.port}` : undefined;
@@ -258,6 +339,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     runner,
     coupons,
     machines,
+    readers,
+    displays,
+    cashless,
     broker,
     brokerUrl,
     http,
@@ -269,8 +353,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       clearInterval(upkeep);
       await http?.close();
       runner.stop();
+      cashless.stop();
       await platformLink.stop();
-      await Promise.all([...machines.values()].map((m) => m.stop()));
+      await Promise.all([...machines.values(), ...readers.values()].map((m) => m.stop()));
       await broker?.close();
       db.close();
     },

@@ -43,6 +43,8 @@ export const ErrorCode = {
   OrderConflict: 5005,
   OrderUnresolved: 5006,
   OrderNotFound: 5007,
+  CashlessSessionClosed: 5101,
+  CashlessOrderNotCreated: 5102,
 
   DeviceTimeout: 6001,
   DeviceOffline: 6002,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CURRENCIES as MDB_CURRENCIES } from '../../devices/vending/mdb/money.ts';
 import { GatewayIdPattern } from '../contract/topics.ts';
 import { CampaignConfig } from '../coupons/schema.ts';
 import { CurrencyCode, MinorUnits } from '../money.ts';
@@ -24,23 +25,61 @@ const MachineConfig = z
   .object({
     id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, '1-32 letters, digits, _ or -'),
     driver: z
-      .literal('slot-board')
+      .enum(['slot-board', 'mdb'])
       .default('slot-board')
-      .describe('Controller board family (see docs/protocols/).'),
+      .describe(
+        'slot-board: a spiral/slot controller that dispenses on command (remote vend, docs/protocols/slot-board.md); mdb: the gateway is the cashless device behind an MDB adapter (select-then-pay, docs/protocols/mdb-adapter.md).',
+      ),
     port: z
       .string()
       .min(1)
       .describe('Serial device path (/dev/ttyUSB0) or raw serial over TCP (tcp://host:port, ser2net style).'),
-    baudRate: z.number().int().positive().default(9600),
+    baudRate: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe('Serial speed; default 9600 (slot-board), 115200 (mdb).'),
+    mdb: z
+      .object({
+        scaleFactor: z.number().int().min(1).max(255).default(1),
+        decimalPlaces: z.number().int().min(0).max(6).default(2),
+        maxResponseTimeSec: z
+          .number()
+          .int()
+          .min(5)
+          .max(255)
+          .default(90)
+          .describe("The reader's application maximum response time: the customer must pay within it."),
+      })
+      .strict()
+      .default({ scaleFactor: 1, decimalPlaces: 2, maxResponseTimeSec: 90 }),
+    display: z
+      .object({
+        locale: z.enum(['zh-CN', 'en', 'de', 'ja']).default('zh-CN'),
+        name: z.string().min(1).max(60).optional().describe('The machine name shown when idle.'),
+        staticQrUrl: z
+          .string()
+          .regex(/^[a-z][a-z0-9+.-]*:\S+$/i, 'an absolute URL')
+          .optional()
+          .describe("The machine's static remote-vend URL, shown as a QR when idle."),
+      })
+      .strict()
+      .default({ locale: 'zh-CN' })
+      .describe('The payment display of this machine, served at /display/{machine id}.'),
     currency: CurrencyCode.default('CNY'),
-    locale: z.string().default('zh-CN').describe('BCP 47 locale for displays.'),
     silenceTimeoutMs: z
       .number()
       .int()
       .positive()
       .default(1500)
       .describe('No poll for this long = offline; reopen.'),
-    slots: z.array(SlotConfig).min(1).describe('The slots this machine sells from.'),
+    slots: z
+      .array(SlotConfig)
+      .default([])
+      .describe(
+        'What the machine sells: a slot-board needs at least one slot; an mdb machine names its own items.',
+      ),
   })
   .strict();
 
@@ -190,6 +229,20 @@ export const ConfigSchema = z
           message: `duplicate machine id "${m.id}"`,
         });
       seen.add(m.id);
+      if (m.driver === 'mdb' && !(m.currency in MDB_CURRENCIES)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['machines', i, 'currency'],
+          message: `an mdb reader supports ${Object.keys(MDB_CURRENCIES).join(', ')}`,
+        });
+      }
+      if (m.driver === 'slot-board' && m.slots.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['machines', i, 'slots'],
+          message: 'a slot-board machine needs at least one slot',
+        });
+      }
       const slots = new Set<number>();
       m.slots.forEach((s, j) => {
         if (slots.has(s.slot)) {

@@ -15,6 +15,18 @@ const ErrorInfo = {
   reason: z.string(),
 };
 
+const BeaconInfo = {
+  name: z.string().max(64).describe('The beacon name from the configuration.'),
+  location: z.string().max(128).optional().describe('Where it is mounted, from the configuration.'),
+};
+const BleAddress = z.string().max(64).describe('The BLE device address, e.g. `c0:ff:ee:00:00:01`.');
+const Dbm = z.number().min(-127).max(20);
+const DistanceM = z
+  .number()
+  .nonnegative()
+  .nullable()
+  .describe('Estimated distance from the gateway, m (log-distance model; rough indoors).');
+
 export const EventSchemas = {
   'order.accepted': z
     .object({ orderId: OrderId, machineId: MachineId, slot: Slot, price: Money, expiresAt: EpochMs })
@@ -35,6 +47,11 @@ export const EventSchemas = {
   'refund.requested': z
     .object({ orderId: OrderId, refund: Money, ...ErrorInfo })
     .describe('The gateway asks the platform to refund this paid order. Sent exactly once per order.'),
+  'order.close_requested': z
+    .object({ orderId: OrderId, machineId: MachineId, ...ErrorInfo })
+    .describe(
+      'Select-then-pay: the cashless session ended before payment; close the payment order so it cannot be paid. Sent at most once per order.',
+    ),
   'order.unresolved': z
     .object({
       orderId: OrderId,
@@ -132,6 +149,66 @@ export const EventSchemas = {
       budget: z.object({ count: z.number().int().positive(), money: Money }),
     })
     .describe('A campaign was created or changed, ended, or ran out of budget.'),
+  'beacon.found': z
+    .object({
+      beaconId: BeaconId.describe('The configured beacon id (a rotating beacon is named with minor 0).'),
+      ...BeaconInfo,
+      at: EpochMs.describe('When the sighting that made it present arrived.'),
+      address: BleAddress.optional(),
+      rssi: Dbm.nullable().describe('Smoothed RSSI, dBm.'),
+      distanceM: DistanceM,
+    })
+    .describe(
+      'A configured beacon is present: the gateway scanner saw it several times in a few seconds (hysteresis). Telemetry.',
+    ),
+  'beacon.lost': z
+    .object({
+      beaconId: BeaconId,
+      ...BeaconInfo,
+      lastSeenAt: EpochMs.describe('When the scanner last saw it.'),
+      silentForMs: z.number().int().nonnegative().describe('How long it had been silent when declared lost.'),
+    })
+    .describe(
+      'A present beacon has not been heard for the configured time: battery dead, removed, or out of range. Telemetry.',
+    ),
+  'beacon.health': z
+    .object({
+      beaconId: BeaconId,
+      ...BeaconInfo,
+      at: EpochMs,
+      battery: z
+        .object({
+          mv: z.number().int().nonnegative().describe('Battery voltage, mV (Eddystone-TLM).'),
+          percent: z.number().int().min(0).max(100).describe('Estimated charge, linear in voltage.'),
+        })
+        .nullable()
+        .describe('From the beacon Eddystone-TLM frames; null when it sends none.'),
+      temperatureC: z.number().nullable().describe('Beacon temperature, °C (TLM); null when not measured.'),
+      rssi: Dbm.nullable().describe('Smoothed RSSI, dBm.'),
+      distanceM: DistanceM,
+      advCount: z.number().int().nonnegative().nullable().describe('TLM advertisement count since boot.'),
+      uptimeS: z.number().nonnegative().nullable().describe('TLM time since boot, seconds.'),
+      reboots: z.number().int().nonnegative().describe('Reboots (battery changes) seen by this gateway.'),
+    })
+    .describe(
+      'A beacon vital signs, at most once per beacon per `ble.fleet.healthEveryMs` (and when its first telemetry arrives). Telemetry.',
+    ),
+  'beacon.clone_suspected': z
+    .object({
+      beaconId: BeaconId,
+      ...BeaconInfo,
+      at: EpochMs,
+      kind: z
+        .enum(['tlm-counter-backwards', 'tlm-uptime-inconsistent', 'two-addresses', 'rssi-clusters'])
+        .describe(
+          'The evidence: telemetry counters that contradict each other, two device addresses at once, or two interleaved signal strengths.',
+        ),
+      reason: z.string().max(512).describe('The evidence in words.'),
+      addresses: z.array(BleAddress).max(16).describe('Device addresses advertising this id recently.'),
+    })
+    .describe(
+      'Two transmitters seem to advertise one beacon id (a cloned beacon, used to farm coupons). Claims naming it are refused for `ble.fleet.cloneHoldMs`. Critical.',
+    ),
 } as const;
 
 export type EventType = keyof typeof EventSchemas;
@@ -145,6 +222,7 @@ export const EVENT_CLASS: Record<EventType, EventClass> = {
   'vend.failed': 'critical',
   'refund.requested': 'critical',
   'order.unresolved': 'critical',
+  'order.close_requested': 'critical',
   'command.rejected': 'critical',
   'machine.status': 'telemetry',
   'outbox.dropped': 'critical',
@@ -153,6 +231,10 @@ export const EVENT_CLASS: Record<EventType, EventClass> = {
   'coupon.redeemed': 'critical',
   'coupon.expired': 'critical',
   'campaign.state': 'critical',
+  'beacon.found': 'telemetry',
+  'beacon.lost': 'telemetry',
+  'beacon.health': 'telemetry',
+  'beacon.clone_suspected': 'critical',
 };
 
 export const EventEnvelope = z

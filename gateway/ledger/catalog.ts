@@ -9,15 +9,19 @@ export interface MachineCatalog {
 export interface CatalogEntry {
   machineId: string;
   slots: ReadonlyArray<{ slot: number; price?: Money }>;
+  /** Any item 1-255 is valid (a cashless machine names its own items and prices). */
+  anySlot?: boolean;
 }
 
 export function catalogFrom(entries: readonly CatalogEntry[]): MachineCatalog {
-  const byId = new Map(entries.map((e) => [e.machineId, new Map(e.slots.map((s) => [s.slot, s]))]));
+  const byId = new Map(
+    entries.map((e) => [e.machineId, { e, slots: new Map(e.slots.map((s) => [s.slot, s])) }]),
+  );
   return {
     machine(machineId) {
-      const slots = byId.get(machineId);
-      if (!slots) return undefined;
-      return { slot: (n) => slots.get(n) };
+      const m = byId.get(machineId);
+      if (!m) return undefined;
+      return { slot: (n) => m.slots.get(n) ?? (m.e.anySlot && n >= 1 && n <= 255 ? { slot: n } : undefined) };
     },
   };
 }

@@ -217,7 +217,11 @@ export class OrderLedger {
   receivePaid(
     paid: CommandData<'order.paid'>,
     flow: 'remote' | 'cashless' = 'remote',
-    opts: { listPrice?: Money } = {},
+    opts: {
+      listPrice?: Money;
+      /** Record the paid order but refund it at once (e.g. it was paid after its cashless session ended). */
+      refuse?: { code: ErrorCodeValue; reason: string };
+    } = {},
   ): ReceiveResult {
     return this.#db.transaction((): ReceiveResult => {
       const existing = this.#get.get(paid.orderId);
@@ -227,7 +231,7 @@ export class OrderLedger {
         return { kind: 'duplicate', order };
       }
       const now = this.#now();
-      let refusal = this.#validate(paid, now);
+      let refusal = opts.refuse ?? this.#validate(paid, now, opts.listPrice);
       let couponId: string | null = null;
       if (!refusal && paid.couponCode !== undefined) {
         const redeemed = this.#redeem(paid, opts.listPrice);
@@ -401,6 +405,7 @@ export class OrderLedger {
   #validate(
     paid: CommandData<'order.paid'>,
     now: number,
+    fallbackListPrice?: Money,
   ): { code: ErrorCodeValue; reason: string } | undefined {
     const machine = this.#catalog.machine(paid.machineId);
     if (!machine) {
@@ -417,14 +422,13 @@ export class OrderLedger {
       };
     }
     // With a coupon the paid amount is checked against the discounted price (#redeem).
-    if (
-      paid.couponCode === undefined &&
-      slot.price &&
-      (slot.price.currency !== paid.price.currency || paid.price.amount !== slot.price.amount)
-    ) {
+    // Without a configured slot price, the caller's list price (what a
+    // cashless machine asked for) is the one the payment must match.
+    const listPrice = slot.price ?? fallbackListPrice;
+    if (paid.couponCode === undefined && listPrice && !sameMoney(listPrice, paid.price)) {
       return {
         code: ErrorCode.OrderAmountInvalid,
-        reason: `paid ${paid.price.amount} ${paid.price.currency} but slot ${paid.slot} costs ${slot.price.amount} ${slot.price.currency}`,
+        reason: `paid ${paid.price.amount} ${paid.price.currency} but slot ${paid.slot} costs ${listPrice.amount} ${listPrice.currency}`,
       };
     }
     if (paid.expiresAt <= now) {

@@ -160,4 +160,28 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX coupon_claims_decided ON coupon_claims (decided_at);
     `,
   },
+  {
+    version: 3,
+    name: 'cashless sessions (select-then-pay)',
+    sql: `
+      -- One row per cashless vend request: the machine's session and the
+      -- platform order created for it, so that a payment arriving after the
+      -- session ended is refunded and an unpaid order is closed exactly once,
+      -- across restarts.
+      CREATE TABLE cashless_sessions (
+        session_id  TEXT PRIMARY KEY,
+        machine_id  TEXT NOT NULL,
+        item        INTEGER NOT NULL,
+        amount      INTEGER NOT NULL,
+        currency    TEXT NOT NULL,
+        deadline    INTEGER NOT NULL,
+        order_id    TEXT UNIQUE,
+        state       TEXT NOT NULL CHECK (state IN ('creating', 'awaiting', 'approved', 'closed')),
+        outcome     TEXT,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX cashless_sessions_state ON cashless_sessions (state);
+    `,
+  },
 ];
