@@ -75,9 +75,9 @@ export interface MdbCashlessDriverOptions {
   priceFormat?: PriceFormat;
   /** Wait for a command's reply. Default 1000 ms. */
   replyTimeoutMs?: number;
-  /** Send `V` when nothing was sent for this long. Default 1000 ms. */
+  /** Send `V` when nothing was sent for this long. Default 1000 ms; 0 = never (firmware without `V`). */
   keepaliveMs?: number;
-  /** Offline after this long without any line from the adapter. Default 3000 ms. */
+  /** Offline after this long without any line from the adapter. Default 3000 ms; 0 = never. */
   silenceTimeoutMs?: number;
   /** Reopen backoff: first delay, doubled per failed attempt, capped. Default 100 ms -> 5000 ms. */
   reconnectInitialMs?: number;
@@ -246,7 +246,8 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
-    const tick = Math.max(10, Math.floor(Math.min(this.keepaliveMs, this.silenceTimeoutMs) / 4));
+    const periods = [this.keepaliveMs, this.silenceTimeoutMs].filter((ms) => ms > 0);
+    const tick = Math.max(10, Math.floor(Math.min(1000, ...periods) / 4));
     this.tickTimer = setInterval(() => this.tick(), tick);
     try {
       await this.connect();
@@ -480,11 +481,12 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
   private tick(): void {
     if (!this.connected) return;
     const now = performance.now();
-    if (now - this.lastRxAt > this.silenceTimeoutMs) {
+    if (this.silenceTimeoutMs > 0 && now - this.lastRxAt > this.silenceTimeoutMs) {
       this.lose(`silence: no line from the adapter for ${this.silenceTimeoutMs} ms`);
       return;
     }
     if (
+      this.keepaliveMs > 0 &&
       this.configured &&
       !this.inflight &&
       this.queue.length === 0 &&
