@@ -109,9 +109,18 @@ describe.skipIf(!hasChromium)(`the kiosk page in headless Chromium${SKIP_NOTE}`,
     await app?.close();
   });
 
-  async function open(displayId: string, viewport: { width: number; height: number }): Promise<Page> {
+  /**
+   * A page showing one display. `frozen` pins the page's Date.now() so the countdown
+   * stays at its first value (deadline minus render time) and screenshots are the same every run.
+   */
+  async function open(
+    displayId: string,
+    viewport: { width: number; height: number },
+    opts: { frozen?: boolean } = {},
+  ): Promise<Page> {
     const ctx = await browser.newContext({ viewport, deviceScaleFactor: 1 });
     contexts.push(ctx);
+    if (opts.frozen) await ctx.clock.setFixedTime(new Date('2026-11-01T09:00:00Z'));
     const page = await ctx.newPage();
     page.on('pageerror', (err) => {
       throw err;
@@ -193,9 +202,7 @@ describe.skipIf(!hasChromium)(`the kiosk page in headless Chromium${SKIP_NOTE}`,
     const page = await open('m1', LANDSCAPE);
     await show(page, 'm1', awaiting());
 
-    expect(await decodeScreenshot(page, join(SCREENSHOTS, 'kiosk-awaiting-payment-800x480-en.png'))).toBe(
-      PAYMENT_URL,
-    );
+    expect(await decodeScreenshot(page)).toBe(PAYMENT_URL);
     expect(await text(page, 'amount')).toBe(formatMoney({ amount: 350, currency: 'CNY' }, 'en'));
     expect(await text(page, 'title')).toBe(MESSAGES.en.payTitle);
     expect(await page.locator('.provider').allTextContents()).toEqual(['WeChat Pay', 'Alipay']);
@@ -210,7 +217,7 @@ describe.skipIf(!hasChromium)(`the kiosk page in headless Chromium${SKIP_NOTE}`,
   });
 
   it('follows the order through dispensing and done, then shows a refund notice with the formatted amount when it fails', async () => {
-    const page = await open('m2', LANDSCAPE);
+    const page = await open('m2', LANDSCAPE, { frozen: true });
     await show(page, 'm2', awaiting());
     await show(page, 'm2', { kind: 'dispensing', item: ITEM });
     expect(await text(page, 'title')).toBe(MESSAGES.en.dispensingTitle);
@@ -245,7 +252,14 @@ describe.skipIf(!hasChromium)(`the kiosk page in headless Chromium${SKIP_NOTE}`,
   });
 
   it('renders the payment QR readable on the 1080x1920 portrait panel and in Chinese', async () => {
-    const portrait = await open('m4', PORTRAIT);
+    const landscape = await open('m4l', LANDSCAPE, { frozen: true });
+    await show(landscape, 'm4l', awaiting());
+    expect(
+      await decodeScreenshot(landscape, join(SCREENSHOTS, 'kiosk-awaiting-payment-800x480-en.png')),
+    ).toBe(PAYMENT_URL);
+    expect(await text(landscape, 'countdown-value')).toBe('1:30');
+
+    const portrait = await open('m4', PORTRAIT, { frozen: true });
     await show(portrait, 'm4', awaiting());
     expect(
       await decodeScreenshot(portrait, join(SCREENSHOTS, 'kiosk-awaiting-payment-1080x1920-en.png')),
@@ -253,7 +267,7 @@ describe.skipIf(!hasChromium)(`the kiosk page in headless Chromium${SKIP_NOTE}`,
     await expectFits(portrait, 'awaiting-payment 1080x1920 en');
 
     await hub.setLocale('m5', 'zh-CN');
-    const zh = await open('m5', LANDSCAPE);
+    const zh = await open('m5', LANDSCAPE, { frozen: true });
     await show(zh, 'm5', awaiting());
     expect(await decodeScreenshot(zh, join(SCREENSHOTS, 'kiosk-awaiting-payment-800x480-zh-CN.png'))).toBe(
       PAYMENT_URL,
