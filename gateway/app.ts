@@ -9,11 +9,11 @@ import type { CashlessReader } from '../devices/vending/mdb/port.ts';
 import type { VendingMachine } from '../devices/vending/port.ts';
 import { SlotBoardDriver } from '../devices/vending/slot-board/driver.ts';
 import type { TransportFactory } from '../devices/vending/transport.ts';
+import { type BeaconService, startBeaconService } from './beacons/service.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded.ts';
 import { CashlessFlow, type CashlessMachine } from './cashless/flow.ts';
 import type { Config, MachineConfig } from './config/schema.ts';
 import { CouponEngine } from './coupons/engine.ts';
-import { StaticBeaconVerifier } from './coupons/verifier.ts';
 import { ErrorCode } from './errors.ts';
 import { catalogFrom } from './ledger/catalog.ts';
 import { OrderLedger } from './ledger/ledger.ts';
@@ -43,6 +43,7 @@ export interface Gateway {
   readonly link: PlatformLink;
   readonly runner: VendRunner;
   readonly coupons: CouponEngine;
+  readonly ble: BeaconService;
   readonly machines: ReadonlyMap<string, VendingMachine>;
   readonly readers: ReadonlyMap<string, CashlessReader>;
   readonly displays: DisplayHub;
@@ -72,6 +73,16 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     gatewayId: config.gatewayId,
     maxRows: config.outbox.maxRows,
     telemetryTtlMs: config.outbox.telemetryTtlMs,
+  });
+  // BLE (flow 3): the beacon fleet and the shake-claim verifier. A missing adapter never stops the gateway.
+  let wakeLink: () => void = () => {};
+  const ble: BeaconService = await startBeaconService({
+    config: config.ble,
+    db,
+    outbox,
+    notify: () => wakeLink(),
+    log: namespaced(log, 'ble'),
+    staticIds: config.coupons.beacons,
   });
   const keys = new Map(
     Object.entries(config.platform.publicKeys).map(([id, k]) => [id, publicKeyFromBase64(k)]),
@@ -115,7 +126,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const coupons = new CouponEngine({
     db,
     outbox,
-    verifier: new StaticBeaconVerifier(config.coupons.beacons),
+    verifier: ble.verifier,
     userKey: config.coupons.userKey ?? randomBytes(32),
     retentionMs: config.coupons.retentionDays * 86_400_000,
     log: namespaced(log, 'coupons'),
@@ -160,6 +171,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   // The link is created before the runner so that ledger changes can wake it.
   let link: PlatformLink | undefined;
   const notify = () => link?.notify();
+  wakeLink = notify;
   const runner = new VendRunner({
     ledger,
     machines,
@@ -338,6 +350,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     link,
     runner,
     coupons,
+    ble,
     machines,
     readers,
     displays,
@@ -356,6 +369,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       cashless.stop();
       await platformLink.stop();
       await Promise.all([...machines.values(), ...readers.values()].map((m) => m.stop()));
+      await ble.stop();
       await broker?.close();
       db.close();
     },

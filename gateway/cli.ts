@@ -19,7 +19,14 @@ Commands:
   config check [--config FILE] validate a config file and print the result with defaults applied
   keys generate                print a new Ed25519 key pair (base64 raw) for signing platform commands
   sim slot-board --port PATH [--log FILE] [--config JSON]
-                               run the simulated slot-board controller on a serial port (see docs/simulators.md)
+                               run the simulated slot-board controller on a serial port
+  sim mdb --port PATH [--control SOCKET|PORT] [--log FILE]
+                               run the simulated MDB vending machine + cashless adapter
+  sim select --control SOCKET|PORT --item N
+                               press a selection button on a running MDB machine simulator
+  sim display ...              run a simulated MQTT payment display
+  qr sticker --machine M --url URL --out DIR
+                               write a machine's static remote-vend QR as SVG and PNG for printing
   beacon decode <hex>          decode BLE advertising bytes as iBeacon / Eddystone / AltBeacon
   help                         this text
 
@@ -50,10 +57,12 @@ export async function main(argv: string[]): Promise<number> {
       if (rest[0] !== 'generate') break;
       process.stdout.write(`${JSON.stringify(generateRawKeyPair(), null, 2)}\n`);
       return 0;
-    case 'sim': {
-      if (rest[0] !== 'slot-board') break;
-      const { runSlotBoardSim } = await import('../firmware-sim/slot-board/main.ts');
-      return runSlotBoardSim(rest.slice(1));
+    case 'sim':
+      return runSim(rest);
+    case 'qr': {
+      if (rest[0] !== 'sticker') break;
+      const { runStickerCli } = await import('../devices/display/sticker.ts');
+      return runStickerCli(rest.slice(1));
     }
     case 'beacon':
       if (rest[0] !== 'decode') break;
@@ -77,6 +86,40 @@ async function runStart(args: string[]): Promise<number> {
   log.info('stopping');
   await gw.stop();
   return 0;
+}
+
+async function runSim(args: string[]): Promise<number> {
+  switch (args[0]) {
+    case 'slot-board': {
+      const { runSlotBoardSim } = await import('../firmware-sim/slot-board/main.ts');
+      return runSlotBoardSim(args.slice(1));
+    }
+    case 'mdb': {
+      const { runMdbSim } = await import('../firmware-sim/mdb/main.ts');
+      return runMdbSim(args.slice(1));
+    }
+    case 'display': {
+      const { runDisplaySim } = await import('../firmware-sim/display/main.ts');
+      return runDisplaySim(args.slice(1));
+    }
+    case 'select': {
+      // Presses a button on a running MDB machine simulator through its control socket.
+      const { values } = parseArgs({
+        args: args.slice(1),
+        options: { control: { type: 'string' }, item: { type: 'string' } },
+      });
+      if (!values.control || !values.item) {
+        process.stderr.write('usage: vendgate sim select --control SOCKET|PORT --item N\n');
+        return 2;
+      }
+      const { sendSelect } = await import('../firmware-sim/mdb/main.ts');
+      const control = /^\d+$/.test(values.control) ? Number(values.control) : values.control;
+      process.stdout.write(`${JSON.stringify(await sendSelect(control, Number(values.item)))}\n`);
+      return 0;
+    }
+  }
+  process.stderr.write('usage: vendgate sim slot-board|mdb|display|select ...\n');
+  return 2;
 }
 
 function runConfig(args: string[]): number {

@@ -1,6 +1,7 @@
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import { buildApi } from '../api/server.ts';
+import { DisplayHub } from '../devices/display/hub.ts';
 import { ConfigSchema } from '../gateway/config/schema.ts';
 import { catalogFrom } from '../gateway/ledger/catalog.ts';
 import { OrderLedger } from '../gateway/ledger/ledger.ts';
@@ -32,6 +33,7 @@ async function buildOpenApi(): Promise<string> {
     const ledger = new OrderLedger({ db, outbox, catalog: catalogFrom([]) });
     const app = await buildApi({
       ledger,
+      displays: new DisplayHub(),
       health: () => {
         throw new Error('not called while generating docs');
       },

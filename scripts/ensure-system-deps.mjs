@@ -1,19 +1,31 @@
 #!/usr/bin/env node
 // Makes sure the Debian packages the real-transport tests need are present:
 // socat (pty pairs for serial), mosquitto (the second broker the integration
-// suite runs against). As root it installs what is missing with apt-get;
+// suite runs against), chromium and CJK fonts (kiosk page tests). As root it installs what is missing with apt-get;
 // otherwise it says exactly what to install and fails.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 
 const NEEDED = [
   { bin: 'socat', pkg: 'socat', why: 'pseudo-terminal pairs for the serial controller simulators' },
   { bin: 'mosquitto', pkg: 'mosquitto', why: 'the Mosquitto broker the integration suite also runs against' },
+  {
+    bin: 'chromium',
+    pkg: 'chromium',
+    why: 'headless Chromium for the kiosk page tests (driven by playwright-core)',
+  },
+  {
+    file: '/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc',
+    pkg: 'fonts-noto-cjk',
+    why: 'CJK glyphs so zh-CN and ja kiosk screens render and can be checked for overflow',
+  },
 ];
 
 const has = (bin) =>
   spawnSync('sh', ['-c', `command -v ${bin} || test -x /usr/sbin/${bin}`], { stdio: 'ignore' }).status === 0;
 
-const missing = NEEDED.filter((n) => !has(n.bin));
+const present = (n) => (n.file ? existsSync(n.file) : has(n.bin));
+const missing = NEEDED.filter((n) => !present(n));
 if (missing.length === 0) process.exit(0);
 
 const names = missing.map((m) => m.pkg);
@@ -26,7 +38,7 @@ if (typeof process.getuid === 'function' && process.getuid() === 0) {
     stdio: 'inherit',
     env,
   });
-  const still = missing.filter((m) => !has(m.bin));
+  const still = missing.filter((m) => !present(m));
   if (still.length > 0) {
     console.error(`vendgate: still missing after apt-get: ${still.map((m) => m.pkg).join(', ')}`);
     process.exit(1);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CURRENCIES as MDB_CURRENCIES } from '../../devices/vending/mdb/money.ts';
+import { BLE_CONFIG_DEFAULTS, BleConfig } from '../beacons/config.ts';
 import { GatewayIdPattern } from '../contract/topics.ts';
 import { CampaignConfig } from '../coupons/schema.ts';
 import { CurrencyCode, MinorUnits } from '../money.ts';
@@ -192,6 +193,7 @@ export const ConfigSchema = z
       .strict()
       .default({ enabled: true, host: '127.0.0.1', port: 8080 }),
     machines: z.array(MachineConfig).default([]),
+    ble: BleConfig.default(BLE_CONFIG_DEFAULTS),
     coupons: z
       .object({
         userKey: z

@@ -34,6 +34,8 @@ export async function startHarness(opts: {
   machines?: number;
   motorMs?: number;
   config?: Partial<ConfigInput>;
+  /** Machines added to the simulated site's (e.g. an MDB cashless machine on its own pty). */
+  extraMachines?: NonNullable<ConfigInput['machines']>;
 }): Promise<Harness> {
   const tmp = tempDir('vendgate-it-');
   const mosquitto = opts.broker === 'mosquitto' ? await startMosquitto() : undefined;
@@ -52,6 +54,7 @@ export async function startHarness(opts: {
     http: { enabled: false },
     platform: { ...site.config.platform, resendAfterMs: 500 },
     ...opts.config,
+    machines: [...(site.config.machines ?? []), ...(opts.extraMachines ?? [])],
   });
   const gw = await startGateway({ config, log: silentLogger() });
   const platform = new SimPlatform({

@@ -1,0 +1,146 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type MdbSimProcess, spawnMdbSim } from '../firmware-sim/mdb/spawn.ts';
+import { createPtyPair, type PtyPair } from '../firmware-sim/pty.ts';
+import { ErrorCode } from '../gateway/errors.ts';
+import { type Harness, startHarness, waitUntil } from './support/harness.ts';
+import { tempDir } from './support/tmp.ts';
+
+/**
+ * Select first, then pay, on real transports: the MDB vending machine and
+ * adapter simulator in its own process on a socat pty, the gateway as the
+ * cashless device, the platform creating orders over MQTT request/response
+ * and paying them with signed `order.paid` commands.
+ */
+describe('select-then-pay through an MDB cashless adapter', () => {
+  const tmp = tempDir('vendgate-mdb-');
+  let pty: PtyPair;
+  let sim: MdbSimProcess;
+  let h: Harness;
+  let created = 0;
+  const orders = new Map<
+    string,
+    { machineId: string; slot: number; price: { amount: number; currency: string } }
+  >();
+
+  beforeAll(async () => {
+    pty = await createPtyPair(tmp.dir, { hostName: 'gw-c1', deviceName: 'mdb-c1' });
+    sim = await spawnMdbSim({
+      port: pty.devicePath,
+      logPath: join(tmp.dir, 'mdb.jsonl'),
+      config: { items: [1, 2, 3, 4, 5, 6].map((item) => ({ item, price: 300 + item * 10 })), vendMs: 50 },
+    });
+    h = await startHarness({
+      broker: 'aedes',
+      machines: 1,
+      extraMachines: [
+        {
+          id: 'c1',
+          driver: 'mdb',
+          port: pty.hostPath,
+          currency: 'CNY',
+          mdb: { scaleFactor: 1, decimalPlaces: 2, maxResponseTimeSec: 6 },
+          display: { locale: 'en', staticQrUrl: 'https://pay.example.com/m/c1', name: 'Lobby' },
+          slots: [{ slot: 1, name: 'Cola' }],
+        },
+      ],
+    });
+    h.platform.onRequest('order.create', (data) => {
+      const d = data as { machineId: string; slot: number; price: { amount: number; currency: string } };
+      const orderId = `cl-${process.pid}-${++created}`;
+      orders.set(orderId, { machineId: d.machineId, slot: d.slot, price: d.price });
+      return {
+        orderId,
+        paymentUrl: `weixin://wxpay/bizpayurl?pr=${orderId}`,
+        providers: ['wechat', 'alipay'],
+        expiresAt: Date.now() + 7200_000,
+      };
+    });
+    await waitUntil(() => h.gw.readers.get('c1')!.online, 15_000, 'MDB reader online');
+    // The machine takes selections once the gateway has enabled its reader.
+    await sim.waitForEvent((e) => e.event === 'status' && (e.state === 'ENABLED' || e.state === 'IDLE'), {
+      includePast: true,
+      timeoutMs: 15_000,
+    });
+  });
+  afterAll(async () => {
+    await h?.stop();
+    await sim?.stop();
+    await pty?.close();
+    tmp.cleanup();
+  });
+
+  const screen = () => h.gw.displays.current('c1')?.screen;
+  /** Presses a button and waits for the payment QR; returns the order the platform created. */
+  const selectAndAwaitQr = async (item: number) => {
+    const before = created;
+    sim.select(item);
+    await waitUntil(
+      () => created > before && screen()?.kind === 'awaiting-payment',
+      10_000,
+      'payment QR shown',
+    );
+    const s = screen();
+    if (s?.kind !== 'awaiting-payment') throw new Error('no QR');
+    return s;
+  };
+  const pay = (orderId: string) => {
+    const o = orders.get(orderId)!;
+    return h.platform.placeOrder({ orderId, ...o, provider: 'wechat', expiresAt: Date.now() + 7200_000 });
+  };
+  const eventsFor = (type: string, orderId: string) =>
+    h.platform.eventsOfType(type).filter((e) => (e.data as { orderId: string }).orderId === orderId);
+
+  it('shows the QR for the selected item, approves once paid, and reports the vend', async () => {
+    const qr = await selectAndAwaitQr(1);
+    expect(qr.price).toEqual({ amount: 310, currency: 'CNY' });
+    expect(qr.paymentUrl).toBe(`weixin://wxpay/bizpayurl?pr=${qr.orderId}`);
+    expect(qr.item.name).toBe('Cola');
+    const success = sim.waitForEvent('vend-success', { timeoutMs: 10_000 });
+    await pay(qr.orderId);
+    await pay(qr.orderId); // a provider retry: answered, not acted on
+    await success;
+    await h.settled([qr.orderId]);
+    expect(h.gw.ledger.get(qr.orderId)).toMatchObject({ state: 'dispensed', flow: 'cashless' });
+    expect(eventsFor('vend.succeeded', qr.orderId)).toHaveLength(1);
+    expect(eventsFor('order.state', qr.orderId)).toHaveLength(1);
+    await waitUntil(() => screen()?.kind === 'done', 5_000, 'done screen');
+    expect(sim.readLog().filter((r) => r.outcome === 'vend-success')).toHaveLength(1);
+  });
+
+  it('refunds exactly once when the machine fails the vend after approval', async () => {
+    sim.fault({ fault: 'vend-fail', count: 1 });
+    const qr = await selectAndAwaitQr(2);
+    await pay(qr.orderId);
+    await h.settled([qr.orderId]);
+    expect(h.gw.ledger.get(qr.orderId)?.state).toBe('refund_requested');
+    expect(eventsFor('refund.requested', qr.orderId)).toHaveLength(1);
+    await waitUntil(() => screen()?.kind === 'failed', 5_000, 'refund notice');
+  });
+
+  it('refunds exactly once when the adapter reports an error instead of a vend result', async () => {
+    sim.fault({ fault: 'vend-fail', count: 1, style: 'err' });
+    const qr = await selectAndAwaitQr(3);
+    await pay(qr.orderId);
+    await h.settled([qr.orderId]);
+    expect(h.gw.ledger.get(qr.orderId)?.state).toBe('refund_requested');
+    expect(eventsFor('refund.requested', qr.orderId)).toHaveLength(1);
+  });
+
+  it('closes the order once when nobody pays in time, and refunds a payment that arrives after', async () => {
+    const qr = await selectAndAwaitQr(4);
+    await sim.waitForEvent((e) => e.event === 'cancelled' || e.event === 'denied', { timeoutMs: 15_000 });
+    await waitUntil(() => eventsFor('order.close_requested', qr.orderId).length === 1, 5_000, 'order close');
+    expect(h.gw.ledger.get(qr.orderId)).toBeUndefined();
+
+    await pay(qr.orderId);
+    await h.settled([qr.orderId]);
+    expect(h.gw.ledger.get(qr.orderId)).toMatchObject({
+      state: 'refund_requested',
+      outcomeCode: ErrorCode.CashlessSessionClosed,
+    });
+    expect(eventsFor('refund.requested', qr.orderId)).toHaveLength(1);
+    expect(eventsFor('order.close_requested', qr.orderId)).toHaveLength(1);
+    expect(sim.readLog().filter((r) => r.item === 4 && r.outcome === 'vend-success')).toHaveLength(0);
+  });
+});
