@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ConfigInput } from '../gateway/config/schema.ts';
 import { generateRawKeyPair, type RawKeyPair } from '../gateway/link/signing.ts';
+import { type MdbSimProcess, spawnMdbSim } from './mdb/spawn.ts';
 import { createPtyPair, type PtyPair } from './pty.ts';
 import { type SlotBoardProcess, spawnSlotBoard } from './slot-board/spawn.ts';
 
@@ -20,7 +21,21 @@ export interface SimSiteOptions {
   brokerPort?: number;
   /** Use this broker instead of the embedded one. */
   brokerUrl?: string;
+  /** MDB (select-then-pay) machines, each an MDB machine + adapter simulator on its own pty. */
+  cashlessMachines?: number;
+  /** Shake beacons, coupons and a campaign, fed through noble from the beacon simulator. */
+  beacons?: boolean;
 }
+
+export interface SimCashlessMachine {
+  id: string;
+  pty: PtyPair;
+  sim: MdbSimProcess;
+  /** TCP port of the simulator's control socket: `vendgate sim select --control PORT --item N`. */
+  controlPort: number;
+}
+
+export const DEMO_BEACON = 'ibeacon:FDA50693-A4E2-4FB1-AFCF-C6EB07647825:10001:1';
 
 export interface SimMachine {
   id: string;
@@ -33,6 +48,7 @@ export interface SimSite {
   config: ConfigInput;
   keys: RawKeyPair;
   machines: SimMachine[];
+  cashless: SimCashlessMachine[];
   stop(): Promise<void>;
 }
 
@@ -47,7 +63,21 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
   const slots = Array.from({ length: opts.slotsPerMachine ?? 6 }, (_, i) => i + 1);
   const price = opts.price ?? 350;
   const machines: SimMachine[] = [];
+  const cashless: SimCashlessMachine[] = [];
   try {
+    for (let i = 1; i <= (opts.cashlessMachines ?? 0); i++) {
+      const id = `c${i}`;
+      const mdir = join(opts.dir, id);
+      mkdirSync(mdir, { recursive: true });
+      const pty = await createPtyPair(mdir, { hostName: 'gateway', deviceName: 'adapter' });
+      const sim = await spawnMdbSim({
+        port: pty.devicePath,
+        logPath: join(mdir, 'sessions.jsonl'),
+        control: 0,
+        config: { items: slots.map((item) => ({ item, price: price + 50 * (item - 1) })) },
+      });
+      cashless.push({ id, pty, sim, controlPort: Number(sim.control) });
+    }
     for (let i = 1; i <= opts.machines; i++) {
       const id = `m${i}`;
       const mdir = join(opts.dir, id);
@@ -63,7 +93,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
       machines.push({ id, pty, board, logPath });
     }
   } catch (err) {
-    await stopAll(machines);
+    await stopAll(machines, cashless);
     throw err;
   }
   const keys = generateRawKeyPair();
@@ -76,19 +106,70 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
       : { embedded: { host: '127.0.0.1', port: opts.brokerPort ?? 1883, users: [] } },
     platform: { publicKeys: { default: keys.publicKey } },
     http: { enabled: true, host: '127.0.0.1', port: opts.httpPort ?? 8080 },
-    machines: machines.map((m) => ({
-      id: m.id,
-      port: m.pty.hostPath,
-      currency: 'CNY',
-      slots: slots.map((slot) => ({ slot, price })),
-    })),
+    machines: [
+      ...machines.map((m) => ({
+        id: m.id,
+        port: m.pty.hostPath,
+        currency: 'CNY',
+        display: {
+          locale: 'zh-CN' as const,
+          name: `Machine ${m.id}`,
+          staticQrUrl: `https://pay.example.com/m/${m.id}`,
+        },
+        slots: slots.map((slot) => ({ slot, price, name: PRODUCTS[(slot - 1) % PRODUCTS.length] })),
+      })),
+      ...cashless.map((c) => ({
+        id: c.id,
+        driver: 'mdb' as const,
+        port: c.pty.hostPath,
+        currency: 'CNY',
+        mdb: { scaleFactor: 1, decimalPlaces: 2, maxResponseTimeSec: 60 },
+        display: {
+          locale: 'zh-CN' as const,
+          name: `Lobby ${c.id}`,
+          staticQrUrl: `https://pay.example.com/m/${c.id}`,
+        },
+        slots: slots.map((slot) => ({ slot, name: PRODUCTS[(slot - 1) % PRODUCTS.length] })),
+      })),
+    ],
+    ...(opts.beacons
+      ? {
+          ble: {
+            simulate: true,
+            beacons: [
+              { id: DEMO_BEACON, name: 'Entrance' },
+              { id: 'ibeacon:FDA50693-A4E2-4FB1-AFCF-C6EB07647825:10001:2', name: 'Counter' },
+            ],
+          },
+          coupons: {
+            userKey: 'demo-only-user-key-change-me',
+            beacons: [DEMO_BEACON],
+            campaigns: [
+              {
+                id: 'demo-lunch',
+                name: 'One yuan off',
+                value: { kind: 'fixed' as const, amount: { amount: 100, currency: 'CNY' } },
+                beacons: [DEMO_BEACON],
+                timeZone: 'Asia/Shanghai',
+                budget: { count: 500, money: { amount: 50_000, currency: 'CNY' } },
+                perUserPerDay: 2,
+                startsAt: Date.now() - 60_000,
+                endsAt: Date.now() + 30 * 86_400_000,
+              },
+            ],
+          },
+        }
+      : {}),
   };
-  return { config, keys, machines, stop: () => stopAll(machines) };
+  return { config, keys, machines, cashless, stop: () => stopAll(machines, cashless) };
 }
 
-async function stopAll(machines: SimMachine[]): Promise<void> {
+const PRODUCTS = ['Cola 330 ml', 'Oolong Tea 500 ml', 'Water 550 ml', 'Orange Juice', 'Green Tea', 'Coffee'];
+
+async function stopAll(machines: SimMachine[], cashless: SimCashlessMachine[] = []): Promise<void> {
   await Promise.all(machines.map((m) => m.board.stop().catch(() => {})));
-  await Promise.all(machines.map((m) => m.pty.close().catch(() => {})));
+  await Promise.all(cashless.map((c) => c.sim.stop().catch(() => {})));
+  await Promise.all([...machines, ...cashless].map((m) => m.pty.close().catch(() => {})));
 }
 
 /** `vendgate demo` (what `npm start` runs): the gateway and a simulated site with orders flowing. */
@@ -97,6 +178,7 @@ export async function runDemo(args: string[]): Promise<number> {
     args,
     options: {
       machines: { type: 'string', default: '2' },
+      cashless: { type: 'string', default: '1' },
       rate: { type: 'string', default: '0.5' },
       'http-port': { type: 'string', default: '8080' },
       'broker-port': { type: 'string', default: '1883' },
@@ -113,6 +195,8 @@ export async function runDemo(args: string[]): Promise<number> {
   const site = await startSimSite({
     dir,
     machines: Number(values.machines),
+    cashlessMachines: Number(values.cashless),
+    beacons: true,
     httpPort: Number(values['http-port']),
     brokerPort: Number(values['broker-port']),
   });
@@ -136,6 +220,45 @@ export async function runDemo(args: string[]): Promise<number> {
     },
     `demo site running: dashboard ${gw.httpUrl}/ (Ctrl-C to stop)`,
   );
+  for (const m of [...site.machines, ...site.cashless]) {
+    log.info(`payment display of ${m.id}: ${gw.httpUrl}/display/${m.id}`);
+  }
+  for (const c of site.cashless) {
+    log.info(`press a button on ${c.id}: npx vendgate sim select --control ${c.controlPort} --item 2`);
+  }
+
+  // Select-then-pay: the platform creates an order for each vend request, and
+  // the simulated customer scans and pays a few seconds later (most of the time).
+  let created = 0;
+  platform.onRequest('order.create', (data) => {
+    const d = data as { machineId: string; slot: number; price: { amount: number; currency: string } };
+    const orderId = `demo-cl-${Date.now().toString(36)}-${++created}`;
+    const willPay = created % 5 !== 0;
+    if (willPay) {
+      const paid = { orderId, machineId: d.machineId, slot: d.slot, price: d.price, provider: 'wechat' };
+      setTimeout(
+        () => void platform.placeOrder({ ...paid, expiresAt: Date.now() + 7200_000 }).catch(() => {}),
+        6000,
+      );
+    }
+    plog.info({ orderId, machineId: d.machineId, item: d.slot, willPay }, 'created a payment order');
+    return {
+      orderId,
+      paymentUrl: `https://pay.example.com/o/${orderId}`,
+      providers: ['wechat', 'alipay'],
+      expiresAt: Date.now() + 7200_000,
+    };
+  });
+  let press = 0;
+  const customers = setInterval(() => {
+    for (const c of site.cashless) c.sim.select(1 + (press++ % 6));
+  }, 20_000);
+  // Shake claims near the entrance beacon, from a handful of visitors.
+  let shake = 0;
+  const shakes = setInterval(() => {
+    const claim = { userId: `demo-visitor-${shake++ % 7}`, beaconId: DEMO_BEACON, seenAt: Date.now() };
+    void platform.sendCommand('coupon.claim', claim).catch(() => {});
+  }, 12_000);
 
   // Place orders at the given rate; some are duplicated as providers retry.
   let n = 0;
@@ -167,6 +290,8 @@ export async function runDemo(args: string[]): Promise<number> {
         events: platform.events.length,
         vends: platform.eventsOfType('vend.succeeded').length,
         refunds: platform.eventsOfType('refund.requested').length,
+        coupons: platform.eventsOfType('coupon.issued').length,
+        beacons: platform.eventsOfType('beacon.found').length,
         orders: gw.ledger.countByState(),
       },
       'platform view',
@@ -176,6 +301,8 @@ export async function runDemo(args: string[]): Promise<number> {
   await waitForSignal();
   clearInterval(timer);
   clearInterval(summary);
+  clearInterval(customers);
+  clearInterval(shakes);
   await platform.close();
   await gw.stop();
   await site.stop();
