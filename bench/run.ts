@@ -3,13 +3,14 @@
  * its bare baseline, with ratios. Results go to bench/results/*.json.
  *
  *   npm run bench                 all benchmarks
- *   npm run bench -- remote-vend  one of: remote-vend, beacon-parse, coupons
+ *   npm run bench -- remote-vend  one of: remote-vend, select-then-pay, beacon-parse, coupons
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { formatBeaconParseBench, runBeaconParseBench } from './beacon-parse.ts';
 import { formatCouponBench, runCouponBench } from './coupons.ts';
 import { type RemoteVendBenchResult, runRemoteVendBench } from './remote-vend.ts';
+import { runSelectThenPayBench, type SelectThenPayBenchResult } from './select-then-pay.ts';
 import { fmt } from './stats.ts';
 
 const TARGETS = { addedP99Ms: 2, ordersPerSec: 2000, peakRssMb: 150 };
@@ -36,6 +37,23 @@ function formatRemoteVend(r: RemoteVendBenchResult): string {
   ].join('\n');
 }
 
+function formatSelectThenPay(r: SelectThenPayBenchResult): string {
+  const row = (name: string, s: { p50: number; p99: number }) =>
+    `${name.padEnd(58)} ${fmt(s.p50).padStart(8)} ${fmt(s.p99).padStart(8)}`;
+  return [
+    `select-then-pay, MDB machine + adapter simulator on a socat pty, ${r.rounds} vends, platform pays at once`,
+    '',
+    `${'segment'.padEnd(58)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}`,
+    row('button pressed -> vend request at the gateway (serial)', r.deviceToGateway),
+    row('gateway -> order.create at the platform (MQTT)', r.gatewayToPlatform),
+    row("platform's own time (create, answer, sign, publish payment)", r.platform),
+    row('payment -> vend approved at the machine (ledger, serial)', r.paymentToApproval),
+    row('total: button -> vend approved', r.total),
+    '',
+    `vendgate's share of the round trip (total less the platform's own time), p50: ${fmt(r.gatewayShareP50Ms)} ms`,
+  ].join('\n');
+}
+
 async function main(): Promise<void> {
   const only = process.argv[2];
   mkdirSync('bench/results', { recursive: true });
@@ -48,6 +66,11 @@ async function main(): Promise<void> {
       'bench/results/remote-vend.json',
       `${JSON.stringify({ date: new Date().toISOString(), targets: TARGETS, ...r }, null, 2)}\n`,
     );
+  }
+  if (!only || only === 'select-then-pay') {
+    const r = await runSelectThenPayBench();
+    console.log(`${formatSelectThenPay(r)}\n`);
+    writeFileSync('bench/results/select-then-pay.json', `${JSON.stringify(r, null, 2)}\n`);
   }
   if (!only || only === 'beacon-parse') {
     const r = await runBeaconParseBench({ seconds: 8 });

@@ -228,7 +228,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       );
       return;
     }
-    if (cmd.type === 'order.paid' && cashless.owns(cmd.data.orderId)) {
+    if (cmd.type === 'order.paid' && cashless.owns(cmd.data.orderId, cmd.data.machineId)) {
       cashless.onPaid(cmd.data);
       return;
     }

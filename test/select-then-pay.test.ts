@@ -18,6 +18,8 @@ describe('select-then-pay through an MDB cashless adapter', () => {
   let sim: MdbSimProcess;
   let h: Harness;
   let created = 0;
+  /** Pay in the same breath as answering order.create (the payment can overtake the answer). */
+  let payAtOnce = false;
   const orders = new Map<
     string,
     { machineId: string; slot: number; price: { amount: number; currency: string } }
@@ -49,6 +51,7 @@ describe('select-then-pay through an MDB cashless adapter', () => {
       const d = data as { machineId: string; slot: number; price: { amount: number; currency: string } };
       const orderId = `cl-${process.pid}-${++created}`;
       orders.set(orderId, { machineId: d.machineId, slot: d.slot, price: d.price });
+      if (payAtOnce) setImmediate(() => void pay(orderId));
       return {
         orderId,
         paymentUrl: `weixin://wxpay/bizpayurl?pr=${orderId}`,
@@ -106,6 +109,22 @@ describe('select-then-pay through an MDB cashless adapter', () => {
     expect(eventsFor('order.state', qr.orderId)).toHaveLength(1);
     await waitUntil(() => screen()?.kind === 'done', 5_000, 'done screen');
     expect(sim.readLog().filter((r) => r.outcome === 'vend-success')).toHaveLength(1);
+  });
+
+  it('approves a payment that overtakes the platform answer to order.create', async () => {
+    payAtOnce = true;
+    try {
+      const before = created;
+      const success = sim.waitForEvent('vend-success', { timeoutMs: 10_000 });
+      sim.select(5);
+      await success;
+      const orderId = `cl-${process.pid}-${before + 1}`;
+      await h.settled([orderId]);
+      expect(h.gw.ledger.get(orderId)).toMatchObject({ state: 'dispensed', flow: 'cashless' });
+      expect(eventsFor('vend.succeeded', orderId)).toHaveLength(1);
+    } finally {
+      payAtOnce = false;
+    }
   });
 
   it('refunds exactly once when the machine fails the vend after approval', async () => {

@@ -137,9 +137,9 @@ export class CashlessFlow {
     return { closed, unresolved };
   }
 
-  /** True when an `order.paid` is for an order this flow created. */
-  owns(orderId: string): boolean {
-    return this.#byOrder.get(orderId) !== undefined;
+  /** True when an `order.paid` belongs to this flow: an order it created, or any order for a cashless machine. */
+  owns(orderId: string, machineId: string): boolean {
+    return this.#o.machines.has(machineId) || this.#byOrder.get(orderId) !== undefined;
   }
 
   /**
@@ -147,8 +147,17 @@ export class CashlessFlow {
    * the link's command transaction; the approval goes out afterwards.
    */
   onPaid(paid: CommandData<'order.paid'>): void {
-    const row = this.#byOrder.get(paid.orderId);
-    if (!row) throw new Error(`onPaid: order ${paid.orderId} is not a cashless order`);
+    const row = this.#byOrder.get(paid.orderId) ?? this.#adopt(paid);
+    if (!row) {
+      // No session on this machine is waiting for an order: nothing will vend it.
+      this.#o.ledger.receivePaid(paid, 'cashless', {
+        refuse: {
+          code: ErrorCode.CashlessSessionClosed,
+          reason: 'no vend session on this machine was waiting for this payment',
+        },
+      });
+      return;
+    }
     const m = this.#o.machines.get(row.machine_id);
     const open = m?.reader.session?.sessionId === row.session_id;
     const listPrice: Money = { amount: row.amount, currency: row.currency };
@@ -216,6 +225,22 @@ export class CashlessFlow {
     });
   }
 
+  /**
+   * A payment can overtake the platform's answer to `order.create` (both are
+   * in flight on the same connection): link it to the machine's session that
+   * is still waiting for its order. The ledger then checks the price.
+   */
+  #adopt(paid: CommandData<'order.paid'>): SessionRow | undefined {
+    const creating = this.#o.db
+      .prepare(
+        "SELECT * FROM cashless_sessions WHERE machine_id = ? AND state = 'creating' ORDER BY created_at DESC LIMIT 1",
+      )
+      .get(paid.machineId) as SessionRow | undefined;
+    if (!creating || creating.item !== paid.slot) return undefined;
+    if (this.#setOrder.run(paid.orderId, this.#o.now(), creating.session_id).changes !== 1) return undefined;
+    return this.#byId.get(creating.session_id);
+  }
+
   stop(): void {
     for (const t of this.#idleTimers.values()) clearTimeout(t);
     this.#idleTimers.clear();
@@ -271,17 +296,21 @@ export class CashlessFlow {
       );
       return;
     }
-    const row = this.#byId.get(req.sessionId)!;
-    const stillOpen = this.#o.db.transaction(
+    const linked = this.#o.db.transaction(
       () => this.#setOrder.run(created.orderId, this.#o.now(), req.sessionId).changes,
     )();
-    if (stillOpen === 0) {
-      // The session ended while the order was being created: close that order.
-      this.#close(
-        { ...row, order_id: created.orderId },
-        ErrorCode.CashlessSessionClosed,
-        'the session ended before the order existed',
-      );
+    const row = this.#byId.get(req.sessionId)!;
+    if (linked === 0) {
+      // Either the payment overtook this answer and already linked the order
+      // (nothing more to do), or the session ended while the order was being
+      // created: close that order.
+      if (row.order_id !== created.orderId) {
+        this.#close(
+          { ...row, order_id: created.orderId },
+          ErrorCode.CashlessSessionClosed,
+          'the session ended before the order existed',
+        );
+      }
       return;
     }
     await this.#o.display.show(m.displayId, {
