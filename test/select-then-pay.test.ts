@@ -6,6 +6,8 @@ import { ErrorCode } from '../gateway/errors.ts';
 import { type Harness, startHarness, waitUntil } from './support/harness.ts';
 import { tempDir } from './support/tmp.ts';
 
+const BEACON = 'ibeacon:FDA50693-A4E2-4FB1-AFCF-C6EB07647825:10001:12345';
+
 /**
  * Select first, then pay, on real transports: the MDB vending machine and
  * adapter simulator in its own process on a socat pty, the gateway as the
@@ -35,6 +37,26 @@ describe('select-then-pay through an MDB cashless adapter', () => {
     h = await startHarness({
       broker: 'aedes',
       machines: 1,
+      config: {
+        coupons: {
+          userKey: 'test-user-key-0123456789',
+          beacons: [BEACON],
+          campaigns: [
+            {
+              id: 'cashless-promo',
+              name: 'One yuan off',
+              value: { kind: 'fixed', amount: { amount: 100, currency: 'CNY' } },
+              beacons: [BEACON],
+              timeZone: 'Asia/Shanghai',
+              windows: [],
+              budget: { count: 10, money: { amount: 1000, currency: 'CNY' } },
+              perUserPerDay: 1,
+              startsAt: Date.now() - 60_000,
+              endsAt: Date.now() + 3600_000,
+            },
+          ],
+        },
+      },
       extraMachines: [
         {
           id: 'c1',
@@ -125,6 +147,52 @@ describe('select-then-pay through an MDB cashless adapter', () => {
     } finally {
       payAtOnce = false;
     }
+  });
+
+  it('takes a shake coupon off the price once, and refunds a second payment with the same coupon', async () => {
+    await h.platform.sendCommand('coupon.claim', {
+      userId: 'openid-carol',
+      beaconId: BEACON,
+      seenAt: Date.now(),
+    });
+    await waitUntil(() => h.platform.eventsOfType('coupon.issued').length === 1, 10_000, 'coupon issued');
+    const { code } = h.platform.eventsOfType('coupon.issued')[0]!.data as { code: string };
+    const discounted = (orderId: string) => {
+      const o = orders.get(orderId)!;
+      const price = { amount: o.price.amount - 100, currency: o.price.currency };
+      return h.platform.placeOrder({
+        orderId,
+        ...o,
+        price,
+        couponCode: code,
+        provider: 'wechat',
+        expiresAt: Date.now() + 7200_000,
+      });
+    };
+
+    const first = await selectAndAwaitQr(6);
+    const success = sim.waitForEvent('vend-success', { timeoutMs: 10_000 });
+    await discounted(first.orderId);
+    await success;
+    await h.settled([first.orderId]);
+    expect(h.gw.ledger.get(first.orderId)).toMatchObject({
+      state: 'dispensed',
+      price: { amount: 260, currency: 'CNY' },
+    });
+    expect(sim.readLog().at(-1)).toMatchObject({ outcome: 'vend-success', item: 6, amount: '260' });
+
+    const second = await selectAndAwaitQr(6);
+    await discounted(second.orderId);
+    await h.settled([second.orderId]);
+    expect(h.gw.ledger.get(second.orderId)).toMatchObject({
+      state: 'refund_requested',
+      outcomeCode: ErrorCode.CouponAlreadyRedeemed,
+    });
+    expect(h.platform.eventsOfType('coupon.redeemed')).toHaveLength(1);
+    await sim.waitForEvent((e) => e.event === 'denied' || e.event === 'cancelled', {
+      includePast: true,
+      timeoutMs: 10_000,
+    });
   });
 
   it('refunds exactly once when the machine fails the vend after approval', async () => {
