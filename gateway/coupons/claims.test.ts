@@ -75,13 +75,14 @@ describe('coupon claims', () => {
     expect(status.state).toBe('exhausted');
 
     expect(eventsOf(rig.outbox, 'coupon.issued')).toHaveLength(1000);
-    // Refusals are rate-limited telemetry: a burst sends a few individually
-    // and counts the rest, so the uplink is not flooded, and none is lost
-    // from the count. Every decision is on record in the claims table.
+    // Every decision reaches the platform: each refusal is its own event
+    // (telemetry, so the outbox bound protects the uplink from a flood), and
+    // every decision is also on record in the claims table.
     const refusedEvents = eventsOf(rig.outbox, 'coupon.refused');
-    expect(refusedEvents.length).toBeLessThanOrEqual(200);
-    const suppressed = refusedEvents.reduce((n, e) => n + Number(e.data.suppressed ?? 0), 0);
-    expect(refusedEvents.length + suppressed + rig.engine.refusalStats().unreported).toBe(9000);
+    expect(refusedEvents).toHaveLength(9000);
+    expect(refusedEvents.every((e) => typeof e.data.reason === 'string' && e.data.code !== undefined)).toBe(
+      true,
+    );
     expect(rig.db.prepare('SELECT COUNT(*) AS n FROM coupon_claims WHERE code IS NOT NULL').get()).toEqual({
       n: 9000,
     });
@@ -89,6 +90,18 @@ describe('coupon claims', () => {
       'upserted',
       'exhausted',
     ]);
+  });
+
+  it('thins refusal events at the source when configured to, and accounts for every refusal in the count', async () => {
+    rig.db.close();
+    rig = openRig(tmp.dir, { file: 'thinned.db', engine: { refusalEvents: { perSecond: 50, burst: 200 } } });
+    expect(rig.engine.upsertCampaign(campaignSpec({ perUserPerDay: 1 })).ok).toBe(true);
+    const results = await Promise.all(Array.from({ length: 3000 }, () => claim('openid-greedy')));
+    expect(results.filter((r) => r.ok)).toHaveLength(1);
+    const refusedEvents = eventsOf(rig.outbox, 'coupon.refused');
+    expect(refusedEvents.length).toBeLessThanOrEqual(200);
+    const suppressed = refusedEvents.reduce((n, e) => n + Number(e.data.suppressed ?? 0), 0);
+    expect(refusedEvents.length + suppressed + rig.engine.refusalStats().unreported).toBe(2999);
   });
 
   it('enforces the money budget as the sum of each coupon’s largest discount', async () => {

@@ -43,8 +43,10 @@ export interface CouponEngineOptions {
    * then `perSecond`. Refusals beyond it are counted (durably) and the count
    * rides on the next refusal event as `suppressed`, so a scripted burst
    * cannot flood the outbox or the uplink. Every decision is still recorded
-   * in the claims table. Default 50/s, burst 200; `perSecond: Infinity`
-   * sends every refusal.
+   * in the claims table. Default: every refusal is its own event (the issue
+   * asks for every decision to reach the platform; refusals are telemetry, so
+   * the outbox bound, not this bucket, protects it from a scripted flood).
+   * Set e.g. `{perSecond: 50, burst: 200}` to thin them at the source.
    */
   refusalEvents?: { perSecond: number; burst: number };
   log?: Log;
@@ -219,7 +221,10 @@ export class CouponEngine implements CouponRedeemer {
     this.#skewMs = opts.maxClockSkewMs ?? 30_000;
     this.#maxBatch = Math.max(1, opts.maxBatch ?? 512);
     this.#log = opts.log;
-    this.#refusalRate = opts.refusalEvents ?? { perSecond: 50, burst: 200 };
+    this.#refusalRate = opts.refusalEvents ?? {
+      perSecond: Number.POSITIVE_INFINITY,
+      burst: Number.POSITIVE_INFINITY,
+    };
     this.#refusalTokens = this.#refusalRate.burst;
     const db = this.#db;
     this.#st = {

@@ -45,7 +45,9 @@ export interface OutboxStats {
 export class Outbox {
   readonly #db: Db;
   readonly #opts: Required<OutboxOptions>;
-  readonly #nextSeq: Statement<[], { value: string }>;
+  readonly #allocate: Statement<[number], { next_seq: number }>;
+  readonly #adjust: Statement<[number, number]>;
+  readonly #state: Statement<[], { next_seq: number; rows: number; critical: number }>;
   readonly #insert: Statement<[number, string, string, string, string, number, number | null]>;
   readonly #pendingAfter: Statement<
     [number, number],
@@ -55,16 +57,17 @@ export class Outbox {
   readonly #ackUpTo: Statement<[number]>;
   readonly #count: Statement<[], { n: number; critical: number }>;
   readonly #countRange: Statement<[number], { n: number; critical: number }>;
-  readonly #bump: Statement<[string, number]>;
-  readonly #readCount: Statement<[string], { value: number }>;
 
   constructor(db: Db, opts: OutboxOptions) {
     this.#db = db;
     this.#opts = { now: Date.now, ...opts };
-    db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('next_seq', '0')").run();
-    this.#nextSeq = db.prepare(
-      "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'next_seq' RETURNING value",
+    this.#allocate = db.prepare(
+      'UPDATE outbox_state SET next_seq = next_seq + 1, rows = rows + 1, critical = critical + ? WHERE id = 1 RETURNING next_seq',
     );
+    this.#adjust = db.prepare(
+      'UPDATE outbox_state SET rows = rows - ?, critical = critical - ? WHERE id = 1',
+    );
+    this.#state = db.prepare('SELECT next_seq, rows, critical FROM outbox_state WHERE id = 1');
     this.#insert = db.prepare(
       'INSERT INTO outbox (seq, event_id, type, class, envelope, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
@@ -81,20 +84,13 @@ export class Outbox {
     this.#countRange = db.prepare(
       "SELECT COUNT(*) AS n, COALESCE(SUM(class = 'critical'), 0) AS critical FROM outbox WHERE seq <= ?",
     );
-    this.#bump = db.prepare(
-      'INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value',
-    );
-    this.#readCount = db.prepare('SELECT value FROM counters WHERE name = ?');
-    // Row counts live in the counters table and change in the same
-    // transaction as the rows, so a caller's rollback also rolls them back
-    // (an in-memory count would go stale) while reading them stays O(1)
-    // instead of a COUNT(*) scan per order. Recounted once at start-up.
-    db.transaction(() => {
-      const c = this.#count.get()!;
-      db.prepare(
-        "INSERT OR REPLACE INTO counters (name, value) VALUES ('outbox_rows', ?), ('outbox_critical', ?)",
-      ).run(c.n, c.critical);
-    })();
+    // Row counts live in outbox_state and change in the same transaction as
+    // the rows, so a caller's rollback also rolls them back (an in-memory
+    // count would go stale) while reading them stays O(1) instead of a
+    // COUNT(*) scan per order. Recounted once at start-up.
+    db.prepare(
+      "UPDATE outbox_state SET rows = (SELECT COUNT(*) FROM outbox), critical = (SELECT COUNT(*) FROM outbox WHERE class = 'critical') WHERE id = 1",
+    ).run();
   }
 
   /**
@@ -135,7 +131,7 @@ export class Outbox {
       bumpCounter(this.#db, 'outbox_dropped');
       return null;
     }
-    const seq = Number(this.#nextSeq.get()!.value);
+    const seq = this.#allocate.get(cls === 'critical' ? 1 : 0)!.next_seq;
     const now = this.#opts.now();
     const envelope: EventEnvelope = {
       id: randomUUID(),
@@ -147,14 +143,12 @@ export class Outbox {
     };
     const expiresAt = cls === 'telemetry' ? now + this.#opts.telemetryTtlMs : null;
     this.#insert.run(seq, envelope.id, type, cls, JSON.stringify(envelope), now, expiresAt);
-    this.#bump.run('outbox_rows', 1);
-    if (cls === 'critical') this.#bump.run('outbox_critical', 1);
     return envelope;
   }
 
   /** True when only critical events fill the bound: new money work must wait. */
   get saturated(): boolean {
-    return (this.#readCount.get('outbox_critical')?.value ?? 0) >= this.#opts.maxRows;
+    return this.#state.get()!.critical >= this.#opts.maxRows;
   }
 
   pendingAfter(seq: number, limit: number): OutboxRow[] {
@@ -178,8 +172,7 @@ export class Outbox {
       const c = this.#countRange.get(upTo)!;
       if (c.n === 0) return 0;
       const removed = this.#ackUpTo.run(upTo).changes;
-      this.#bump.run('outbox_rows', -c.n);
-      this.#bump.run('outbox_critical', -c.critical);
+      this.#adjust.run(c.n, c.critical);
       return removed;
     })();
   }
@@ -201,19 +194,17 @@ export class Outbox {
   }
 
   #rows(): number {
-    return this.#readCount.get('outbox_rows')?.value ?? 0;
+    return this.#state.get()!.rows;
   }
 
   stats(): OutboxStats {
-    const meta = this.#db.prepare("SELECT value FROM meta WHERE key = 'next_seq'").get() as
-      | { value: string }
-      | undefined;
+    const st = this.#state.get()!;
     return {
-      pending: this.#rows(),
-      critical: this.#readCount.get('outbox_critical')?.value ?? 0,
+      pending: st.rows,
+      critical: st.critical,
       dropped: readCounter(this.#db, 'outbox_dropped'),
       expired: readCounter(this.#db, 'outbox_expired'),
-      lastSeq: Number(meta?.value ?? 0),
+      lastSeq: st.next_seq,
     };
   }
 
@@ -237,7 +228,7 @@ export class Outbox {
     const del = this.#db.prepare('DELETE FROM outbox WHERE seq = ?');
     for (const s of seqs) del.run(s);
     // Only telemetry is ever dropped or expired.
-    this.#bump.run('outbox_rows', -seqs.length);
+    this.#adjust.run(seqs.length, 0);
     bumpCounter(this.#db, cause === 'bound' ? 'outbox_dropped' : 'outbox_expired', seqs.length);
     this.append('outbox.dropped', {
       cause,

@@ -184,4 +184,26 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX cashless_sessions_state ON cashless_sessions (state);
     `,
   },
+  {
+    version: 4,
+    name: 'outbox sequence and row counts in one row',
+    sql: `
+      -- The outbox's sequence counter and its row counts, in one row, so an
+      -- append is one UPDATE ... RETURNING plus the INSERT, in the caller's
+      -- transaction (a rollback rolls them back too).
+      CREATE TABLE outbox_state (
+        id        INTEGER PRIMARY KEY CHECK (id = 1),
+        next_seq  INTEGER NOT NULL,
+        rows      INTEGER NOT NULL,
+        critical  INTEGER NOT NULL
+      ) STRICT;
+      INSERT INTO outbox_state (id, next_seq, rows, critical)
+        SELECT 1,
+               COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'next_seq'), 0),
+               (SELECT COUNT(*) FROM outbox),
+               (SELECT COUNT(*) FROM outbox WHERE class = 'critical');
+      DELETE FROM meta WHERE key = 'next_seq';
+      DELETE FROM counters WHERE name IN ('outbox_rows', 'outbox_critical');
+    `,
+  },
 ];
