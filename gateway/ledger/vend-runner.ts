@@ -111,9 +111,15 @@ export class VendRunner {
       await this.#resolve(machine, order);
       return;
     }
-    if (!(await this.#waitOnline(machine, order.expiresAt))) {
-      // Offline until the order expired: beginDispense refunds it below.
-      log.warn({ orderId, machineId }, 'machine stayed offline until the order expired');
+    // A timer can fire a millisecond before the wall clock reaches the
+    // expiry, so wait again until the machine is back or the order expired.
+    while (!(await this.#waitOnline(machine, order.expiresAt))) {
+      if (this.#stopped) return; // still `received`: recover() picks it up
+      if (this.#opts.now() >= order.expiresAt) {
+        // Offline until the order expired: beginDispense refunds it below.
+        log.warn({ orderId, machineId }, 'machine stayed offline until the order expired');
+        break;
+      }
     }
     const begin = ledger.beginDispense(orderId);
     this.#opts.onChange();

@@ -204,6 +204,24 @@ export const MIGRATIONS: readonly Migration[] = [
                (SELECT COUNT(*) FROM outbox WHERE class = 'critical');
       DELETE FROM meta WHERE key = 'next_seq';
       DELETE FROM counters WHERE name IN ('outbox_rows', 'outbox_critical');
+
+      -- Event ids are random UUIDs, unique by construction; a UNIQUE index on
+      -- them cost a random B-tree insert per event. The seq is the key.
+      CREATE TABLE outbox_v4 (
+        seq          INTEGER PRIMARY KEY,
+        event_id     TEXT NOT NULL,
+        type         TEXT NOT NULL,
+        class        TEXT NOT NULL CHECK (class IN ('critical', 'telemetry')),
+        envelope     TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        expires_at   INTEGER,
+        last_sent_at INTEGER,
+        send_count   INTEGER NOT NULL DEFAULT 0
+      ) STRICT;
+      INSERT INTO outbox_v4 (seq, event_id, type, class, envelope, created_at, expires_at, last_sent_at, send_count)
+        SELECT seq, event_id, type, class, envelope, created_at, expires_at, last_sent_at, send_count FROM outbox;
+      DROP TABLE outbox;
+      ALTER TABLE outbox_v4 RENAME TO outbox;
     `,
   },
 ];
