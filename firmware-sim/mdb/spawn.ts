@@ -4,16 +4,15 @@
  * buttons and injects faults on its stdin (or its control socket), and reads
  * its session log.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readJsonLines, spawnSimProcess, waitForReady } from '../sim-process.ts';
 import { type ControlAddress, type MdbSimConfig, sendSimCommand } from './main.ts';
 import type { MdbSessionRecord, MdbSimCommand, MdbSimFault } from './sim.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const MAIN = join(here, 'main.ts');
-const REPO_ROOT = resolve(here, '..', '..');
 
 export interface SpawnMdbSimOptions {
   /** The serial port the simulator opens (the device end of a pty pair). */
@@ -62,81 +61,24 @@ export interface MdbSimProcess {
 }
 
 export async function spawnMdbSim(opts: SpawnMdbSimOptions): Promise<MdbSimProcess> {
-  const args = ['--import', 'tsx', MAIN, '--port', opts.port, '--exit-on-stdin-close'];
+  const args = ['--port', opts.port, '--exit-on-stdin-close'];
   if (opts.logPath) args.push('--log', opts.logPath);
   if (opts.control !== undefined) args.push('--control', String(opts.control));
   if (opts.config) args.push('--config', JSON.stringify(opts.config));
   if (opts.baudRate !== undefined) args.push('--baud', String(opts.baudRate));
-  const child = spawn(process.execPath, args, {
-    cwd: REPO_ROOT,
-    stdio: ['pipe', 'pipe', opts.inheritStderr === false ? 'ignore' : 'inherit'],
+  const sim = spawnSimProcess<MdbSimEvent>({
+    name: 'mdb sim',
+    main: MAIN,
+    args,
+    inheritStderr: opts.inheritStderr,
   });
-  const events: MdbSimEvent[] = [];
-  const listeners = new Set<(e: MdbSimEvent) => void>();
-  let buf = '';
-  child.stdout!.setEncoding('utf8');
-  child.stdout!.on('data', (s: string) => {
-    buf += s;
-    let i = buf.indexOf('\n');
-    while (i >= 0) {
-      const line = buf.slice(0, i).trim();
-      buf = buf.slice(i + 1);
-      i = buf.indexOf('\n');
-      if (!line) continue;
-      let e: MdbSimEvent;
-      try {
-        e = JSON.parse(line) as MdbSimEvent;
-      } catch {
-        e = { event: 'stdout', line };
-      }
-      events.push(e);
-      for (const l of [...listeners]) l(e);
-    }
-  });
-  child.stdin!.on('error', () => {});
-
-  const waitForEvent: MdbSimProcess['waitForEvent'] = (
-    match,
-    { timeoutMs = 10_000, includePast = false } = {},
-  ) => {
-    const pred = typeof match === 'string' ? (e: MdbSimEvent) => e.event === match : match;
-    if (includePast) {
-      const found = events.find(pred);
-      if (found) return Promise.resolve(found);
-    }
-    return new Promise<MdbSimEvent>((res, rej) => {
-      const timer = setTimeout(() => {
-        listeners.delete(l);
-        child.off('exit', onExit);
-        rej(
-          new Error(
-            `mdb sim: no matching event within ${timeoutMs} ms; last: ${JSON.stringify(events.slice(-5))}`,
-          ),
-        );
-      }, timeoutMs);
-      const onExit = (code: number | null) => {
-        clearTimeout(timer);
-        listeners.delete(l);
-        rej(new Error(`mdb sim exited (code ${code}) before a matching event`));
-      };
-      const l = (e: MdbSimEvent) => {
-        if (!pred(e)) return;
-        clearTimeout(timer);
-        listeners.delete(l);
-        child.off('exit', onExit);
-        res(e);
-      };
-      listeners.add(l);
-      child.once('exit', onExit);
-    });
-  };
 
   let controlAddr: ControlAddress | undefined;
-  const write = (c: MdbSimCommand) => child.stdin!.write(`${JSON.stringify(c)}\n`);
+  const write = (c: MdbSimCommand) => sim.writeLine(c);
   const proc: MdbSimProcess = {
-    pid: child.pid!,
-    child,
-    events,
+    pid: sim.child.pid!,
+    child: sim.child,
+    events: sim.events,
     get control() {
       return controlAddr;
     },
@@ -148,35 +90,13 @@ export async function spawnMdbSim(opts: SpawnMdbSimOptions): Promise<MdbSimProce
         return Promise.reject(new Error('mdb sim started without a control listener'));
       return sendSimCommand(controlAddr, c);
     },
-    waitForEvent,
-    readLog() {
-      if (!opts.logPath || !existsSync(opts.logPath)) return [];
-      return readFileSync(opts.logPath, 'utf8')
-        .split('\n')
-        .filter((l) => l.trim())
-        .map((l) => JSON.parse(l) as MdbSessionRecord);
-    },
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(t);
-    },
+    waitForEvent: sim.waitForEvent,
+    readLog: () => readJsonLines<MdbSessionRecord>(opts.logPath),
+    stop: sim.stop,
   };
 
-  try {
-    const ready = await waitForEvent((e) => e.event === 'ready' || e.event === 'error', {
-      timeoutMs: opts.readyTimeoutMs ?? 30_000,
-      includePast: true,
-    });
-    if (ready.event === 'error') throw new Error(`mdb sim failed to start: ${String(ready.message)}`);
-    const c = ready.control;
-    controlAddr = typeof c === 'number' || typeof c === 'string' ? c : undefined;
-  } catch (err) {
-    await proc.stop();
-    throw err;
-  }
+  const ready = await waitForReady(sim, 'mdb sim', opts.readyTimeoutMs ?? 30_000);
+  const c = ready.control;
+  controlAddr = typeof c === 'number' || typeof c === 'string' ? c : undefined;
   return proc;
 }

@@ -3,16 +3,15 @@
  * the demo: waits for its "ready" line, collects its stdout events, sends
  * faults on its stdin and reads its vend log.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readJsonLines, spawnSimProcess, waitForReady } from '../sim-process.ts';
 import type { SlotBoardSimConfig } from './main.ts';
 import type { SimFault, VendRecord } from './sim.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const MAIN = join(here, 'main.ts');
-const REPO_ROOT = resolve(here, '..', '..');
 
 export interface SpawnSlotBoardOptions {
   /** The serial port the board opens (the device end of a pty pair). */
@@ -57,110 +56,29 @@ export interface SlotBoardProcess {
 }
 
 export async function spawnSlotBoard(opts: SpawnSlotBoardOptions): Promise<SlotBoardProcess> {
-  const args = ['--import', 'tsx', MAIN, '--port', opts.port, '--exit-on-stdin-close'];
+  const args = ['--port', opts.port, '--exit-on-stdin-close'];
   if (opts.logPath) args.push('--log', opts.logPath);
   if (opts.config) args.push('--config', JSON.stringify(opts.config));
   if (opts.motorMs !== undefined) args.push('--motor-ms', String(opts.motorMs));
   if (opts.pollMs !== undefined) args.push('--poll-ms', String(opts.pollMs));
   if (opts.baudRate !== undefined) args.push('--baud', String(opts.baudRate));
-  const child = spawn(process.execPath, args, {
-    cwd: REPO_ROOT,
-    stdio: ['pipe', 'pipe', opts.inheritStderr === false ? 'ignore' : 'inherit'],
+  const sim = spawnSimProcess<SimEvent>({
+    name: 'slot-board sim',
+    main: MAIN,
+    args,
+    inheritStderr: opts.inheritStderr,
   });
-  const events: SimEvent[] = [];
-  const listeners = new Set<(e: SimEvent) => void>();
-  let buf = '';
-  child.stdout!.setEncoding('utf8');
-  child.stdout!.on('data', (s: string) => {
-    buf += s;
-    let i = buf.indexOf('\n');
-    while (i >= 0) {
-      const line = buf.slice(0, i).trim();
-      buf = buf.slice(i + 1);
-      i = buf.indexOf('\n');
-      if (!line) continue;
-      let e: SimEvent;
-      try {
-        e = JSON.parse(line) as SimEvent;
-      } catch {
-        e = { event: 'stdout', line };
-      }
-      events.push(e);
-      for (const l of [...listeners]) l(e);
-    }
-  });
-  child.stdin!.on('error', () => {});
-
-  const waitForEvent: SlotBoardProcess['waitForEvent'] = (
-    match,
-    { timeoutMs = 10_000, includePast = false } = {},
-  ) => {
-    const pred = typeof match === 'string' ? (e: SimEvent) => e.event === match : match;
-    if (includePast) {
-      const found = events.find(pred);
-      if (found) return Promise.resolve(found);
-    }
-    return new Promise<SimEvent>((res, rej) => {
-      const timer = setTimeout(() => {
-        listeners.delete(l);
-        child.off('exit', onExit);
-        rej(
-          new Error(
-            `slot-board sim: no matching event within ${timeoutMs} ms; last: ${JSON.stringify(events.slice(-5))}`,
-          ),
-        );
-      }, timeoutMs);
-      const onExit = (code: number | null) => {
-        clearTimeout(timer);
-        listeners.delete(l);
-        rej(new Error(`slot-board sim exited (code ${code}) before a matching event`));
-      };
-      const l = (e: SimEvent) => {
-        if (!pred(e)) return;
-        clearTimeout(timer);
-        listeners.delete(l);
-        child.off('exit', onExit);
-        res(e);
-      };
-      listeners.add(l);
-      child.once('exit', onExit);
-    });
-  };
 
   const proc: SlotBoardProcess = {
-    pid: child.pid!,
-    child,
-    events,
-    fault(f) {
-      child.stdin!.write(`${JSON.stringify(f)}\n`);
-    },
-    waitForEvent,
-    readLog() {
-      if (!opts.logPath || !existsSync(opts.logPath)) return [];
-      return readFileSync(opts.logPath, 'utf8')
-        .split('\n')
-        .filter((l) => l.trim())
-        .map((l) => JSON.parse(l) as VendRecord);
-    },
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(t);
-    },
+    pid: sim.child.pid!,
+    child: sim.child,
+    events: sim.events,
+    fault: (f) => sim.writeLine(f),
+    waitForEvent: sim.waitForEvent,
+    readLog: () => readJsonLines<VendRecord>(opts.logPath),
+    stop: sim.stop,
   };
 
-  try {
-    const ready = await waitForEvent((e) => e.event === 'ready' || e.event === 'error', {
-      timeoutMs: opts.readyTimeoutMs ?? 30_000,
-      includePast: true,
-    });
-    if (ready.event === 'error') throw new Error(`slot-board sim failed to start: ${String(ready.message)}`);
-  } catch (err) {
-    await proc.stop();
-    throw err;
-  }
+  await waitForReady(sim, 'slot-board sim', opts.readyTimeoutMs ?? 30_000);
   return proc;
 }
