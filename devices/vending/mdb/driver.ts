@@ -21,12 +21,8 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { ErrorCode, type ErrorCodeValue, VendgateError } from '../../../gateway/errors.ts';
 import { type Log, namespaced, silentLogger } from '../../../gateway/log.ts';
-import {
-  type ByteTransport,
-  createTransport,
-  type TransportFactory,
-  type TransportOptions,
-} from '../transport.ts';
+import { PortSupervisor } from '../port-supervisor.ts';
+import { createTransport, type TransportFactory, type TransportOptions } from '../transport.ts';
 import { type AdapterMessage, AdapterMessageDecoder, encodeHostCommand, type HostCommand } from './codec.ts';
 import {
   checkMoneyConfig,
@@ -150,8 +146,7 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
   readerState: string | null = null;
 
   private readonly log: Log;
-  private readonly factory: TransportFactory;
-  private readonly transportOptions: TransportOptions;
+  private readonly port: PortSupervisor;
   private readonly currency: MdbCurrency;
   private readonly money: {
     currency: MdbCurrency;
@@ -163,24 +158,17 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
   private readonly replyTimeoutMs: number;
   private readonly keepaliveMs: number;
   private readonly silenceTimeoutMs: number;
-  private readonly reconnectInitialMs: number;
-  private readonly reconnectMaxMs: number;
   private readonly deadlineMarginMs: number;
   private readonly vendResultTimeoutMs: number;
   private readonly now: () => number;
 
-  private transport: ByteTransport | null = null;
-  private connected = false;
   private configured = false;
   private isOnline = false;
-  private running = false;
   private wantEnabled = true;
   /** Bumped per connection so stale configure runs stop. */
   private generation = 0;
   private lastRxAt = 0;
   private lastTxAt = 0;
-  private reconnectAttempt = 0;
-  private reconnectTimer: NodeJS.Timeout | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
 
   private readonly queue: Pending[] = [];
@@ -191,9 +179,31 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
     super();
     this.machineId = opts.machineId;
     this.url = opts.url;
-    this.factory = opts.transportFactory ?? createTransport;
-    this.transportOptions = opts.transportOptions ?? { baudRate: 115200 };
     this.log = namespaced(opts.log ?? silentLogger(), `mdb:${opts.machineId}`);
+    this.port = new PortSupervisor({
+      url: opts.url,
+      factory: opts.transportFactory ?? createTransport,
+      transportOptions: opts.transportOptions ?? { baudRate: 115200 },
+      log: this.log,
+      reconnectInitialMs: opts.reconnectInitialMs ?? 100,
+      reconnectMaxMs: opts.reconnectMaxMs ?? 5000,
+      onData: (chunk) => this.decoder.feed(chunk, this.onMessage),
+      onOpen: () => {
+        this.decoder.reset();
+        this.lastRxAt = performance.now();
+        void this.configure(++this.generation);
+      },
+      onLost: (reason) => {
+        this.configured = false;
+        this.generation++;
+        this.setOffline(reason);
+        this.endSessionOnLoss(reason);
+        this.failPending(this.offlineError(reason));
+      },
+      onReconnect: () => {
+        this.stats.reconnects++;
+      },
+    });
     this.currency = opts.currency;
     this.money = {
       currency: opts.currency,
@@ -215,8 +225,6 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
     this.replyTimeoutMs = opts.replyTimeoutMs ?? 1000;
     this.keepaliveMs = opts.keepaliveMs ?? 1000;
     this.silenceTimeoutMs = opts.silenceTimeoutMs ?? 3000;
-    this.reconnectInitialMs = opts.reconnectInitialMs ?? 100;
-    this.reconnectMaxMs = opts.reconnectMaxMs ?? 5000;
     this.deadlineMarginMs = opts.deadlineMarginMs ?? 1000;
     this.vendResultTimeoutMs = opts.vendResultTimeoutMs ?? 60_000;
     this.now = opts.now ?? Date.now;
@@ -240,29 +248,26 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
 
   /** True while a transport is open (the adapter may still be silent). */
   get portOpen(): boolean {
-    return this.connected;
+    return this.port.isOpen;
+  }
+
+  private get connected(): boolean {
+    return this.port.isOpen;
   }
 
   async start(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
+    if (this.port.isRunning) return;
     const periods = [this.keepaliveMs, this.silenceTimeoutMs].filter((ms) => ms > 0);
     const tick = Math.max(10, Math.floor(Math.min(1000, ...periods) / 4));
     this.tickTimer = setInterval(() => this.tick(), tick);
-    try {
-      await this.connect();
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message, url: this.url }, 'open failed; will retry');
-      this.scheduleReconnect();
-    }
+    await this.port.start();
   }
 
   async stop(): Promise<void> {
-    if (!this.running) return;
-    this.running = false;
+    if (!this.port.isRunning) return;
+    this.port.halt();
     if (this.tickTimer) clearInterval(this.tickTimer);
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.tickTimer = this.reconnectTimer = null;
+    this.tickTimer = null;
     // Deny an unanswered session on the way out rather than leave the machine waiting.
     const s = this.current;
     if (s && this.connected && s.state === 'requested') {
@@ -271,15 +276,8 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
     }
     this.endSessionOnLoss('driver stopped');
     this.failPending(this.offlineError('driver stopped'));
-    const t = this.transport;
-    this.transport = null;
-    this.connected = false;
     this.configured = false;
-    if (t) {
-      t.removeAllListeners('data');
-      t.removeAllListeners('close');
-      await t.close().catch(() => {});
-    }
+    await this.port.close();
     this.setOffline('stopped');
   }
 
@@ -368,40 +366,6 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
 
   // ---- connection management ---------------------------------------------------
 
-  private async connect(): Promise<void> {
-    const t = this.factory(this.url, this.transportOptions);
-    const onData = (chunk: Buffer) => {
-      if (this.transport === t) this.decoder.feed(chunk, this.onMessage);
-    };
-    const onClose = (err?: Error) => {
-      if (this.transport === t) this.lose(err ? `port closed: ${err.message}` : 'port closed');
-    };
-    const onError = (err: Error) => {
-      if (this.transport === t) this.lose(`port error: ${err.message}`);
-    };
-    t.on('data', onData);
-    t.on('close', onClose);
-    t.on('error', onError);
-    try {
-      await t.open();
-    } catch (err) {
-      t.off('data', onData);
-      t.off('close', onClose);
-      t.off('error', onError);
-      throw err;
-    }
-    if (!this.running) {
-      await t.close().catch(() => {});
-      return;
-    }
-    this.transport = t;
-    this.connected = true;
-    this.decoder.reset();
-    this.lastRxAt = performance.now();
-    this.log.info({ url: this.url }, 'port open');
-    void this.configure(++this.generation);
-  }
-
   /** Section 3.3: the configure sequence, on every (re)open. */
   private async configure(gen: number): Promise<void> {
     const steps: HostCommand[] = [
@@ -429,7 +393,7 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
     } catch (err) {
       if (gen !== this.generation) return;
       this.log.warn({ err: (err as Error).message }, 'configure failed');
-      this.lose(`configure failed: ${(err as Error).message}`);
+      this.port.lose(`configure failed: ${(err as Error).message}`);
     }
   }
 
@@ -439,50 +403,11 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
     this.emitAdapterError(ErrorCode.CashlessCommandRefused, text);
   }
 
-  /** The link is gone or dead: offline, end what is pending, close, reopen later. */
-  private lose(reason: string): void {
-    if (!this.connected) return;
-    this.connected = false;
-    this.configured = false;
-    this.generation++;
-    const t = this.transport;
-    this.transport = null;
-    this.log.warn({ reason }, 'link lost');
-    this.setOffline(reason);
-    this.endSessionOnLoss(reason);
-    this.failPending(this.offlineError(reason));
-    if (t) {
-      t.removeAllListeners('data');
-      t.removeAllListeners('close');
-      // keep an error listener: a late error on a dead port must not crash the process
-      t.close().catch(() => {});
-    }
-    this.scheduleReconnect();
-  }
-
-  private scheduleReconnect(): void {
-    if (!this.running || this.reconnectTimer) return;
-    const delay = Math.min(
-      this.reconnectMaxMs,
-      this.reconnectInitialMs * 2 ** Math.min(this.reconnectAttempt, 30),
-    );
-    this.reconnectAttempt++;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      if (!this.running || this.connected) return;
-      this.stats.reconnects++;
-      this.connect().catch((err: Error) => {
-        this.log.debug({ err: err.message, delay }, 'reopen failed');
-        this.scheduleReconnect();
-      });
-    }, delay);
-  }
-
   private tick(): void {
     if (!this.connected) return;
     const now = performance.now();
     if (this.silenceTimeoutMs > 0 && now - this.lastRxAt > this.silenceTimeoutMs) {
-      this.lose(`silence: no line from the adapter for ${this.silenceTimeoutMs} ms`);
+      this.port.lose(`silence: no line from the adapter for ${this.silenceTimeoutMs} ms`);
       return;
     }
     if (
@@ -499,7 +424,7 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
   private setOnline(): void {
     if (this.isOnline) return;
     this.isOnline = true;
-    this.reconnectAttempt = 0;
+    this.port.resetBackoff();
     this.log.info('online');
     this.emit('online');
   }
@@ -576,7 +501,7 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
 
   /** Writes a line outside the queue (on the way out in stop()). */
   private writeNow(cmd: HostCommand): void {
-    this.transport?.write(encodeHostCommand(cmd));
+    this.port.write(encodeHostCommand(cmd));
   }
 
   private pump(): void {
@@ -600,7 +525,7 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
       );
       this.pump();
     }, this.replyTimeoutMs);
-    this.transport?.write(p.line);
+    this.port.write(p.line);
   }
 
   private failPending(err: VendgateError): void {

@@ -26,12 +26,8 @@ import type {
   VendOutcome,
   VendQueryResult,
 } from '../port.ts';
-import {
-  type ByteTransport,
-  createTransport,
-  type TransportFactory,
-  type TransportOptions,
-} from '../transport.ts';
+import { PortSupervisor } from '../port-supervisor.ts';
+import { createTransport, type TransportFactory, type TransportOptions } from '../transport.ts';
 import { ACK_FRAMES, Command, encodeFrame, type Frame, FrameDecoder } from './codec.ts';
 import {
   DispenseMessage,
@@ -168,24 +164,16 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
   readonly decoder = new FrameDecoder();
 
   private readonly log: Log;
-  private readonly factory: TransportFactory;
-  private readonly transportOptions: TransportOptions;
+  private readonly port: PortSupervisor;
   private readonly ackTimeoutMs: number;
   private readonly maxResends: number;
   private readonly silenceTimeoutMs: number;
   private readonly dispenseTimeoutMs: number;
   private readonly requestTimeoutMs: number;
-  private readonly reconnectInitialMs: number;
-  private readonly reconnectMaxMs: number;
   private readonly onOutcome: ((outcome: VendOutcome) => void) | undefined;
 
-  private transport: ByteTransport | null = null;
-  private connected = false;
   private isOnline = false;
-  private running = false;
   private lastRxAt = 0;
-  private reconnectAttempt = 0;
-  private reconnectTimer: NodeJS.Timeout | null = null;
   private silenceTimer: NodeJS.Timeout | null = null;
 
   private txSeq = 0;
@@ -209,16 +197,33 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
     super();
     this.machineId = opts.machineId;
     this.url = opts.url;
-    this.factory = opts.transportFactory ?? createTransport;
-    this.transportOptions = opts.transportOptions ?? {};
     this.log = namespaced(opts.log ?? silentLogger(), `vending:${opts.machineId}`);
+    this.port = new PortSupervisor({
+      url: opts.url,
+      factory: opts.transportFactory ?? createTransport,
+      transportOptions: opts.transportOptions ?? {},
+      log: this.log,
+      reconnectInitialMs: opts.reconnectInitialMs ?? 100,
+      reconnectMaxMs: opts.reconnectMaxMs ?? 5000,
+      onData: (chunk) => this.decoder.feed(chunk, this.onFrame),
+      onOpen: () => {
+        this.decoder.reset();
+        this.lastRxAt = performance.now();
+      },
+      onLost: (reason) => {
+        this.outBufs = [];
+        this.setOffline(reason);
+        this.failAll(this.offlineError(reason));
+      },
+      onReconnect: () => {
+        this.stats.reconnects++;
+      },
+    });
     this.ackTimeoutMs = opts.ackTimeoutMs ?? 100;
     this.maxResends = opts.maxResends ?? 5;
     this.silenceTimeoutMs = opts.silenceTimeoutMs ?? 1500;
     this.dispenseTimeoutMs = opts.dispenseTimeoutMs ?? 30_000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 1000;
-    this.reconnectInitialMs = opts.reconnectInitialMs ?? 100;
-    this.reconnectMaxMs = opts.reconnectMaxMs ?? 5000;
     this.onOutcome = opts.onOutcome;
   }
 
@@ -228,7 +233,11 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
 
   /** True while a transport is open (the board may still be silent). */
   get portOpen(): boolean {
-    return this.connected;
+    return this.port.isOpen;
+  }
+
+  private get connected(): boolean {
+    return this.port.isOpen;
   }
 
   /**
@@ -237,33 +246,19 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
    * background with backoff (online stays false) until stop().
    */
   async start(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
+    if (this.port.isRunning) return;
     const tick = Math.max(10, Math.floor(this.silenceTimeoutMs / 5));
     this.silenceTimer = setInterval(() => this.checkSilence(), tick);
-    try {
-      await this.connect();
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message, url: this.url }, 'open failed; will retry');
-      this.scheduleReconnect();
-    }
+    await this.port.start();
   }
 
   async stop(): Promise<void> {
-    if (!this.running) return;
-    this.running = false;
+    if (!this.port.isRunning) return;
+    this.port.halt();
     if (this.silenceTimer) clearInterval(this.silenceTimer);
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.silenceTimer = this.reconnectTimer = null;
+    this.silenceTimer = null;
     this.failAll(this.offlineError('driver stopped'));
-    const t = this.transport;
-    this.transport = null;
-    this.connected = false;
-    if (t) {
-      t.removeAllListeners('data');
-      t.removeAllListeners('close');
-      await t.close().catch(() => {});
-    }
+    await this.port.close();
     this.setOffline('stopped');
   }
 
@@ -352,85 +347,15 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
 
   // ---- connection management -------------------------------------------------
 
-  private async connect(): Promise<void> {
-    const t = this.factory(this.url, this.transportOptions);
-    const onData = (chunk: Buffer) => {
-      if (this.transport === t) this.decoder.feed(chunk, this.onFrame);
-    };
-    const onClose = (err?: Error) => {
-      if (this.transport === t) this.lose(err ? `port closed: ${err.message}` : 'port closed');
-    };
-    const onError = (err: Error) => {
-      if (this.transport === t) this.lose(`port error: ${err.message}`);
-    };
-    t.on('data', onData);
-    t.on('close', onClose);
-    t.on('error', onError);
-    try {
-      await t.open();
-    } catch (err) {
-      t.off('data', onData);
-      t.off('close', onClose);
-      t.off('error', onError);
-      throw err;
-    }
-    if (!this.running) {
-      await t.close().catch(() => {});
-      return;
-    }
-    this.transport = t;
-    this.connected = true;
-    this.decoder.reset();
-    this.lastRxAt = performance.now();
-    this.log.info({ url: this.url }, 'port open');
-  }
-
-  /** The link is gone or dead: offline, fail what is pending, close, reopen later. */
-  private lose(reason: string): void {
-    if (!this.connected) return;
-    this.connected = false;
-    const t = this.transport;
-    this.transport = null;
-    this.outBufs = [];
-    this.log.warn({ reason }, 'link lost');
-    this.setOffline(reason);
-    this.failAll(this.offlineError(reason));
-    if (t) {
-      t.removeAllListeners('data');
-      t.removeAllListeners('close');
-      // keep an error listener: a late error on a dead port must not crash the process
-      t.close().catch(() => {});
-    }
-    this.scheduleReconnect();
-  }
-
-  private scheduleReconnect(): void {
-    if (!this.running || this.reconnectTimer) return;
-    const delay = Math.min(
-      this.reconnectMaxMs,
-      this.reconnectInitialMs * 2 ** Math.min(this.reconnectAttempt, 30),
-    );
-    this.reconnectAttempt++;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      if (!this.running || this.connected) return;
-      this.stats.reconnects++;
-      this.connect().catch((err: Error) => {
-        this.log.debug({ err: err.message, delay }, 'reopen failed');
-        this.scheduleReconnect();
-      });
-    }, delay);
-  }
-
   private checkSilence(): void {
     if (this.connected && performance.now() - this.lastRxAt > this.silenceTimeoutMs) {
-      this.lose(`silence: no frame from the board for ${this.silenceTimeoutMs} ms`);
+      this.port.lose(`silence: no frame from the board for ${this.silenceTimeoutMs} ms`);
     }
   }
 
   private setOnline(): void {
     this.isOnline = true;
-    this.reconnectAttempt = 0;
+    this.port.resetBackoff();
     this.log.info('online');
     this.emit('online');
   }
@@ -536,7 +461,7 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
     const bufs = this.outBufs;
     if (bufs.length === 0) return;
     this.outBufs = [];
-    this.transport?.write(bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs));
+    this.port.write(bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs));
   };
 
   private readonly onAckTimeout = (): void => {
