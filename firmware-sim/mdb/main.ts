@@ -23,13 +23,19 @@
  * or {"ok":false,"error":"..."}.
  * --log: every finished session is appended as an MdbSessionRecord line.
  */
-import { appendFileSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { PriceFormat } from '../../devices/vending/mdb/money.ts';
-import { createTransport } from '../../devices/vending/transport.ts';
+import {
+  createSimTransport,
+  loadJsonConfig,
+  printEvent,
+  runIfEntry,
+  serveUntilStopped,
+  startOnPort,
+} from '../sim-main.ts';
 import { type MdbItem, MdbSim, type MdbSimCommand, type MdbSimOptions, parseSimCommand } from './sim.ts';
 
 /** The `--config` JSON shape (a file path or inline JSON). */
@@ -52,12 +58,6 @@ export type ControlAddress = string | number;
 
 function parseControl(v: string): ControlAddress {
   return /^\d+$/.test(v) ? Number(v) : v;
-}
-
-function loadConfig(arg: string | undefined): MdbSimConfig {
-  if (!arg) return {};
-  const text = arg.trimStart().startsWith('{') ? arg : readFileSync(arg, 'utf8');
-  return JSON.parse(text) as MdbSimConfig;
 }
 
 function num(v: string | undefined, name: string): number | undefined {
@@ -138,14 +138,13 @@ export async function runMdbSim(args: string[]): Promise<number> {
       'exit-on-stdin-close': { type: 'boolean' },
     },
   });
-  const out = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(o)}\n`);
   if (!values.port) {
     process.stderr.write(
       'usage: mdb-sim --port PATH [--log FILE] [--control SOCKET|PORT] [--config JSON|FILE] [--items N --price P] ...\n',
     );
     return 2;
   }
-  const cfg = loadConfig(values.config);
+  const cfg = loadJsonConfig<MdbSimConfig>(values.config);
   const itemCount = num(values.items, 'items');
   const price = num(values.price, 'price') ?? 100;
   const items =
@@ -170,29 +169,21 @@ export async function runMdbSim(args: string[]): Promise<number> {
     reopenOnHostSilenceMs: cfg.reopenOnHostSilenceMs ?? 4000,
     onOutcome: logPath ? (rec) => appendFileSync(logPath, `${JSON.stringify(rec)}\n`) : undefined,
   };
-  const transport = createTransport(values.port, {
-    baudRate: num(values.baud, 'baud') ?? cfg.baudRate ?? 115200,
-  });
-  transport.on('error', () => {}); // the sim handles errors through its own listener; never crash on a dead pty
+  const transport = createSimTransport(values.port, num(values.baud, 'baud') ?? cfg.baudRate ?? 115200);
   const sim = new MdbSim(transport, simOpts);
-  sim.on('vend-request', (e) => out({ event: 'vend-request', ...e }));
-  sim.on('approved', (e) => out({ event: 'approved', ...e }));
-  sim.on('denied', (e) => out({ event: 'denied', ...e }));
-  sim.on('vend-success', (e) => out({ event: 'vend-success', ...e }));
-  sim.on('vend-fail', (e) => out({ event: 'vend-fail', ...e }));
-  sim.on('cancelled', (e) => out({ event: 'cancelled', ...e }));
-  sim.on('select-ignored', (e) => out({ event: 'select-ignored', ...e }));
-  sim.on('status', (state) => out({ event: 'status', state }));
-  sim.on('port-open', () => out({ event: 'port-open', port: values.port }));
-  sim.on('port-closed', (reason) => out({ event: 'port-closed', reason }));
-  sim.on('fault', (fault) => out({ event: 'fault', fault }));
+  sim.on('vend-request', (e) => printEvent({ event: 'vend-request', ...e }));
+  sim.on('approved', (e) => printEvent({ event: 'approved', ...e }));
+  sim.on('denied', (e) => printEvent({ event: 'denied', ...e }));
+  sim.on('vend-success', (e) => printEvent({ event: 'vend-success', ...e }));
+  sim.on('vend-fail', (e) => printEvent({ event: 'vend-fail', ...e }));
+  sim.on('cancelled', (e) => printEvent({ event: 'cancelled', ...e }));
+  sim.on('select-ignored', (e) => printEvent({ event: 'select-ignored', ...e }));
+  sim.on('status', (state) => printEvent({ event: 'status', state }));
+  sim.on('port-open', () => printEvent({ event: 'port-open', port: values.port }));
+  sim.on('port-closed', (reason) => printEvent({ event: 'port-closed', reason }));
+  sim.on('fault', (fault) => printEvent({ event: 'fault', fault }));
 
-  try {
-    await sim.start();
-  } catch (err) {
-    out({ event: 'error', message: `cannot open ${values.port}: ${(err as Error).message}` });
-    return 1;
-  }
+  if (!(await startOnPort(sim, values.port))) return 1;
 
   let server: net.Server | null = null;
   let control: ControlAddress | undefined;
@@ -200,12 +191,15 @@ export async function runMdbSim(args: string[]): Promise<number> {
     try {
       ({ server, address: control } = await listenControl(sim, parseControl(values.control)));
     } catch (err) {
-      out({ event: 'error', message: `cannot listen on ${values.control}: ${(err as Error).message}` });
+      printEvent({
+        event: 'error',
+        message: `cannot listen on ${values.control}: ${(err as Error).message}`,
+      });
       await sim.stop().catch(() => {});
       return 1;
     }
   }
-  out({
+  printEvent({
     event: 'ready',
     port: values.port,
     pid: process.pid,
@@ -213,30 +207,19 @@ export async function runMdbSim(args: string[]): Promise<number> {
     ...(control === undefined ? {} : { control }),
   });
 
-  let stopping = false;
-  const stop = async (code: number) => {
-    if (stopping) return;
-    stopping = true;
-    server?.close();
-    if (typeof control === 'string') rmSync(control, { force: true });
-    await sim.stop().catch(() => {});
-    process.exit(code);
-  };
-  process.on('SIGTERM', () => void stop(0));
-  process.on('SIGINT', () => void stop(0));
-
-  const rl = createInterface({ input: process.stdin });
-  rl.on('line', (line) => {
-    if (!line.trim()) return;
-    try {
+  return serveUntilStopped({
+    onLine: (line) => {
       const reply = runCommand(sim, parseSimCommand(line));
-      if (reply.accepted === false) out({ event: 'error', message: `select ignored: ${reply.reason}`, line });
-    } catch (err) {
-      out({ event: 'error', message: (err as Error).message, line });
-    }
+      if (reply.accepted === false)
+        printEvent({ event: 'error', message: `select ignored: ${reply.reason}`, line });
+    },
+    onStop: async () => {
+      server?.close();
+      if (typeof control === 'string') rmSync(control, { force: true });
+      await sim.stop().catch(() => {});
+    },
+    exitOnStdinClose: values['exit-on-stdin-close'],
   });
-  if (values['exit-on-stdin-close']) rl.on('close', () => void stop(0));
-  return new Promise<number>(() => {}); // runs until signalled
 }
 
 /**
@@ -282,12 +265,4 @@ export function sendSelect(control: ControlAddress, item: number): Promise<Recor
   return sendSimCommand(control, { cmd: 'select', item });
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  runMdbSim(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: Error) => {
-      process.stderr.write(`${err.stack ?? err.message}\n`);
-      process.exit(1);
-    },
-  );
-}
+runIfEntry(import.meta.url, runMdbSim);

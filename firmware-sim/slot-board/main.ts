@@ -13,11 +13,16 @@
  * (see SimFault in sim.ts and docs/protocols/slot-board.md section 8).
  * --log: every final vend outcome is appended as {vendToken, slot, outcome, at}.
  */
-import { appendFileSync, readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { pathToFileURL } from 'node:url';
+import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { createTransport } from '../../devices/vending/transport.ts';
+import {
+  createSimTransport,
+  loadJsonConfig,
+  printEvent,
+  runIfEntry,
+  serveUntilStopped,
+  startOnPort,
+} from '../sim-main.ts';
 import { type SimFault, SlotBoardSim, type SlotBoardSimOptions, type SlotConfig } from './sim.ts';
 
 /** The `--config` JSON shape (a file path or inline JSON). */
@@ -66,12 +71,6 @@ export function parseFaultLine(line: string): SimFault {
   return v as unknown as SimFault;
 }
 
-function loadConfig(arg: string | undefined): SlotBoardSimConfig {
-  if (!arg) return {};
-  const text = arg.trimStart().startsWith('{') ? arg : readFileSync(arg, 'utf8');
-  return JSON.parse(text) as SlotBoardSimConfig;
-}
-
 function num(v: string | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
@@ -96,14 +95,13 @@ export async function runSlotBoardSim(args: string[]): Promise<number> {
       'exit-on-stdin-close': { type: 'boolean' },
     },
   });
-  const out = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(o)}\n`);
   if (!values.port) {
     process.stderr.write(
       'usage: slot-board --port PATH [--log FILE] [--config JSON|FILE] [--motor-ms N] ...\n',
     );
     return 2;
   }
-  const cfg = loadConfig(values.config);
+  const cfg = loadJsonConfig<SlotBoardSimConfig>(values.config);
   const slotCount = num(values.slots, 'slots');
   const stock = num(values.stock, 'stock') ?? 10;
   const price = num(values.price, 'price') ?? 100;
@@ -123,54 +121,22 @@ export async function runSlotBoardSim(args: string[]): Promise<number> {
     reopenOnHostSilenceMs: cfg.reopenOnHostSilenceMs ?? 3000,
     onOutcome: logPath ? (rec) => appendFileSync(logPath, `${JSON.stringify(rec)}\n`) : undefined,
   };
-  const transport = createTransport(values.port, {
-    baudRate: num(values.baud, 'baud') ?? cfg.baudRate ?? 9600,
-  });
-  transport.on('error', () => {}); // the sim handles errors through its own listener; never crash on a dead pty
+  const transport = createSimTransport(values.port, num(values.baud, 'baud') ?? cfg.baudRate ?? 9600);
   const sim = new SlotBoardSim(transport, simOpts);
-  sim.on('vend', (r) => out({ event: 'vend', ...r }));
-  sim.on('dispense-start', (vendToken, slot) => out({ event: 'dispense-start', vendToken, slot }));
-  sim.on('port-open', () => out({ event: 'port-open', port: values.port }));
-  sim.on('port-closed', (reason) => out({ event: 'port-closed', reason }));
-  sim.on('fault', (fault) => out({ event: 'fault', fault }));
+  sim.on('vend', (r) => printEvent({ event: 'vend', ...r }));
+  sim.on('dispense-start', (vendToken, slot) => printEvent({ event: 'dispense-start', vendToken, slot }));
+  sim.on('port-open', () => printEvent({ event: 'port-open', port: values.port }));
+  sim.on('port-closed', (reason) => printEvent({ event: 'port-closed', reason }));
+  sim.on('fault', (fault) => printEvent({ event: 'fault', fault }));
 
-  try {
-    await sim.start();
-  } catch (err) {
-    out({ event: 'error', message: `cannot open ${values.port}: ${(err as Error).message}` });
-    return 1;
-  }
-  out({ event: 'ready', port: values.port, pid: process.pid, slots: slots?.length ?? 10 });
+  if (!(await startOnPort(sim, values.port))) return 1;
+  printEvent({ event: 'ready', port: values.port, pid: process.pid, slots: slots?.length ?? 10 });
 
-  let stopping = false;
-  const stop = async (code: number) => {
-    if (stopping) return;
-    stopping = true;
-    await sim.stop().catch(() => {});
-    process.exit(code);
-  };
-  process.on('SIGTERM', () => void stop(0));
-  process.on('SIGINT', () => void stop(0));
-
-  const rl = createInterface({ input: process.stdin });
-  rl.on('line', (line) => {
-    if (!line.trim()) return;
-    try {
-      sim.applyFault(parseFaultLine(line));
-    } catch (err) {
-      out({ event: 'error', message: (err as Error).message, line });
-    }
+  return serveUntilStopped({
+    onLine: (line) => sim.applyFault(parseFaultLine(line)),
+    onStop: () => sim.stop().catch(() => {}),
+    exitOnStdinClose: values['exit-on-stdin-close'],
   });
-  if (values['exit-on-stdin-close']) rl.on('close', () => void stop(0));
-  return new Promise<number>(() => {}); // runs until signalled
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  runSlotBoardSim(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: Error) => {
-      process.stderr.write(`${err.stack ?? err.message}\n`);
-      process.exit(1);
-    },
-  );
-}
+runIfEntry(import.meta.url, runSlotBoardSim);
