@@ -21,6 +21,7 @@ import {
 } from '../../devices/vending/mdb/codec.ts';
 import { lineToScaled, type PriceFormat, scaledToLine } from '../../devices/vending/mdb/money.ts';
 import type { ByteTransport } from '../../devices/vending/transport.ts';
+import { SimPort } from '../sim-port.ts';
 
 export interface MdbItem {
   item: number;
@@ -194,16 +195,10 @@ export class MdbSim extends EventEmitter<MdbSimEvents> {
   private pending: Pending | null = null;
   private sessionNo = 0;
   private enableTimer: NodeJS.Timeout | null = null;
-  private reopenTimer: NodeJS.Timeout | null = null;
   private silenceTimer: NodeJS.Timeout | null = null;
-  private running = false;
+  private readonly port: SimPort;
   private silentUntil = 0;
-  private unpluggedUntil = 0;
-  private lastHostRxAt = 0;
   private vendFaults: { remaining: number; style: 'fail' | 'err' }[] = [];
-  private readonly onData = (chunk: Buffer) => this.receive(chunk);
-  private readonly onClose = (err?: Error) => this.portLost(err ? `closed: ${err.message}` : 'closed');
-  private readonly onError = (err: Error) => this.portLost(`error: ${err.message}`);
 
   constructor(
     readonly transport: ByteTransport,
@@ -222,30 +217,27 @@ export class MdbSim extends EventEmitter<MdbSimEvents> {
       onOutcome: opts.onOutcome,
     };
     for (const it of opts.items ?? DEFAULT_ITEMS) this.items.set(it.item, it.price);
-    transport.on('data', this.onData);
-    transport.on('close', this.onClose);
-    transport.on('error', this.onError);
+    this.port = new SimPort(transport, {
+      reopenRetryMs: this.opts.reopenRetryMs,
+      onData: (chunk) => this.receive(chunk),
+      onOpen: () => this.emit('port-open'),
+      onLost: (reason) => this.emit('port-closed', reason),
+      onReopen: () => this.decoder.reset(),
+    });
   }
 
   async start(): Promise<void> {
-    this.running = true;
-    await this.transport.open();
-    this.lastHostRxAt = performance.now();
-    this.emit('port-open');
+    await this.port.start();
     const hs = this.opts.reopenOnHostSilenceMs;
     if (hs > 0) this.silenceTimer = setInterval(() => this.checkHostSilence(), Math.max(20, hs / 4));
   }
 
   async stop(): Promise<void> {
-    this.running = false;
-    for (const t of [this.enableTimer, this.reopenTimer, this.pending?.timer]) if (t) clearTimeout(t);
+    for (const t of [this.enableTimer, this.pending?.timer]) if (t) clearTimeout(t);
     if (this.silenceTimer) clearInterval(this.silenceTimer);
-    this.enableTimer = this.reopenTimer = this.silenceTimer = null;
+    this.enableTimer = this.silenceTimer = null;
     if (this.pending) this.pending.timer = null;
-    this.transport.off('close', this.onClose);
-    await this.transport.close();
-    this.transport.off('data', this.onData);
-    this.transport.off('error', this.onError);
+    await this.port.stop();
   }
 
   /** The reader state the machine sees. */
@@ -348,48 +340,18 @@ export class MdbSim extends EventEmitter<MdbSimEvents> {
   }
 
   /** Closes the port for `ms`, then reopens it. */
-  async unplug(ms: number): Promise<void> {
-    this.unpluggedUntil = performance.now() + ms;
-    await this.transport.close();
-    this.scheduleReopen(ms);
+  unplug(ms: number): Promise<void> {
+    return this.port.unplug(ms);
   }
 
   // ---- transport ------------------------------------------------------------------
 
-  private portLost(reason: string): void {
-    if (!this.running || performance.now() < this.unpluggedUntil) return;
-    this.emit('port-closed', reason);
-    if (this.transport.isOpen) void this.transport.close();
-    this.scheduleReopen(this.opts.reopenRetryMs);
-  }
-
-  private scheduleReopen(delay: number): void {
-    if (!this.running || this.reopenTimer) return;
-    this.reopenTimer = setTimeout(async () => {
-      this.reopenTimer = null;
-      if (!this.running || this.transport.isOpen) return;
-      try {
-        await this.transport.open();
-        this.decoder.reset();
-        this.lastHostRxAt = performance.now();
-        this.unpluggedUntil = 0;
-        this.emit('port-open');
-      } catch {
-        this.scheduleReopen(this.opts.reopenRetryMs);
-      }
-    }, delay);
-  }
-
   private checkHostSilence(): void {
-    if (!this.running || !this.transport.isOpen) return;
-    if (performance.now() - this.lastHostRxAt > this.opts.reopenOnHostSilenceMs) {
-      this.lastHostRxAt = performance.now();
+    if (!this.port.isRunning || !this.transport.isOpen) return;
+    if (this.port.hostSilentFor(this.opts.reopenOnHostSilenceMs)) {
+      this.port.hostHeard();
       this.emit('port-closed', 'host silent');
-      this.transport.off('close', this.onClose);
-      void this.transport.close().then(() => {
-        this.transport.on('close', this.onClose);
-        this.scheduleReopen(0);
-      });
+      void this.port.closeQuietly().then(() => this.port.scheduleReopen(0));
     }
   }
 
@@ -408,7 +370,7 @@ export class MdbSim extends EventEmitter<MdbSimEvents> {
 
   private receive(chunk: Buffer): void {
     if (this.isSilent()) return;
-    this.lastHostRxAt = performance.now();
+    this.port.hostHeard();
     this.decoder.feed(chunk, this.onCommand);
   }
 

@@ -29,6 +29,7 @@ import {
   VendStatusMessage,
 } from '../../devices/vending/slot-board/messages.ts';
 import type { ByteTransport } from '../../devices/vending/transport.ts';
+import { SimPort } from '../sim-port.ts';
 
 export interface SlotConfig {
   slot: number;
@@ -124,20 +125,14 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
   private inflight: OutFrame | null = null;
   private ackTimer: NodeJS.Timeout | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
-  private reopenTimer: NodeJS.Timeout | null = null;
   private lastRxSeq = -1;
   private lastRxCmd = -1;
   private lastRxCk = -1;
-  private lastHostRxAt = 0;
-  private running = false;
-  private unpluggedUntil = 0;
+  private readonly port: SimPort;
   private silentUntil = 0;
   private slowMs = 0;
   private corruptRemaining = 0;
   private outcomeFaults: { code: number; slot: number | undefined; remaining: number }[] = [];
-  private readonly onData = (chunk: Buffer) => this.receive(chunk);
-  private readonly onClose = (err?: Error) => this.portLost(err ? `closed: ${err.message}` : 'closed');
-  private readonly onError = (err: Error) => this.portLost(`error: ${err.message}`);
 
   constructor(
     readonly transport: ByteTransport,
@@ -157,29 +152,26 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
     const slots =
       opts.slots ?? Array.from({ length: 10 }, (_, i) => ({ slot: i + 1, stock: 10, price: 100 }));
     for (const s of slots) this.slots.set(s.slot, { ...s });
-    transport.on('data', this.onData);
-    transport.on('close', this.onClose);
-    transport.on('error', this.onError);
+    this.port = new SimPort(transport, {
+      reopenRetryMs: this.opts.reopenRetryMs,
+      onData: (chunk) => this.receive(chunk),
+      onOpen: () => this.emit('port-open'),
+      onLost: (reason) => this.emit('port-closed', reason),
+      onReopen: () => this.decoder.reset(),
+    });
   }
 
   async start(): Promise<void> {
-    this.running = true;
-    await this.transport.open();
-    this.lastHostRxAt = performance.now();
-    this.emit('port-open');
+    await this.port.start();
     this.pollTimer = setInterval(() => this.tick(), this.opts.pollMs);
     this.tick();
   }
 
   async stop(): Promise<void> {
-    this.running = false;
-    for (const t of [this.ackTimer, this.reopenTimer]) if (t) clearTimeout(t);
+    if (this.ackTimer) clearTimeout(this.ackTimer);
     if (this.pollTimer) clearInterval(this.pollTimer);
-    this.ackTimer = this.reopenTimer = this.pollTimer = null;
-    this.transport.off('close', this.onClose);
-    await this.transport.close();
-    this.transport.off('data', this.onData);
-    this.transport.off('error', this.onError);
+    this.ackTimer = this.pollTimer = null;
+    await this.port.stop();
   }
 
   /** What the board remembers about a token. */
@@ -240,34 +232,8 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
   }
 
   /** Closes the port for `ms`, then reopens it. Vend memory survives. */
-  async unplug(ms: number): Promise<void> {
-    this.unpluggedUntil = performance.now() + ms;
-    await this.transport.close();
-    this.scheduleReopen(ms);
-  }
-
-  private portLost(reason: string): void {
-    if (!this.running || performance.now() < this.unpluggedUntil) return;
-    this.emit('port-closed', reason);
-    if (this.transport.isOpen) void this.transport.close();
-    this.scheduleReopen(this.opts.reopenRetryMs);
-  }
-
-  private scheduleReopen(delay: number): void {
-    if (!this.running || this.reopenTimer) return;
-    this.reopenTimer = setTimeout(async () => {
-      this.reopenTimer = null;
-      if (!this.running || this.transport.isOpen) return;
-      try {
-        await this.transport.open();
-        this.decoder.reset();
-        this.lastHostRxAt = performance.now();
-        this.unpluggedUntil = 0;
-        this.emit('port-open');
-      } catch {
-        this.scheduleReopen(this.opts.reopenRetryMs);
-      }
-    }, delay);
+  unplug(ms: number): Promise<void> {
+    return this.port.unplug(ms);
   }
 
   private isSilent(): boolean {
@@ -275,12 +241,12 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
   }
 
   private tick(): void {
-    if (!this.running || !this.transport.isOpen || this.isSilent()) return;
+    if (!this.port.isRunning || !this.transport.isOpen || this.isSilent()) return;
     const hs = this.opts.reopenOnHostSilenceMs;
-    if (hs > 0 && performance.now() - this.lastHostRxAt > hs) {
-      this.lastHostRxAt = performance.now();
+    if (hs > 0 && this.port.hostSilentFor(hs)) {
+      this.port.hostHeard();
       this.emit('port-closed', 'host silent');
-      void this.transport.close().then(() => this.scheduleReopen(0));
+      void this.transport.close().then(() => this.port.scheduleReopen(0));
       return;
     }
     this.stats.polls++;
@@ -363,7 +329,7 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
 
   private readonly onFrame = (f: Frame): void => {
     this.stats.framesIn++;
-    this.lastHostRxAt = performance.now();
+    this.port.hostHeard();
     if (f.command === Command.Ack) {
       if (this.inflight && f.seq === this.inflight.seq) {
         if (this.ackTimer) clearTimeout(this.ackTimer);
