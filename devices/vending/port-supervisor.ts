@@ -1,10 +1,10 @@
 /**
- * The reconnecting transport lifecycle both vending drivers share: open the
- * port through the factory, notice it closing or failing, hand the loss to
- * the driver, close it, and reopen it (through the factory again, so a pty
- * that reappeared at the same path is picked up) with capped exponential
- * backoff until stop. What the bytes mean, silence detection and online /
- * offline stay with the driver.
+ * The reconnecting link lifecycle both vending drivers share: open the port
+ * through the factory, notice it closing or failing, hand the loss to the
+ * driver, close it, and reopen it (through the factory again, so a pty that
+ * reappeared at the same path is picked up) with capped exponential backoff
+ * until stop; and the online / offline transitions. What the bytes mean and
+ * when the device counts as answering or silent stay with the driver.
  */
 import type { Log } from '../../gateway/log.ts';
 import type { ByteTransport, TransportFactory, TransportOptions } from './transport.ts';
@@ -28,12 +28,16 @@ export interface PortSupervisorOptions {
   onLost: (reason: string) => void;
   /** A reopen attempt starts (for stats). */
   onReconnect: () => void;
+  /** The device went online / offline (emit the driver's events). */
+  onOnline: () => void;
+  onOffline: (reason: string) => void;
 }
 
 export class PortSupervisor {
   private transport: ByteTransport | null = null;
   private connected = false;
   private running = false;
+  private online = false;
   private reconnectAttempt = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
 
@@ -90,9 +94,25 @@ export class PortSupervisor {
     return this.transport?.write(data) ?? false;
   }
 
-  /** The device answers again: the next loss starts the backoff from its first delay. */
-  resetBackoff(): void {
+  /** True from setOnline() until setOffline(). */
+  get isOnline(): boolean {
+    return this.online;
+  }
+
+  /** The device answers (again): online, and the next loss starts the backoff from its first delay. */
+  setOnline(): void {
+    if (this.online) return;
+    this.online = true;
     this.reconnectAttempt = 0;
+    this.opts.log.info('online');
+    this.opts.onOnline();
+  }
+
+  setOffline(reason: string): void {
+    if (!this.online) return;
+    this.online = false;
+    this.opts.log.warn({ reason }, 'offline');
+    this.opts.onOffline(reason);
   }
 
   /** The link is gone or dead: tell the driver, close the port, reopen later. */

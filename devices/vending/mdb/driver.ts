@@ -163,7 +163,6 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
   private readonly now: () => number;
 
   private configured = false;
-  private isOnline = false;
   private wantEnabled = true;
   /** Bumped per connection so stale configure runs stop. */
   private generation = 0;
@@ -196,13 +195,15 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
       onLost: (reason) => {
         this.configured = false;
         this.generation++;
-        this.setOffline(reason);
+        this.port.setOffline(reason);
         this.endSessionOnLoss(reason);
         this.failPending(this.offlineError(reason));
       },
       onReconnect: () => {
         this.stats.reconnects++;
       },
+      onOnline: () => this.emit('online'),
+      onOffline: (reason) => this.emit('offline', reason),
     });
     this.currency = opts.currency;
     this.money = {
@@ -231,7 +232,7 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
   }
 
   get online(): boolean {
-    return this.isOnline;
+    return this.port.isOnline;
   }
 
   get session(): CashlessSessionInfo | null {
@@ -278,7 +279,7 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
     this.failPending(this.offlineError('driver stopped'));
     this.configured = false;
     await this.port.close();
-    this.setOffline('stopped');
+    this.port.setOffline('stopped');
   }
 
   approve(sessionId: string, amount: number): Promise<void> {
@@ -389,7 +390,7 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
       }
       if (gen !== this.generation || !this.connected) return;
       this.configured = true;
-      this.setOnline();
+      this.port.setOnline();
     } catch (err) {
       if (gen !== this.generation) return;
       this.log.warn({ err: (err as Error).message }, 'configure failed');
@@ -419,21 +420,6 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
     ) {
       this.command({ type: 'version' }).catch(() => {}); // a failure shows up as silence
     }
-  }
-
-  private setOnline(): void {
-    if (this.isOnline) return;
-    this.isOnline = true;
-    this.port.resetBackoff();
-    this.log.info('online');
-    this.emit('online');
-  }
-
-  private setOffline(reason: string): void {
-    if (!this.isOnline) return;
-    this.isOnline = false;
-    this.log.warn({ reason }, 'offline');
-    this.emit('offline', reason);
   }
 
   private offlineError(reason: string, context: Record<string, unknown> = {}): VendgateError {

@@ -172,7 +172,6 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
   private readonly requestTimeoutMs: number;
   private readonly onOutcome: ((outcome: VendOutcome) => void) | undefined;
 
-  private isOnline = false;
   private lastRxAt = 0;
   private silenceTimer: NodeJS.Timeout | null = null;
 
@@ -212,12 +211,14 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
       },
       onLost: (reason) => {
         this.outBufs = [];
-        this.setOffline(reason);
+        this.port.setOffline(reason);
         this.failAll(this.offlineError(reason));
       },
       onReconnect: () => {
         this.stats.reconnects++;
       },
+      onOnline: () => this.emit('online'),
+      onOffline: (reason) => this.emit('offline', reason),
     });
     this.ackTimeoutMs = opts.ackTimeoutMs ?? 100;
     this.maxResends = opts.maxResends ?? 5;
@@ -228,7 +229,7 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
   }
 
   get online(): boolean {
-    return this.isOnline;
+    return this.port.isOnline;
   }
 
   /** True while a transport is open (the board may still be silent). */
@@ -259,7 +260,7 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
     this.silenceTimer = null;
     this.failAll(this.offlineError('driver stopped'));
     await this.port.close();
-    this.setOffline('stopped');
+    this.port.setOffline('stopped');
   }
 
   dispense(req: DispenseRequest): Promise<VendOutcome> {
@@ -351,20 +352,6 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
     if (this.connected && performance.now() - this.lastRxAt > this.silenceTimeoutMs) {
       this.port.lose(`silence: no frame from the board for ${this.silenceTimeoutMs} ms`);
     }
-  }
-
-  private setOnline(): void {
-    this.isOnline = true;
-    this.port.resetBackoff();
-    this.log.info('online');
-    this.emit('online');
-  }
-
-  private setOffline(reason: string): void {
-    if (!this.isOnline) return;
-    this.isOnline = false;
-    this.log.warn({ reason }, 'offline');
-    this.emit('offline', reason);
   }
 
   private offlineError(reason: string, context: Record<string, unknown> = {}): VendgateError {
@@ -490,7 +477,7 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
   private readonly onFrame = (f: Frame): void => {
     this.stats.framesIn++;
     this.lastRxAt = performance.now();
-    if (!this.isOnline) this.setOnline();
+    this.port.setOnline();
     const cmd = f.command;
     if (cmd === Command.Ack) {
       const inflight = this.inflight;
