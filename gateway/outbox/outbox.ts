@@ -55,7 +55,6 @@ export class Outbox {
   >;
   readonly #markSent: Statement<[number, number, number]>;
   readonly #ackUpTo: Statement<[number]>;
-  readonly #count: Statement<[], { n: number; critical: number }>;
   readonly #countRange: Statement<[number], { n: number; critical: number }>;
 
   constructor(db: Db, opts: OutboxOptions) {
@@ -78,9 +77,6 @@ export class Outbox {
       'UPDATE outbox SET send_count = send_count + 1, last_sent_at = ? WHERE seq >= ? AND seq <= ?',
     );
     this.#ackUpTo = db.prepare('DELETE FROM outbox WHERE seq <= ?');
-    this.#count = db.prepare(
-      "SELECT COUNT(*) AS n, COALESCE(SUM(class = 'critical'), 0) AS critical FROM outbox",
-    );
     this.#countRange = db.prepare(
       "SELECT COUNT(*) AS n, COALESCE(SUM(class = 'critical'), 0) AS critical FROM outbox WHERE seq <= ?",
     );
