@@ -69,7 +69,18 @@ export class Pseudonymizer {
     this.#key = createSecretKey(Buffer.from(bytes));
   }
 
+  /**
+   * Recent refs, memoised: a claim burst repeats the same users. Bounded and
+   * in memory only (cleared when full); nothing here reaches the disk.
+   */
+  readonly #recent = new Map<string, string>();
+
   ref(userId: string): string {
-    return createHmac('sha256', this.#key).update(userId, 'utf8').digest('hex').slice(0, 32);
+    const hit = this.#recent.get(userId);
+    if (hit !== undefined) return hit;
+    const ref = createHmac('sha256', this.#key).update(userId, 'utf8').digest('hex').slice(0, 32);
+    if (this.#recent.size >= 4096) this.#recent.clear();
+    this.#recent.set(userId, ref);
+    return ref;
   }
 }

@@ -180,6 +180,7 @@ export class CouponEngine implements CouponRedeemer {
   readonly #specs = new Map<string, { revision: number; spec: CampaignSpec }>();
   readonly #refusalRate: { perSecond: number; burst: number };
   #refusalTokens: number;
+  #maybeUnreported = true;
   #refusalRefillAt = 0;
   #queue: Pending[] = [];
   #scheduled = false;
@@ -576,8 +577,11 @@ export class CouponEngine implements CouponRedeemer {
         null,
       );
       if (this.#takeRefusalToken(now)) {
-        const suppressed = this.#st.readUnreported.get()?.value ?? 0;
+        // Read the durable count only when refusals may have been held back
+        // (thinning on now, or a count left from an earlier run).
+        const suppressed = this.#maybeUnreported ? (this.#st.readUnreported.get()?.value ?? 0) : 0;
         if (suppressed > 0) this.#st.zeroUnreported.run();
+        this.#maybeUnreported = this.#refusalRate.perSecond !== Number.POSITIVE_INFINITY;
         this.#outbox.tryAppend('coupon.refused', {
           ...(result.campaignId === undefined ? {} : { campaignId: result.campaignId }),
           userRef,
@@ -590,6 +594,7 @@ export class CouponEngine implements CouponRedeemer {
       } else {
         this.#st.countSuppressed.run(UNREPORTED);
         this.#st.countSuppressed.run(SUPPRESSED_TOTAL);
+        this.#maybeUnreported = true;
       }
       this.#log?.debug({ campaignId: result.campaignId, userRef, code: result.code }, 'coupon refused');
     }

@@ -34,7 +34,20 @@ function u16(s: string | undefined): string | null {
  * (`ibeacon:<UUID>:<major>:*`, `ibeacon:<UUID>:*`, `eddystone:<namespace>:*`)
  * so a campaign can cover every minor of a rotating-minor beacon.
  */
+/** Exact (non-wildcard) ids seen recently: every claim canonicalises its beacon id. Bounded. */
+const canonicalMemo = new Map<string, string | null>();
+
 export function canonicalBeaconId(id: string, opts: { wildcard?: boolean } = {}): string | null {
+  if (opts.wildcard === true) return canonicalize(id, opts);
+  const hit = canonicalMemo.get(id);
+  if (hit !== undefined) return hit;
+  const out = canonicalize(id, opts);
+  if (canonicalMemo.size >= 1024) canonicalMemo.clear();
+  canonicalMemo.set(id, out);
+  return out;
+}
+
+function canonicalize(id: string, opts: { wildcard?: boolean }): string | null {
   if (id.length > 128) return null;
   const parts = id.split(':');
   const star = opts.wildcard === true && parts.at(-1) === '*' ? parts.pop() : undefined;
