@@ -3,6 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Health } from '../api/schemas.ts';
 import { buildApi } from '../api/server.ts';
 import { DisplayHub } from '../devices/display/hub.ts';
+import { displayBrokerUser, MqttPaymentDisplay } from '../devices/display/mqtt-display.ts';
+import type { PaymentDisplay } from '../devices/display/port.ts';
 import { MdbCashlessDriver } from '../devices/vending/mdb/driver.ts';
 import type { MdbCurrency } from '../devices/vending/mdb/money.ts';
 import type { CashlessReader } from '../devices/vending/mdb/port.ts';
@@ -20,6 +22,7 @@ import { OrderLedger } from './ledger/ledger.ts';
 import { VendRunner } from './ledger/vend-runner.ts';
 import { CommandGuard } from './link/command-guard.ts';
 import { type AcceptedCommand, PlatformLink } from './link/link.ts';
+import { connectMqtt } from './link/mqtt-client.ts';
 import { publicKeyFromBase64 } from './link/signing.ts';
 import { type Log, namespaced } from './log.ts';
 import { Outbox } from './outbox/outbox.ts';
@@ -99,10 +102,25 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let broker: EmbeddedBroker | undefined;
   let brokerUrl = config.broker.url;
   if (!brokerUrl) {
+    // MQTT display devices log in with their own credentials and ACL; the
+    // gateway's own clients stay anonymous on loopback unless users were
+    // configured by hand.
+    const displayUsers = config.machines.flatMap((m) =>
+      m.display.mqtt
+        ? [
+            displayBrokerUser({
+              gatewayId: config.gatewayId,
+              displayId: m.id,
+              password: m.display.mqtt.password,
+            }),
+          ]
+        : [],
+    );
     broker = await startEmbeddedBroker({
       host: config.broker.embedded.host,
       port: config.broker.embedded.port,
-      users: config.broker.embedded.users,
+      users: [...config.broker.embedded.users, ...displayUsers],
+      trustLoopback: config.broker.embedded.users.length === 0 && displayUsers.length > 0,
       log: namespaced(log, 'broker'),
     });
     brokerUrl = broker.url;
@@ -271,6 +289,25 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         : [],
     ),
   );
+  const mqttDisplayIds = new Set(config.machines.filter((m) => m.display.mqtt).map((m) => m.id));
+  let displayClient: ReturnType<typeof connectMqtt> | undefined;
+  let mqttDisplays: MqttPaymentDisplay | undefined;
+  if (mqttDisplayIds.size > 0) {
+    displayClient = connectMqtt(brokerUrl, {
+      clientId: `vendgate-${config.gatewayId}-displays`,
+      username: config.broker.username,
+      password: config.broker.password,
+      reconnectPeriod: 1000,
+    });
+    mqttDisplays = new MqttPaymentDisplay({
+      client: displayClient,
+      gatewayId: config.gatewayId,
+      locales: Object.fromEntries(config.machines.map((m) => [m.id, m.display.locale])),
+      log: namespaced(log, 'display'),
+    });
+    await mqttDisplays.start();
+  }
+  const display = screensTo(displays, mqttDisplays, mqttDisplayIds, namespaced(log, 'display'));
   const cashlessMachines = new Map<string, CashlessMachine>();
   for (const m of config.machines) {
     const reader = readers.get(m.id);
@@ -287,11 +324,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     ledger,
     outbox,
     link,
-    display: displays,
+    display,
     machines: cashlessMachines,
     log: namespaced(log, 'cashless'),
   });
-  for (const [id, screen] of idleScreens) await displays.show(id, screen);
+  for (const [id, screen] of idleScreens) await display.show(id, screen);
 
   await Promise.all([...machines.values(), ...readers.values()].map((m) => m.start()));
   const closedSessions = cashless.recover();
@@ -367,11 +404,41 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await http?.close();
       runner.stop();
       cashless.stop();
+      await mqttDisplays?.stop();
+      await displayClient?.endAsync(true);
       await platformLink.stop();
       await Promise.all([...machines.values(), ...readers.values()].map((m) => m.stop()));
       await ble.stop();
       await broker?.close();
       db.close();
     },
+  };
+}
+
+/**
+ * The payment display the flows use: every screen goes to the kiosk pages,
+ * and also to the MQTT display device of machines that have one. A failing
+ * MQTT publish is logged, never allowed to stop a vend.
+ */
+function screensTo(
+  hub: DisplayHub,
+  mqtt: MqttPaymentDisplay | undefined,
+  mqttIds: ReadonlySet<string>,
+  log: Log,
+): PaymentDisplay {
+  return {
+    async show(displayId, screen) {
+      await hub.show(displayId, screen);
+      if (mqtt && mqttIds.has(displayId)) {
+        await mqtt
+          .show(displayId, screen)
+          .catch((err: Error) => log.warn({ displayId, err: err.message }, 'MQTT display render failed'));
+      }
+    },
+    async setLocale(displayId, locale) {
+      await hub.setLocale(displayId, locale);
+      if (mqtt && mqttIds.has(displayId)) await mqtt.setLocale(displayId, locale);
+    },
+    localeOf: (displayId) => hub.localeOf(displayId),
   };
 }

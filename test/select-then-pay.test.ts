@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DisplaySim } from '../firmware-sim/display/sim.ts';
 import { type MdbSimProcess, spawnMdbSim } from '../firmware-sim/mdb/spawn.ts';
 import { createPtyPair, type PtyPair } from '../firmware-sim/pty.ts';
 import { ErrorCode } from '../gateway/errors.ts';
@@ -19,6 +20,7 @@ describe('select-then-pay through an MDB cashless adapter', () => {
   let pty: PtyPair;
   let sim: MdbSimProcess;
   let h: Harness;
+  let mqttDisplay: DisplaySim;
   let created = 0;
   /** Pay in the same breath as answering order.create (the payment can overtake the answer). */
   let payAtOnce = false;
@@ -64,7 +66,12 @@ describe('select-then-pay through an MDB cashless adapter', () => {
           port: pty.hostPath,
           currency: 'CNY',
           mdb: { scaleFactor: 1, decimalPlaces: 2, maxResponseTimeSec: 6 },
-          display: { locale: 'en', staticQrUrl: 'https://pay.example.com/m/c1', name: 'Lobby' },
+          display: {
+            locale: 'en',
+            staticQrUrl: 'https://pay.example.com/m/c1',
+            name: 'Lobby',
+            mqtt: { password: 'display-c1-secret' },
+          },
           slots: [{ slot: 1, name: 'Cola' }],
         },
       ],
@@ -81,6 +88,14 @@ describe('select-then-pay through an MDB cashless adapter', () => {
         expiresAt: Date.now() + 7200_000,
       };
     });
+    mqttDisplay = new DisplaySim({
+      url: h.gw.brokerUrl,
+      gatewayId: h.gw.config.gatewayId,
+      displayId: 'c1',
+      username: 'display-c1',
+      password: 'display-c1-secret',
+    });
+    await mqttDisplay.start();
     await waitUntil(() => h.gw.readers.get('c1')!.online, 15_000, 'MDB reader online');
     // The machine takes selections once the gateway has enabled its reader.
     await sim.waitForEvent((e) => e.event === 'status' && (e.state === 'ENABLED' || e.state === 'IDLE'), {
@@ -89,6 +104,7 @@ describe('select-then-pay through an MDB cashless adapter', () => {
     });
   });
   afterAll(async () => {
+    await mqttDisplay?.stop();
     await h?.stop();
     await sim?.stop();
     await pty?.close();
@@ -121,6 +137,16 @@ describe('select-then-pay through an MDB cashless adapter', () => {
     expect(qr.price).toEqual({ amount: 310, currency: 'CNY' });
     expect(qr.paymentUrl).toBe(`weixin://wxpay/bizpayurl?pr=${qr.orderId}`);
     expect(qr.item.name).toBe('Cola');
+    // The MQTT display device, logged in with its own credentials, shows the same QR.
+    await waitUntil(
+      () => mqttDisplay.current?.screen.kind === 'awaiting-payment',
+      5_000,
+      'MQTT display render',
+    );
+    expect(mqttDisplay.current?.screen).toMatchObject({
+      kind: 'awaiting-payment',
+      paymentUrl: qr.paymentUrl,
+    });
     const success = sim.waitForEvent('vend-success', { timeoutMs: 10_000 });
     await pay(qr.orderId);
     await pay(qr.orderId); // a provider retry: answered, not acted on

@@ -126,6 +126,16 @@ describe('embedded broker', () => {
     await expect(connectTo(b.url, { username: 'gateway', password: 'gw-secret' })).resolves.toBeDefined();
   });
 
+  it('with trustLoopback admits anonymous loopback clients with full rights, while users still need their password', async () => {
+    const b = await broker({ users, trustLoopback: true });
+    const local = await connectTo(b.url);
+    expect(await grants(local, ['vendgate/v1/gw2/cmd/#'])).toEqual([['vendgate/v1/gw2/cmd/#', 1]]);
+    await expect(connectTo(b.url, { username: 'gateway', password: 'nope' })).rejects.toThrow(
+      /Bad username or password/i,
+    );
+    await expect(connectTo(b.url, { username: 'gateway', password: 'gw-secret' })).resolves.toBeDefined();
+  });
+
   it('refuses subscriptions outside the user ACL and grants those inside it', async () => {
     const b = await broker({ users });
     const gw = await connectTo(b.url, { username: 'gateway', password: 'gw-secret' });

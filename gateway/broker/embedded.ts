@@ -37,6 +37,12 @@ export interface EmbeddedBrokerOptions {
    */
   users?: BrokerUser[];
   /**
+   * With users configured, still let clients on a loopback address connect
+   * without a username, with full rights (the gateway's own link, local
+   * tools); everyone else logs in and gets their ACL. Default false.
+   */
+  trustLoopback?: boolean;
+  /**
    * Extension point, consulted after the built-in rules allowed a publish or
    * subscribe: return false to refuse it. It can only narrow, never widen.
    */
@@ -78,6 +84,8 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
    * takeover by a new connection with the same id cannot mix the two up.
    */
   const userByClient = new WeakMap<Client, BrokerUser>();
+  /** Loopback clients admitted without a login under `trustLoopback`. */
+  const trustedLocal = new WeakSet<Client>();
 
   const allowed = (
     client: Client | null,
@@ -88,6 +96,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     let username: string | undefined;
     if (requireLogin) {
       // A null client is a will recovered from another broker's persistence: no login to check, so refuse.
+      if (client && trustedLocal.has(client)) return opts.acl ? callAcl(undefined) : true;
       const user = client ? userByClient.get(client) : undefined;
       if (!user) return false;
       username = user.username;
@@ -97,12 +106,15 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       );
       if (!ok) return false;
     }
-    if (!opts.acl) return true;
-    try {
-      return opts.acl({ action, clientId: client?.id, username, topic, will }) !== false;
-    } catch (err) {
-      log.error({ err, action, topic }, 'broker acl hook threw; refusing');
-      return false;
+    return opts.acl ? callAcl(username) : true;
+
+    function callAcl(user: string | undefined): boolean {
+      try {
+        return opts.acl!({ action, clientId: client?.id, username: user, topic, will }) !== false;
+      } catch (err) {
+        log.error({ err, action, topic }, 'broker acl hook threw; refusing');
+        return false;
+      }
     }
   };
 
@@ -119,6 +131,13 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
           authError('only loopback clients may connect when no broker users are configured', 5),
           false,
         );
+      }
+      if (opts.trustLoopback && username === undefined) {
+        const addr = remoteAddress(client);
+        if (addr !== undefined && isLoopback(addr)) {
+          trustedLocal.add(client);
+          return done(null, true);
+        }
       }
       const entry = username !== undefined ? users.get(username) : undefined;
       // Compare fixed-length digests so neither the length nor the content leaks through timing.

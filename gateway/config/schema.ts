@@ -64,6 +64,20 @@ const MachineConfig = z
           .regex(/^[a-z][a-z0-9+.-]*:\S+$/i, 'an absolute URL')
           .optional()
           .describe("The machine's static remote-vend URL, shown as a QR when idle."),
+        mqtt: z
+          .object({
+            password: z
+              .string()
+              .min(8, 'at least 8 characters')
+              .describe(
+                'The display device logs in to the embedded broker as display-{machine id} with this password.',
+              ),
+          })
+          .strict()
+          .optional()
+          .describe(
+            'Also drive an MQTT display device: render commands (retained) on vendgate/v1/{gatewayId}/display/{machine id}/render; the device may read only that topic and publish only its state topic.',
+          ),
       })
       .strict()
       .default({ locale: 'zh-CN' })
