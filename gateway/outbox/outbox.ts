@@ -45,7 +45,7 @@ export interface OutboxStats {
 export class Outbox {
   readonly #db: Db;
   readonly #opts: Required<OutboxOptions>;
-  readonly #allocate: Statement<[number], { next_seq: number }>;
+  readonly #allocate: Statement<[number, number, number], { next_seq: number }>;
   readonly #adjust: Statement<[number, number]>;
   readonly #state: Statement<[], { next_seq: number; rows: number; critical: number }>;
   readonly #insert: Statement<[number, string, string, string, string, number, number | null]>;
@@ -61,7 +61,8 @@ export class Outbox {
     this.#db = db;
     this.#opts = { now: Date.now, ...opts };
     this.#allocate = db.prepare(
-      'UPDATE outbox_state SET next_seq = next_seq + 1, rows = rows + 1, critical = critical + ? WHERE id = 1 RETURNING next_seq',
+      // Params: critical increment (0/1), force (0/1: skip the bound), bound.
+      'UPDATE outbox_state SET next_seq = next_seq + 1, rows = rows + 1, critical = critical + ? WHERE id = 1 AND (? = 1 OR rows < ?) RETURNING next_seq',
     );
     this.#adjust = db.prepare(
       'UPDATE outbox_state SET rows = rows - ?, critical = critical - ? WHERE id = 1',
@@ -123,11 +124,18 @@ export class Outbox {
       );
     }
     const cls = EVENT_CLASS[type];
-    if (cls === 'telemetry' && this.#rows() >= this.#opts.maxRows && !this.#dropOldestTelemetry()) {
-      bumpCounter(this.#db, 'outbox_dropped');
-      return null;
+    const critical = cls === 'critical' ? 1 : 0;
+    // One statement allocates the seq and checks the bound; telemetry that
+    // finds the outbox full first makes room by dropping the oldest.
+    // Critical events are never refused: they are forced past the bound.
+    let seq = this.#allocate.get(critical, critical, this.#opts.maxRows)?.next_seq;
+    if (seq === undefined) {
+      if (!this.#dropOldestTelemetry()) {
+        bumpCounter(this.#db, 'outbox_dropped');
+        return null;
+      }
+      seq = this.#allocate.get(critical, 1, this.#opts.maxRows)!.next_seq;
     }
-    const seq = this.#allocate.get(cls === 'critical' ? 1 : 0)!.next_seq;
     const now = this.#opts.now();
     const envelope: EventEnvelope = {
       id: randomUUID(),
