@@ -197,10 +197,6 @@ export class Outbox {
     })();
   }
 
-  #rows(): number {
-    return this.#state.get()!.rows;
-  }
-
   stats(): OutboxStats {
     const st = this.#state.get()!;
     return {
