@@ -67,6 +67,34 @@ describe('a shake coupon redeemed on a paid order', () => {
     expect(h.platform.eventsOfType('coupon.redeemed')).toHaveLength(1);
   });
 
+  it('gives the coupon back when the order it was redeemed on is refunded, so the next purchase can use it', async () => {
+    await h.platform.sendCommand('coupon.claim', {
+      userId: 'openid-dave',
+      beaconId: BEACON,
+      seenAt: Date.now(),
+    });
+    await waitUntil(
+      () => h.platform.eventsOfType('coupon.issued').length === 2,
+      10_000,
+      'second coupon issued',
+    );
+    const { code } = h.platform.eventsOfType('coupon.issued')[1]!.data as { code: string };
+
+    h.site.machines[0]!.board.fault({ fault: 'jam', slot: 3, count: 1 });
+    const jammed = h.order('m1', 3, { price: { amount: 250, currency: 'CNY' }, couponCode: code });
+    await h.platform.placeOrder(jammed);
+    await h.settled([jammed.orderId]);
+    expect(h.gw.ledger.get(jammed.orderId)?.state).toBe('refund_requested');
+    expect(
+      h.platform.eventsOfType('coupon.released').map((e) => (e.data as { orderId: string }).orderId),
+    ).toEqual([jammed.orderId]);
+
+    const retry = h.order('m1', 4, { price: { amount: 250, currency: 'CNY' }, couponCode: code });
+    await h.platform.placeOrder(retry);
+    await h.settled([retry.orderId]);
+    expect(h.gw.ledger.get(retry.orderId)?.state).toBe('dispensed');
+  });
+
   it('refuses a second shake by the same user over the daily cap, and a claim naming a foreign beacon', async () => {
     await h.platform.sendCommand('coupon.claim', {
       userId: 'openid-alice',

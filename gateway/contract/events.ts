@@ -135,6 +135,11 @@ export const EventSchemas = {
     .describe(
       'A coupon took money off an order. Happens at most once per coupon, in the order’s transaction.',
     ),
+  'coupon.released': z
+    .object({ couponId: z.string(), campaignId: CampaignId, orderId: OrderId, reason: z.string() })
+    .describe(
+      'The order a coupon was redeemed on was refunded, so the coupon can be used again (until its own expiry).',
+    ),
   'coupon.expired': z
     .object({ couponId: z.string(), campaignId: CampaignId, expiresAt: EpochMs })
     .describe('An issued coupon passed its expiry unredeemed and can no longer be used.'),
@@ -229,6 +234,7 @@ export const EVENT_CLASS: Record<EventType, EventClass> = {
   'coupon.issued': 'critical',
   'coupon.refused': 'telemetry',
   'coupon.redeemed': 'critical',
+  'coupon.released': 'critical',
   'coupon.expired': 'critical',
   'campaign.state': 'critical',
   'beacon.found': 'telemetry',

@@ -759,6 +759,31 @@ export class CouponEngine implements CouponRedeemer {
    * one order only (a guarded UPDATE), and the same order asking again gets
    * the same answer.
    */
+  /**
+   * The order this coupon was redeemed on was refunded: the coupon is issued
+   * again (the expiry job still expires it on time). Runs in the refund's
+   * transaction; a second call for the same order does nothing.
+   */
+  releaseInTx(orderId: string, reason: string): boolean {
+    if (!this.#db.inTransaction) throw new Error('releaseInTx must run inside the caller’s transaction');
+    const row = this.#st.couponByOrder.get(orderId);
+    if (!row || row.state !== 'redeemed') return false;
+    const changed = this.#db
+      .prepare(
+        `UPDATE coupons SET state = 'issued', order_id = NULL, machine_id = NULL, discount = NULL, redeemed_at = NULL
+         WHERE coupon_id = ? AND state = 'redeemed' AND order_id = ?`,
+      )
+      .run(row.coupon_id, orderId).changes;
+    if (changed !== 1) return false;
+    this.#outbox.append('coupon.released', {
+      couponId: row.coupon_id,
+      campaignId: row.campaign_id,
+      orderId,
+      reason: reason.slice(0, 200),
+    });
+    return true;
+  }
+
   redeemInTx(code: string, order: RedeemOrder): RedeemResult {
     if (!this.#db.inTransaction) throw new Error('redeemInTx must run inside the caller’s transaction');
     const now = this.#now();

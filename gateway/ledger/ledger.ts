@@ -46,6 +46,8 @@ export type RedeemResult =
  */
 export interface CouponRedeemer {
   redeemInTx(code: string, order: RedeemOrder): RedeemResult;
+  /** The order was refunded: give its coupon back, in the refund's transaction. */
+  releaseInTx?(orderId: string, reason: string): boolean;
 }
 
 interface OrderRow {
@@ -362,6 +364,8 @@ export class OrderLedger {
   #refund(order: OrderRecord, code: ErrorCodeValue, reason: string): void {
     this.#move(order, 'refund_requested', code, reason, this.#now());
     this.#outbox.append('refund.requested', { orderId: order.orderId, refund: order.price, code, reason });
+    // The customer gets the money back, so the coupon goes back too.
+    if (order.couponId !== null) this.#coupons?.releaseInTx?.(order.orderId, reason);
   }
 
   #move(order: OrderRecord, to: OrderState, code: number | null, note: string | null, now: number): void {
