@@ -767,7 +767,7 @@ export class CouponEngine implements CouponRedeemer {
   releaseInTx(orderId: string, reason: string): boolean {
     if (!this.#db.inTransaction) throw new Error('releaseInTx must run inside the caller’s transaction');
     const row = this.#st.couponByOrder.get(orderId);
-    if (!row || row.state !== 'redeemed') return false;
+    if (row?.state !== 'redeemed') return false;
     const changed = this.#db
       .prepare(
         `UPDATE coupons SET state = 'issued', order_id = NULL, machine_id = NULL, discount = NULL, redeemed_at = NULL
