@@ -92,6 +92,28 @@ describe('coupon claims', () => {
     ]);
   });
 
+  it('decides the other claims of a burst when one claim fails unexpectedly, and rejects only that one', async () => {
+    rig.db.close();
+    const verifier: BeaconVerifier = {
+      verify(beaconId) {
+        if (beaconId.endsWith(':666')) throw new Error('verifier bug');
+        return { ok: true };
+      },
+    };
+    rig = openRig(tmp.dir, { file: 'faulty.db', verifier });
+    expect(rig.engine.upsertCampaign(campaignSpec({ perUserPerDay: 1 })).ok).toBe(true);
+    const bad = `ibeacon:${WECHAT_UUID}:10001:666`;
+    const results = await Promise.allSettled([
+      claim('openid-1'),
+      claim('openid-2', { beaconId: bad }),
+      claim('openid-3'),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(results.filter((r) => r.status === 'fulfilled' && r.value.ok)).toHaveLength(2);
+    expect(rig.db.prepare('SELECT COUNT(*) AS n FROM coupons').get()).toEqual({ n: 2 });
+    expect(eventsOf(rig.outbox, 'coupon.issued')).toHaveLength(2);
+  });
+
   it('thins refusal events at the source when configured to, and accounts for every refusal in the count', async () => {
     rig.db.close();
     rig = openRig(tmp.dir, { file: 'thinned.db', engine: { refusalEvents: { perSecond: 50, burst: 200 } } });

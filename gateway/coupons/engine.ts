@@ -470,23 +470,32 @@ export class CouponEngine implements CouponRedeemer {
     this.#scheduled = false;
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, this.#maxBatch);
-      const outcomes: ({ ok: true; r: ClaimResult } | { ok: false; err: unknown })[] = [];
+      let outcomes: ({ ok: true; r: ClaimResult } | { ok: false; err: unknown })[];
       try {
-        this.#db
-          .transaction(() => {
-            outcomes.length = 0;
-            for (const p of batch) {
-              try {
-                outcomes.push({ ok: true, r: this.#decideTx(p.req) });
-              } catch (err) {
-                outcomes.push({ ok: false, err });
-              }
-            }
-          })
+        // Fast path: the whole batch in one transaction, no savepoint per
+        // claim. If any claim throws, the batch rolls back and is decided
+        // again below, each claim in its own savepoint, so one bad claim
+        // cannot take the others with it.
+        outcomes = this.#db
+          .transaction(() => batch.map((p) => ({ ok: true as const, r: this.#decide(p.req) })))
           .immediate();
-      } catch (err) {
-        for (const p of batch) p.reject(err);
-        continue;
+      } catch {
+        try {
+          outcomes = this.#db
+            .transaction(() =>
+              batch.map((p) => {
+                try {
+                  return { ok: true as const, r: this.#decideTx(p.req) };
+                } catch (err) {
+                  return { ok: false as const, err };
+                }
+              }),
+            )
+            .immediate();
+        } catch (err) {
+          for (const p of batch) p.reject(err);
+          continue;
+        }
       }
       batch.forEach((p, i) => {
         const o = outcomes[i]!;
