@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../gateway/errors.ts';
+import { TEST_BEACON as BEACON, oneYuanOffCoupons } from './support/coupons.ts';
 import { type Harness, startHarness, waitUntil } from './support/harness.ts';
-
-const BEACON = 'ibeacon:FDA50693-A4E2-4FB1-AFCF-C6EB07647825:10001:12345';
 
 /**
  * Shake for a coupon, then redeem it on a remote-vend order, through the real
@@ -17,24 +16,7 @@ describe('a shake coupon redeemed on a paid order', () => {
       broker: 'aedes',
       machines: 1,
       config: {
-        coupons: {
-          userKey: 'test-user-key-0123456789',
-          beacons: [BEACON],
-          campaigns: [
-            {
-              id: 'lunch',
-              name: 'Lunch drink',
-              value: { kind: 'fixed', amount: { amount: 100, currency: 'CNY' } },
-              beacons: [BEACON],
-              timeZone: 'Asia/Shanghai',
-              windows: [],
-              budget: { count: 10, money: { amount: 1000, currency: 'CNY' } },
-              perUserPerDay: 1,
-              startsAt: Date.now() - 60_000,
-              endsAt: Date.now() + 3600_000,
-            },
-          ],
-        },
+        coupons: oneYuanOffCoupons('lunch'),
       },
     });
   });

@@ -4,10 +4,9 @@ import { DisplaySim } from '../firmware-sim/display/sim.ts';
 import { type MdbSimProcess, spawnMdbSim } from '../firmware-sim/mdb/spawn.ts';
 import { createPtyPair, type PtyPair } from '../firmware-sim/pty.ts';
 import { ErrorCode } from '../gateway/errors.ts';
+import { TEST_BEACON as BEACON, oneYuanOffCoupons } from './support/coupons.ts';
 import { type Harness, startHarness, waitUntil } from './support/harness.ts';
 import { tempDir } from './support/tmp.ts';
-
-const BEACON = 'ibeacon:FDA50693-A4E2-4FB1-AFCF-C6EB07647825:10001:12345';
 
 /**
  * Select first, then pay, on real transports: the MDB vending machine and
@@ -40,24 +39,7 @@ describe('select-then-pay through an MDB cashless adapter', () => {
       broker: 'aedes',
       machines: 1,
       config: {
-        coupons: {
-          userKey: 'test-user-key-0123456789',
-          beacons: [BEACON],
-          campaigns: [
-            {
-              id: 'cashless-promo',
-              name: 'One yuan off',
-              value: { kind: 'fixed', amount: { amount: 100, currency: 'CNY' } },
-              beacons: [BEACON],
-              timeZone: 'Asia/Shanghai',
-              windows: [],
-              budget: { count: 10, money: { amount: 1000, currency: 'CNY' } },
-              perUserPerDay: 1,
-              startsAt: Date.now() - 60_000,
-              endsAt: Date.now() + 3600_000,
-            },
-          ],
-        },
+        coupons: oneYuanOffCoupons('cashless-promo'),
       },
       extraMachines: [
         {

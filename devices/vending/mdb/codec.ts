@@ -358,11 +358,13 @@ export function encodeAdapterMessage(msg: AdapterMessage): Buffer {
   return Buffer.from(`${adapterMessageLine(msg)}\n`, 'latin1');
 }
 
-/** Streaming decoder for the host side: adapter bytes in, messages out. */
-export class AdapterMessageDecoder {
+/** A line decoder that parses each complete line into a typed message (never throws). */
+class ParsedLineDecoder<T> {
   readonly lines: LineDecoder;
-  constructor(opts: LineDecoderOptions = {}) {
+  readonly #parse: (line: string) => T;
+  constructor(parse: (line: string) => T, opts: LineDecoderOptions) {
     this.lines = new LineDecoder(opts);
+    this.#parse = parse;
   }
   get stats(): LineDecoderStats {
     return this.lines.stats;
@@ -370,34 +372,26 @@ export class AdapterMessageDecoder {
   reset(): void {
     this.lines.reset();
   }
-  feed(chunk: Uint8Array, onMessage: (msg: AdapterMessage) => void): void {
-    this.lines.feed(chunk, (l) => onMessage(parseAdapterLine(l)));
+  feed(chunk: Uint8Array, onMessage: (msg: T) => void): void {
+    this.lines.feed(chunk, (l) => onMessage(this.#parse(l)));
   }
-  push(chunk: Uint8Array): AdapterMessage[] {
-    const out: AdapterMessage[] = [];
+  push(chunk: Uint8Array): T[] {
+    const out: T[] = [];
     this.feed(chunk, (m) => out.push(m));
     return out;
   }
 }
 
-/** Streaming decoder for the adapter side (the simulator): host bytes in, commands out. */
-export class HostCommandDecoder {
-  readonly lines: LineDecoder;
+/** Streaming decoder for the host side: adapter bytes in, messages out. */
+export class AdapterMessageDecoder extends ParsedLineDecoder<AdapterMessage> {
   constructor(opts: LineDecoderOptions = {}) {
-    this.lines = new LineDecoder(opts);
+    super(parseAdapterLine, opts);
   }
-  get stats(): LineDecoderStats {
-    return this.lines.stats;
-  }
-  reset(): void {
-    this.lines.reset();
-  }
-  feed(chunk: Uint8Array, onCommand: (cmd: HostCommand) => void): void {
-    this.lines.feed(chunk, (l) => onCommand(parseHostLine(l)));
-  }
-  push(chunk: Uint8Array): HostCommand[] {
-    const out: HostCommand[] = [];
-    this.feed(chunk, (c) => out.push(c));
-    return out;
+}
+
+/** Streaming decoder for the adapter side (the simulator): host bytes in, commands out. */
+export class HostCommandDecoder extends ParsedLineDecoder<HostCommand> {
+  constructor(opts: LineDecoderOptions = {}) {
+    super(parseHostLine, opts);
   }
 }
