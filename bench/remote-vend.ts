@@ -20,6 +20,8 @@ export interface RemoteVendBenchOptions {
   machines?: number;
   latencyOrders?: number;
   throughputOrders?: number;
+  /** Skip the bare baseline (for profiling the gateway alone). */
+  gatewayOnly?: boolean;
 }
 
 export interface RemoteVendBenchResult {
@@ -68,7 +70,9 @@ export async function runRemoteVendBench(opts: RemoteVendBenchOptions = {}): Pro
   try {
     for (let i = 1; i <= machines; i++)
       ptys.push(await createPtyPair(tmp.dir, { hostName: `gw${i}`, deviceName: `dev${i}` }));
-    const bare = await benchBare(ptys, latencyOrders, throughputOrders);
+    const bare = opts.gatewayOnly
+      ? { latency: summarize([0]), throughputPerSec: 0 }
+      : await benchBare(ptys, latencyOrders, throughputOrders);
     const gw = await benchGateway(tmp.dir, ptys, latencyOrders, throughputOrders);
     return {
       machines,
@@ -178,7 +182,7 @@ async function benchGateway(dir: string, ptys: PtyPair[], latencyOrders: number,
     stringify({
       gatewayId,
       dataDir: dir,
-      log: { level: 'warn' },
+      log: { level: (process.env.BENCH_GATEWAY_LOG as 'warn') ?? 'warn' },
       broker: { embedded: { port } },
       platform: { publicKeys: { default: keys.publicKey } },
       http: { enabled: false },
@@ -193,7 +197,7 @@ async function benchGateway(dir: string, ptys: PtyPair[], latencyOrders: number,
   // BENCH_GATEWAY_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the gateway process.
   const nodeArgs = process.env.BENCH_GATEWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const gateway = spawn(process.execPath, [...nodeArgs, GATEWAY_ENTRY, 'start', '--config', configPath], {
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', process.env.BENCH_GATEWAY_LOG ? 'inherit' : 'ignore', 'inherit'],
   });
   const url = `mqtt://127.0.0.1:${port}`;
   const topics = gatewayTopics(gatewayId);

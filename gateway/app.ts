@@ -27,6 +27,7 @@ import { publicKeyFromBase64 } from './link/signing.ts';
 import { type Log, namespaced } from './log.ts';
 import { Outbox } from './outbox/outbox.ts';
 import { type Db, openStore } from './store/db.ts';
+import { GroupCommit } from './store/group-commit.ts';
 import { VERSION } from './version.ts';
 
 export interface GatewayOptions {
@@ -151,6 +152,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   coupons.syncConfig(config.coupons.campaigns);
   const ledger = new OrderLedger({ db, outbox, catalog, coupons });
+  const commits = new GroupCommit(db);
 
   const machines = new Map<string, VendingMachine>();
   const readers = new Map<string, CashlessReader>();
@@ -196,6 +198,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     log: namespaced(log, 'vend'),
     resolveTimeoutMs: config.vend.resolveTimeoutMs,
     onChange: notify,
+    commits,
   });
 
   for (const machine of machines.values()) {
@@ -219,6 +222,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     outbox,
     guard,
     db,
+    commits,
     log: linkLog,
     resendAfterMs: config.platform.resendAfterMs,
     status: () => ({
@@ -410,6 +414,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await Promise.all([...machines.values(), ...readers.values()].map((m) => m.stop()));
       await ble.stop();
       await broker?.close();
+      log.info({ groupCommit: commits.stats }, 'store closed');
       db.close();
     },
   };

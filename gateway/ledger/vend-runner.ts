@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { VendingMachine } from '../../devices/vending/port.ts';
 import { ErrorCode } from '../errors.ts';
 import type { Log } from '../log.ts';
+import type { GroupCommit } from '../store/group-commit.ts';
 import type { OrderLedger, OrderRecord } from './ledger.ts';
 
 export interface VendRunnerOptions {
@@ -15,6 +16,11 @@ export interface VendRunnerOptions {
   now?: () => number;
   /** Called after every ledger change, so the platform link can drain the outbox. */
   onChange?: () => void;
+  /**
+   * Shares one commit among the ledger writes of every machine in the same
+   * event-loop turn. Without it each write commits on its own.
+   */
+  commits?: GroupCommit;
 }
 
 /**
@@ -24,7 +30,8 @@ export interface VendRunnerOptions {
  * (DESIGN.md "Exactly once, in money terms").
  */
 export class VendRunner {
-  readonly #opts: Required<Omit<VendRunnerOptions, 'onChange'>> & { onChange: () => void };
+  readonly #opts: Required<Omit<VendRunnerOptions, 'onChange' | 'commits'>> & { onChange: () => void };
+  readonly #commits: GroupCommit | undefined;
   readonly #queues = new Map<string, string[]>();
   readonly #running = new Set<string>();
   readonly #idleWaiters: Array<() => void> = [];
@@ -38,6 +45,20 @@ export class VendRunner {
       onChange: () => {},
       ...opts,
     };
+    this.#commits = opts.commits;
+  }
+
+  /**
+   * Runs a ledger write and resolves once it is durable: every caller acts
+   * on the result (a DISPENSE frame, an event published) only after that.
+   */
+  #write<T>(work: () => T): Promise<T> {
+    if (this.#commits) return this.#commits.run(work);
+    try {
+      return Promise.resolve(work());
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** Resumes after a restart: first resolve in-flight vends, then the orders still waiting. */
@@ -121,12 +142,12 @@ export class VendRunner {
         break;
       }
     }
-    const begin = ledger.beginDispense(orderId);
+    const begin = await this.#write(() => ledger.beginDispense(orderId));
     this.#opts.onChange();
     if (begin.kind === 'settled') return;
     try {
       const outcome = await machine.dispense({ vendToken: begin.vendToken, slot: begin.order.slot });
-      ledger.recordOutcome(orderId, outcome);
+      await this.#write(() => ledger.recordOutcome(orderId, outcome));
       this.#opts.onChange();
     } catch (err) {
       log.warn(
@@ -149,17 +170,19 @@ export class VendRunner {
       try {
         const q = await machine.queryVend(token);
         if (q.kind === 'dispensed' || q.kind === 'failed') {
-          ledger.recordOutcome(order.orderId, q);
+          await this.#write(() => ledger.recordOutcome(order.orderId, q));
           this.#opts.onChange();
           log.info({ orderId: order.orderId, outcome: q.kind }, 'vend resolved by asking the controller');
           return;
         }
         if (q.kind === 'never-seen') {
           if (order.expiresAt <= this.#opts.now()) {
-            ledger.refundNeverDispensed(
-              order.orderId,
-              ErrorCode.OrderExpired,
-              'the controller never received the vend and the order has expired',
+            await this.#write(() =>
+              ledger.refundNeverDispensed(
+                order.orderId,
+                ErrorCode.OrderExpired,
+                'the controller never received the vend and the order has expired',
+              ),
             );
             this.#opts.onChange();
             return;
@@ -167,7 +190,7 @@ export class VendRunner {
           // The controller confirms it never saw this token, so sending it
           // again is not blind; the same token keeps it idempotent.
           const outcome = await machine.dispense({ vendToken: token, slot: order.slot });
-          ledger.recordOutcome(order.orderId, outcome);
+          await this.#write(() => ledger.recordOutcome(order.orderId, outcome));
           this.#opts.onChange();
           return;
         }
@@ -181,9 +204,11 @@ export class VendRunner {
       await sleep(retryDelayMs);
     }
     if (this.#stopped) return;
-    ledger.markUnresolved(
-      order.orderId,
-      'the controller did not say whether the vend happened before the resolve timeout',
+    await this.#write(() =>
+      ledger.markUnresolved(
+        order.orderId,
+        'the controller did not say whether the vend happened before the resolve timeout',
+      ),
     );
     this.#opts.onChange();
   }

@@ -8,6 +8,7 @@ import { ErrorCode, VendgateError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import type { Outbox } from '../outbox/outbox.ts';
 import type { Db } from '../store/db.ts';
+import type { GroupCommit } from '../store/group-commit.ts';
 import type { CommandGuard, GuardResult } from './command-guard.ts';
 import { connectMqtt } from './mqtt-client.ts';
 
@@ -45,6 +46,8 @@ export interface PlatformLinkOptions {
   guard: CommandGuard;
   /** The store the outbox lives in, for the transactions that queue events. */
   db: Db;
+  /** When given, acknowledged rows are deleted in the turn's shared commit instead of one commit per ack. */
+  commits?: GroupCommit;
   /** What the birth message republishes besides state and gatewayId. */
   status: () => Omit<GatewayStatus, 'state' | 'gatewayId'>;
   log: Log;
@@ -89,8 +92,8 @@ interface PendingRequest {
  * meanwhile instead of acting on them late.
  */
 export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
-  readonly #opts: Required<Omit<PlatformLinkOptions, 'username' | 'password'>> &
-    Pick<PlatformLinkOptions, 'username' | 'password'>;
+  readonly #opts: Required<Omit<PlatformLinkOptions, 'username' | 'password' | 'commits'>> &
+    Pick<PlatformLinkOptions, 'username' | 'password' | 'commits'>;
   readonly #topics: ReturnType<typeof gatewayTopics>;
   readonly #log: Log;
   #client: MqttClient | undefined;
@@ -378,14 +381,23 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
       upTo = this.#highestPublished;
     }
     if (upTo <= this.#ackedSeq) return;
-    const removed = this.#opts.outbox.ack(upTo);
+    // Deleting acknowledged rows is housekeeping: if it fails they are sent
+    // again after a restart and the platform dedupes them by seq.
+    const outbox = this.#opts.outbox;
+    if (this.#opts.commits) {
+      this.#opts.commits
+        .run(() => outbox.ack(upTo))
+        .catch((err: unknown) => this.#log.error({ err, upTo }, 'deleting acknowledged events failed'));
+    } else {
+      outbox.ack(upTo);
+    }
     this.#ackedSeq = upTo;
     if (this.#sentUpTo < upTo) this.#sentUpTo = upTo;
     let i = 0;
     while (i < this.#inFlight.length && this.#inFlight[i]! <= upTo) i++;
     if (i > 0) this.#inFlight.splice(0, i);
     this.#lastProgressAt = this.#opts.now();
-    this.#log.debug({ upTo, removed, inFlight: this.#inFlight.length }, 'platform acknowledged events');
+    this.#log.debug({ upTo, inFlight: this.#inFlight.length }, 'platform acknowledged events');
     this.notify();
   }
 
@@ -493,7 +505,6 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
           this.#sentUpTo = row.seq;
           if (row.seq > this.#highestPublished) this.#highestPublished = row.seq;
         }
-        this.#opts.outbox.markSent(rows[0]!.seq, rows.at(-1)!.seq);
         // A short batch means the outbox is drained; skip the empty query.
         if (rows.length < Math.min(room, 100)) return;
       }

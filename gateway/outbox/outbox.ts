@@ -23,8 +23,6 @@ export interface OutboxRow {
   seq: number;
   envelope: string;
   type: string;
-  sendCount: number;
-  lastSentAt: number | null;
 }
 
 export interface OutboxStats {
@@ -49,11 +47,7 @@ export class Outbox {
   readonly #adjust: Statement<[number, number]>;
   readonly #state: Statement<[], { next_seq: number; rows: number; critical: number }>;
   readonly #insert: Statement<[number, string, string, string, string, number, number | null]>;
-  readonly #pendingAfter: Statement<
-    [number, number],
-    { seq: number; envelope: string; type: string; send_count: number; last_sent_at: number | null }
-  >;
-  readonly #markSent: Statement<[number, number, number]>;
+  readonly #pendingAfter: Statement<[number, number], OutboxRow>;
   readonly #ackUpTo: Statement<[number]>;
   readonly #countRange: Statement<[number], { n: number; critical: number }>;
 
@@ -72,10 +66,10 @@ export class Outbox {
       'INSERT INTO outbox (seq, event_id, type, class, envelope, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
     this.#pendingAfter = db.prepare(
-      'SELECT seq, envelope, type, send_count, last_sent_at FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?',
-    );
-    this.#markSent = db.prepare(
-      'UPDATE outbox SET send_count = send_count + 1, last_sent_at = ? WHERE seq >= ? AND seq <= ?',
+      // Sends are not recorded per row (the send_count and last_sent_at
+      // columns stay unused): an UPDATE per drained batch was one more commit
+      // per event, and a restart resends from the last ack anyway.
+      'SELECT seq, envelope, type FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?',
     );
     this.#ackUpTo = db.prepare('DELETE FROM outbox WHERE seq <= ?');
     this.#countRange = db.prepare(
@@ -156,18 +150,7 @@ export class Outbox {
   }
 
   pendingAfter(seq: number, limit: number): OutboxRow[] {
-    return this.#pendingAfter.all(seq, limit).map((r) => ({
-      seq: r.seq,
-      envelope: r.envelope,
-      type: r.type,
-      sendCount: r.send_count,
-      lastSentAt: r.last_sent_at,
-    }));
-  }
-
-  /** Records a send of every row with first <= seq <= last (a drained batch is one such range). */
-  markSent(first: number, last: number): void {
-    this.#markSent.run(this.#opts.now(), first, last);
+    return this.#pendingAfter.all(seq, limit);
   }
 
   /** The platform stored every event up to `upTo`. Returns how many rows left. */

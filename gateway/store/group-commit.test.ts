@@ -1,0 +1,58 @@
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { tempDir } from '../../test/support/tmp.ts';
+import { type Db, openStore } from './db.ts';
+import { GroupCommit } from './group-commit.ts';
+
+describe('GroupCommit', () => {
+  const cleanups: Array<() => void> = [];
+  afterEach(() => {
+    for (const c of cleanups.splice(0)) c();
+  });
+  function open(): { db: Db; path: string } {
+    const tmp = tempDir('vendgate-gc-');
+    const path = join(tmp.dir, 'x.db');
+    const db = openStore({ path });
+    db.exec('CREATE TABLE t (k TEXT PRIMARY KEY)');
+    cleanups.push(() => {
+      db.close();
+      tmp.cleanup();
+    });
+    return { db, path };
+  }
+
+  it('runs the work of one turn in one transaction and resolves after it committed', async () => {
+    const { db, path } = open();
+    const gc = new GroupCommit(db);
+    const done = [gc.run(() => db.prepare("INSERT INTO t VALUES ('a')").run().changes), gc.run(() => 'b')];
+    // Nothing ran yet: the work waits for the end of the turn.
+    expect(db.prepare('SELECT COUNT(*) AS n FROM t').get()).toEqual({ n: 0 });
+    expect(await Promise.all(done)).toEqual([1, 'b']);
+    // Committed: a second connection sees it.
+    const other = openStore({ path });
+    expect(other.prepare('SELECT k FROM t').all()).toEqual([{ k: 'a' }]);
+    other.close();
+    expect(gc.stats).toEqual({ batches: 1, units: 2 });
+  });
+
+  it('rolls back and rejects only the unit that threw', async () => {
+    const { db } = open();
+    const gc = new GroupCommit(db);
+    const ok = gc.run(() => db.prepare("INSERT INTO t VALUES ('kept')").run());
+    const bad = gc.run(() => {
+      db.prepare("INSERT INTO t VALUES ('lost')").run();
+      throw new Error('boom');
+    });
+    await expect(bad).rejects.toThrow('boom');
+    await ok;
+    expect(db.prepare('SELECT k FROM t').all()).toEqual([{ k: 'kept' }]);
+  });
+
+  it('rejects every unit when the commit itself fails', async () => {
+    const { db } = open();
+    const gc = new GroupCommit(db);
+    const p = gc.run(() => db.prepare("INSERT INTO t VALUES ('x')").run());
+    db.close(); // the batch cannot even begin
+    await expect(p).rejects.toThrow();
+  });
+});
