@@ -37,6 +37,12 @@ export interface TransportOptions {
   parity?: 'none' | 'even' | 'odd' | 'mark' | 'space';
   /** TCP connect timeout, default 3000 ms. */
   connectTimeoutMs?: number;
+  /**
+   * Serial only: do reads and writes on the event loop instead of libuv's
+   * thread pool (Linux; see serial-binding.ts). Default true; false uses
+   * node-serialport's stock binding unchanged.
+   */
+  directIo?: boolean;
 }
 
 /** Makes a (closed) transport for a URL. The seam drivers take. */
@@ -75,15 +81,32 @@ export class SerialTransport extends EventEmitter<ByteTransportEvents> implement
 
   async open(): Promise<void> {
     if (this.port) throw new Error(`serial transport ${this.url} already open`);
-    const { SerialPort } = await import('serialport');
-    const port = new SerialPort({
+    const settings = {
       path: this.url,
       baudRate: this.opts.baudRate ?? 9600,
       dataBits: this.opts.dataBits ?? 8,
       stopBits: this.opts.stopBits ?? 1,
       parity: this.opts.parity ?? 'none',
       autoOpen: false,
-    });
+    } as const;
+    let port: import('@serialport/stream').SerialPortStream;
+    const parity = settings.parity;
+    // Mark and space parity are not Linux termios options; the stock binding reports that.
+    if (
+      process.platform === 'linux' &&
+      this.opts.directIo !== false &&
+      parity !== 'mark' &&
+      parity !== 'space'
+    ) {
+      const [{ SerialPortStream }, { DirectIoLinuxBinding }] = await Promise.all([
+        import('@serialport/stream'),
+        import('./serial-binding.ts'),
+      ]);
+      port = new SerialPortStream({ ...settings, parity, binding: DirectIoLinuxBinding });
+    } else {
+      const { SerialPort } = await import('serialport');
+      port = new SerialPort(settings);
+    }
     await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
     this.port = port;
     port.on('data', (chunk: Buffer) => this.emit('data', chunk));

@@ -123,7 +123,8 @@ describe('MdbCashlessDriver', () => {
     expect(r.driver.online).toBe(true);
     expect(r.sim.config.get('mdb-always-idle')).toBe('1');
     expect(r.sim.vmcTimeoutMs).toBe(45_000);
-    expect(r.driver.readerState).toBe('ENABLED');
+    // The simulator is ENABLED; its status line reaches the driver a moment later.
+    await waitFor(() => r.driver.readerState === 'ENABLED');
   });
 
   it('turns a button press into a vend request with the price in minor units and a deadline inside the response time', async () => {
