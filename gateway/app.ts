@@ -264,7 +264,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         return;
       }
       const r = ledger.receivePaid(cmd.data);
-      if (r.kind === 'accepted') runner.submit(r.order.orderId, r.order.machineId);
+      // Inside the command's transaction: the vend intent can share its commit.
+      if (r.kind === 'accepted') runner.submitPaid(r.order.orderId, r.order.machineId);
       ordersLog.info(
         { orderId: r.order.orderId, machineId: r.order.machineId, slot: r.order.slot, result: r.kind },
         r.kind === 'refused' ? `order refused: ${r.reason}` : `order ${r.kind}`,

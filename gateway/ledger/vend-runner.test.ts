@@ -5,6 +5,7 @@ import { tempDir } from '../../test/support/tmp.ts';
 import { silentLogger } from '../log.ts';
 import { Outbox } from '../outbox/outbox.ts';
 import { type Db, openStore } from '../store/db.ts';
+import { GroupCommit } from '../store/group-commit.ts';
 import { catalogFrom } from './catalog.ts';
 import { OrderLedger } from './ledger.ts';
 import { VendRunner } from './vend-runner.ts';
@@ -16,7 +17,7 @@ describe('the vend runner', () => {
   let machine: FakeMachine;
   let runner: VendRunner;
 
-  const build = () => {
+  const build = (opts: { groupCommit?: boolean } = {}) => {
     db = openStore({ path: join(tmp.dir, 'runner.db') });
     const outbox = new Outbox(db, { gatewayId: 'gw1', maxRows: 1000, telemetryTtlMs: 60_000 });
     ledger = new OrderLedger({
@@ -30,8 +31,17 @@ describe('the vend runner', () => {
       log: silentLogger(),
       retryDelayMs: 5,
       resolveTimeoutMs: 500,
+      ...(opts.groupCommit ? { commits: new GroupCommit(db) } : {}),
     });
   };
+  const paid = (orderId: string) => ({
+    orderId,
+    machineId: 'm1',
+    slot: 1,
+    price: { amount: 300, currency: 'CNY' },
+    provider: 'wechat',
+    expiresAt: Date.now() + 60_000,
+  });
   const order = (orderId: string, expiresIn = 60_000) => {
     ledger.receivePaid({
       orderId,
@@ -128,5 +138,53 @@ describe('the vend runner', () => {
     await runner.idle();
     expect(ledger.get('order-r007')?.state).toBe('dispensed');
     expect(machine.dispenseCalls.length).toBe(0);
+  });
+
+  it('writes the vend intent in the transaction that records the order when the machine is idle', async () => {
+    db.transaction(() => {
+      ledger.receivePaid(paid('order-r008'));
+      runner.submitPaid('order-r008', 'm1');
+      // Still inside the recording transaction: the intent is already there.
+      expect(ledger.get('order-r008')?.state).toBe('dispensing');
+      expect(machine.dispenseCalls.length).toBe(0);
+    })();
+    await runner.idle();
+    expect(ledger.get('order-r008')?.state).toBe('dispensed');
+    expect(machine.dispensedCount).toBe(1);
+  });
+
+  it('sends nothing for an order whose recording transaction rolled back', async () => {
+    expect(() =>
+      db.transaction(() => {
+        ledger.receivePaid(paid('order-r009'));
+        runner.submitPaid('order-r009', 'm1');
+        throw new Error('the command transaction failed');
+      })(),
+    ).toThrow('the command transaction failed');
+    await runner.idle();
+    expect(ledger.get('order-r009')).toBeUndefined();
+    expect(machine.dispenseCalls.length).toBe(0);
+  });
+
+  it('queues an order for a busy machine and begins it in its own commit later', async () => {
+    machine.setOnline(false);
+    db.transaction(() => {
+      ledger.receivePaid(paid('order-r010'));
+      runner.submitPaid('order-r010', 'm1');
+    })();
+    expect(ledger.get('order-r010')?.state).toBe('received');
+    machine.setOnline(true);
+    await runner.idle();
+    expect(ledger.get('order-r010')?.state).toBe('dispensed');
+  });
+
+  it('with group commit, dispenses every queued order exactly once', async () => {
+    runner.stop();
+    db.close();
+    build({ groupCommit: true });
+    for (let i = 0; i < 20; i++) order(`order-g${i}`);
+    await runner.idle();
+    expect(ledger.countByState()).toEqual({ dispensed: 20 });
+    expect(machine.dispensedCount).toBe(20);
   });
 });

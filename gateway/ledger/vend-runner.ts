@@ -3,7 +3,9 @@ import type { VendingMachine } from '../../devices/vending/port.ts';
 import { ErrorCode } from '../errors.ts';
 import type { Log } from '../log.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
-import type { OrderLedger, OrderRecord } from './ledger.ts';
+import type { BeginResult, OrderLedger, OrderRecord } from './ledger.ts';
+
+type Begun = Extract<BeginResult, { kind: 'dispense' }>;
 
 export interface VendRunnerOptions {
   ledger: OrderLedger;
@@ -33,6 +35,8 @@ export class VendRunner {
   readonly #opts: Required<Omit<VendRunnerOptions, 'onChange' | 'commits'>> & { onChange: () => void };
   readonly #commits: GroupCommit | undefined;
   readonly #queues = new Map<string, string[]>();
+  /** Orders whose dispense intent was written in the transaction that recorded them (submitPaid). */
+  readonly #begun = new Map<string, Begun>();
   readonly #running = new Set<string>();
   readonly #idleWaiters: Array<() => void> = [];
   #stopped = false;
@@ -68,6 +72,28 @@ export class VendRunner {
     for (const o of inFlight) this.submit(o.orderId, o.machineId);
     for (const o of queued) this.submit(o.orderId, o.machineId);
     return { resolving: inFlight.length, queued: queued.length };
+  }
+
+  /**
+   * For an order just recorded as `received`, called INSIDE the transaction
+   * that recorded it: when its machine is online and idle, the dispense
+   * intent is written in that same transaction, so the order costs one
+   * commit instead of two and the DISPENSE frame goes out right after it.
+   * Otherwise the order is queued as by submit().
+   */
+  submitPaid(orderId: string, machineId: string): void {
+    const machine = this.#opts.machines.get(machineId);
+    if (machine?.online && !this.#running.has(machineId) && !this.#stopped) {
+      try {
+        // Its own savepoint: if it throws, the order stays recorded and queued.
+        const begin = this.#opts.ledger.beginDispense(orderId);
+        if (begin.kind === 'dispense') this.#begun.set(orderId, begin);
+        else return; // settled (refunded as expired) in the same transaction
+      } catch (err) {
+        this.#opts.log.error({ err, orderId, machineId }, 'could not begin the vend with the order; queued');
+      }
+    }
+    this.submit(orderId, machineId);
   }
 
   submit(orderId: string, machineId: string): void {
@@ -123,6 +149,17 @@ export class VendRunner {
   async #process(machineId: string, orderId: string): Promise<void> {
     const { ledger, log } = this.#opts;
     const machine = this.#opts.machines.get(machineId);
+    const begun = this.#begun.get(orderId);
+    if (begun) {
+      this.#begun.delete(orderId);
+      // Only on what the store says: had the recording transaction rolled
+      // back, there would be no committed intent and no byte may go out.
+      const now = ledger.get(orderId);
+      if (machine && now?.state === 'dispensing' && now.vendToken === begun.vendToken) {
+        await this.#dispense(machine, machineId, orderId, begun);
+        return;
+      }
+    }
     const order = ledger.get(orderId);
     if (!order || !machine) {
       log.error({ orderId, machineId }, 'order or machine vanished; left for recovery');
@@ -145,6 +182,12 @@ export class VendRunner {
     const begin = await this.#write(() => ledger.beginDispense(orderId));
     this.#opts.onChange();
     if (begin.kind === 'settled') return;
+    await this.#dispense(machine, machineId, orderId, begin);
+  }
+
+  /** The intent is committed: send the vend and record what the controller says. */
+  async #dispense(machine: VendingMachine, machineId: string, orderId: string, begin: Begun): Promise<void> {
+    const { ledger, log } = this.#opts;
     try {
       const outcome = await machine.dispense({ vendToken: begin.vendToken, slot: begin.order.slot });
       await this.#write(() => ledger.recordOutcome(orderId, outcome));
