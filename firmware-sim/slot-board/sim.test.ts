@@ -54,11 +54,32 @@ describe('SlotBoardSim', () => {
     const { sim, host, frames } = await board({ ackTimeoutMs: 5 });
     host.write(new DispenseMessage(10, 1).serialize(1));
     await new Promise((r) => setTimeout(r, 200));
-    // Never ACKed: accepted progress is sent 6 times, then dropped, and so on.
+    // Never ACKed: accepted progress is sent 6 times, then dropped, then the
+    // result; the queued "dispensing" progress was replaced by the result.
     const results = frames.filter((f) => f.command === Command.DispenseResult);
     expect(results.length).toBe(6);
     expect(parseMessage(results[0]!)).toEqual(new DispenseResultMessage(10, 1, 0));
-    expect(sim.stats.dropped).toBe(3);
+    expect(sim.stats.dropped).toBe(2);
+    await sim.stop();
+  });
+
+  it('replaces a progress report not yet sent with the newer result, leaving no seq gap', async () => {
+    const { sim, host, frames } = await board();
+    host.write(new DispenseMessage(12, 1).serialize(1));
+    await once(sim, 'vend');
+    const ackAll = async () => {
+      for (let i = 0; i < 5; i++) {
+        const data = frames.filter((f) => f.command !== Command.Poll && f.command !== Command.Ack);
+        const last = data.at(-1);
+        if (last) host.write(encodeFrame(Command.Ack, last.seq, new Uint8Array(0)));
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    await ackAll();
+    const data = frames.filter((f) => f.command !== Command.Poll && f.command !== Command.Ack);
+    const seen = [...new Map(data.map((f) => [f.seq, f])).values()];
+    expect(seen.map((f) => f.command)).toEqual([Command.DispenseProgress, Command.DispenseResult]);
+    expect(seen[1]!.seq).toBe(seen[0]!.seq + 1);
     await sim.stop();
   });
 

@@ -101,6 +101,14 @@ interface OutFrame {
   attempts: number;
 }
 
+/** A data frame waiting for the send slot; its seq is assigned when it is sent. */
+interface QueuedFrame {
+  command: number;
+  payload: Uint8Array;
+  /** For DISPENSE_PROGRESS: the vend it reports, so a newer report can replace it. */
+  progressOf?: number;
+}
+
 const OUTCOME_FAULT_CODES: Record<string, number> = {
   jam: ResultCode.Jammed,
   'drop-sensor-miss': ResultCode.DropSensorMiss,
@@ -121,7 +129,7 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
     Pick<SlotBoardSimOptions, 'onOutcome'>;
   private current: number | null = null;
   private txSeq = 0;
-  private readonly txQueue: OutFrame[] = [];
+  private readonly txQueue: QueuedFrame[] = [];
   private inflight: OutFrame | null = null;
   private ackTimer: NodeJS.Timeout | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
@@ -291,15 +299,36 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
     this.transport.write(bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs));
   };
 
-  private enqueue(command: number, payload: Uint8Array): void {
-    this.txSeq = (this.txSeq % 255) + 1;
-    this.txQueue.push({ frame: encodeFrame(command, this.txSeq, payload), seq: this.txSeq, attempts: 0 });
+  /**
+   * Queues a data frame. A DISPENSE_PROGRESS or DISPENSE_RESULT for a vend
+   * replaces that vend's DISPENSE_PROGRESS still waiting to be sent (VSB
+   * section 6, rule 5): the host needs the latest stage, not every stage, so a
+   * fast motor costs one round trip less on the wire.
+   */
+  private enqueue(command: number, payload: Uint8Array, vendToken?: number): void {
+    if (vendToken !== undefined) {
+      for (let i = this.txQueue.length - 1; i >= 0; i--) {
+        if (this.txQueue[i]!.progressOf === vendToken) this.txQueue.splice(i, 1);
+      }
+    }
+    this.txQueue.push({
+      command,
+      payload,
+      ...(command === Command.DispenseProgress && vendToken !== undefined ? { progressOf: vendToken } : {}),
+    });
     this.pump();
   }
 
   private pump(): void {
     if (this.inflight || this.txQueue.length === 0) return;
-    this.inflight = this.txQueue.shift()!;
+    const next = this.txQueue.shift()!;
+    // Seqs are assigned on sending so that a replaced frame leaves no gap.
+    this.txSeq = (this.txSeq % 255) + 1;
+    this.inflight = {
+      frame: encodeFrame(next.command, this.txSeq, next.payload),
+      seq: this.txSeq,
+      attempts: 0,
+    };
     this.transmit();
   }
 
@@ -383,11 +412,13 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
         this.enqueue(
           Command.DispenseProgress,
           new DispenseProgressMessage(token, ProgressStage.Dispensing).payload(),
+          token,
         );
       } else {
         this.enqueue(
           Command.DispenseResult,
           new DispenseResultMessage(token, known.slot, known.result).payload(),
+          token,
         );
       }
       return;
@@ -410,10 +441,12 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
     this.enqueue(
       Command.DispenseProgress,
       new DispenseProgressMessage(token, ProgressStage.Accepted).payload(),
+      token,
     );
     this.enqueue(
       Command.DispenseProgress,
       new DispenseProgressMessage(token, ProgressStage.Dispensing).payload(),
+      token,
     );
     const done = () => {
       const code = this.takeOutcomeFault(slot) ?? ResultCode.Success;
@@ -445,6 +478,6 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
     };
     this.opts.onOutcome?.(record);
     this.emit('vend', record);
-    this.enqueue(Command.DispenseResult, new DispenseResultMessage(token, slot, result).payload());
+    this.enqueue(Command.DispenseResult, new DispenseResultMessage(token, slot, result).payload(), token);
   }
 }

@@ -109,7 +109,8 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
 
 describe('SlotBoardDriver', () => {
   it('goes online on the first poll and dispenses a product, reporting progress', async () => {
-    const { driver, sim } = await rig();
+    // A motor slow enough that the board reports every stage (VSB section 6, rule 5).
+    const { driver, sim } = await rig({ motorMs: 30 });
     expect(driver.online).toBe(true);
     const stages: string[] = [];
     driver.on('progress', (token, stage) => stages.push(`${token}:${stage}`));
@@ -163,7 +164,8 @@ describe('SlotBoardDriver', () => {
   });
 
   it('ACKs a resent DISPENSE_RESULT again but does not act on it twice', async () => {
-    const { driver, sim, host } = await rig();
+    // The motor outlasts the three resends, so the board reports both stages.
+    const { driver, sim, host } = await rig({ motorMs: 200 });
     // Drop the host's first ACKs of data frames so the board resends them.
     const drop = dropFrames(host, Command.Ack, 3);
     const seen: string[] = [];
