@@ -24,14 +24,32 @@ export interface RemoteVendBenchOptions {
   gatewayOnly?: boolean;
 }
 
+/**
+ * CPU ms per order (or per bare round trip) of every process in the rig
+ * during the throughput run. On a 2-core box the sum bounds throughput:
+ * no run can beat cores * 1000 / total orders per second.
+ */
+export interface RigCpu {
+  /** The gateway process (bare: the relay, which lives in the load generator). */
+  gateway: number;
+  /** The simulated boards (bare: the echo devices), one process. */
+  devices: number;
+  /** The socat processes making the pty pairs. */
+  socat: number;
+  /** This process: the simulated platform and listener (bare: also the relay and the broker). */
+  loadGenerator: number;
+  total: number;
+}
+
 export interface RemoteVendBenchResult {
   machines: number;
-  bare: { latency: ReturnType<typeof summarize>; throughputPerSec: number };
+  bare: { latency: ReturnType<typeof summarize>; throughputPerSec: number; cpu: RigCpu };
   gateway: {
     latency: ReturnType<typeof summarize>;
     throughputPerSec: number;
     cpuMsPerOrder: number;
     peakRssMb: number;
+    cpu: RigCpu;
   };
   addedP50Ms: number;
   addedP99Ms: number;
@@ -71,7 +89,7 @@ export async function runRemoteVendBench(opts: RemoteVendBenchOptions = {}): Pro
     for (let i = 1; i <= machines; i++)
       ptys.push(await createPtyPair(tmp.dir, { hostName: `gw${i}`, deviceName: `dev${i}` }));
     const bare = opts.gatewayOnly
-      ? { latency: summarize([0]), throughputPerSec: 0 }
+      ? { latency: summarize([0]), throughputPerSec: 0, cpu: rigCpu([], [], 1) }
       : await benchBare(ptys, latencyOrders, throughputOrders);
     const gw = await benchGateway(tmp.dir, ptys, latencyOrders, throughputOrders);
     return {
@@ -87,6 +105,30 @@ export async function runRemoteVendBench(opts: RemoteVendBenchOptions = {}): Pro
     await Promise.all(ptys.map((p) => p.close().catch(() => {})));
     tmp.cleanup();
   }
+}
+
+interface CpuSnapshot {
+  pids: number[];
+  ms: number[];
+  self: number;
+}
+
+function snapshot(pids: number[]): CpuSnapshot {
+  const u = process.cpuUsage();
+  return { pids, ms: pids.map((p) => procUsage(p).cpuMs), self: (u.user + u.system) / 1000 };
+}
+
+/** Splits the CPU used between two snapshots (gateway pid first, devices pid second, then socat pids). */
+function rigCpu(before: CpuSnapshot | [], after: CpuSnapshot | [], orders: number): RigCpu {
+  if (Array.isArray(before) || Array.isArray(after)) {
+    return { gateway: 0, devices: 0, socat: 0, loadGenerator: 0, total: 0 };
+  }
+  const d = after.ms.map((m, i) => (m - before.ms[i]!) / orders);
+  const loadGenerator = (after.self - before.self) / orders;
+  const gateway = d[0] ?? 0;
+  const devices = d[1] ?? 0;
+  const socat = d.slice(2).reduce((a, b) => a + b, 0);
+  return { gateway, devices, socat, loadGenerator, total: gateway + devices + socat + loadGenerator };
 }
 
 async function startDevices(kind: 'echo' | 'board', ptys: PtyPair[]): Promise<ChildProcess> {
@@ -158,10 +200,16 @@ async function benchBare(ptys: PtyPair[], latencyOrders: number, throughputOrder
       await roundTrip(0);
       samples.push(performance.now() - t0);
     }
+    const pids = [process.pid, devices.pid!, ...ptys.map((p) => p.pid!)];
+    const cpu0 = snapshot(pids);
     const t0 = performance.now();
     await Promise.all(Array.from({ length: throughputOrders }, (_, i) => roundTrip(i % ptys.length)));
     const throughputPerSec = throughputOrders / ((performance.now() - t0) / 1000);
-    return { latency: summarize(samples), throughputPerSec };
+    // The relay runs in this process: report it as the load generator only.
+    const cpu = rigCpu(cpu0, snapshot(pids), throughputOrders);
+    cpu.gateway = 0;
+    cpu.total = cpu.devices + cpu.socat + cpu.loadGenerator;
+    return { latency: summarize(samples), throughputPerSec, cpu };
   } finally {
     await Promise.all(ports.map((p) => p.close().catch(() => {})));
     await relay.endAsync(true);
@@ -261,16 +309,20 @@ async function benchGateway(dir: string, ptys: PtyPair[], latencyOrders: number,
       samples.push(performance.now() - t0);
     }
     const batch = Array.from({ length: throughputOrders }, (_, i) => build(i % ptys.length));
+    const pids = [gateway.pid!, devices.pid!, ...ptys.map((p) => p.pid!)];
     const before = procUsage(gateway.pid!);
+    const cpu0 = snapshot(pids);
     const t0 = performance.now();
     await Promise.all(batch.map(send));
     const elapsed = performance.now() - t0;
+    const cpu = rigCpu(cpu0, snapshot(pids), throughputOrders);
     const after = procUsage(gateway.pid!);
     return {
       latency: summarize(samples),
       throughputPerSec: throughputOrders / (elapsed / 1000),
       cpuMsPerOrder: (after.cpuMs - before.cpuMs) / throughputOrders,
       peakRssMb: after.peakRssMb,
+      cpu,
     };
   } finally {
     await platform?.close();

@@ -33,6 +33,19 @@ function formatRemoteVend(r: RemoteVendBenchResult): string {
     '',
     `gateway adds: p50 ${fmt(r.addedP50Ms)} ms, p99 ${fmt(r.addedP99Ms)} ms (p99 ratio ${fmt(r.latencyRatioP99)}x); throughput ratio ${fmt(r.throughputRatio)}`,
     `gateway process: ${fmt(r.gateway.cpuMsPerOrder, 3)} ms CPU per order, peak RSS ${fmt(r.gateway.peakRssMb, 1)} MB`,
+    '',
+    `CPU ms per order by process during the throughput run (${cpus().length} cores; the sum caps orders/s at cores*1000/sum):`,
+    `${'run'.padEnd(10)} ${'gateway'.padStart(8)} ${'boards'.padStart(8)} ${'socat'.padStart(8)} ${'loadgen'.padStart(8)} ${'sum'.padStart(8)} ${'ceiling/s'.padStart(10)}`,
+    ...(
+      [
+        ['bare', r.bare.cpu],
+        ['vendgate', r.gateway.cpu],
+      ] as const
+    ).map(
+      ([name, c]) =>
+        `${name.padEnd(10)} ${fmt(c.gateway, 3).padStart(8)} ${fmt(c.devices, 3).padStart(8)} ${fmt(c.socat, 3).padStart(8)} ${fmt(c.loadGenerator, 3).padStart(8)} ${fmt(c.total, 3).padStart(8)} ${fmt((cpus().length * 1000) / c.total, 0).padStart(10)}`,
+    ),
+    '(bare: the relay and the broker run inside the load generator)',
     `targets: added p99 <= ${TARGETS.addedP99Ms} ms ${met(r.addedP99Ms <= TARGETS.addedP99Ms)}; >= ${TARGETS.ordersPerSec} orders/s ${met(r.gateway.throughputPerSec >= TARGETS.ordersPerSec)}; peak RSS < ${TARGETS.peakRssMb} MB ${met(r.gateway.peakRssMb < TARGETS.peakRssMb)}`,
   ].join('\n');
 }
