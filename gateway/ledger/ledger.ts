@@ -6,6 +6,7 @@ import { ErrorCode, type ErrorCodeValue } from '../errors.ts';
 import { type Money, sameMoney } from '../money.ts';
 import type { Outbox } from '../outbox/outbox.ts';
 import type { Db } from '../store/db.ts';
+import { inTx } from '../store/tx.ts';
 import type { MachineCatalog } from './catalog.ts';
 
 export interface OrderRecord {
@@ -225,7 +226,7 @@ export class OrderLedger {
       refuse?: { code: ErrorCodeValue; reason: string };
     } = {},
   ): ReceiveResult {
-    return this.#db.transaction((): ReceiveResult => {
+    return inTx(this.#db, (): ReceiveResult => {
       const existing = this.#get.get(paid.orderId);
       if (existing) {
         const order = toRecord(existing);
@@ -277,7 +278,7 @@ export class OrderLedger {
         expiresAt: paid.expiresAt,
       });
       return { kind: 'accepted', order };
-    })();
+    });
   }
 
   /**
@@ -286,7 +287,7 @@ export class OrderLedger {
    * the controller can dedupe). An order past its expiry is refunded instead.
    */
   beginDispense(orderId: string): BeginResult {
-    return this.#db.transaction((): BeginResult => {
+    return inTx(this.#db, (): BeginResult => {
       const row = this.#get.get(orderId);
       if (!row) throw new Error(`beginDispense: no order ${orderId}`);
       const order = toRecord(row);
@@ -301,12 +302,12 @@ export class OrderLedger {
       if (!res) throw new Error(`beginDispense: order ${orderId} changed state concurrently`);
       if (order.state === 'received') this.#transition.run(orderId, now, 'received', 'dispensing');
       return { kind: 'dispense', vendToken: res.vend_token, order: this.get(orderId)! };
-    })();
+    });
   }
 
   /** Records what the controller reported. A second call for the same order is a no-op. */
   recordOutcome(orderId: string, outcome: VendOutcome): OrderRecord {
-    return this.#db.transaction((): OrderRecord => {
+    return inTx(this.#db, (): OrderRecord => {
       const row = this.#get.get(orderId);
       if (!row) throw new Error(`recordOutcome: no order ${orderId}`);
       const order = toRecord(row);
@@ -323,7 +324,7 @@ export class OrderLedger {
         this.#refund(order, code, reason);
       }
       return this.get(orderId)!;
-    })();
+    });
   }
 
   /**
@@ -331,19 +332,19 @@ export class OrderLedger {
    * expired meanwhile: no product left the machine, so refund.
    */
   refundNeverDispensed(orderId: string, code: ErrorCodeValue, reason: string): OrderRecord {
-    return this.#db.transaction((): OrderRecord => {
+    return inTx(this.#db, (): OrderRecord => {
       const order = this.get(orderId);
       if (!order) throw new Error(`refundNeverDispensed: no order ${orderId}`);
       if (order.state === 'dispensing' || order.state === 'received' || order.state === 'unresolved') {
         this.#refund(order, code, reason);
       }
       return this.get(orderId)!;
-    })();
+    });
   }
 
   /** The outcome could not be learned from the controller: report for reconciliation. */
   markUnresolved(orderId: string, reason: string): OrderRecord {
-    return this.#db.transaction((): OrderRecord => {
+    return inTx(this.#db, (): OrderRecord => {
       const order = this.get(orderId);
       if (!order) throw new Error(`markUnresolved: no order ${orderId}`);
       if (order.state !== 'dispensing') return order;
@@ -358,7 +359,7 @@ export class OrderLedger {
         reason,
       });
       return this.get(orderId)!;
-    })();
+    });
   }
 
   #refund(order: OrderRecord, code: ErrorCodeValue, reason: string): void {

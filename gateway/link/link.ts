@@ -9,6 +9,7 @@ import type { Log } from '../log.ts';
 import type { Outbox } from '../outbox/outbox.ts';
 import type { Db } from '../store/db.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
+import { inTx } from '../store/tx.ts';
 import type { CommandGuard, GuardResult } from './command-guard.ts';
 import { connectMqtt } from './mqtt-client.ts';
 
@@ -405,11 +406,11 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
     // One transaction for the replay record and whatever the handler writes
     // (the ledger's own transaction nests as a savepoint): one commit per
     // command instead of two. Handlers are synchronous by contract.
-    const result = this.#opts.db.transaction(() => {
+    const result = inTx(this.#opts.db, () => {
       const r = this.#opts.guard.check(type, payload);
       if (r.ok) this.#safeEmit('command', r.command);
       return r;
-    })();
+    });
     if (result.ok) {
       this.#log.debug(
         { commandId: result.command.id, commandType: result.command.type },
@@ -422,7 +423,7 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
       'refused a platform command',
     );
     try {
-      this.#opts.db.transaction(() => {
+      inTx(this.#opts.db, () => {
         this.#opts.outbox.append('command.rejected', {
           topic,
           code: result.code,
@@ -430,7 +431,7 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
           ...(result.commandId !== undefined ? { commandId: result.commandId } : {}),
           ...(result.commandType !== undefined ? { commandType: result.commandType } : {}),
         });
-      })();
+      });
     } catch (err) {
       this.#log.error({ err, topic }, 'could not queue command.rejected');
       return;

@@ -9,6 +9,7 @@ import {
 } from '../contract/events.ts';
 import { ErrorCode, VendgateError } from '../errors.ts';
 import { bumpCounter, type Db, readCounter } from '../store/db.ts';
+import { inTx } from '../store/tx.ts';
 
 export interface OutboxOptions {
   gatewayId: string;
@@ -155,19 +156,19 @@ export class Outbox {
 
   /** The platform stored every event up to `upTo`. Returns how many rows left. */
   ack(upTo: number): number {
-    return this.#db.transaction(() => {
+    return inTx(this.#db, () => {
       const c = this.#countRange.get(upTo)!;
       if (c.n === 0) return 0;
       const removed = this.#ackUpTo.run(upTo).changes;
       this.#adjust.run(c.n, c.critical);
       return removed;
-    })();
+    });
   }
 
   /** Drops telemetry past its TTL; reports the gap. Returns how many expired. */
   expire(): number {
     const now = this.#opts.now();
-    return this.#db.transaction(() => {
+    return inTx(this.#db, () => {
       const rows = this.#db
         .prepare("SELECT seq FROM outbox WHERE class = 'telemetry' AND expires_at <= ? ORDER BY seq")
         .all(now) as { seq: number }[];
@@ -177,7 +178,7 @@ export class Outbox {
         'expired',
       );
       return rows.length;
-    })();
+    });
   }
 
   stats(): OutboxStats {

@@ -1,4 +1,5 @@
 import type { Db } from './db.ts';
+import { inTx } from './tx.ts';
 
 interface Pending {
   work: () => unknown;
@@ -63,17 +64,15 @@ export class GroupCommit {
     if (batch.length === 0) return;
     const results: { ok: boolean; value: unknown }[] = [];
     try {
-      this.#db
-        .transaction(() => {
-          for (const p of batch) {
-            try {
-              results.push({ ok: true, value: this.#db.transaction(p.work)() });
-            } catch (err) {
-              results.push({ ok: false, value: err });
-            }
+      inTx(this.#db, () => {
+        for (const p of batch) {
+          try {
+            results.push({ ok: true, value: inTx(this.#db, p.work) });
+          } catch (err) {
+            results.push({ ok: false, value: err });
           }
-        })
-        .immediate();
+        }
+      });
     } catch (err) {
       // COMMIT itself failed (disk full, I/O error): nothing in the batch is
       // durable, so every caller hears so.
