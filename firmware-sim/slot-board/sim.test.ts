@@ -39,7 +39,7 @@ describe('SlotBoardSim', () => {
 
   it('acknowledges a DISPENSE quoting its seq, reports progress and the result, and logs the outcome', async () => {
     const records: unknown[] = [];
-    const { sim, host, frames } = await board({ onOutcome: (r: unknown) => records.push(r) });
+    const { sim, host, frames } = await board({ motorMs: 10, onOutcome: (r: unknown) => records.push(r) });
     host.write(new DispenseMessage(9, 1).serialize(42));
     const [rec] = await once(sim, 'vend');
     expect(rec).toMatchObject({ vendToken: 9, slot: 1, outcome: 'dispensed' });
@@ -54,17 +54,20 @@ describe('SlotBoardSim', () => {
     const { sim, host, frames } = await board({ ackTimeoutMs: 5 });
     host.write(new DispenseMessage(10, 1).serialize(1));
     await new Promise((r) => setTimeout(r, 200));
-    // Never ACKed: accepted progress is sent 6 times, then dropped, then the
-    // result; the queued "dispensing" progress was replaced by the result.
+    // Never ACKed: with no motor time the result replaced both progress
+    // reports before any was on the wire; it is sent 6 times, then dropped.
     const results = frames.filter((f) => f.command === Command.DispenseResult);
     expect(results.length).toBe(6);
     expect(parseMessage(results[0]!)).toEqual(new DispenseResultMessage(10, 1, 0));
-    expect(sim.stats.dropped).toBe(2);
+    expect(frames.some((f) => f.command === Command.DispenseProgress)).toBe(false);
+    expect(sim.stats.dropped).toBe(1);
     await sim.stop();
   });
 
   it('replaces a progress report not yet sent with the newer result, leaving no seq gap', async () => {
-    const { sim, host, frames } = await board();
+    // Accepted goes out and waits for its ACK; "dispensing" waits behind it
+    // and is replaced by the result when the 5 ms motor finishes.
+    const { sim, host, frames } = await board({ motorMs: 5 });
     host.write(new DispenseMessage(12, 1).serialize(1));
     await once(sim, 'vend');
     const ackAll = async () => {
@@ -80,6 +83,16 @@ describe('SlotBoardSim', () => {
     const seen = [...new Map(data.map((f) => [f.seq, f])).values()];
     expect(seen.map((f) => f.command)).toEqual([Command.DispenseProgress, Command.DispenseResult]);
     expect(seen[1]!.seq).toBe(seen[0]!.seq + 1);
+    await sim.stop();
+  });
+
+  it('with no motor time answers a DISPENSE with the result alone, on the seq the progress would have used', async () => {
+    const { sim, host, frames } = await board();
+    host.write(new DispenseMessage(13, 1).serialize(1));
+    await once(sim, 'vend');
+    await new Promise((r) => setTimeout(r, 10));
+    const data = frames.filter((f) => f.command !== Command.Poll && f.command !== Command.Ack);
+    expect(data.map((f) => [f.command, f.seq])).toEqual([[Command.DispenseResult, 1]]);
     await sim.stop();
   });
 

@@ -99,6 +99,7 @@ interface OutFrame {
   frame: Buffer;
   seq: number;
   attempts: number;
+  progressOf?: number;
 }
 
 /** A data frame waiting for the send slot; its seq is assigned when it is sent. */
@@ -303,12 +304,25 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
    * Queues a data frame. A DISPENSE_PROGRESS or DISPENSE_RESULT for a vend
    * replaces that vend's DISPENSE_PROGRESS still waiting to be sent (VSB
    * section 6, rule 5): the host needs the latest stage, not every stage, so a
-   * fast motor costs one round trip less on the wire.
+   * fast motor costs fewer round trips on the wire.
    */
   private enqueue(command: number, payload: Uint8Array, vendToken?: number): void {
     if (vendToken !== undefined) {
       for (let i = this.txQueue.length - 1; i >= 0; i--) {
         if (this.txQueue[i]!.progressOf === vendToken) this.txQueue.splice(i, 1);
+      }
+      // A result also replaces the progress report in the send slot while
+      // its bytes still wait in this turn's write buffer (not yet sent):
+      // take it back, and its seq.
+      const f = this.inflight;
+      const takeBack = command === Command.DispenseResult && f?.progressOf === vendToken && f.attempts === 1;
+      const unsent = f && takeBack ? this.outBufs.indexOf(f.frame) : -1;
+      if (f && unsent >= 0) {
+        this.outBufs.splice(unsent, 1);
+        if (this.ackTimer) clearTimeout(this.ackTimer);
+        this.ackTimer = null;
+        this.inflight = null;
+        this.txSeq = f.seq === 1 ? 255 : f.seq - 1;
       }
     }
     this.txQueue.push({
@@ -328,6 +342,7 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
       frame: encodeFrame(next.command, this.txSeq, next.payload),
       seq: this.txSeq,
       attempts: 0,
+      ...(next.progressOf !== undefined ? { progressOf: next.progressOf } : {}),
     };
     this.transmit();
   }
@@ -453,8 +468,10 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
       if (code === ResultCode.Success || code === ResultCode.DropSensorMiss) s.stock--;
       this.finish(token, slot, code);
     };
+    // No motor time: the result is known at once and replaces the progress
+    // reports not yet on the wire (rule 5), so the vend is DISPENSE, RESULT.
     if (this.opts.motorMs > 0) setTimeout(done, this.opts.motorMs);
-    else setImmediate(done);
+    else done();
   }
 
   private takeOutcomeFault(slot: number): number | undefined {
