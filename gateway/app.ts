@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import type { IClientOptions } from 'mqtt';
 import type { Health } from '../api/schemas.ts';
 import { buildApi } from '../api/server.ts';
 import { DisplayHub } from '../devices/display/hub.ts';
@@ -22,7 +23,7 @@ import { OrderLedger } from './ledger/ledger.ts';
 import { VendRunner } from './ledger/vend-runner.ts';
 import { CommandGuard } from './link/command-guard.ts';
 import { type AcceptedCommand, PlatformLink } from './link/link.ts';
-import { connectMqtt } from './link/mqtt-client.ts';
+import { connectMqtt, connectMqttOver } from './link/mqtt-client.ts';
 import { publicKeyFromBase64 } from './link/signing.ts';
 import { type Log, namespaced } from './log.ts';
 import { Outbox } from './outbox/outbox.ts';
@@ -213,9 +214,14 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   }
 
   const linkLog = namespaced(log, 'link');
+  const embeddedBroker = broker;
   const ordersLog = namespaced(log, 'orders');
   link = new PlatformLink({
     brokerUrl,
+    // With the embedded broker, the link reaches it in-process, not over a loopback socket.
+    ...(embeddedBroker
+      ? { connect: (o: IClientOptions) => connectMqttOver(() => embeddedBroker.openInProcess(), o) }
+      : {}),
     gatewayId: config.gatewayId,
     username: config.broker.username,
     password: config.broker.password,

@@ -1,8 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, isIP, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { ErrorCode, VendgateError } from '../errors.ts';
 import type { Log } from '../log.ts';
+import { createDuplexPair } from './duplex-pair.ts';
 import { filterCovers, topicMatches } from './topic-filter.ts';
 
 export interface BrokerUser {
@@ -55,6 +57,12 @@ export interface EmbeddedBroker {
   url: string;
   port: number;
   aedes: Aedes;
+  /**
+   * A new connection to the broker from inside this process (the gateway's
+   * own clients): an in-memory stream pair instead of a loopback socket.
+   * Such a client is trusted like an anonymous loopback one.
+   */
+  openInProcess(): Duplex;
   close(): Promise<void>;
 }
 
@@ -86,6 +94,8 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   const userByClient = new WeakMap<Client, BrokerUser>();
   /** Loopback clients admitted without a login under `trustLoopback`. */
   const trustedLocal = new WeakSet<Client>();
+  /** The broker's ends of in-process connections (openInProcess): this process itself. */
+  const inProcess = new WeakSet<object>();
 
   const allowed = (
     client: Client | null,
@@ -120,6 +130,10 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
 
   const aedes = await Aedes.createBroker({
     authenticate(client, username, password, done) {
+      if (inProcess.has(client.conn) && username === undefined) {
+        if (requireLogin) trustedLocal.add(client);
+        return done(null, true);
+      }
       if (!requireLogin) {
         const addr = remoteAddress(client);
         if (addr !== undefined && isLoopback(addr)) return done(null, true);
@@ -214,6 +228,12 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     url: `mqtt://${urlHost}:${port}`,
     port,
     aedes,
+    openInProcess() {
+      const [clientEnd, brokerEnd] = createDuplexPair();
+      inProcess.add(brokerEnd);
+      aedes.handle(brokerEnd);
+      return clientEnd;
+    },
     close() {
       closing ??= (async () => {
         const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -47,8 +47,16 @@ export interface PlatformLinkOptions {
   guard: CommandGuard;
   /** The store the outbox lives in, for the transactions that queue events. */
   db: Db;
-  /** When given, acknowledged rows are deleted in the turn's shared commit instead of one commit per ack. */
-  commits?: GroupCommit;
+  /**
+   * When given, commands and the deletes of acknowledged rows share the
+   * turn's one commit instead of one commit each (see #onCommand).
+   */
+  commits?: Pick<GroupCommit, 'run'>;
+  /**
+   * Makes the mqtt.js client; default `connectMqtt(brokerUrl)` over TCP. The
+   * gateway passes one that reaches its embedded broker in-process.
+   */
+  connect?: (options: IClientOptions) => MqttClient;
   /** What the birth message republishes besides state and gatewayId. */
   status: () => Omit<GatewayStatus, 'state' | 'gatewayId'>;
   log: Log;
@@ -93,8 +101,8 @@ interface PendingRequest {
  * meanwhile instead of acting on them late.
  */
 export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
-  readonly #opts: Required<Omit<PlatformLinkOptions, 'username' | 'password' | 'commits'>> &
-    Pick<PlatformLinkOptions, 'username' | 'password' | 'commits'>;
+  readonly #opts: Required<Omit<PlatformLinkOptions, 'username' | 'password' | 'commits' | 'connect'>> &
+    Pick<PlatformLinkOptions, 'username' | 'password' | 'commits' | 'connect'>;
   readonly #topics: ReturnType<typeof gatewayTopics>;
   readonly #log: Log;
   #client: MqttClient | undefined;
@@ -168,7 +176,7 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
       { brokerUrl: redactUrl(this.#opts.brokerUrl), clientId: this.#opts.clientId },
       'connecting to the platform broker',
     );
-    const client = connectMqtt(this.#opts.brokerUrl, options);
+    const client = this.#opts.connect?.(options) ?? connectMqtt(this.#opts.brokerUrl, options);
     this.#client = client;
 
     client.on('connect', (connack) => {
@@ -403,14 +411,86 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
   }
 
   #onCommand(topic: string, type: string | undefined, payload: Buffer): void {
-    // One transaction for the replay record and whatever the handler writes
-    // (the ledger's own transaction nests as a savepoint): one commit per
-    // command instead of two. Handlers are synchronous by contract.
-    const result = inTx(this.#opts.db, () => {
-      const r = this.#opts.guard.check(type, payload);
-      if (r.ok) this.#safeEmit('command', r.command);
-      return r;
-    });
+    const commits = this.#opts.commits;
+    const client = this.#client;
+    if (!commits || !client) {
+      const result = this.#decideInSavepoint(topic, type, payload);
+      if (result) this.#reportCommand(topic, result);
+      this.notify();
+      return;
+    }
+    // Group commit: every command of this turn (a burst arrives many to a
+    // socket read) is decided in the turn's one transaction. mqtt.js sends
+    // the PUBACK as soon as this handler returns, and a PUBACK tells the
+    // broker it may forget the command, so the connection's output is corked
+    // until that transaction has committed: no PUBACK (nor anything else)
+    // leaves before the command is durable. Cork counts nest; the last
+    // uncork of the turn writes everything at once.
+    const stream = client.stream;
+    stream.cork();
+    commits
+      .run(() => this.#decideInSavepoint(topic, type, payload))
+      .then(
+        (result) => {
+          stream.uncork();
+          if (result) this.#reportCommand(topic, result);
+          this.notify();
+        },
+        (err: unknown) => {
+          // The commit failed: nothing was recorded. Drop the connection before
+          // the held PUBACK goes out, so the broker delivers the command again
+          // on the reconnect (persistent session).
+          this.#log.error({ err, topic }, 'could not record a platform command; reconnecting for redelivery');
+          stream.destroy();
+          stream.uncork();
+        },
+      );
+  }
+
+  /**
+   * A command whose own handling throws (a bug, not a storage failure) is
+   * rolled back alone and logged, as without group commit: only a failed
+   * COMMIT rejects, so only that drops the connection for redelivery.
+   */
+  #decideInSavepoint(topic: string, type: string | undefined, payload: Buffer): GuardResult | null {
+    try {
+      return inTx(this.#opts.db, () => this.#decideCommand(topic, type, payload));
+    } catch (err) {
+      this.#log.error({ err, topic }, 'failed to handle a platform command');
+      return null;
+    }
+  }
+
+  /**
+   * Checks a command and hands an accepted one to the listeners, inside the
+   * caller's transaction: the replay record, whatever the handlers write (the
+   * ledger's own transactions nest as savepoints) and a refusal's
+   * command.rejected event commit together. Handlers are synchronous by contract.
+   */
+  #decideCommand(topic: string, type: string | undefined, payload: Buffer): GuardResult {
+    const result = this.#opts.guard.check(type, payload);
+    if (result.ok) {
+      this.#safeEmit('command', result.command);
+      return result;
+    }
+    try {
+      // Its own savepoint: a refusal that cannot be queued leaves no half-written row.
+      inTx(this.#opts.db, () =>
+        this.#opts.outbox.append('command.rejected', {
+          topic,
+          code: result.code,
+          reason: result.reason,
+          ...(result.commandId !== undefined ? { commandId: result.commandId } : {}),
+          ...(result.commandType !== undefined ? { commandType: result.commandType } : {}),
+        }),
+      );
+    } catch (err) {
+      this.#log.error({ err, topic }, 'could not queue command.rejected');
+    }
+    return result;
+  }
+
+  #reportCommand(topic: string, result: GuardResult): void {
     if (result.ok) {
       this.#log.debug(
         { commandId: result.command.id, commandType: result.command.type },
@@ -422,21 +502,6 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
       { code: result.code, reason: result.reason, topic, commandId: result.commandId },
       'refused a platform command',
     );
-    try {
-      inTx(this.#opts.db, () => {
-        this.#opts.outbox.append('command.rejected', {
-          topic,
-          code: result.code,
-          reason: result.reason,
-          ...(result.commandId !== undefined ? { commandId: result.commandId } : {}),
-          ...(result.commandType !== undefined ? { commandType: result.commandType } : {}),
-        });
-      });
-    } catch (err) {
-      this.#log.error({ err, topic }, 'could not queue command.rejected');
-      return;
-    }
-    this.notify();
   }
 
   #onResponse(type: string | undefined, payload: Buffer): void {

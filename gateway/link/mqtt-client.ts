@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Duplex } from 'node:stream';
+import mqtt, { type IClientOptions, MqttClient } from 'mqtt';
 
 /**
  * mqtt.js opens plain TCP sockets without TCP_NODELAY. A QoS 1 exchange is
@@ -15,9 +16,21 @@ export function connectMqtt(url: string, options: IClientOptions = {}): MqttClie
   return client;
 }
 
-export async function connectMqttAsync(url: string, options: IClientOptions = {}): Promise<MqttClient> {
-  const client = connectMqtt(url, options);
-  await new Promise<void>((resolve, reject) => {
+/**
+ * An mqtt.js client over streams that `open` makes, one per (re)connect:
+ * e.g. `broker.openInProcess` for the embedded broker in this process.
+ */
+export function connectMqttOver(open: () => Duplex, options: IClientOptions = {}): MqttClient {
+  return new MqttClient(() => open(), { reconnectPeriod: 1000, ...options });
+}
+
+export function connectMqttAsync(url: string, options: IClientOptions = {}): Promise<MqttClient> {
+  return untilConnected(connectMqtt(url, options));
+}
+
+/** Resolves with the client once connected; rejects (and ends it) on its first error. */
+export function untilConnected(client: MqttClient): Promise<MqttClient> {
+  return new Promise<MqttClient>((resolve, reject) => {
     const onError = (err: Error) => {
       client.off('connect', onConnect);
       client.end(true);
@@ -25,12 +38,11 @@ export async function connectMqttAsync(url: string, options: IClientOptions = {}
     };
     const onConnect = () => {
       client.off('error', onError);
-      resolve();
+      resolve(client);
     };
     client.once('connect', onConnect);
     client.once('error', onError);
   });
-  return client;
 }
 
 function disableNagle(client: MqttClient): void {

@@ -1,0 +1,156 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { IClientOptions } from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type PaidOrder, SimPlatform } from '../../firmware-sim/platform/platform.ts';
+import { freePort } from '../../test/support/mosquitto.ts';
+import { tempDir } from '../../test/support/tmp.ts';
+import { type EmbeddedBroker, startEmbeddedBroker } from '../broker/embedded.ts';
+import { silentLogger } from '../log.ts';
+import { Outbox } from '../outbox/outbox.ts';
+import { openStore } from '../store/db.ts';
+import { GroupCommit } from '../store/group-commit.ts';
+import { CommandGuard } from './command-guard.ts';
+import { type AcceptedCommand, PlatformLink } from './link.ts';
+import { connectMqttOver } from './mqtt-client.ts';
+import { generateRawKeyPair, publicKeyFromBase64 } from './signing.ts';
+
+const log = silentLogger();
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) {
+    try {
+      await c();
+    } catch {}
+  }
+});
+
+let n = 0;
+function paid(): PaidOrder {
+  n++;
+  return {
+    orderId: `order-${n}`,
+    machineId: 'm1',
+    slot: 1,
+    price: { amount: 350, currency: 'CNY' },
+    provider: 'wechat',
+    expiresAt: Date.now() + 600_000,
+  };
+}
+
+/**
+ * A link that decides commands under group commit, on the embedded broker,
+ * reached in-process or over loopback TCP. `commits` can be swapped for a
+ * fake that fails, as a full disk would.
+ */
+async function site(opts: {
+  inProcess: boolean;
+  commits?: (real: GroupCommit, db: Database.Database) => Pick<GroupCommit, 'run'>;
+}) {
+  const gatewayId = `gw-${Math.random().toString(36).slice(2, 8)}`;
+  const tmp = tempDir();
+  const path = join(tmp.dir, 'vendgate.db');
+  const db = openStore({ path });
+  // A second connection sees only what has been committed.
+  const reader = new Database(path, { readonly: true });
+  cleanups.push(() => {
+    reader.close();
+    db.close();
+    tmp.cleanup();
+  });
+  const broker: EmbeddedBroker = await startEmbeddedBroker({ port: await freePort(), log });
+  cleanups.push(() => broker.close());
+  const keys = generateRawKeyPair();
+  const guard = new CommandGuard(db, {
+    gatewayId,
+    keys: new Map([['default', publicKeyFromBase64(keys.publicKey)]]),
+    maxSkewMs: 30_000,
+    maxLifetimeMs: 3600_000,
+  });
+  const outbox = new Outbox(db, { gatewayId, maxRows: 10_000, telemetryTtlMs: 60_000 });
+  const real = new GroupCommit(db);
+  const link = new PlatformLink({
+    brokerUrl: broker.url,
+    ...(opts.inProcess
+      ? { connect: (o: IClientOptions) => connectMqttOver(() => broker.openInProcess(), o) }
+      : {}),
+    gatewayId,
+    outbox,
+    guard,
+    db,
+    commits: opts.commits ? opts.commits(real, db) : real,
+    log,
+    status: () => ({}),
+    reconnectMinMs: 50,
+  });
+  const commands: AcceptedCommand[] = [];
+  link.on('command', (c) => commands.push(c));
+  const platform = new SimPlatform({ brokerUrl: broker.url, gatewayId, privateKey: keys.privateKey });
+  await platform.connect();
+  cleanups.push(() => platform.close());
+  link.start();
+  cleanups.push(() => link.stop());
+  await platform.waitFor(() => link.connected, 5000, 'link connected');
+  const committed = (commandId: string) =>
+    reader.prepare('SELECT 1 FROM seen_commands WHERE command_id = ?').get(commandId) !== undefined;
+  return { broker, link, platform, commands, committed, outbox };
+}
+
+/** The command id inside a cmd/ publish, as the broker saw it acknowledged. */
+function commandIdOf(packet: { topic?: string; payload?: Buffer | string } | undefined): string | undefined {
+  if (!packet?.topic?.includes('/cmd/')) return undefined;
+  const signed = JSON.parse(String(packet.payload)) as { body: string };
+  return (JSON.parse(signed.body) as { id: string }).id;
+}
+
+describe.each([
+  ['in-process', true],
+  ['over loopback TCP', false],
+])('a burst of commands under group commit, link %s', (_name, inProcess) => {
+  it('acknowledges no command to the broker before it is committed to the store', async () => {
+    const s = await site({ inProcess });
+    const acked: Array<{ id: string; committed: boolean }> = [];
+    // aedes emits 'ack' when a subscriber's PUBACK arrives; it is not in its typings.
+    (s.broker.aedes as unknown as NodeJS.EventEmitter).on(
+      'ack',
+      (packet: { topic?: string; payload?: Buffer } | undefined) => {
+        const id = commandIdOf(packet);
+        if (id) acked.push({ id, committed: s.committed(id) });
+      },
+    );
+    const sent = await Promise.all(Array.from({ length: 60 }, () => s.platform.placeOrder(paid())));
+    await s.platform.waitFor(() => acked.length === sent.length, 5000, 'every command acknowledged');
+    expect(acked.filter((a) => !a.committed)).toEqual([]);
+    expect(new Set(acked.map((a) => a.id))).toEqual(new Set(sent.map((c) => c.id)));
+    expect(s.commands).toHaveLength(60);
+  });
+});
+
+describe('a command whose commit fails', () => {
+  it('is not acknowledged: the link reconnects, the broker delivers it again and it is recorded once', async () => {
+    let failures = 1;
+    const s = await site({
+      inProcess: true,
+      commits: (real, db) => ({
+        run<T>(work: () => T): Promise<T> {
+          if (failures-- <= 0) return real.run(work);
+          // As a failed COMMIT: the work ran, then everything rolled back.
+          try {
+            db.transaction(() => {
+              work();
+              throw new Error('disk I/O error (simulated)');
+            })();
+          } catch (err) {
+            return Promise.reject(err);
+          }
+          return Promise.reject(new Error('unreachable'));
+        },
+      }),
+    });
+    const cmd = await s.platform.placeOrder(paid());
+    await s.platform.waitFor(() => s.committed(cmd.id), 5000, 'the redelivered command committed');
+    // Decided twice (the first decision rolled back), recorded once.
+    expect(s.commands.map((c) => c.id)).toEqual([cmd.id, cmd.id]);
+    expect(s.platform.eventsOfType('command.rejected')).toEqual([]);
+  });
+});
