@@ -9,7 +9,7 @@ import { SimPlatform } from '../firmware-sim/platform/platform.ts';
 import { createPtyPair, type PtyPair } from '../firmware-sim/pty.ts';
 import { startEmbeddedBroker } from '../gateway/broker/embedded.ts';
 import { gatewayTopics } from '../gateway/contract/topics.ts';
-import { connectMqttAsync } from '../gateway/link/mqtt-client.ts';
+import { connectMqttAsync, connectMqttOver, untilConnected } from '../gateway/link/mqtt-client.ts';
 import { generateRawKeyPair } from '../gateway/link/signing.ts';
 import { silentLogger } from '../gateway/log.ts';
 import { freePort } from '../test/support/mosquitto.ts';
@@ -63,7 +63,9 @@ const FRAME_BYTES = 16;
  * The gateway runs as in production: the esbuild bundle on plain node
  * (`npm run bench` builds it first), falling back to the sources via tsx.
  */
-const GATEWAY_ENTRY = existsSync('dist/vendgate.mjs') ? 'dist/vendgate.mjs' : 'bin/vendgate.js';
+const GATEWAY_ENTRY =
+  process.env.BENCH_GATEWAY_ENTRY ??
+  (existsSync('dist/vendgate.mjs') ? 'dist/vendgate.mjs' : 'bin/vendgate.js');
 
 /**
  * Remote vend, measured end to end on real transports and compared in the
@@ -152,7 +154,11 @@ async function stopDevices(child: ChildProcess): Promise<void> {
 async function benchBare(ptys: PtyPair[], latencyOrders: number, throughputOrders: number) {
   const devices = await startDevices('echo', ptys);
   const broker = await startEmbeddedBroker({ port: 0, log: silentLogger() });
-  const relay = await connectMqttAsync(broker.url, { clientId: 'bare-relay' });
+  // The relay reaches the broker in its own process as the gateway's link
+  // does (openInProcess), so both sides of the comparison cross the same hops.
+  const relay = await untilConnected(
+    connectMqttOver(() => broker.openInProcess(), { clientId: 'bare-relay' }),
+  );
   const client = await connectMqttAsync(broker.url, { clientId: 'bare-platform' });
   const ports = ptys.map((p) => new SerialTransport(p.hostPath, { baudRate: 9600 }));
   try {
