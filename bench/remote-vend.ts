@@ -84,7 +84,9 @@ const GATEWAY_ENTRY =
 export async function runRemoteVendBench(opts: RemoteVendBenchOptions = {}): Promise<RemoteVendBenchResult> {
   const machines = opts.machines ?? 20;
   const latencyOrders = opts.latencyOrders ?? 300;
-  const throughputOrders = opts.throughputOrders ?? 3000;
+  // 10,000 orders (500 per machine, about 5 s): a sustained rate, not a
+  // 1-2 s burst whose start and drain weigh on the figure.
+  const throughputOrders = opts.throughputOrders ?? 10_000;
   const tmp = tempDir('vendgate-bench-');
   const ptys: PtyPair[] = [];
   try {

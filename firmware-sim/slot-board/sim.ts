@@ -282,11 +282,13 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
       setTimeout(() => this.transport.write(bytes), this.slowMs);
       return;
     }
-    // Coalesce what is sent in one turn of the event loop (ACK + next frame) into one write.
+    // Coalesce what is sent while handling one chunk (ACK + next frame) into
+    // one write. process.nextTick, not setImmediate: the write goes out as
+    // soon as this chunk is handled, without waiting for the rest of the loop.
     this.outBufs.push(bytes);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(this.flush);
+      process.nextTick(this.flush);
     }
   }
 

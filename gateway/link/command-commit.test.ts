@@ -6,6 +6,7 @@ import { type PaidOrder, SimPlatform } from '../../firmware-sim/platform/platfor
 import { freePort } from '../../test/support/mosquitto.ts';
 import { tempDir } from '../../test/support/tmp.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from '../broker/embedded.ts';
+import { ErrorCode } from '../errors.ts';
 import { silentLogger } from '../log.ts';
 import { Outbox } from '../outbox/outbox.ts';
 import { openStore } from '../store/db.ts';
@@ -123,6 +124,33 @@ describe.each([
     expect(acked.filter((a) => !a.committed)).toEqual([]);
     expect(new Set(acked.map((a) => a.id))).toEqual(new Set(sent.map((c) => c.id)));
     expect(s.commands).toHaveLength(60);
+  });
+});
+
+describe('commands whose signatures are checked off the event loop', () => {
+  it('are still decided in the order they arrived: the first copy wins, replays and forgeries are refused', async () => {
+    const s = await site({ inProcess: true });
+    const first = s.platform.buildCommand('order.paid', paid());
+    const orders = Array.from({ length: 40 }, () => s.platform.buildCommand('order.paid', paid()));
+    // One burst: a command, its replay, a forged one, then many more.
+    await Promise.all([
+      s.platform.replay(first),
+      s.platform.replay(first),
+      s.platform.sendForged('order.paid', paid()),
+      ...orders.map((c) => s.platform.replay(c)),
+    ]);
+    await s.platform.waitFor(
+      () => s.platform.eventsOfType('command.rejected').length === 2,
+      5000,
+      'two refusals',
+    );
+    await s.platform.waitFor(() => s.commands.length === 41, 5000, 'every valid command accepted');
+    expect(s.commands.map((c) => c.id)).toEqual([first.id, ...orders.map((c) => c.id)]);
+    const reasons = s.platform
+      .eventsOfType('command.rejected')
+      .map((e) => (e.data as { code: number }).code)
+      .sort();
+    expect(reasons).toEqual([ErrorCode.CommandSignatureInvalid, ErrorCode.CommandReplayed].sort());
   });
 });
 

@@ -22,6 +22,18 @@ export type GuardResult =
   | { ok: true; command: GuardedCommand }
   | { ok: false; code: ErrorCodeValue; reason: string; commandId?: string; commandType?: string };
 
+/**
+ * A command that passed the checks before its signature: what the signature
+ * covers (`body`) and the key to check it against.
+ */
+export interface OpenedCommand {
+  body: string;
+  sig: string;
+  key: KeyObject;
+}
+
+export type OpenResult = { ok: true; opened: OpenedCommand } | Extract<GuardResult, { ok: false }>;
+
 export interface CommandGuardOptions {
   gatewayId: string;
   /** Trusted platform keys by key id; `default` is used when a command names none. */
@@ -54,6 +66,17 @@ export class CommandGuard {
   }
 
   check(topicType: string | undefined, payload: Buffer): GuardResult {
+    const o = this.open(payload);
+    if (!o.ok) return o;
+    return this.decide(topicType, o.opened, verifyBody(o.opened.body, o.opened.sig, o.opened.key));
+  }
+
+  /**
+   * The first checks, up to the signature: size, JSON shape, a trusted key.
+   * Pure: no store access, so the signature can be verified off the event
+   * loop (verifyBodyAsync) before decide() runs in a transaction.
+   */
+  open(payload: Buffer): OpenResult {
     if (payload.length > MAX_COMMAND_BYTES) {
       return fail(
         ErrorCode.PayloadTooLarge,
@@ -78,7 +101,16 @@ export class CommandGuard {
     }
     const key = this.#opts.keys.get(signed.data.keyId ?? 'default');
     if (!key) return fail(ErrorCode.CommandSignatureInvalid, `unknown signing key id "${signed.data.keyId}"`);
-    if (!verifyBody(signed.data.body, signed.data.sig, key)) {
+    return { ok: true, opened: { body: signed.data.body, sig: signed.data.sig, key } };
+  }
+
+  /**
+   * The rest, given whether the signature verified: addressee, validity
+   * window, replay (recorded in the caller's transaction), known type, data
+   * schema.
+   */
+  decide(topicType: string | undefined, opened: OpenedCommand, signatureValid: boolean): GuardResult {
+    if (!signatureValid) {
       return fail(
         ErrorCode.CommandSignatureInvalid,
         'signature does not verify against the trusted platform key',
@@ -86,7 +118,7 @@ export class CommandGuard {
     }
     let bodyJson: unknown;
     try {
-      bodyJson = JSON.parse(signed.data.body);
+      bodyJson = JSON.parse(opened.body);
     } catch (err) {
       return fail(ErrorCode.CommandBodyInvalid, `signed body is not JSON: ${(err as Error).message}`);
     }
@@ -160,7 +192,7 @@ function fail(
   code: ErrorCodeValue,
   reason: string,
   ids: { commandId?: string; commandType?: string } = {},
-): GuardResult {
+): Extract<GuardResult, { ok: false }> {
   return { ok: false, code, reason, ...ids };
 }
 

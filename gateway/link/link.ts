@@ -12,6 +12,7 @@ import type { GroupCommit } from '../store/group-commit.ts';
 import { inTx } from '../store/tx.ts';
 import type { CommandGuard, GuardResult } from './command-guard.ts';
 import { connectMqtt } from './mqtt-client.ts';
+import { verifyBodyAsync } from './signing.ts';
 
 /** A request from the gateway to the platform on `req/{type}`. */
 export const RequestEnvelope = z
@@ -125,6 +126,8 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
   #reconnectDelay: number;
   #timers: NodeJS.Timeout[] = [];
   readonly #pending = new Map<string, PendingRequest>();
+  /** Commands are decided in arrival order; each waits for the one before it. */
+  #commandQueue: Promise<void> = Promise.resolve();
 
   constructor(opts: PlatformLinkOptions) {
     super();
@@ -411,50 +414,69 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
   }
 
   #onCommand(topic: string, type: string | undefined, payload: Buffer): void {
+    const guard = this.#opts.guard;
     const commits = this.#opts.commits;
     const client = this.#client;
     if (!commits || !client) {
-      const result = this.#decideInSavepoint(topic, type, payload);
+      const result = this.#decideInSavepoint(topic, () => guard.check(type, payload));
       if (result) this.#reportCommand(topic, result);
       this.notify();
       return;
     }
-    // Group commit: every command of this turn (a burst arrives many to a
-    // socket read) is decided in the turn's one transaction. mqtt.js sends
-    // the PUBACK as soon as this handler returns, and a PUBACK tells the
-    // broker it may forget the command, so the connection's output is corked
-    // until that transaction has committed: no PUBACK (nor anything else)
-    // leaves before the command is durable. Cork counts nest; the last
-    // uncork of the turn writes everything at once.
+    // Group commit: the commands decided in one turn (a burst arrives many to
+    // a socket read) share that turn's one transaction. mqtt.js sends the
+    // PUBACK as soon as this handler returns, and a PUBACK tells the broker
+    // it may forget the command, so the connection's output is corked until
+    // the command's transaction has committed: no PUBACK (nor anything else)
+    // leaves before the command is durable. Cork counts nest; the last uncork
+    // writes everything at once.
     const stream = client.stream;
     stream.cork();
-    commits
-      .run(() => this.#decideInSavepoint(topic, type, payload))
-      .then(
-        (result) => {
-          stream.uncork();
-          if (result) this.#reportCommand(topic, result);
-          this.notify();
-        },
-        (err: unknown) => {
-          // The commit failed: nothing was recorded. Drop the connection before
-          // the held PUBACK goes out, so the broker delivers the command again
-          // on the reconnect (persistent session).
-          this.#log.error({ err, topic }, 'could not record a platform command; reconnecting for redelivery');
-          stream.destroy();
-          stream.uncork();
-        },
-      );
+    // The Ed25519 check (~60 us) runs on the thread pool, in parallel with the
+    // next commands; they are still decided one after another in the order
+    // they arrived, so a replay or a duplicate order is judged against
+    // everything received before it.
+    const opened = guard.open(payload);
+    const verdict: Promise<() => GuardResult> = opened.ok
+      ? verifyBodyAsync(opened.opened.body, opened.opened.sig, opened.opened.key).then(
+          (valid) => () => guard.decide(type, opened.opened, valid),
+        )
+      : Promise.resolve(() => opened);
+    this.#commandQueue = this.#commandQueue
+      .then(() => verdict)
+      .then((decide) => {
+        commits
+          .run(() => this.#decideInSavepoint(topic, decide))
+          .then(
+            (result) => {
+              stream.uncork();
+              if (result) this.#reportCommand(topic, result);
+              this.notify();
+            },
+            (err: unknown) => {
+              // The commit failed: nothing was recorded. Drop the connection
+              // before the held PUBACK goes out, so the broker delivers the
+              // command again on the reconnect (persistent session).
+              this.#log.error(
+                { err, topic },
+                'could not record a platform command; reconnecting for redelivery',
+              );
+              stream.destroy();
+              stream.uncork();
+            },
+          );
+      });
   }
 
   /**
-   * A command whose own handling throws (a bug, not a storage failure) is
-   * rolled back alone and logged, as without group commit: only a failed
-   * COMMIT rejects, so only that drops the connection for redelivery.
+   * Decides a command in its own savepoint. One whose handling throws (a
+   * bug, not a storage failure) is rolled back alone and logged, as without
+   * group commit: only a failed COMMIT rejects, so only that drops the
+   * connection for redelivery.
    */
-  #decideInSavepoint(topic: string, type: string | undefined, payload: Buffer): GuardResult | null {
+  #decideInSavepoint(topic: string, check: () => GuardResult): GuardResult | null {
     try {
-      return inTx(this.#opts.db, () => this.#decideCommand(topic, type, payload));
+      return inTx(this.#opts.db, () => this.#decideCommand(topic, check));
     } catch (err) {
       this.#log.error({ err, topic }, 'failed to handle a platform command');
       return null;
@@ -462,13 +484,14 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
   }
 
   /**
-   * Checks a command and hands an accepted one to the listeners, inside the
-   * caller's transaction: the replay record, whatever the handlers write (the
-   * ledger's own transactions nest as savepoints) and a refusal's
-   * command.rejected event commit together. Handlers are synchronous by contract.
+   * Runs the guard's verdict and hands an accepted command to the listeners,
+   * inside the caller's transaction: the replay record, whatever the
+   * handlers write (the ledger's own transactions nest as savepoints) and a
+   * refusal's command.rejected event commit together. Handlers are
+   * synchronous by contract.
    */
-  #decideCommand(topic: string, type: string | undefined, payload: Buffer): GuardResult {
-    const result = this.#opts.guard.check(type, payload);
+  #decideCommand(topic: string, check: () => GuardResult): GuardResult {
+    const result = check();
     if (result.ok) {
       this.#safeEmit('command', result.command);
       return result;

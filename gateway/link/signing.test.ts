@@ -5,6 +5,7 @@ import {
   publicKeyFromBase64,
   signBody,
   verifyBody,
+  verifyBodyAsync,
 } from './signing.ts';
 
 describe('Ed25519 command signing', () => {
@@ -34,6 +35,22 @@ describe('Ed25519 command signing', () => {
     expect(verifyBody('body', sig, publicKeyFromBase64(b.publicKey))).toBe(false);
     expect(verifyBody('body ', sig, publicKeyFromBase64(a.publicKey))).toBe(false);
     expect(verifyBody('body', sig.slice(0, 40), publicKeyFromBase64(a.publicKey))).toBe(false);
+  });
+
+  it('gives the same verdicts on the thread pool as on the event loop', async () => {
+    const a = generateRawKeyPair();
+    const b = generateRawKeyPair();
+    const sig = signBody('body', privateKeyFromBase64(a.privateKey));
+    const pubA = publicKeyFromBase64(a.publicKey);
+    expect(
+      await Promise.all([
+        verifyBodyAsync('body', sig, pubA),
+        verifyBodyAsync('body', sig, publicKeyFromBase64(b.publicKey)),
+        verifyBodyAsync('body ', sig, pubA),
+        verifyBodyAsync('body', sig.slice(0, 40), pubA),
+        verifyBodyAsync('body', 'not base64 at all!', pubA),
+      ]),
+    ).toEqual([true, false, false, false, false]);
   });
 
   it('says what is wrong with a key of the wrong length', () => {

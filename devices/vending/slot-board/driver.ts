@@ -431,15 +431,18 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
   }
 
   /**
-   * Frames written in the same turn of the event loop (an ACK and the next
-   * DISPENSE, say) go out in one write: one syscall and one read on the far
-   * side instead of several.
+   * Frames produced in the same run of code and its ticks (an ACK and the
+   * next DISPENSE, the ACKs of every frame in one chunk) go out in one
+   * write: one syscall and one read on the far side instead of several. The
+   * flush is a process.nextTick, not a setImmediate, so a DISPENSE leaves
+   * right after the commit that allowed it, before the other work of the
+   * same turn (publishing events, broker routing).
    */
   private write(frame: Buffer): void {
     this.outBufs.push(frame);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(this.flush);
+      process.nextTick(this.flush);
     }
   }
 
