@@ -465,7 +465,9 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
               stream.uncork();
             },
           );
-      });
+      })
+      // Never leave the queue rejected: every later command would wait on it.
+      .catch((err: unknown) => this.#log.error({ err, topic }, 'failed to queue a platform command'));
   }
 
   /**
