@@ -1,8 +1,9 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { IClientOptions } from 'mqtt';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type PaidOrder, SimPlatform } from '../../firmware-sim/platform/platform.ts';
+import { cleanupsAfterEach } from '../../test/support/cleanups.ts';
 import { freePort } from '../../test/support/mosquitto.ts';
 import { tempDir } from '../../test/support/tmp.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from '../broker/embedded.ts';
@@ -17,14 +18,7 @@ import { connectMqttOver } from './mqtt-client.ts';
 import { generateRawKeyPair, publicKeyFromBase64 } from './signing.ts';
 
 const log = silentLogger();
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) {
-    try {
-      await c();
-    } catch {}
-  }
-});
+const cleanups = cleanupsAfterEach();
 
 let n = 0;
 function paid(): PaidOrder {

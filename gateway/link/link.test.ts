@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { type PaidOrder, SimPlatform } from '../../firmware-sim/platform/platform.ts';
+import { cleanupsAfterEach } from '../../test/support/cleanups.ts';
 import { freePort, mosquittoAvailable, startMosquitto } from '../../test/support/mosquitto.ts';
 import { startTcpProxy } from '../../test/support/tcp-proxy.ts';
 import { tempDir } from '../../test/support/tmp.ts';
@@ -84,14 +85,7 @@ interface Site {
   append(n: number): void;
 }
 
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) {
-    try {
-      await c();
-    } catch {}
-  }
-});
+const cleanups = cleanupsAfterEach();
 
 describe.each(brokers)('the platform link over %s', (_name, makeBroker, available) => {
   let keys: ReturnType<typeof generateRawKeyPair>;
