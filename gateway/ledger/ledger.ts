@@ -107,10 +107,13 @@ export class OrderLedger {
   readonly #coupons: CouponRedeemer | undefined;
   readonly #now: () => number;
   readonly #get: Statement<[string], OrderRow>;
-  readonly #insert: Statement<unknown[]>;
+  readonly #insert: Statement<unknown[], OrderRow>;
   readonly #transition: Statement<[string, number, string, string]>;
-  readonly #setState: Statement<[OrderState, number | null, string | null, number, string, OrderState]>;
-  readonly #begin: Statement<[number, number, string]>;
+  readonly #setState: Statement<
+    [OrderState, number | null, string | null, number, string, OrderState],
+    OrderRow
+  >;
+  readonly #begin: Statement<[number, number, string], OrderRow>;
   readonly #nextToken: Statement<[], { value: string }>;
 
   constructor(opts: {
@@ -138,18 +141,18 @@ export class OrderLedger {
     this.#insert = db.prepare(
       `INSERT INTO orders (order_id, flow, machine_id, slot, amount, currency, provider, expires_at, state,
          outcome_code, outcome_note, coupon_id, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
     );
     this.#transition = db.prepare(
       'INSERT INTO order_transitions (order_id, at, from_state, to_state) VALUES (?, ?, ?, ?)',
     );
     this.#setState = db.prepare(
       `UPDATE orders SET state = ?, outcome_code = ?, outcome_note = ?, updated_at = ?
-       WHERE order_id = ? AND state = ?`,
+       WHERE order_id = ? AND state = ? RETURNING *`,
     );
     this.#begin = db.prepare(
       `UPDATE orders SET state = 'dispensing', vend_token = COALESCE(vend_token, ?), attempts = attempts + 1, updated_at = ?
-       WHERE order_id = ? AND state IN ('received', 'dispensing') RETURNING vend_token`,
+       WHERE order_id = ? AND state IN ('received', 'dispensing') RETURNING *`,
     );
   }
 
@@ -243,7 +246,8 @@ export class OrderLedger {
           refusal = { code: redeemed.code as ErrorCodeValue, reason: `coupon refused: ${redeemed.reason}` };
       }
       const state: OrderState = refusal ? 'refund_requested' : 'received';
-      this.#insert.run(
+      // RETURNING: the recorded row without reading it back.
+      const inserted = this.#insert.get(
         paid.orderId,
         flow,
         paid.machineId,
@@ -260,7 +264,7 @@ export class OrderLedger {
         now,
       );
       this.#transition.run(paid.orderId, now, '', state);
-      const order = toRecord(this.#get.get(paid.orderId)!);
+      const order = toRecord(inserted!);
       if (refusal) {
         this.#outbox.append('refund.requested', {
           orderId: paid.orderId,
@@ -298,10 +302,10 @@ export class OrderLedger {
         return { kind: 'settled', order: this.get(orderId)! };
       }
       const token = order.vendToken ?? Number(this.#nextToken.get()!.value);
-      const res = this.#begin.get(token, now, orderId) as { vend_token: number } | undefined;
+      const res = this.#begin.get(token, now, orderId);
       if (!res) throw new Error(`beginDispense: order ${orderId} changed state concurrently`);
       if (order.state === 'received') this.#transition.run(orderId, now, 'received', 'dispensing');
-      return { kind: 'dispense', vendToken: res.vend_token, order: this.get(orderId)! };
+      return { kind: 'dispense', vendToken: res.vend_token!, order: toRecord(res) };
     });
   }
 
@@ -315,14 +319,15 @@ export class OrderLedger {
       const now = this.#now();
       const base = { orderId, machineId: order.machineId, slot: order.slot, price: order.price };
       if (outcome.kind === 'dispensed') {
-        this.#move(order, 'dispensed', null, null, now);
+        const dispensed = this.#move(order, 'dispensed', null, null, now);
         this.#outbox.append('vend.succeeded', base);
-      } else {
-        const code = FAILURE_CODE[outcome.reason];
-        const reason = `controller reported ${outcome.reason}${outcome.detail ? ` (${outcome.detail})` : ''}`;
-        this.#outbox.append('vend.failed', { ...base, code, reason });
-        this.#refund(order, code, reason);
+        return dispensed;
       }
+      const code = FAILURE_CODE[outcome.reason];
+      const reason = `controller reported ${outcome.reason}${outcome.detail ? ` (${outcome.detail})` : ''}`;
+      this.#outbox.append('vend.failed', { ...base, code, reason });
+      this.#refund(order, code, reason);
+      // Read back: giving the coupon back may have touched the order too.
       return this.get(orderId)!;
     });
   }
@@ -369,10 +374,18 @@ export class OrderLedger {
     if (order.couponId !== null) this.#coupons?.releaseInTx?.(order.orderId, reason);
   }
 
-  #move(order: OrderRecord, to: OrderState, code: number | null, note: string | null, now: number): void {
-    const changed = this.#setState.run(to, code, note, now, order.orderId, order.state).changes;
-    if (changed !== 1) throw new Error(`order ${order.orderId} was not in state ${order.state}`);
+  /** Moves the order from the state it was read in to `to`; returns the row as it now is. */
+  #move(
+    order: OrderRecord,
+    to: OrderState,
+    code: number | null,
+    note: string | null,
+    now: number,
+  ): OrderRecord {
+    const row = this.#setState.get(to, code, note, now, order.orderId, order.state);
+    if (!row) throw new Error(`order ${order.orderId} was not in state ${order.state}`);
     this.#transition.run(order.orderId, now, order.state, to);
+    return toRecord(row);
   }
 
   /** Redeems the order's coupon inside receivePaid's transaction. */
