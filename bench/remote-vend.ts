@@ -4,14 +4,11 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { stringify } from 'yaml';
-import { SerialTransport } from '../devices/vending/transport.ts';
 import { SimPlatform } from '../firmware-sim/platform/platform.ts';
 import { createPtyPair, type PtyPair } from '../firmware-sim/pty.ts';
-import { startEmbeddedBroker } from '../gateway/broker/embedded.ts';
 import { gatewayTopics } from '../gateway/contract/topics.ts';
-import { connectMqttAsync, connectMqttOver, untilConnected } from '../gateway/link/mqtt-client.ts';
+import { connectMqttAsync } from '../gateway/link/mqtt-client.ts';
 import { generateRawKeyPair } from '../gateway/link/signing.ts';
-import { silentLogger } from '../gateway/log.ts';
 import { freePort } from '../test/support/mosquitto.ts';
 import { tempDir } from '../test/support/tmp.ts';
 import { procUsage, summarize } from './stats.ts';
@@ -30,13 +27,13 @@ export interface RemoteVendBenchOptions {
  * no run can beat cores * 1000 / total orders per second.
  */
 export interface RigCpu {
-  /** The gateway process (bare: the relay, which lives in the load generator). */
+  /** The gateway process (bare: the relay process, with its broker). */
   gateway: number;
   /** The simulated boards (bare: the echo devices), one process. */
   devices: number;
   /** The socat processes making the pty pairs. */
   socat: number;
-  /** This process: the simulated platform and listener (bare: also the relay and the broker). */
+  /** This process: the simulated platform and listener (bare: the publisher and subscriber). */
   loadGenerator: number;
   total: number;
 }
@@ -57,8 +54,6 @@ export interface RemoteVendBenchResult {
   throughputRatio: number;
 }
 
-const FRAME_BYTES = 16;
-
 /**
  * The gateway runs as in production: the esbuild bundle on plain node
  * (`npm run bench` builds it first), falling back to the sources via tsx.
@@ -67,19 +62,39 @@ const GATEWAY_ENTRY =
   process.env.BENCH_GATEWAY_ENTRY ??
   (existsSync('dist/vendgate.mjs') ? 'dist/vendgate.mjs' : 'bin/vendgate.js');
 
+interface Rig {
+  /**
+   * Builds one request to `machine` (signing it, for the gateway) outside
+   * the timed span; calling the result sends it and resolves when its
+   * response is back.
+   */
+  prepare(machine: number): () => Promise<void>;
+  /** gateway-ish process first, devices second, then the socat processes. */
+  pids: number[];
+  close(): Promise<void>;
+}
+
 /**
  * Remote vend, measured end to end on real transports and compared in the
  * same run with the bare transport:
  *
- * - bare: MQTT publish -> subscriber -> pty write -> (device echoes) -> pty
- *   read -> MQTT publish -> original publisher. No ledger, no protocol.
+ * - bare: MQTT publish -> relay -> pty write -> (device echoes) -> pty read
+ *   -> MQTT publish -> original publisher. No ledger, no protocol.
  * - gateway: signed order.paid -> gateway process (guard, ledger on disk,
  *   outbox) -> DISPENSE frame on the pty -> simulated board -> result frame
  *   -> vend.succeeded at the platform.
  *
- * Both use the same aedes broker code, the same socat ptys and the same
- * device-side process. Board motor time is 0, so the difference is the
- * gateway's own cost (plus the slot-board protocol's acks).
+ * Both rigs have the same shape: the load generator (this process) talks
+ * MQTT over loopback TCP to a broker embedded in a second process (the
+ * gateway; for bare, the relay process), which reaches its serial ports
+ * through socat ptys to a third process (boards; for bare, echo devices).
+ * Board motor time is 0, so the difference is the gateway's own cost (plus
+ * the slot-board protocol's acks).
+ *
+ * Both rigs run side by side. Latency samples alternate between them one
+ * request at a time (only one request in flight on the machine), so a VM
+ * that slows down for a while slows both sides alike; the throughput runs
+ * come one after the other.
  */
 export async function runRemoteVendBench(opts: RemoteVendBenchOptions = {}): Promise<RemoteVendBenchResult> {
   const machines = opts.machines ?? 20;
@@ -91,26 +106,80 @@ export async function runRemoteVendBench(opts: RemoteVendBenchOptions = {}): Pro
   const throughputOrders = opts.throughputOrders ?? 10_000;
   const tmp = tempDir('vendgate-bench-');
   const ptys: PtyPair[] = [];
+  let bare: Rig | undefined;
+  let gateway: (Rig & { peakRssMb(): number }) | undefined;
   try {
-    for (let i = 1; i <= machines; i++)
-      ptys.push(await createPtyPair(tmp.dir, { hostName: `gw${i}`, deviceName: `dev${i}` }));
-    const bare = opts.gatewayOnly
-      ? { latency: summarize([0]), throughputPerSec: 0, cpu: rigCpu([], [], 1) }
-      : await benchBare(ptys, latencyOrders, throughputOrders);
-    const gw = await benchGateway(tmp.dir, ptys, latencyOrders, throughputOrders);
+    const makePtys = async (prefix: string) => {
+      const made: PtyPair[] = [];
+      for (let i = 1; i <= machines; i++) {
+        made.push(
+          await createPtyPair(tmp.dir, { hostName: `${prefix}gw${i}`, deviceName: `${prefix}dev${i}` }),
+        );
+      }
+      ptys.push(...made);
+      return made;
+    };
+    if (!opts.gatewayOnly) bare = await startBareRig(await makePtys('bare-'));
+    gateway = await startGatewayRig(tmp.dir, await makePtys(''));
+
+    const bareSamples: number[] = [];
+    const gatewaySamples: number[] = [];
+    const timed = async (rig: Rig, samples: number[]) => {
+      const request = rig.prepare(0);
+      const t0 = performance.now();
+      await request();
+      samples.push(performance.now() - t0);
+    };
+    for (let i = 0; i < 30; i++) {
+      if (bare) await bare.prepare(0)();
+      await gateway.prepare(0)();
+    }
+    for (let i = 0; i < latencyOrders; i++) {
+      // Alternate which rig goes first, so neither always follows the other.
+      if (bare && i % 2 === 0) await timed(bare, bareSamples);
+      await timed(gateway, gatewaySamples);
+      if (bare && i % 2 === 1) await timed(bare, bareSamples);
+    }
+
+    const bareRun = bare ? await throughput(bare, machines, throughputOrders) : undefined;
+    const gatewayRun = await throughput(gateway, machines, throughputOrders);
+    const bareResult = {
+      latency: summarize(bare ? bareSamples : [0]),
+      throughputPerSec: bareRun?.perSec ?? 0,
+      cpu: bareRun?.cpu ?? rigCpu([], [], 1),
+    };
+    const gw = {
+      latency: summarize(gatewaySamples),
+      throughputPerSec: gatewayRun.perSec,
+      cpuMsPerOrder: gatewayRun.cpu.gateway,
+      peakRssMb: gateway.peakRssMb(),
+      cpu: gatewayRun.cpu,
+    };
     return {
       machines,
-      bare,
+      bare: bareResult,
       gateway: gw,
-      addedP50Ms: gw.latency.p50 - bare.latency.p50,
-      addedP99Ms: gw.latency.p99 - bare.latency.p99,
-      latencyRatioP99: gw.latency.p99 / bare.latency.p99,
-      throughputRatio: gw.throughputPerSec / bare.throughputPerSec,
+      addedP50Ms: gw.latency.p50 - bareResult.latency.p50,
+      addedP99Ms: gw.latency.p99 - bareResult.latency.p99,
+      latencyRatioP99: gw.latency.p99 / bareResult.latency.p99,
+      throughputRatio: gw.throughputPerSec / bareResult.throughputPerSec,
     };
   } finally {
+    await gateway?.close().catch(() => {});
+    await bare?.close().catch(() => {});
     await Promise.all(ptys.map((p) => p.close().catch(() => {})));
     tmp.cleanup();
   }
+}
+
+/** A closed-loop run over every machine; CPU per request of each process in the rig. */
+async function throughput(rig: Rig, machines: number, count: number) {
+  const requests = Array.from({ length: count }, (_, i) => rig.prepare(i % machines));
+  const cpu0 = snapshot(rig.pids);
+  const t0 = performance.now();
+  await closedLoop(count, (i) => requests[i]!());
+  const perSec = count / ((performance.now() - t0) / 1000);
+  return { perSec, cpu: rigCpu(cpu0, snapshot(rig.pids), count) };
 }
 
 interface CpuSnapshot {
@@ -137,99 +206,84 @@ function rigCpu(before: CpuSnapshot | [], after: CpuSnapshot | [], orders: numbe
   return { gateway, devices, socat, loadGenerator, total: gateway + devices + socat + loadGenerator };
 }
 
-async function startDevices(kind: 'echo' | 'board', ptys: PtyPair[]): Promise<ChildProcess> {
-  const args = ['--import', 'tsx', 'bench/boards-process.ts'];
-  for (const p of ptys) args.push(`--${kind}`, p.devicePath);
-  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
-    child.once('exit', (code) => reject(new Error(`device process exited with ${code}`)));
+/** Spawns a bench helper under tsx and waits for its first stdout line that `ready` accepts. */
+async function spawnHelper<T>(script: string, args: string[], ready: (line: string) => T | undefined) {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
+  const value = await new Promise<T>((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      for (const line of out.split('\n')) {
+        const v = ready(line);
+        if (v !== undefined) resolve(v);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+  return { child, value };
+}
+
+async function startDevices(kind: 'echo' | 'board', ptys: PtyPair[]): Promise<ChildProcess> {
+  const args = ptys.flatMap((p) => [`--${kind}`, p.devicePath]);
+  const { child } = await spawnHelper('bench/boards-process.ts', args, (l) =>
+    l.includes('ready') ? true : undefined,
+  );
   return child;
 }
 
-async function stopDevices(child: ChildProcess): Promise<void> {
+async function stopHelper(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
   const exited = once(child, 'exit');
   child.stdin?.end();
   await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
   child.kill('SIGKILL');
 }
 
-async function benchBare(ptys: PtyPair[], latencyOrders: number, throughputOrders: number) {
+async function startBareRig(ptys: PtyPair[]): Promise<Rig> {
   const devices = await startDevices('echo', ptys);
-  const broker = await startEmbeddedBroker({ port: 0, log: silentLogger() });
-  // The relay reaches the broker in its own process as the gateway's link
-  // does (openInProcess), so both sides of the comparison cross the same hops.
-  const relay = await untilConnected(
-    connectMqttOver(() => broker.openInProcess(), { clientId: 'bare-relay' }),
+  const { child: relay, value: brokerPort } = await spawnHelper(
+    'bench/bare-relay-process.ts',
+    ptys.flatMap((p) => ['--port', p.hostPath]),
+    (line) => {
+      try {
+        return (JSON.parse(line) as { brokerPort?: number }).brokerPort;
+      } catch {
+        return undefined;
+      }
+    },
   );
-  const client = await connectMqttAsync(broker.url, { clientId: 'bare-platform' });
-  const ports = ptys.map((p) => new SerialTransport(p.hostPath, { baudRate: 9600 }));
-  try {
-    await Promise.all(ports.map((p) => p.open()));
-    // Relay: request topic -> pty; pty bytes (fixed-size frames) -> response topic.
-    ports.forEach((port, i) => {
-      let buf: Buffer = Buffer.alloc(0);
-      port.on('data', (chunk) => {
-        buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
-        while (buf.length >= FRAME_BYTES) {
-          const frame = buf.subarray(0, FRAME_BYTES);
-          buf = buf.subarray(FRAME_BYTES);
-          relay.publish(`bench/bare/${i}/res`, Buffer.from(frame), { qos: 1 });
-        }
-      });
-    });
-    relay.on('message', (topic, payload) => {
-      const i = Number(topic.split('/')[2]);
-      const frame = Buffer.alloc(FRAME_BYTES);
-      payload.copy(frame, 0, 0, Math.min(FRAME_BYTES, payload.length));
-      ports[i]!.write(frame);
-    });
-    await relay.subscribeAsync('bench/bare/+/req', { qos: 1 });
-    await client.subscribeAsync('bench/bare/+/res', { qos: 1 });
-    const waiting = new Map<string, () => void>();
-    client.on('message', (_t, payload) => {
-      const id = payload.subarray(0, 8).toString('hex');
-      waiting.get(id)?.();
-      waiting.delete(id);
-    });
-    let seq = 0;
-    const roundTrip = (machine: number) => {
+  const client = await connectMqttAsync(`mqtt://127.0.0.1:${brokerPort}`, { clientId: 'bare-platform' });
+  await client.subscribeAsync('bench/bare/+/res', { qos: 1 });
+  const waiting = new Map<string, () => void>();
+  client.on('message', (_t, payload) => {
+    const id = payload.subarray(0, 8).toString('hex');
+    waiting.get(id)?.();
+    waiting.delete(id);
+  });
+  let seq = 0;
+  return {
+    prepare: (machine) => {
       const id = Buffer.alloc(8);
       id.writeUInt32BE(++seq, 4);
       const key = id.toString('hex');
-      const done = new Promise<void>((resolve) => waiting.set(key, resolve));
-      client.publish(`bench/bare/${machine}/req`, id, { qos: 1 });
-      return done;
-    };
-
-    for (let i = 0; i < 30; i++) await roundTrip(0); // warm up
-    const samples: number[] = [];
-    for (let i = 0; i < latencyOrders; i++) {
-      const t0 = performance.now();
-      await roundTrip(0);
-      samples.push(performance.now() - t0);
-    }
-    const pids = [process.pid, devices.pid!, ...ptys.map((p) => p.pid!)];
-    const cpu0 = snapshot(pids);
-    const t0 = performance.now();
-    await closedLoop(throughputOrders, (i) => roundTrip(i % ptys.length));
-    const throughputPerSec = throughputOrders / ((performance.now() - t0) / 1000);
-    // The relay runs in this process: report it as the load generator only.
-    const cpu = rigCpu(cpu0, snapshot(pids), throughputOrders);
-    cpu.gateway = 0;
-    cpu.total = cpu.devices + cpu.socat + cpu.loadGenerator;
-    return { latency: summarize(samples), throughputPerSec, cpu };
-  } finally {
-    await Promise.all(ports.map((p) => p.close().catch(() => {})));
-    await relay.endAsync(true);
-    await client.endAsync(true);
-    await broker.close();
-    await stopDevices(devices);
-  }
+      return () => {
+        const done = new Promise<void>((resolve) => waiting.set(key, resolve));
+        client.publish(`bench/bare/${machine}/req`, id, { qos: 1 });
+        return done;
+      };
+    },
+    pids: [relay.pid!, devices.pid!, ...ptys.map((p) => p.pid!)],
+    close: async () => {
+      await client.endAsync(true);
+      await stopHelper(relay);
+      await stopHelper(devices);
+    },
+  };
 }
 
-async function benchGateway(dir: string, ptys: PtyPair[], latencyOrders: number, throughputOrders: number) {
+async function startGatewayRig(dir: string, ptys: PtyPair[]): Promise<Rig & { peakRssMb(): number }> {
   const devices = await startDevices('board', ptys);
   const keys = generateRawKeyPair();
   const port = await freePort();
@@ -261,6 +315,14 @@ async function benchGateway(dir: string, ptys: PtyPair[], latencyOrders: number,
   const topics = gatewayTopics(gatewayId);
   let platform: SimPlatform | undefined;
   let listener: MqttClient | undefined;
+  const close = async () => {
+    await platform?.close();
+    await listener?.endAsync(true);
+    gateway.kill('SIGTERM');
+    await Promise.race([once(gateway, 'exit'), new Promise((r) => setTimeout(r, 5000))]);
+    gateway.kill('SIGKILL');
+    await stopHelper(devices);
+  };
   try {
     listener = await connectWithRetry(url);
     const results = new Map<string, () => void>();
@@ -282,65 +344,41 @@ async function benchGateway(dir: string, ptys: PtyPair[], latencyOrders: number,
     while (!online && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     if (!online) throw new Error('gateway did not come online');
     await new Promise((r) => setTimeout(r, 1000)); // let every board come online
-    platform = new SimPlatform({
+    const signer = new SimPlatform({
       brokerUrl: url,
       gatewayId,
       privateKey: keys.privateKey,
       ackIntervalMs: 5,
       adoptFirstSeq: true,
     });
-    await platform.connect();
-
+    platform = signer;
+    await signer.connect();
+    const sender = listener;
     let n = 0;
-    const build = (machine: number) => {
-      const orderId = `bench-${++n}`;
-      const cmd = platform!.buildCommand('order.paid', {
-        orderId,
-        machineId: `m${machine + 1}`,
-        slot: 1 + (n % 6),
-        price: { amount: 350, currency: 'CNY' },
-        provider: 'wechat',
-        expiresAt: Date.now() + 3600_000,
-      });
-      return { orderId, cmd };
-    };
-    const send = ({ orderId, cmd }: ReturnType<typeof build>) => {
-      const done = new Promise<void>((resolve) => results.set(orderId, resolve));
-      listener!.publish(cmd.topic, cmd.payload, { qos: 1 });
-      return done;
-    };
-
-    for (let i = 0; i < 30; i++) await send(build(0)); // warm up
-    const samples: number[] = [];
-    for (let i = 0; i < latencyOrders; i++) {
-      const o = build(0);
-      const t0 = performance.now();
-      await send(o);
-      samples.push(performance.now() - t0);
-    }
-    const batch = Array.from({ length: throughputOrders }, (_, i) => build(i % ptys.length));
-    const pids = [gateway.pid!, devices.pid!, ...ptys.map((p) => p.pid!)];
-    const before = procUsage(gateway.pid!);
-    const cpu0 = snapshot(pids);
-    const t0 = performance.now();
-    await closedLoop(batch.length, (i) => send(batch[i]!));
-    const elapsed = performance.now() - t0;
-    const cpu = rigCpu(cpu0, snapshot(pids), throughputOrders);
-    const after = procUsage(gateway.pid!);
     return {
-      latency: summarize(samples),
-      throughputPerSec: throughputOrders / (elapsed / 1000),
-      cpuMsPerOrder: (after.cpuMs - before.cpuMs) / throughputOrders,
-      peakRssMb: after.peakRssMb,
-      cpu,
+      prepare: (machine) => {
+        const orderId = `bench-${++n}`;
+        const cmd = signer.buildCommand('order.paid', {
+          orderId,
+          machineId: `m${machine + 1}`,
+          slot: 1 + (n % 6),
+          price: { amount: 350, currency: 'CNY' },
+          provider: 'wechat',
+          expiresAt: Date.now() + 3600_000,
+        });
+        return () => {
+          const done = new Promise<void>((resolve) => results.set(orderId, resolve));
+          sender.publish(cmd.topic, cmd.payload, { qos: 1 });
+          return done;
+        };
+      },
+      pids: [gateway.pid!, devices.pid!, ...ptys.map((p) => p.pid!)],
+      peakRssMb: () => procUsage(gateway.pid!).peakRssMb,
+      close,
     };
-  } finally {
-    await platform?.close();
-    await listener?.endAsync(true);
-    gateway.kill('SIGTERM');
-    await Promise.race([once(gateway, 'exit'), new Promise((r) => setTimeout(r, 5000))]);
-    gateway.kill('SIGKILL');
-    await stopDevices(devices);
+  } catch (err) {
+    await close();
+    throw err;
   }
 }
 

@@ -45,7 +45,7 @@ function formatRemoteVend(r: RemoteVendBenchResult): string {
       ([name, c]) =>
         `${name.padEnd(10)} ${fmt(c.gateway, 3).padStart(8)} ${fmt(c.devices, 3).padStart(8)} ${fmt(c.socat, 3).padStart(8)} ${fmt(c.loadGenerator, 3).padStart(8)} ${fmt(c.total, 3).padStart(8)} ${fmt((cpus().length * 1000) / c.total, 0).padStart(10)}`,
     ),
-    '(bare: the relay and the broker run inside the load generator)',
+    '(bare: the relay process with its broker in the gateway column)',
     `targets: added p99 <= ${TARGETS.addedP99Ms} ms ${met(r.addedP99Ms <= TARGETS.addedP99Ms)}; >= ${TARGETS.ordersPerSec} orders/s ${met(r.gateway.throughputPerSec >= TARGETS.ordersPerSec)}; peak RSS < ${TARGETS.peakRssMb} MB ${met(r.gateway.peakRssMb < TARGETS.peakRssMb)}`,
   ].join('\n');
 }
