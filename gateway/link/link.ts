@@ -593,7 +593,7 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
     try {
       for (;;) {
         const room = this.#opts.maxInFlight - this.#inFlight.length;
-        if (room <= 0) return;
+        if (room <= 0 || !this.#opts.outbox.mayHaveAfter(this.#sentUpTo)) return;
         const rows = this.#opts.outbox.pendingAfter(this.#sentUpTo, Math.min(room, 100));
         if (rows.length === 0) return;
         if (this.#inFlight.length === 0) this.#lastProgressAt = this.#opts.now();

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/support/tmp.ts';
 import type { EventData } from '../contract/events.ts';
@@ -186,6 +187,49 @@ describe('the outbox', () => {
     expect(o.ack(3)).toBe(0);
     expect(o.ack(100)).toBe(2);
     expect(o.stats()).toMatchObject({ pending: 0, critical: 0, lastSeq: 5 });
+  });
+
+  it('never says no row can follow a seq while a committed row does, across rollbacks, acks and reopening', () => {
+    const op = fc.oneof(
+      fc.constant('commit' as const),
+      fc.constant('rollback' as const),
+      fc.constant('ack' as const),
+      fc.constant('reopen' as const),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 30 }), (ops) => {
+        const s = store();
+        let db = s.open();
+        let o = outbox(db, { maxRows: 1000 });
+        let n = 0;
+        let rolledBack = false; // a rolled-back seq may be reported as possibly following
+        for (const step of ops) {
+          if (step === 'commit') db.transaction(() => o.append('order.state', state(++n)))();
+          if (step === 'rollback') {
+            rolledBack = true;
+            try {
+              db.transaction(() => {
+                o.append('order.state', state(++n));
+                throw new Error('rolled back');
+              })();
+            } catch {}
+          }
+          if (step === 'ack') o.ack(o.stats().lastSeq);
+          if (step === 'reopen') {
+            db.close();
+            db = s.open();
+            o = outbox(db, { maxRows: 1000 });
+            rolledBack = false;
+          }
+          const last = o.stats().lastSeq;
+          for (let seq = 0; seq <= last + 1; seq++) {
+            if (o.pendingAfter(seq, 1).length > 0) expect(o.mayHaveAfter(seq)).toBe(true);
+          }
+          if (!rolledBack) expect(o.mayHaveAfter(last)).toBe(false);
+        }
+      }),
+      { numRuns: 60 },
+    );
   });
 
   it('pages pending rows after a seq, in seq order', () => {

@@ -51,6 +51,12 @@ export class Outbox {
   readonly #pendingAfter: Statement<[number, number], OutboxRow>;
   readonly #ackUpTo: Statement<[number]>;
   readonly #countRange: Statement<[number], { n: number; critical: number }>;
+  /**
+   * The highest seq this process has handed out (rolled-back ones included).
+   * Never below the highest committed seq, so a reader that has sent
+   * everything up to it can skip the query (see `mayHaveAfter`).
+   */
+  #appendedUpTo: number;
 
   constructor(db: Db, opts: OutboxOptions) {
     this.#db = db;
@@ -83,6 +89,7 @@ export class Outbox {
     db.prepare(
       "UPDATE outbox_state SET rows = (SELECT COUNT(*) FROM outbox), critical = (SELECT COUNT(*) FROM outbox WHERE class = 'critical') WHERE id = 1",
     ).run();
+    this.#appendedUpTo = this.#state.get()!.next_seq;
   }
 
   /**
@@ -131,6 +138,7 @@ export class Outbox {
       }
       seq = this.#allocate.get(critical, 1, this.#opts.maxRows)!.next_seq;
     }
+    if (seq > this.#appendedUpTo) this.#appendedUpTo = seq;
     const now = this.#opts.now();
     const envelope: EventEnvelope = {
       id: randomUUID(),
@@ -148,6 +156,14 @@ export class Outbox {
   /** True when only critical events fill the bound: new money work must wait. */
   get saturated(): boolean {
     return this.#state.get()!.critical >= this.#opts.maxRows;
+  }
+
+  /**
+   * False when no row after `seq` can exist: the drain after every ack and
+   * every notify would otherwise run an empty query (~20 us each).
+   */
+  mayHaveAfter(seq: number): boolean {
+    return seq < this.#appendedUpTo;
   }
 
   pendingAfter(seq: number, limit: number): OutboxRow[] {

@@ -48,6 +48,20 @@ describe('GroupCommit', () => {
     expect(db.prepare('SELECT k FROM t').all()).toEqual([{ k: 'kept' }]);
   });
 
+  it('rolls back a lone unit that threw, rejects it with its own error, and commits the next turn', async () => {
+    const { db } = open();
+    const gc = new GroupCommit(db);
+    const bad = gc.run(() => {
+      db.prepare("INSERT INTO t VALUES ('lost')").run();
+      throw new Error('lone boom');
+    });
+    await expect(bad).rejects.toThrow('lone boom');
+    expect(db.inTransaction).toBe(false);
+    await gc.run(() => db.prepare("INSERT INTO t VALUES ('next')").run());
+    expect(db.prepare('SELECT k FROM t').all()).toEqual([{ k: 'next' }]);
+    expect(gc.stats).toEqual({ batches: 1, units: 1 });
+  });
+
   it('rejects every unit when the commit itself fails', async () => {
     const { db } = open();
     const gc = new GroupCommit(db);
