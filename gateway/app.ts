@@ -245,7 +245,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     } catch (err) {
       linkLog.error({ err, commandId: cmd.id }, 'command handling failed; the platform will retry the order');
     }
-    platformLink.notify();
+    // What a command queued (order.accepted...) rides on the next drain: see notifySoon.
+    platformLink.notifySoon();
   });
 
   function handleCommand(cmd: AcceptedCommand): void {

@@ -41,6 +41,7 @@ function paid(): PaidOrder {
 async function site(opts: {
   inProcess: boolean;
   commits?: (real: GroupCommit, db: Database.Database) => Pick<GroupCommit, 'run'>;
+  commandEventsDelayMs?: number;
 }) {
   const gatewayId = `gw-${Math.random().toString(36).slice(2, 8)}`;
   const tmp = tempDir();
@@ -77,6 +78,7 @@ async function site(opts: {
     log,
     status: () => ({}),
     reconnectMinMs: 50,
+    ...(opts.commandEventsDelayMs !== undefined ? { commandEventsDelayMs: opts.commandEventsDelayMs } : {}),
   });
   const commands: AcceptedCommand[] = [];
   link.on('command', (c) => commands.push(c));
@@ -174,5 +176,35 @@ describe('a command whose commit fails', () => {
     // Decided twice (the first decision rolled back), recorded once.
     expect(s.commands.map((c) => c.id)).toEqual([cmd.id, cmd.id]);
     expect(s.platform.eventsOfType('command.rejected')).toEqual([]);
+  });
+});
+
+describe('events queued by a command', () => {
+  it('wait for the next drain instead of going out with the commit', async () => {
+    const s = await site({ inProcess: true, commandEventsDelayMs: 60_000 });
+    await s.platform.sendForged('order.paid', paid());
+    await s.platform.waitFor(() => s.outbox.stats().pending === 1, 5000, 'the refusal queued');
+    // Committed, and no drain since: the refusal is still on the gateway.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(s.platform.eventsOfType('command.rejected')).toEqual([]);
+    s.link.notify(); // as a vend outcome does
+    await s.platform.waitFor(
+      () => s.platform.eventsOfType('command.rejected').length === 1,
+      5000,
+      'the refusal published',
+    );
+    expect(s.platform.eventsOfType('command.rejected')[0]?.data).toMatchObject({
+      code: ErrorCode.CommandSignatureInvalid,
+    });
+  });
+
+  it('go out on their own after the delay when nothing else drains', async () => {
+    const s = await site({ inProcess: true, commandEventsDelayMs: 20 });
+    await s.platform.sendForged('order.paid', paid());
+    await s.platform.waitFor(
+      () => s.platform.eventsOfType('command.rejected').length === 1,
+      5000,
+      'the refusal published',
+    );
   });
 });
