@@ -243,19 +243,41 @@ async function stopHelper(child: ChildProcess): Promise<void> {
 
 async function startBareRig(ptys: PtyPair[]): Promise<Rig> {
   const devices = await startDevices('echo', ptys);
-  const { child: relay, value: brokerPort } = await spawnHelper(
-    'bench/bare-relay-process.ts',
-    ptys.flatMap((p) => ['--port', p.hostPath]),
-    (line) => {
-      try {
-        return (JSON.parse(line) as { brokerPort?: number }).brokerPort;
-      } catch {
-        return undefined;
-      }
-    },
-  );
-  const client = await connectMqttAsync(`mqtt://127.0.0.1:${brokerPort}`, { clientId: 'bare-platform' });
-  await client.subscribeAsync('bench/bare/+/res', { qos: 1 });
+  const started: ChildProcess[] = [devices];
+  let client: MqttClient | undefined;
+  const close = async () => {
+    await client?.endAsync(true);
+    for (const child of started.reverse()) await stopHelper(child);
+  };
+  try {
+    const { child: relay, value: brokerPort } = await spawnHelper(
+      'bench/bare-relay-process.ts',
+      ptys.flatMap((p) => ['--port', p.hostPath]),
+      (line) => {
+        try {
+          return (JSON.parse(line) as { brokerPort?: number }).brokerPort;
+        } catch {
+          return undefined;
+        }
+      },
+    );
+    started.push(relay);
+    client = await connectMqttAsync(`mqtt://127.0.0.1:${brokerPort}`, { clientId: 'bare-platform' });
+    await client.subscribeAsync('bench/bare/+/res', { qos: 1 });
+    return bareRig(client, relay, devices, ptys, close);
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+function bareRig(
+  client: MqttClient,
+  relay: ChildProcess,
+  devices: ChildProcess,
+  ptys: PtyPair[],
+  close: () => Promise<void>,
+): Rig {
   const waiting = new Map<string, () => void>();
   client.on('message', (_t, payload) => {
     const id = payload.subarray(0, 8).toString('hex');
@@ -275,11 +297,7 @@ async function startBareRig(ptys: PtyPair[]): Promise<Rig> {
       };
     },
     pids: [relay.pid!, devices.pid!, ...ptys.map((p) => p.pid!)],
-    close: async () => {
-      await client.endAsync(true);
-      await stopHelper(relay);
-      await stopHelper(devices);
-    },
+    close,
   };
 }
 

@@ -283,9 +283,9 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
    * first. Why: right after a command commits, its DISPENSE is on the serial
    * line. Publishing its order.accepted then (the broker's routing, the
    * platform waking up to store and ack it) competes with that round trip
-   * for the CPU of a small box: on 2 cores it cost paid orders ~0.6 ms at
-   * p99. The vend outcome calls notify() and carries the waiting events
-   * along, in seq order, in the same drain.
+   * for the CPU of a small box: on 2 cores it cost paid orders ~1 ms at p99
+   * (interleaved A/B in CHANGELOG.md). The vend outcome calls notify() and
+   * carries the waiting events along, in seq order, in the same drain.
    */
   notifySoon(): void {
     if (this.#drainScheduled || this.#soonTimer || this.#stopping) return;
