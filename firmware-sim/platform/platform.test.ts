@@ -16,7 +16,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setup(gatewayId = 'gw-sim'): Promise<{
+async function setup(
+  gatewayId = 'gw-sim',
+  onEvent?: (e: { seq: number; type: string }) => void,
+): Promise<{
   broker: EmbeddedBroker;
   platform: SimPlatform;
   gw: MqttClient;
@@ -31,6 +34,7 @@ async function setup(gatewayId = 'gw-sim'): Promise<{
     gatewayId,
     privateKey: keys.privateKey,
     ackIntervalMs: 10,
+    ...(onEvent ? { onEvent } : {}),
   });
   await platform.connect();
   cleanups.push(() => platform.close());
@@ -68,6 +72,25 @@ describe('the simulated platform', () => {
     expect(platform.events.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
     expect(platform.duplicateDeliveries).toBe(1);
     expect(platform.seqGaps()).toEqual([]);
+  });
+
+  it('hands every new event to onEvent once, and not its redeliveries', async () => {
+    const seen: string[] = [];
+    const { platform, emit } = await setup('gw-sim', (e) => seen.push(`${e.seq}:${e.type}`));
+    await emit(1, 'order.state', state(1));
+    await emit(1, 'order.state', state(1)); // a resend
+    await emit(2, 'vend.succeeded', {
+      orderId: 'order-1001',
+      machineId: 'm1',
+      slot: 1,
+      price: { amount: 350, currency: 'CNY' },
+    });
+    await platform.waitFor(
+      () => platform.duplicateDeliveries === 1 && seen.length === 2,
+      2000,
+      'both events',
+    );
+    expect(seen).toEqual(['1:order.state', '2:vend.succeeded']);
   });
 
   it('treats seqs reported in outbox.dropped as accounted for', async () => {

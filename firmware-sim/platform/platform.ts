@@ -31,6 +31,8 @@ export interface SimPlatformOptions {
   baselineSeq?: number;
   adoptFirstSeq?: boolean;
   log?: Log;
+  /** Called with every valid event the first time it is stored (not for redeliveries). */
+  onEvent?: (event: EventEnvelope) => void;
 }
 
 export interface PaidOrder {
@@ -391,6 +393,7 @@ export class SimPlatform {
       this.#contiguous++;
     }
     this.#ackDue = true;
+    this.opts.onEvent?.(evt);
   }
 
   #flushAck(): void {
