@@ -245,8 +245,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     } catch (err) {
       linkLog.error({ err, commandId: cmd.id }, 'command handling failed; the platform will retry the order');
     }
-    // What a command queued (order.accepted...) rides on the next drain: see notifySoon.
-    platformLink.notifySoon();
+    // No notify here: the link publishes what a command queued once it has committed.
   });
 
   function handleCommand(cmd: AcceptedCommand): void {

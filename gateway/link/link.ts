@@ -452,7 +452,7 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
     if (!commits || !client) {
       const result = this.#decideInSavepoint(topic, () => guard.check(type, payload));
       if (result) this.#reportCommand(topic, result);
-      this.notify();
+      this.notifySoon();
       return;
     }
     // Group commit: the commands decided in one turn (a burst arrives many to
