@@ -5,6 +5,9 @@ export default defineConfig({
     include: [
       'gateway/**/*.test.ts',
       'devices/**/*.test.ts',
+      'core/**/*.test.ts',
+      'contract/**/*.test.ts',
+      'main/**/*.test.ts',
       'firmware-sim/**/*.test.ts',
       'api/**/*.test.ts',
       'test/**/*.test.ts',

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { OrderState } from '../gateway/contract/events.ts';
-import { Money } from '../gateway/money.ts';
+import { OrderState } from '../contract/events.ts';
+import { Money } from '../core/money.ts';
 
 /** HTTP API schemas, once, as zod; fastify gets their JSON Schema form. */
 export const ApiError = z

@@ -4,7 +4,7 @@ import { catalogFrom } from '../gateway/ledger/catalog.ts';
 import { OrderLedger } from '../gateway/ledger/ledger.ts';
 import { Outbox } from '../gateway/outbox/outbox.ts';
 import { type Db, openStore } from '../gateway/store/db.ts';
-import { tempDir } from '../test/support/tmp.ts';
+import { tempDir } from '../testing/tmp.ts';
 import type { Health } from './schemas.ts';
 import { buildApi } from './server.ts';
 

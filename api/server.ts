@@ -1,10 +1,10 @@
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { OrderState } from '../contract/events.ts';
+import { ErrorCode, VendgateError } from '../core/errors.ts';
+import type { Log } from '../core/log.ts';
 import type { DisplayHub } from '../devices/display/hub.ts';
-import type { OrderState } from '../gateway/contract/events.ts';
-import { ErrorCode, VendgateError } from '../gateway/errors.ts';
 import type { OrderLedger } from '../gateway/ledger/ledger.ts';
-import type { Log } from '../gateway/log.ts';
 import { DASHBOARD_HTML } from './dashboard.ts';
 import { kioskPlugin } from './kiosk/plugin.ts';
 import { renderMetrics } from './metrics.ts';

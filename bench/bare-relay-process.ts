@@ -15,10 +15,10 @@
  * Prints one JSON line `{"ready":true,"brokerPort":N}`; exits when stdin ends.
  */
 import { parseArgs } from 'node:util';
+import { connectMqttOver, untilConnected } from '../contract/mqtt-client.ts';
+import { silentLogger } from '../core/log.ts';
 import { SerialTransport } from '../devices/vending/transport.ts';
 import { startEmbeddedBroker } from '../gateway/broker/embedded.ts';
-import { connectMqttOver, untilConnected } from '../gateway/link/mqtt-client.ts';
-import { silentLogger } from '../gateway/log.ts';
 
 const BARE_FRAME_BYTES = 16;
 

@@ -26,11 +26,11 @@ import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ErrorCode } from '../core/errors.ts';
 import { encodeAdvertisement } from '../devices/beacon/encode.ts';
 import type { BeaconFrame, NobleAdvertisementLike } from '../devices/beacon/frames.ts';
 import { parseAdvertisement, parseNobleAdvertisement } from '../devices/beacon/parse.ts';
 import { BeaconSightings } from '../devices/beacon/tracker.ts';
-import { ErrorCode } from '../gateway/errors.ts';
 
 export interface BeaconBenchRow {
   name: string;

@@ -1,14 +1,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { CampaignSpec } from '../contract/coupons.ts';
 import { CouponEngine } from '../gateway/coupons/engine.ts';
-import type { CampaignSpec } from '../gateway/coupons/schema.ts';
 import { StaticBeaconVerifier } from '../gateway/coupons/verifier.ts';
 import { catalogFrom } from '../gateway/ledger/catalog.ts';
 import { OrderLedger } from '../gateway/ledger/ledger.ts';
 import { Outbox } from '../gateway/outbox/outbox.ts';
 import { openStore } from '../gateway/store/db.ts';
-import { tempDir } from '../test/support/tmp.ts';
+import { tempDir } from '../testing/tmp.ts';
 
 /**
  * Coupon engine throughput on a durable store: a SQLite file on disk in WAL

@@ -4,13 +4,13 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { stringify } from 'yaml';
+import { connectMqttAsync } from '../contract/mqtt-client.ts';
+import { generateRawKeyPair } from '../contract/signing.ts';
+import { gatewayTopics } from '../contract/topics.ts';
 import { SimPlatform } from '../firmware-sim/platform/platform.ts';
 import { createPtyPair, type PtyPair } from '../firmware-sim/pty.ts';
-import { gatewayTopics } from '../gateway/contract/topics.ts';
-import { connectMqttAsync } from '../gateway/link/mqtt-client.ts';
-import { generateRawKeyPair } from '../gateway/link/signing.ts';
-import { freePort } from '../test/support/mosquitto.ts';
-import { tempDir } from '../test/support/tmp.ts';
+import { freePort } from '../testing/ports.ts';
+import { tempDir } from '../testing/tmp.ts';
 import { procUsage, summarize } from './stats.ts';
 
 export interface RemoteVendBenchOptions {

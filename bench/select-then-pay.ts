@@ -1,9 +1,9 @@
+import { silentLogger } from '../core/log.ts';
 import { SimPlatform } from '../firmware-sim/platform/platform.ts';
-import { startSimSite } from '../firmware-sim/site.ts';
-import { startGateway } from '../gateway/app.ts';
 import { parseConfig } from '../gateway/config/load.ts';
-import { silentLogger } from '../gateway/log.ts';
-import { tempDir } from '../test/support/tmp.ts';
+import { startSimSite } from '../main/demo/site.ts';
+import { startGateway } from '../main/gateway.ts';
+import { tempDir } from '../testing/tmp.ts';
 import { summarize } from './stats.ts';
 
 export interface SelectThenPayBenchResult {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run build`: bundles the gateway (gateway/cli.ts and everything it
+// `npm run build`: bundles the gateway (main/cli.ts and everything it
 // imports from this repo) into dist/vendgate.mjs with esbuild. npm packages
 // stay external. The bundle runs on plain node without the tsx loader, which
 // saves ~50 MB of resident memory in production; development, tests and the
@@ -7,7 +7,7 @@
 import { build } from 'esbuild';
 
 await build({
-  entryPoints: ['gateway/cli.ts'],
+  entryPoints: ['main/cli.ts'],
   outfile: 'dist/vendgate.mjs',
   bundle: true,
   platform: 'node',

@@ -1,12 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { z } from 'zod';
-import {
-  CommandBody,
-  CommandSchemas,
-  type CommandType,
-  SignedCommand,
-} from '../gateway/contract/commands.ts';
+import { CommandBody, CommandSchemas, type CommandType, SignedCommand } from '../contract/commands.ts';
 import {
   EVENT_CLASS,
   EventAck,
@@ -14,13 +9,13 @@ import {
   EventSchemas,
   type EventType,
   GatewayStatus,
-} from '../gateway/contract/events.ts';
-import { TOPIC_ROOT } from '../gateway/contract/topics.ts';
+} from '../contract/events.ts';
+import { TOPIC_ROOT } from '../contract/topics.ts';
 import { RequestEnvelope, ResponseEnvelope } from '../gateway/link/link.ts';
 
 /**
  * The published MQTT contract, generated from the zod schemas in
- * gateway/contract (the single source of truth): an AsyncAPI 3.0 document
+ * contract/ (the single source of truth): an AsyncAPI 3.0 document
  * for the topic tree, and one JSON Schema per payload for docs/schemas/.
  * Output is deterministic (sorted types, no timestamps) so a test can tell
  * when a committed copy is stale.
@@ -240,7 +235,7 @@ export function buildAsyncApi(): string {
       description: [
         'The MQTT contract between a vendgate edge gateway and the operator platform.',
         'Operations are described from the gateway side: it sends status, events and requests, and receives acks, commands and responses.',
-        'Generated from the zod schemas in gateway/contract by scripts/gen-asyncapi.ts; do not edit by hand.',
+        'Generated from the zod schemas in contract/ by scripts/gen-asyncapi.ts; do not edit by hand.',
       ].join('\n'),
       license: { name: 'Apache-2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
     },

@@ -10,13 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { EventEnvelope } from '../contract/events.ts';
+import { ErrorCode } from '../core/errors.ts';
+import { createRootLogger, type Log, silentLogger } from '../core/log.ts';
 import { RotatingMinor, WECHAT_SHAKE_UUID } from '../devices/beacon/rotating-id.ts';
 import type { DemoSiteTuning } from '../firmware-sim/beacons/demo-site.ts';
 import { BleConfig, type BleConfigInput } from '../gateway/beacons/config.ts';
 import { type BeaconService, startBeaconService } from '../gateway/beacons/service.ts';
-import type { EventEnvelope } from '../gateway/contract/events.ts';
-import { ErrorCode } from '../gateway/errors.ts';
-import { createRootLogger, type Log, silentLogger } from '../gateway/log.ts';
 import { Outbox } from '../gateway/outbox/outbox.ts';
 import { type Db, openStore } from '../gateway/store/db.ts';
 

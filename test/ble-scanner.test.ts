@@ -8,6 +8,7 @@
  */
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ErrorCode, VendgateError } from '../core/errors.ts';
 import { encodeAdvertisement } from '../devices/beacon/encode.ts';
 import { BeaconFleet, type BeaconHealth, type CloneSuspicion } from '../devices/beacon/fleet/index.ts';
 import type { BeaconFrame } from '../devices/beacon/frames.ts';
@@ -22,7 +23,6 @@ import { claimBurst } from '../firmware-sim/beacons/claims.ts';
 import { VirtualHciController } from '../firmware-sim/beacons/hci-controller.ts';
 import { fixedDistance, withVisitors } from '../firmware-sim/beacons/rssi.ts';
 import { BeaconWorld } from '../firmware-sim/beacons/world.ts';
-import { ErrorCode, VendgateError } from '../gateway/errors.ts';
 
 const NS = '8b0ca750095477cb3e77';
 const DOOR_ID = `ibeacon:${WECHAT_SHAKE_UUID}:10001:1`;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCode } from '../gateway/errors.ts';
+import { ErrorCode } from '../core/errors.ts';
 import { TEST_BEACON as BEACON, oneYuanOffCoupons } from './support/coupons.ts';
 import { type Harness, startHarness, waitUntil } from './support/harness.ts';
 

@@ -5,11 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { PaidOrder } from '../firmware-sim/platform/platform.ts';
 import { SimPlatform } from '../firmware-sim/platform/platform.ts';
-import { type SimSite, startSimSite } from '../firmware-sim/site.ts';
 import { openStore } from '../gateway/store/db.ts';
+import { type SimSite, startSimSite } from '../main/demo/site.ts';
+import { tempDir } from '../testing/tmp.ts';
 import { waitUntil } from './support/harness.ts';
 import { type MosquittoHandle, startMosquitto } from './support/mosquitto.ts';
-import { tempDir } from './support/tmp.ts';
 
 /**
  * The gateway runs as its own process and is killed with SIGKILL at random

@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeQrPng } from '../devices/display/test-support.ts';
 import { type MdbSimProcess, spawnMdbSim } from '../firmware-sim/mdb/spawn.ts';
 import { createPtyPair, type PtyPair } from '../firmware-sim/pty.ts';
+import { tempDir } from '../testing/tmp.ts';
 import { type Harness, startHarness, waitUntil } from './support/harness.ts';
-import { tempDir } from './support/tmp.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);

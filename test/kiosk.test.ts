@@ -10,11 +10,11 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kioskPlugin } from '../api/kiosk/plugin.ts';
+import { formatMoney } from '../core/money.ts';
 import { DisplayHub } from '../devices/display/hub.ts';
 import { MESSAGES } from '../devices/display/messages.ts';
 import { type DisplayScreen, LOCALES, type Locale } from '../devices/display/port.ts';
 import { decodeQrPng } from '../devices/display/test-support.ts';
-import { formatMoney } from '../gateway/money.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);

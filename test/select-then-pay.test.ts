@@ -1,12 +1,12 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode } from '../core/errors.ts';
 import { DisplaySim } from '../firmware-sim/display/sim.ts';
 import { type MdbSimProcess, spawnMdbSim } from '../firmware-sim/mdb/spawn.ts';
 import { createPtyPair, type PtyPair } from '../firmware-sim/pty.ts';
-import { ErrorCode } from '../gateway/errors.ts';
+import { tempDir } from '../testing/tmp.ts';
 import { TEST_BEACON as BEACON, oneYuanOffCoupons } from './support/coupons.ts';
 import { type Harness, startHarness, waitUntil } from './support/harness.ts';
-import { tempDir } from './support/tmp.ts';
 
 /**
  * Select first, then pay, on real transports: the MDB vending machine and

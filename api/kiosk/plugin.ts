@@ -10,10 +10,10 @@
  * ended when the app closes, so `app.close()` does not wait for browsers.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ErrorCode } from '../../core/errors.ts';
 import type { DisplayHub } from '../../devices/display/hub.ts';
 import { screenQrUrl } from '../../devices/display/messages.ts';
 import { renderQrSvg } from '../../devices/display/qr.ts';
-import { ErrorCode } from '../../gateway/errors.ts';
 import { KIOSK_CSP, kioskHtml } from './page.ts';
 import { kioskView } from './view.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode } from '../../gateway/errors.ts';
+import { ErrorCode } from '../../core/errors.ts';
 import { decodeBeaconHex, runBeaconDecodeCli } from './decode-cli.ts';
 import { loadBeaconFixtures } from './fixtures.ts';
 

@@ -8,7 +8,7 @@
  * (`4C 00 02 15 ...`, `18 01 BE AC ...`) or Eddystone service data starting
  * at the service UUID (`AA FE 00 ...`); `--as eddystone` takes a bare frame.
  */
-import { ErrorCode, errorCodeName } from '../../gateway/errors.ts';
+import { ErrorCode, errorCodeName } from '../../core/errors.ts';
 import type { BeaconFrame, BeaconParseResult, NotABeacon } from './frames.ts';
 import { parseHex } from './hex.ts';
 import { parseAdvertisement, parseEddystoneServiceData, parseManufacturerData } from './parse.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, isVendgateError } from '../../gateway/errors.ts';
+import { ErrorCode, isVendgateError } from '../../core/errors.ts';
 import { encodeAdvertisement, encodeEddystoneUrl, encodePayload } from './encode.ts';
 import { loadBeaconFixtures } from './fixtures.ts';
 

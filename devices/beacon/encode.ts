@@ -5,7 +5,7 @@
  * from our own code and throw a VendgateError (BeaconFieldInvalid) naming
  * the field when a value cannot be put on the wire.
  */
-import { ErrorCode, VendgateError } from '../../gateway/errors.ts';
+import { ErrorCode, VendgateError } from '../../core/errors.ts';
 import type {
   AltBeaconFrame,
   BeaconFrame,

@@ -12,7 +12,7 @@
  * (Eddystone namespace, instance and EID, AltBeacon beacon id) are lower-case
  * hex without separators.
  */
-import type { ErrorCode } from '../../gateway/errors.ts';
+import type { ErrorCode } from '../../core/errors.ts';
 
 /** Apple iBeacon, in manufacturer data `4C 00 02 15 <uuid16> <major2> <minor2> <power1>`. */
 export interface IBeaconFrame {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ErrorCode } from '../../gateway/errors.ts';
+import { ErrorCode } from '../../core/errors.ts';
 import { encodeAdvertisement, encodePayload } from './encode.ts';
 import { type BeaconFrame, type BeaconParseResult, MAX_ADVERTISING_DATA } from './frames.ts';
 import {

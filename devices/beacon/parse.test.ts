@@ -1,7 +1,7 @@
 import { createCipheriv } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { ErrorCode } from '../../gateway/errors.ts';
+import { ErrorCode } from '../../core/errors.ts';
 import { loadBeaconFixtures } from './fixtures.ts';
 import { MAX_ADVERTISING_DATA, type NobleAdvertisementLike } from './frames.ts';
 import {

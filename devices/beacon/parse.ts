@@ -20,7 +20,7 @@
  * copied; hex identifiers come from lookup tables (hex.ts). The common
  * "no beacon here" answer is a shared frozen object.
  */
-import { ErrorCode } from '../../gateway/errors.ts';
+import { ErrorCode } from '../../core/errors.ts';
 import {
   type AltBeaconFrame,
   type BeaconParseResult,

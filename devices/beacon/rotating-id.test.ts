@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ErrorCode } from '../../gateway/errors.ts';
+import { ErrorCode } from '../../core/errors.ts';
 import {
   canonicalBeaconKey,
   deriveMinor,

@@ -20,7 +20,7 @@
  * rotating beacon itself (its stable id for campaign scopes).
  */
 import { createHmac } from 'node:crypto';
-import { ErrorCode } from '../../gateway/errors.ts';
+import { ErrorCode } from '../../core/errors.ts';
 
 /** WeChat "shake" (摇一摇周边) default proximity UUID. */
 export const WECHAT_SHAKE_UUID = 'FDA50693-A4E2-4FB1-AFCF-C6EB07647825';

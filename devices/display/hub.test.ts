@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, isVendgateError } from '../../gateway/errors.ts';
+import { ErrorCode, isVendgateError } from '../../core/errors.ts';
 import { DisplayHub } from './hub.ts';
 import type { DisplayScreen, RenderCommand } from './port.ts';
 

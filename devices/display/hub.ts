@@ -5,8 +5,8 @@
  * once, then every later one. No I/O here; api/kiosk turns renders into
  * server-sent events.
  */
-import { ErrorCode, VendgateError } from '../../gateway/errors.ts';
-import type { Log } from '../../gateway/log.ts';
+import { ErrorCode, VendgateError } from '../../core/errors.ts';
+import type { Log } from '../../core/log.ts';
 import {
   DEFAULT_LOCALE,
   DisplayId,

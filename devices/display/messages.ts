@@ -4,7 +4,7 @@
  * with Intl for the display's locale and the price's currency. Both the
  * kiosk page and the simulated MQTT display use this.
  */
-import { formatMoney } from '../../gateway/money.ts';
+import { formatMoney } from '../../core/money.ts';
 import {
   type DisplayScreen,
   KNOWN_REASONS,

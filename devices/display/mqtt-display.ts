@@ -14,11 +14,11 @@
 import { EventEmitter } from 'node:events';
 import type { MqttClient } from 'mqtt';
 import { z } from 'zod';
-import type { BrokerUser } from '../../gateway/broker/embedded.ts';
-import { EpochMs } from '../../gateway/contract/common.ts';
-import { TOPIC_ROOT } from '../../gateway/contract/topics.ts';
-import { ErrorCode, VendgateError } from '../../gateway/errors.ts';
-import type { Log } from '../../gateway/log.ts';
+import type { BrokerUser } from '../../contract/broker-user.ts';
+import { EpochMs } from '../../contract/common.ts';
+import { TOPIC_ROOT } from '../../contract/topics.ts';
+import { ErrorCode, VendgateError } from '../../core/errors.ts';
+import type { Log } from '../../core/log.ts';
 import { checkDisplayId } from './hub.ts';
 import {
   DEFAULT_LOCALE,

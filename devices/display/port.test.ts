@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode } from '../../gateway/errors.ts';
+import { ErrorCode } from '../../core/errors.ts';
 import { MESSAGES, providerName, reasonText, screenQrUrl, screenTexts } from './messages.ts';
 import { DisplayScreen, KNOWN_REASONS, LOCALES, RenderCommand, SCREEN_KINDS } from './port.ts';
 

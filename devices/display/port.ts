@@ -6,8 +6,8 @@
  * displays and is validated on both ends.
  */
 import { z } from 'zod';
-import { EpochMs, OrderId, Provider } from '../../gateway/contract/common.ts';
-import { Money } from '../../gateway/money.ts';
+import { EpochMs, OrderId, Provider } from '../../contract/common.ts';
+import { Money } from '../../core/money.ts';
 
 /** Languages a display can speak. */
 export const LOCALES = ['zh-CN', 'en', 'de', 'ja'] as const;

@@ -5,7 +5,7 @@
  * ISO/IEC 18004 asks for.
  */
 import QRCode from 'qrcode';
-import { ErrorCode, VendgateError } from '../../gateway/errors.ts';
+import { ErrorCode, VendgateError } from '../../core/errors.ts';
 
 export type QrLevel = 'L' | 'M' | 'Q' | 'H';
 export const QUIET_ZONE_MODULES = 4;

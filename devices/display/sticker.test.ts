@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { PNG } from 'pngjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ErrorCode, isVendgateError } from '../../gateway/errors.ts';
+import { ErrorCode, isVendgateError } from '../../core/errors.ts';
 import { runStickerCli, writeStickerQr } from './sticker.ts';
 import { decodeQrPng } from './test-support.ts';
 

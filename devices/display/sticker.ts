@@ -11,7 +11,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import QRCode from 'qrcode';
-import { ErrorCode, VendgateError } from '../../gateway/errors.ts';
+import { ErrorCode, VendgateError } from '../../core/errors.ts';
 import { ScanUrl } from './port.ts';
 import { type QrLevel, QUIET_ZONE_MODULES, renderQrSvg } from './qr.ts';
 

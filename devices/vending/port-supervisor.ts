@@ -6,7 +6,7 @@
  * until stop; and the online / offline transitions. What the bytes mean and
  * when the device counts as answering or silent stay with the driver.
  */
-import type { Log } from '../../gateway/log.ts';
+import type { Log } from '../../core/log.ts';
 import type { ByteTransport, TransportFactory, TransportOptions } from './transport.ts';
 
 export interface PortSupervisorOptions {

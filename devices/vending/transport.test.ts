@@ -1,13 +1,8 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  createMemoryTransportPair,
-  createTransport,
-  openTransport,
-  SerialTransport,
-  TcpTransport,
-} from './transport.ts';
+import { createMemoryTransportPair } from '../../testing/memory-transport.ts';
+import { createTransport, openTransport, SerialTransport, TcpTransport } from './transport.ts';
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

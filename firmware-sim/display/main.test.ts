@@ -1,14 +1,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
+import { connectMqttAsync } from '../../contract/mqtt-client.ts';
+import { silentLogger } from '../../core/log.ts';
 import {
   displayBrokerUser,
   gatewayDisplayAcl,
   MqttPaymentDisplay,
 } from '../../devices/display/mqtt-display.ts';
 import { startEmbeddedBroker } from '../../gateway/broker/embedded.ts';
-import { connectMqttAsync } from '../../gateway/link/mqtt-client.ts';
-import { silentLogger } from '../../gateway/log.ts';
 
 const log = silentLogger();
 const cleanups: Array<() => Promise<unknown> | unknown> = [];

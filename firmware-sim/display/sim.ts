@@ -9,12 +9,12 @@
  */
 import { EventEmitter } from 'node:events';
 import type { MqttClient } from 'mqtt';
+import { connectMqttAsync } from '../../contract/mqtt-client.ts';
+import { ErrorCode, VendgateError } from '../../core/errors.ts';
+import type { Log } from '../../core/log.ts';
 import { type ScreenTexts, screenTexts } from '../../devices/display/messages.ts';
 import { type DisplayState, displayTopics } from '../../devices/display/mqtt-display.ts';
 import { RenderCommand } from '../../devices/display/port.ts';
-import { ErrorCode, VendgateError } from '../../gateway/errors.ts';
-import { connectMqttAsync } from '../../gateway/link/mqtt-client.ts';
-import type { Log } from '../../gateway/log.ts';
 
 export interface DisplaySimOptions {
   url: string;

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AdapterMessage, AdapterMessageDecoder } from '../../devices/vending/mdb/codec.ts';
-import { createMemoryTransportPair, type MemoryTransport } from '../../devices/vending/transport.ts';
+import { createMemoryTransportPair, type MemoryTransport } from '../../testing/memory-transport.ts';
 import { listenControl, sendSelect, sendSimCommand } from './main.ts';
 import { MdbSim, type MdbSimOptions, parseSimCommand } from './sim.ts';
 

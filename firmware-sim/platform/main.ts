@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { createRootLogger, namespaced } from '../../gateway/log.ts';
+import { createRootLogger, namespaced } from '../../core/log.ts';
 import { type PaidOrder, type SentCommand, SimPlatform } from './platform.ts';
 
 /**

@@ -2,11 +2,11 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SignedCommand } from '../../contract/commands.ts';
+import { generateRawKeyPair, publicKeyFromBase64, verifyBody } from '../../contract/signing.ts';
+import { gatewayTopics } from '../../contract/topics.ts';
+import { silentLogger } from '../../core/log.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from '../../gateway/broker/embedded.ts';
-import { SignedCommand } from '../../gateway/contract/commands.ts';
-import { gatewayTopics } from '../../gateway/contract/topics.ts';
-import { generateRawKeyPair, publicKeyFromBase64, verifyBody } from '../../gateway/link/signing.ts';
-import { silentLogger } from '../../gateway/log.ts';
 import { SimPlatform } from './platform.ts';
 
 const log = silentLogger();

@@ -1,17 +1,12 @@
 import type { KeyObject } from 'node:crypto';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
-import type {
-  CommandBody,
-  CommandData,
-  CommandType,
-  SignedCommand,
-} from '../../gateway/contract/commands.ts';
-import { EventEnvelope, GatewayStatus } from '../../gateway/contract/events.ts';
-import { gatewayTopics, parseTopic } from '../../gateway/contract/topics.ts';
-import { connectMqtt } from '../../gateway/link/mqtt-client.ts';
-import { generateRawKeyPair, privateKeyFromBase64, signBody } from '../../gateway/link/signing.ts';
-import { type Log, silentLogger } from '../../gateway/log.ts';
+import type { CommandBody, CommandData, CommandType, SignedCommand } from '../../contract/commands.ts';
+import { EventEnvelope, GatewayStatus } from '../../contract/events.ts';
+import { connectMqtt } from '../../contract/mqtt-client.ts';
+import { generateRawKeyPair, privateKeyFromBase64, signBody } from '../../contract/signing.ts';
+import { gatewayTopics, parseTopic } from '../../contract/topics.ts';
+import { type Log, silentLogger } from '../../core/log.ts';
 
 export interface SimPlatformOptions {
   brokerUrl: string;

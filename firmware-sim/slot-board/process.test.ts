@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode, isVendgateError } from '../../core/errors.ts';
 import { SlotBoardDriver } from '../../devices/vending/slot-board/driver.ts';
-import { ErrorCode, isVendgateError } from '../../gateway/errors.ts';
 import { createPtyPair, type PtyPair } from '../pty.ts';
 import { type SlotBoardProcess, spawnSlotBoard } from './spawn.ts';
 

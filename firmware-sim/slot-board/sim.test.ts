@@ -6,7 +6,7 @@ import {
   DispenseResultMessage,
   parseMessage,
 } from '../../devices/vending/slot-board/messages.ts';
-import { createMemoryTransportPair } from '../../devices/vending/transport.ts';
+import { createMemoryTransportPair } from '../../testing/memory-transport.ts';
 import { parseFaultLine } from './main.ts';
 import { SlotBoardSim } from './sim.ts';
 

@@ -21,6 +21,10 @@
  * logged once, claims are verified by membership, and everything else runs.
  */
 
+import type { EventData, EventType } from '../../contract/events.ts';
+import { EVENT_CLASS } from '../../contract/events.ts';
+import { ErrorCode, type ErrorCodeValue, VendgateError } from '../../core/errors.ts';
+import type { Log } from '../../core/log.ts';
 import {
   type BlenoLike,
   createShakeAdvertiser,
@@ -37,11 +41,7 @@ import { bleUnavailable } from '../../devices/beacon/scanner/load.ts';
 import { createBeaconScanner, type NobleBeaconScanner } from '../../devices/beacon/scanner/scanner.ts';
 import type { BeaconScannerStats, NobleLike } from '../../devices/beacon/scanner/types.ts';
 import type { DemoBeaconSite, DemoSiteTuning } from '../../firmware-sim/beacons/demo-site.ts';
-import type { EventData, EventType } from '../contract/events.ts';
-import { EVENT_CLASS } from '../contract/events.ts';
 import { type BeaconVerdict, type BeaconVerifier, StaticBeaconVerifier } from '../coupons/verifier.ts';
-import { ErrorCode, type ErrorCodeValue, VendgateError } from '../errors.ts';
-import type { Log } from '../log.ts';
 import type { Outbox } from '../outbox/outbox.ts';
 import type { Db } from '../store/db.ts';
 import type { BleConfig } from './config.ts';

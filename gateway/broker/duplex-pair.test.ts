@@ -2,9 +2,9 @@ import { once } from 'node:events';
 import fc from 'fast-check';
 import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
-import { freePort } from '../../test/support/mosquitto.ts';
-import { connectMqttOver } from '../link/mqtt-client.ts';
-import { silentLogger } from '../log.ts';
+import { connectMqttOver } from '../../contract/mqtt-client.ts';
+import { silentLogger } from '../../core/log.ts';
+import { freePort } from '../../testing/ports.ts';
 import { createDuplexPair } from './duplex-pair.ts';
 import { startEmbeddedBroker } from './embedded.ts';
 

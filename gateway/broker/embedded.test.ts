@@ -1,7 +1,7 @@
 import { networkInterfaces } from 'node:os';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../log.ts';
+import { silentLogger } from '../../core/log.ts';
 import { type EmbeddedBroker, isLoopback, startEmbeddedBroker } from './embedded.ts';
 import { filterCovers, topicMatches } from './topic-filter.ts';
 

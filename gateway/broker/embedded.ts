@@ -2,19 +2,13 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, isIP, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
-import { ErrorCode, VendgateError } from '../errors.ts';
-import type { Log } from '../log.ts';
+import type { BrokerUser } from '../../contract/broker-user.ts';
+import { ErrorCode, VendgateError } from '../../core/errors.ts';
+import type { Log } from '../../core/log.ts';
 import { createDuplexPair } from './duplex-pair.ts';
 import { filterCovers, topicMatches } from './topic-filter.ts';
 
-export interface BrokerUser {
-  username: string;
-  password: string;
-  /** MQTT topic filters (with + and #) this user may publish to. */
-  publish: string[];
-  /** MQTT topic filters this user may subscribe to; a subscription must lie inside one of them. */
-  subscribe: string[];
-}
+export type { BrokerUser };
 
 export interface AclRequest {
   action: 'publish' | 'subscribe';

@@ -1,4 +1,9 @@
 import type { Statement } from 'better-sqlite3';
+import type { CommandData } from '../../contract/commands.ts';
+import { RequestSchemas } from '../../contract/requests.ts';
+import { ErrorCode, type ErrorCodeValue } from '../../core/errors.ts';
+import type { Log } from '../../core/log.ts';
+import type { Money } from '../../core/money.ts';
 import type { DisplayItem, DisplayScreen, PaymentDisplay } from '../../devices/display/port.ts';
 import type {
   CashlessReader,
@@ -6,12 +11,7 @@ import type {
   CashlessVendRequest,
   CashlessVendResult,
 } from '../../devices/vending/mdb/port.ts';
-import type { CommandData } from '../contract/commands.ts';
-import { RequestSchemas } from '../contract/requests.ts';
-import { ErrorCode, type ErrorCodeValue } from '../errors.ts';
 import type { OrderLedger } from '../ledger/ledger.ts';
-import type { Log } from '../log.ts';
-import type { Money } from '../money.ts';
 import type { Outbox } from '../outbox/outbox.ts';
 import type { Db } from '../store/db.ts';
 
@@ -60,7 +60,7 @@ interface SessionRow {
 }
 
 /**
- * Select first, then pay (DESIGN.md flow 2). The gateway is the machine's
+ * Select first, then pay. The gateway is the machine's
  * cashless device: a vend request makes it ask the platform for an order,
  * show the payment QR with the amount and a countdown, wait for the signed
  * `order.paid` inside the reader's response time, approve the vend, and

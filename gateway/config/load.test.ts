@@ -1,8 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { tempDir } from '../../test/support/tmp.ts';
-import { ErrorCode, isVendgateError } from '../errors.ts';
+import { ErrorCode, isVendgateError } from '../../core/errors.ts';
+import { tempDir } from '../../testing/tmp.ts';
 import { applyEnvOverrides, loadConfig, parseConfig } from './load.ts';
 
 describe('configuration', () => {

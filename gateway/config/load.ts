@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { ErrorCode, VendgateError } from '../errors.ts';
+import { ErrorCode, VendgateError } from '../../core/errors.ts';
 import { type Config, ConfigSchema } from './schema.ts';
 
 export const DEFAULT_CONFIG_PATH = 'vendgate.yaml';

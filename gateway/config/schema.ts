@@ -1,9 +1,9 @@
 import { z } from 'zod';
+import { CampaignConfig } from '../../contract/coupons.ts';
+import { GatewayIdPattern } from '../../contract/topics.ts';
+import { CurrencyCode, MinorUnits } from '../../core/money.ts';
 import { CURRENCIES as MDB_CURRENCIES } from '../../devices/vending/mdb/money.ts';
 import { BLE_CONFIG_DEFAULTS, BleConfig } from '../beacons/config.ts';
-import { GatewayIdPattern } from '../contract/topics.ts';
-import { CampaignConfig } from '../coupons/schema.ts';
-import { CurrencyCode, MinorUnits } from '../money.ts';
 
 /**
  * The one configuration schema. Every field has a documented default, so an

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { tempDir } from '../../test/support/tmp.ts';
+import { tempDir } from '../../testing/tmp.ts';
 import { catalogFrom } from '../ledger/catalog.ts';
 import { OrderLedger } from '../ledger/ledger.ts';
 import { discountFor } from './engine.ts';

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../../test/support/tmp.ts';
-import { ErrorCode, errorCodeName } from '../errors.ts';
+import { CampaignConfig } from '../../contract/coupons.ts';
+import { ErrorCode, errorCodeName } from '../../core/errors.ts';
+import { tempDir } from '../../testing/tmp.ts';
 import type { ClaimResult } from './engine.ts';
-import { CampaignConfig } from './schema.ts';
 import {
   BEACON,
   BEACON_2,

@@ -1,5 +1,5 @@
 import { createHmac, createSecretKey, type KeyObject, randomBytes } from 'node:crypto';
-import { CODE_ALPHABET } from './schema.ts';
+import { CODE_ALPHABET } from '../../contract/coupons.ts';
 
 /** Length of a coupon code: 10 base32 characters, 50 random bits. */
 export const CODE_LENGTH = 10;

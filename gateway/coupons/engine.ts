@@ -1,12 +1,5 @@
 import type { Statement, Transaction } from 'better-sqlite3';
-import type { CommandData } from '../contract/commands.ts';
-import { ErrorCode, type ErrorCodeValue } from '../errors.ts';
-import type { CouponRedeemer, RedeemOrder, RedeemResult } from '../ledger/ledger.ts';
-import type { Log } from '../log.ts';
-import type { Money } from '../money.ts';
-import type { Outbox } from '../outbox/outbox.ts';
-import { type Db, readCounter } from '../store/db.ts';
-import { newCouponCode, newCouponId, normalizeCouponCode, Pseudonymizer } from './codes.ts';
+import type { CommandData } from '../../contract/commands.ts';
 import {
   beaconInScope,
   type CampaignConfig,
@@ -14,7 +7,14 @@ import {
   type ClaimRequest,
   type CouponValue,
   canonicalBeaconId,
-} from './schema.ts';
+} from '../../contract/coupons.ts';
+import { ErrorCode, type ErrorCodeValue } from '../../core/errors.ts';
+import type { Log } from '../../core/log.ts';
+import type { Money } from '../../core/money.ts';
+import type { CouponRedeemer, RedeemOrder, RedeemResult } from '../ledger/ledger.ts';
+import type { Outbox } from '../outbox/outbox.ts';
+import { type Db, readCounter } from '../store/db.ts';
+import { newCouponCode, newCouponId, normalizeCouponCode, Pseudonymizer } from './codes.ts';
 import { describeWindows, inWindows, localTime } from './time.ts';
 import type { BeaconVerifier } from './verifier.ts';
 
@@ -152,7 +152,7 @@ export function discountFor(value: CouponValue, listAmount: number): number {
 }
 
 /**
- * The coupon engine (DESIGN.md flows 3 and 4). Campaigns, claims, coupons,
+ * The coupon engine (shake for a coupon, redeem it). Campaigns, claims, coupons,
  * redemption, expiry and retention, on the gateway's SQLite store.
  *
  * Every claim is decided inside one IMMEDIATE transaction (the write lock is

@@ -1,3 +1,14 @@
+export {
+  BeaconId,
+  beaconInScope,
+  CampaignConfig,
+  CampaignSpec,
+  ClaimRequest,
+  CouponCode,
+  CouponValue,
+  canonicalBeaconId,
+  TimeWindow,
+} from '../../contract/coupons.ts';
 export { CODE_LENGTH, newCouponCode, normalizeCouponCode, Pseudonymizer } from './codes.ts';
 export {
   type CampaignResult,
@@ -13,16 +24,5 @@ export {
   type QuoteResult,
   type Refusal,
 } from './engine.ts';
-export {
-  BeaconId,
-  beaconInScope,
-  CampaignConfig,
-  CampaignSpec,
-  ClaimRequest,
-  CouponCode,
-  CouponValue,
-  canonicalBeaconId,
-  TimeWindow,
-} from './schema.ts';
 export { inWindows, type LocalTime, localTime } from './time.ts';
 export { type BeaconVerdict, type BeaconVerifier, StaticBeaconVerifier } from './verifier.ts';

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../../test/support/tmp.ts';
-import { ErrorCode } from '../errors.ts';
+import { ErrorCode } from '../../core/errors.ts';
+import { tempDir } from '../../testing/tmp.ts';
 import { catalogFrom } from '../ledger/catalog.ts';
 import { OrderLedger } from '../ledger/ledger.ts';
 import type { IssuedCoupon } from './engine.ts';

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
+import type { CampaignSpec } from '../../contract/coupons.ts';
 import { Outbox } from '../outbox/outbox.ts';
 import { type Db, openStore } from '../store/db.ts';
 import { CouponEngine, type CouponEngineOptions } from './engine.ts';
-import type { CampaignSpec } from './schema.ts';
 import { type BeaconVerifier, StaticBeaconVerifier } from './verifier.ts';
 
 /** Shared by the coupon tests and the benchmark: a store on disk, an outbox, an engine. */

@@ -1,4 +1,4 @@
-import type { TimeWindow } from './schema.ts';
+import type { TimeWindow } from '../../contract/coupons.ts';
 
 /** Local calendar facts about an instant in one IANA time zone. */
 export interface LocalTime {

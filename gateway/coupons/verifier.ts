@@ -1,5 +1,5 @@
-import { ErrorCode, type ErrorCodeValue } from '../errors.ts';
-import { canonicalBeaconId } from './schema.ts';
+import { canonicalBeaconId } from '../../contract/coupons.ts';
+import { ErrorCode, type ErrorCodeValue } from '../../core/errors.ts';
 
 export type BeaconVerdict =
   | {

@@ -1,4 +1,4 @@
-import type { Money } from '../money.ts';
+import type { Money } from '../../core/money.ts';
 
 /** What the ledger needs to know about the site's machines to validate an order. */
 export interface MachineCatalog {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../../test/support/tmp.ts';
-import { ErrorCode } from '../errors.ts';
+import { ErrorCode } from '../../core/errors.ts';
+import { tempDir } from '../../testing/tmp.ts';
 import { Outbox } from '../outbox/outbox.ts';
 import { type Db, openStore } from '../store/db.ts';
 import { catalogFrom } from './catalog.ts';

@@ -1,9 +1,9 @@
 import type { Statement } from 'better-sqlite3';
+import type { CommandData } from '../../contract/commands.ts';
+import type { OrderState } from '../../contract/events.ts';
+import { ErrorCode, type ErrorCodeValue } from '../../core/errors.ts';
+import { type Money, sameMoney } from '../../core/money.ts';
 import type { VendFailureReason, VendOutcome } from '../../devices/vending/port.ts';
-import type { CommandData } from '../contract/commands.ts';
-import type { OrderState } from '../contract/events.ts';
-import { ErrorCode, type ErrorCodeValue } from '../errors.ts';
-import { type Money, sameMoney } from '../money.ts';
 import type { Outbox } from '../outbox/outbox.ts';
 import type { Db } from '../store/db.ts';
 import { inTx } from '../store/tx.ts';
@@ -93,8 +93,7 @@ export const FAILURE_CODE: Record<VendFailureReason, ErrorCodeValue> = {
 const TERMINAL: ReadonlySet<OrderState> = new Set(['dispensed', 'refund_requested']);
 
 /**
- * The order ledger: the source of truth for money (DESIGN.md "Exactly once,
- * in money terms"). Each method is one SQLite transaction that changes an
+ * The order ledger: the source of truth for money (README "Exactly once"). Each method is one SQLite transaction that changes an
  * order's state and appends the events that change causes to the outbox, so
  * the two can never disagree. Every paid order ends `dispensed` or
  * `refund_requested`, and the guarded UPDATEs (`WHERE state = ...`) make each

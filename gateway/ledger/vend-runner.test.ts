@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FakeMachine } from '../../test/support/fake-machine.ts';
-import { tempDir } from '../../test/support/tmp.ts';
-import { silentLogger } from '../log.ts';
+import { silentLogger } from '../../core/log.ts';
+import { FakeMachine } from '../../testing/fake-machine.ts';
+import { tempDir } from '../../testing/tmp.ts';
 import { Outbox } from '../outbox/outbox.ts';
 import { type Db, openStore } from '../store/db.ts';
 import { GroupCommit } from '../store/group-commit.ts';

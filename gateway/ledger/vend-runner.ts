@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ErrorCode } from '../../core/errors.ts';
+import type { Log } from '../../core/log.ts';
 import type { VendingMachine } from '../../devices/vending/port.ts';
-import { ErrorCode } from '../errors.ts';
-import type { Log } from '../log.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import type { BeginResult, OrderLedger, OrderRecord } from './ledger.ts';
 
@@ -29,7 +29,7 @@ export interface VendRunnerOptions {
  * Drives paid orders to the machines, one vend at a time per machine (a
  * controller dispenses one product at a time), and resolves vends whose
  * outcome was lost by asking the controller, never by dispensing again blind
- * (DESIGN.md "Exactly once, in money terms").
+ * (README, "How it works": exactly once).
  */
 export class VendRunner {
   readonly #opts: Required<Omit<VendRunnerOptions, 'onChange' | 'commits'>> & { onChange: () => void };

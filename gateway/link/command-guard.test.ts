@@ -1,9 +1,15 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../../test/support/tmp.ts';
-import type { CommandBody } from '../contract/commands.ts';
-import { ErrorCode } from '../errors.ts';
+import type { CommandBody } from '../../contract/commands.ts';
+import {
+  generateRawKeyPair,
+  privateKeyFromBase64,
+  publicKeyFromBase64,
+  signBody,
+} from '../../contract/signing.ts';
+import { ErrorCode } from '../../core/errors.ts';
+import { tempDir } from '../../testing/tmp.ts';
 import { type Db, openStore } from '../store/db.ts';
 import {
   CommandGuard,
@@ -11,7 +17,6 @@ import {
   type GuardResult,
   MAX_COMMAND_BYTES,
 } from './command-guard.ts';
-import { generateRawKeyPair, privateKeyFromBase64, publicKeyFromBase64, signBody } from './signing.ts';
 
 const NOW = 1_750_000_000_000;
 const platform = generateRawKeyPair();

@@ -6,10 +6,10 @@ import {
   CommandSchemas,
   type CommandType,
   SignedCommand,
-} from '../contract/commands.ts';
-import { ErrorCode, type ErrorCodeValue } from '../errors.ts';
+} from '../../contract/commands.ts';
+import { verifyBody } from '../../contract/signing.ts';
+import { ErrorCode, type ErrorCodeValue } from '../../core/errors.ts';
 import type { Db } from '../store/db.ts';
-import { verifyBody } from './signing.ts';
 
 export const MAX_COMMAND_BYTES = 16 * 1024;
 

@@ -2,17 +2,17 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { z } from 'zod';
-import { EventAck, type GatewayStatus } from '../contract/events.ts';
-import { gatewayTopics, parseTopic } from '../contract/topics.ts';
-import { ErrorCode, VendgateError } from '../errors.ts';
-import type { Log } from '../log.ts';
+import { EventAck, type GatewayStatus } from '../../contract/events.ts';
+import { connectMqtt } from '../../contract/mqtt-client.ts';
+import { verifyBody, verifyBodyAsync } from '../../contract/signing.ts';
+import { gatewayTopics, parseTopic } from '../../contract/topics.ts';
+import { ErrorCode, VendgateError } from '../../core/errors.ts';
+import type { Log } from '../../core/log.ts';
 import type { Outbox } from '../outbox/outbox.ts';
 import type { Db } from '../store/db.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import { inTx } from '../store/tx.ts';
 import type { CommandGuard, GuardResult } from './command-guard.ts';
-import { connectMqtt } from './mqtt-client.ts';
-import { verifyBody, verifyBodyAsync } from './signing.ts';
 
 /** A request from the gateway to the platform on `req/{type}`. */
 export const RequestEnvelope = z
@@ -95,8 +95,8 @@ interface PendingRequest {
 }
 
 /**
- * The gateway's side of the platform contract over MQTT (DESIGN.md "The
- * platform contract"). The durable queue is the SQLite outbox, not mqtt.js'
+ * The gateway's side of the platform contract over MQTT (README "The MQTT
+ * contract"). The durable queue is the SQLite outbox, not mqtt.js'
  * in-memory store: events are published from the outbox in seq order and
  * leave it only when the platform's end-to-end `ack` covers them. A broker
  * PUBACK proves nothing, so anything not acknowledged within `resendAfterMs`

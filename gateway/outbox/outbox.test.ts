@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../../test/support/tmp.ts';
-import type { EventData } from '../contract/events.ts';
-import { ErrorCode, isVendgateError } from '../errors.ts';
+import type { EventData } from '../../contract/events.ts';
+import { ErrorCode, isVendgateError } from '../../core/errors.ts';
+import { tempDir } from '../../testing/tmp.ts';
 import { type Db, openStore } from '../store/db.ts';
 import { Outbox, type OutboxOptions } from './outbox.ts';
 

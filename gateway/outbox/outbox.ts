@@ -6,8 +6,8 @@ import {
   type EventEnvelope,
   EventSchemas,
   type EventType,
-} from '../contract/events.ts';
-import { ErrorCode, VendgateError } from '../errors.ts';
+} from '../../contract/events.ts';
+import { ErrorCode, VendgateError } from '../../core/errors.ts';
 import { bumpCounter, type Db, readCounter } from '../store/db.ts';
 import { inTx } from '../store/tx.ts';
 
@@ -36,7 +36,7 @@ export interface OutboxStats {
 
 /**
  * The durable outbox. `append` must run inside the transaction that made the
- * state change (see DESIGN.md "A broker's PUBACK is not delivery"): either
+ * state change (a broker PUBACK is not delivery; README "Delivery"): either
  * both are on disk or neither is. Rows leave only on the platform's
  * end-to-end `ack`, or, for telemetry only, when the bound or the TTL drops
  * them, which is counted and itself reported as an `outbox.dropped` event.

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cleanupsAfterEach } from '../../test/support/cleanups.ts';
-import { tempDir } from '../../test/support/tmp.ts';
+import { cleanupsAfterEach } from '../../testing/cleanups.ts';
+import { tempDir } from '../../testing/tmp.ts';
 import { type Db, openStore, schemaVersion } from './db.ts';
 import { MIGRATIONS } from './migrations.ts';
 

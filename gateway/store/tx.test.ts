@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../../test/support/tmp.ts';
+import { tempDir } from '../../testing/tmp.ts';
 import { type Db, openStore } from './db.ts';
 import { inTx } from './tx.ts';
 

@@ -1,12 +1,12 @@
+import { silentLogger } from '../../core/log.ts';
 import type { PaidOrder } from '../../firmware-sim/platform/platform.ts';
 import { SimPlatform } from '../../firmware-sim/platform/platform.ts';
-import { type SimSite, startSimSite } from '../../firmware-sim/site.ts';
-import { type Gateway, startGateway } from '../../gateway/app.ts';
 import { parseConfig } from '../../gateway/config/load.ts';
 import type { ConfigInput } from '../../gateway/config/schema.ts';
-import { silentLogger } from '../../gateway/log.ts';
+import { type SimSite, startSimSite } from '../../main/demo/site.ts';
+import { type Gateway, startGateway } from '../../main/gateway.ts';
+import { tempDir } from '../../testing/tmp.ts';
 import { type MosquittoHandle, startMosquitto } from './mosquitto.ts';
-import { tempDir } from './tmp.ts';
 
 export type BrokerKind = 'aedes' | 'mosquitto';
 

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, VendgateError } from '../../../gateway/errors.ts';
+import { ErrorCode, VendgateError } from '../../../core/errors.ts';
 import { parseAdvertisement } from '../parse.ts';
 import { RotatingMinor, WECHAT_SHAKE_UUID } from '../rotating-id.ts';
 import { type BlenoLike, createShakeAdvertiser, loadBleno, ShakeBeaconAdvertiser } from './advertiser.ts';

@@ -13,7 +13,7 @@
  * the scanner matters.
  */
 import { EventEmitter } from 'node:events';
-import { ErrorCode, VendgateError } from '../../../gateway/errors.ts';
+import { ErrorCode, VendgateError } from '../../../core/errors.ts';
 import { encodeAdvertisement } from '../encode.ts';
 import { type RotatingMinor, WECHAT_SHAKE_UUID } from '../rotating-id.ts';
 import { bleUnavailable } from '../scanner/load.ts';

@@ -1,12 +1,12 @@
 /**
  * Lazy loading of the BLE libraries. @abandonware/noble and bleno open an
  * HCI socket while their modules load, and throw on a machine without
- * Bluetooth sockets (DESIGN.md "Real parts"), so they are imported only when
+ * Bluetooth sockets, so they are imported only when
  * BLE is configured, and their failures become a BleUnavailable error that
  * says what is missing.
  */
 import { platform } from 'node:os';
-import { ErrorCode, VendgateError } from '../../../gateway/errors.ts';
+import { ErrorCode, VendgateError } from '../../../core/errors.ts';
 import type { NobleLike } from './types.ts';
 
 function errCode(err: unknown): string | undefined {

@@ -10,7 +10,7 @@
  * frames come out of noble's 'discover' event.
  */
 import { EventEmitter } from 'node:events';
-import { ErrorCode, VendgateError } from '../../../gateway/errors.ts';
+import { ErrorCode, VendgateError } from '../../../core/errors.ts';
 import type { BeaconFrame } from '../frames.ts';
 import { parseNobleAdvertisement } from '../parse.ts';
 import { bleUnavailable, loadNoble } from './load.ts';

@@ -19,8 +19,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { ErrorCode, type ErrorCodeValue, VendgateError } from '../../../gateway/errors.ts';
-import { type Log, namespaced, silentLogger } from '../../../gateway/log.ts';
+import { ErrorCode, type ErrorCodeValue, VendgateError } from '../../../core/errors.ts';
+import { type Log, namespaced, silentLogger } from '../../../core/log.ts';
 import { PortSupervisor } from '../port-supervisor.ts';
 import { createTransport, type TransportFactory, type TransportOptions } from '../transport.ts';
 import { type AdapterMessage, AdapterMessageDecoder, encodeHostCommand, type HostCommand } from './codec.ts';

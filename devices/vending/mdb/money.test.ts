@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, isVendgateError } from '../../../gateway/errors.ts';
+import { ErrorCode, isVendgateError } from '../../../core/errors.ts';
 import {
   CURRENCIES,
   type MdbCurrency,

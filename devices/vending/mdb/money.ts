@@ -7,7 +7,7 @@
  * MDB (reader config, SETUP): a price on the bus is an integer P; its value
  * in the currency's major unit is P * scaleFactor / 10^decimalPlaces.
  */
-import { ErrorCode, VendgateError } from '../../../gateway/errors.ts';
+import { ErrorCode, VendgateError } from '../../../core/errors.ts';
 
 /** ISO 4217 numeric code and minor-unit exponent for the currencies we configure readers with. */
 export const CURRENCIES = {

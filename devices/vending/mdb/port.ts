@@ -1,6 +1,5 @@
 /**
- * The domain port the gateway core uses for select-then-pay (DESIGN.md flow
- * 2): the gateway acts as the machine's cashless device. No wire formats
+ * The domain port the gateway core uses for select-then-pay (select first, then pay): the gateway acts as the machine's cashless device. No wire formats
  * here; MdbCashlessDriver (driver.ts) implements it over an MDB adapter.
  *
  * Life of a session: the customer presses a button, the machine asks for
@@ -12,7 +11,7 @@
  * ends every session.
  */
 import type { EventEmitter } from 'node:events';
-import type { Money } from '../../../gateway/money.ts';
+import type { Money } from '../../../core/money.ts';
 
 export interface CashlessVendRequest {
   /** Unique per session (a UUID); names the session in approve()/deny() and in the events that end it. */

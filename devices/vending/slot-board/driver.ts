@@ -16,8 +16,8 @@
  *   backoff until stop().
  */
 import { EventEmitter } from 'node:events';
-import { ErrorCode, VendgateError } from '../../../gateway/errors.ts';
-import { type Log, namespaced, silentLogger } from '../../../gateway/log.ts';
+import { ErrorCode, VendgateError } from '../../../core/errors.ts';
+import { type Log, namespaced, silentLogger } from '../../../core/log.ts';
 import type {
   DispenseRequest,
   VendFailureReason,

@@ -3,7 +3,7 @@
  * `serialize(seq)`, in the zwave-js style. Layouts: docs/protocols/slot-board.md
  * section 3 "Commands" (all multi-byte integers big-endian).
  */
-import { ErrorCode, VendgateError } from '../../../gateway/errors.ts';
+import { ErrorCode, VendgateError } from '../../../core/errors.ts';
 import { Command, encodeFrame, type Frame } from './codec.ts';
 
 /** Section 3.8: DISPENSE_RESULT / VEND_STATUS result codes. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { BeaconId, CampaignId, ClaimId, CouponValue, UserRef } from '../coupons/schema.ts';
 import { EpochMs, MachineId, Money, OrderId, Slot } from './common.ts';
+import { BeaconId, CampaignId, ClaimId, CouponValue, UserRef } from './coupons.ts';
 
 /**
  * Every event the gateway publishes, by type. Critical events are about money

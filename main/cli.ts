@@ -1,11 +1,12 @@
 import { parseArgs } from 'node:util';
+import { generateRawKeyPair } from '../contract/signing.ts';
+import { isVendgateError } from '../core/errors.ts';
+import { createRootLogger } from '../core/log.ts';
+import { VERSION } from '../core/version.ts';
 import { runBeaconDecodeCli } from '../devices/beacon/decode-cli.ts';
-import { startGateway } from './app.ts';
-import { DEFAULT_CONFIG_PATH, loadConfig } from './config/load.ts';
-import { isVendgateError } from './errors.ts';
-import { generateRawKeyPair } from './link/signing.ts';
-import { createRootLogger } from './log.ts';
-import { VERSION } from './version.ts';
+import { DEFAULT_CONFIG_PATH, loadConfig } from '../gateway/config/load.ts';
+import { startGateway } from './gateway.ts';
+import { waitForSignal } from './signals.ts';
 
 const HELP = `vendgate ${VERSION}: edge gateway for vending machines, shake beacons and payment displays
 
@@ -48,7 +49,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'start':
       return runStart(rest);
     case 'demo': {
-      const { runDemo } = await import('../firmware-sim/site.ts');
+      const { runDemo } = await import('./demo/run.ts');
       return runDemo(rest);
     }
     case 'config':
@@ -131,18 +132,6 @@ function runConfig(args: string[]): number {
   const { config, source } = loadConfig({ path: values.config, required: values.config !== undefined });
   process.stdout.write(`${source}: valid\n${JSON.stringify(config, null, 2)}\n`);
   return 0;
-}
-
-export function waitForSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
-      resolve();
-    };
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
-  });
 }
 
 main(process.argv.slice(2)).then(

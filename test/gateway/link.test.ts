@@ -1,21 +1,22 @@
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { GatewayStatus } from '../../contract/events.ts';
+import { generateRawKeyPair, publicKeyFromBase64 } from '../../contract/signing.ts';
+import { gatewayTopics } from '../../contract/topics.ts';
+import { ErrorCode, isVendgateError } from '../../core/errors.ts';
+import { silentLogger } from '../../core/log.ts';
 import { type PaidOrder, SimPlatform } from '../../firmware-sim/platform/platform.ts';
-import { cleanupsAfterEach } from '../../test/support/cleanups.ts';
-import { freePort, mosquittoAvailable, startMosquitto } from '../../test/support/mosquitto.ts';
-import { startTcpProxy } from '../../test/support/tcp-proxy.ts';
-import { tempDir } from '../../test/support/tmp.ts';
-import { startEmbeddedBroker } from '../broker/embedded.ts';
-import type { GatewayStatus } from '../contract/events.ts';
-import { gatewayTopics } from '../contract/topics.ts';
-import { ErrorCode, isVendgateError } from '../errors.ts';
-import { silentLogger } from '../log.ts';
-import { Outbox } from '../outbox/outbox.ts';
-import { type Db, openStore } from '../store/db.ts';
-import { CommandGuard } from './command-guard.ts';
-import { type AcceptedCommand, PlatformLink } from './link.ts';
-import { generateRawKeyPair, publicKeyFromBase64 } from './signing.ts';
+import { startEmbeddedBroker } from '../../gateway/broker/embedded.ts';
+import { CommandGuard } from '../../gateway/link/command-guard.ts';
+import { type AcceptedCommand, PlatformLink } from '../../gateway/link/link.ts';
+import { Outbox } from '../../gateway/outbox/outbox.ts';
+import { type Db, openStore } from '../../gateway/store/db.ts';
+import { cleanupsAfterEach } from '../../testing/cleanups.ts';
+import { freePort } from '../../testing/ports.ts';
+import { tempDir } from '../../testing/tmp.ts';
+import { mosquittoAvailable, startMosquitto } from '../support/mosquitto.ts';
+import { startTcpProxy } from '../support/tcp-proxy.ts';
 
 const log = silentLogger();
 

@@ -1,12 +1,12 @@
 import { EventEmitter } from 'node:events';
+import { ErrorCode, VendgateError } from '../core/errors.ts';
 import type {
   DispenseRequest,
   VendingMachine,
   VendingMachineEvents,
   VendOutcome,
   VendQueryResult,
-} from '../../devices/vending/port.ts';
-import { ErrorCode, VendgateError } from '../../gateway/errors.ts';
+} from '../devices/vending/port.ts';
 
 /**
  * An in-memory VendingMachine for unit tests of the ledger and runner, passed

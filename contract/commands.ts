@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { CampaignId, CampaignSpec, ClaimRequest, CouponCode } from '../coupons/schema.ts';
 import { EpochMs, MachineId, Money, OrderId, Provider, Slot } from './common.ts';
+import { CampaignId, CampaignSpec, ClaimRequest, CouponCode } from './coupons.ts';
 
 /**
  * Commands from the platform are signed with Ed25519. The wire form keeps the

@@ -1,10 +1,10 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SlotBoardSim, type SlotBoardSimOptions } from '../../../firmware-sim/slot-board/sim.ts';
-import { ErrorCode, isVendgateError } from '../../../gateway/errors.ts';
-import { createMemoryTransportPair, type MemoryTransport } from '../transport.ts';
-import { Command, encodeFrame, FrameDecoder } from './codec.ts';
-import { SlotBoardDriver, type SlotBoardDriverOptions } from './driver.ts';
+import { ErrorCode, isVendgateError } from '../../core/errors.ts';
+import { Command, encodeFrame, FrameDecoder } from '../../devices/vending/slot-board/codec.ts';
+import { SlotBoardDriver, type SlotBoardDriverOptions } from '../../devices/vending/slot-board/driver.ts';
+import { SlotBoardSim, type SlotBoardSimOptions } from '../../firmware-sim/slot-board/sim.ts';
+import { createMemoryTransportPair, type MemoryTransport } from '../../testing/memory-transport.ts';
 
 interface Rig {
   driver: SlotBoardDriver;

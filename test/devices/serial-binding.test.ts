@@ -1,9 +1,9 @@
 import { once } from 'node:events';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SerialTransport } from '../../devices/vending/transport.ts';
 import { createPtyPair, type PtyPair } from '../../firmware-sim/pty.ts';
-import { tempDir } from '../../test/support/tmp.ts';
-import { SerialTransport } from './transport.ts';
+import { tempDir } from '../../testing/tmp.ts';
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { EpochMs, MachineId } from '../contract/common.ts';
-import { Money } from '../money.ts';
+import { Money } from '../core/money.ts';
+import { EpochMs, MachineId } from './common.ts';
 
 /**
  * Campaign and coupon schemas, shared by the platform contract

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { buildAsyncApi, buildJsonSchemas } from '../../scripts/gen-asyncapi.ts';
 import { CommandSchemas } from '../contract/commands.ts';
 import { EventSchemas } from '../contract/events.ts';
+import { buildAsyncApi, buildJsonSchemas } from '../scripts/gen-asyncapi.ts';
 
 type Doc = {
   asyncapi: string;

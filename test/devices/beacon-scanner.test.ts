@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { VirtualHciController } from '../../../firmware-sim/beacons/hci-controller.ts';
-import { ErrorCode } from '../../../gateway/errors.ts';
-import { encodeAdvertisement } from '../encode.ts';
-import { WECHAT_SHAKE_UUID } from '../rotating-id.ts';
-import { bleUnavailable } from './load.ts';
-import { createNobleOnHciSocket } from './noble-hci.ts';
-import { createBeaconScanner, NobleBeaconScanner } from './scanner.ts';
+import { ErrorCode } from '../../core/errors.ts';
+import { encodeAdvertisement } from '../../devices/beacon/encode.ts';
+import { WECHAT_SHAKE_UUID } from '../../devices/beacon/rotating-id.ts';
+import { bleUnavailable } from '../../devices/beacon/scanner/load.ts';
+import { createNobleOnHciSocket } from '../../devices/beacon/scanner/noble-hci.ts';
+import { createBeaconScanner, NobleBeaconScanner } from '../../devices/beacon/scanner/scanner.ts';
+import { VirtualHciController } from '../../firmware-sim/beacons/hci-controller.ts';
 
 const AD = encodeAdvertisement({
   kind: 'ibeacon',

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-export { CurrencyCode, MinorUnits, Money } from '../money.ts';
+export { CurrencyCode, MinorUnits, Money } from '../core/money.ts';
 
 export const OrderId = z
   .string()

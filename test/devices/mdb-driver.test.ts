@@ -1,16 +1,16 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MdbSim, type MdbSimOptions } from '../../../firmware-sim/mdb/sim.ts';
-import { ErrorCode, isVendgateError } from '../../../gateway/errors.ts';
-import { createMemoryTransportPair, type MemoryTransport } from '../transport.ts';
-import { LineDecoder } from './codec.ts';
-import { MdbCashlessDriver, type MdbCashlessDriverOptions } from './driver.ts';
+import { ErrorCode, isVendgateError } from '../../core/errors.ts';
+import { LineDecoder } from '../../devices/vending/mdb/codec.ts';
+import { MdbCashlessDriver, type MdbCashlessDriverOptions } from '../../devices/vending/mdb/driver.ts';
 import type {
   CashlessAdapterError,
   CashlessSessionCancelled,
   CashlessVendRequest,
   CashlessVendResult,
-} from './port.ts';
+} from '../../devices/vending/mdb/port.ts';
+import { MdbSim, type MdbSimOptions } from '../../firmware-sim/mdb/sim.ts';
+import { createMemoryTransportPair, type MemoryTransport } from '../../testing/memory-transport.ts';
 
 interface Rig {
   driver: MdbCashlessDriver;

@@ -1,19 +1,19 @@
 import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DisplaySim } from '../../firmware-sim/display/sim.ts';
-import { type EmbeddedBroker, startEmbeddedBroker } from '../../gateway/broker/embedded.ts';
-import { ErrorCode, isVendgateError } from '../../gateway/errors.ts';
-import { connectMqttAsync } from '../../gateway/link/mqtt-client.ts';
-import { silentLogger } from '../../gateway/log.ts';
-import { MESSAGES } from './messages.ts';
+import { connectMqttAsync } from '../../contract/mqtt-client.ts';
+import { ErrorCode, isVendgateError } from '../../core/errors.ts';
+import { silentLogger } from '../../core/log.ts';
+import { MESSAGES } from '../../devices/display/messages.ts';
 import {
   type DisplayState,
   displayBrokerUser,
   displayTopics,
   gatewayDisplayAcl,
   MqttPaymentDisplay,
-} from './mqtt-display.ts';
-import type { DisplayScreen } from './port.ts';
+} from '../../devices/display/mqtt-display.ts';
+import type { DisplayScreen } from '../../devices/display/port.ts';
+import { DisplaySim } from '../../firmware-sim/display/sim.ts';
+import { type EmbeddedBroker, startEmbeddedBroker } from '../../gateway/broker/embedded.ts';
 
 const log = silentLogger();
 const GW = 'gw1';
