@@ -10,6 +10,8 @@ export default defineConfig({
       'main/**/*.test.ts',
       'firmware-sim/**/*.test.ts',
       'api/**/*.test.ts',
+      'platform/**/*.test.ts',
+      'testing/**/*.test.ts',
       'test/**/*.test.ts',
     ],
     testTimeout: 60_000,
