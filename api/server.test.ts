@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode, errorCodeName, errorSpec, VendgateError } from '../core/errors.ts';
 import { catalogFrom } from '../gateway/ledger/catalog.ts';
 import { OrderLedger } from '../gateway/ledger/ledger.ts';
 import { Outbox } from '../gateway/outbox/outbox.ts';
@@ -90,5 +91,55 @@ describe('the operator HTTP API', () => {
     expect(Object.keys(doc.paths)).toEqual(
       expect.arrayContaining(['/health', '/api/orders', '/api/orders/{id}', '/metrics']),
     );
+  });
+});
+
+describe('the operator HTTP API error answers', () => {
+  let failure: Error = new Error('unset');
+  let app: Awaited<ReturnType<typeof buildApi>>;
+  let db: Db;
+
+  beforeAll(async () => {
+    db = openStore({ path: ':memory:' });
+    const outbox = new Outbox(db, { gatewayId: 'gw1', maxRows: 10, telemetryTtlMs: 1000 });
+    const ledger = new OrderLedger({ db, outbox, catalog: catalogFrom([]) });
+    app = await buildApi({
+      ledger,
+      health: () => {
+        throw failure;
+      },
+    });
+  });
+  afterAll(async () => {
+    await app.close();
+    db.close();
+  });
+
+  it('answers a catalogued error with the HTTP status its catalogue entry gives', async () => {
+    for (const code of [ErrorCode.OutboxFull, ErrorCode.StoreOpenFailed, ErrorCode.RequestTimeout]) {
+      failure = new VendgateError(code, `failed with ${code}`);
+      const res = await app.inject('/health');
+      expect(res.statusCode).toBe(errorSpec(code)?.status);
+      expect(res.headers['content-type']).toMatch(/^application\/json/);
+      expect(res.json()).toEqual({ code, name: errorCodeName(code), message: `failed with ${code}` });
+    }
+  });
+
+  it('answers an unexpected fault as HttpInternal without echoing its message', async () => {
+    failure = new Error('token=s3cr3t');
+    const res = await app.inject('/health');
+    expect(res.statusCode).toBe(500);
+    expect(res.json()).toEqual({
+      code: ErrorCode.HttpInternal,
+      name: 'HttpInternal',
+      message: 'internal error',
+    });
+    expect(res.body).not.toContain('s3cr3t');
+  });
+
+  it('answers an unknown route as a catalogued 404', async () => {
+    const res = await app.inject({ method: 'DELETE', url: '/api/orders' });
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toMatchObject({ code: ErrorCode.HttpNotFound, name: 'HttpNotFound' });
   });
 });

@@ -1,7 +1,7 @@
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { OrderState } from '../contract/events.ts';
-import { ErrorCode, VendgateError } from '../core/errors.ts';
+import { ErrorCode, type ErrorCodeValue, errorSpec, VendgateError } from '../core/errors.ts';
 import type { Log } from '../core/log.ts';
 import type { DisplayHub } from '../devices/display/hub.ts';
 import type { OrderLedger } from '../gateway/ledger/ledger.ts';
@@ -18,6 +18,12 @@ import {
   OrderParams,
   OrderQuery,
 } from './schemas.ts';
+
+/** The catalogue code for a client error fastify raises itself, by its status; any other 4xx is HttpBadRequest. */
+const FASTIFY_CLIENT_ERROR: Readonly<Record<number, ErrorCodeValue>> = {
+  404: ErrorCode.HttpNotFound,
+  413: ErrorCode.PayloadTooLarge,
+};
 
 export interface ApiDeps {
   ledger: OrderLedger;
@@ -50,26 +56,34 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     },
   });
 
+  // The status of every error answer comes from the catalogue entry of its code (core/errors.ts). The
+  // body is serialized here, not by the route's response schema for that status: /health's 503 is a
+  // Health document, and an OutboxFull (503) raised there must still answer `{code, name, message}`.
+  const answer = (reply: FastifyReply, code: ErrorCodeValue, message: string) => {
+    const spec = errorSpec(code);
+    return reply
+      .status(spec?.status ?? 500)
+      .type('application/json; charset=utf-8')
+      .serializer(JSON.stringify)
+      .send({ code, name: spec?.name ?? 'HttpInternal', message });
+  };
+
   app.setErrorHandler((err, _req, reply) => {
-    if (err instanceof VendgateError) {
-      const status = err.code === ErrorCode.HttpNotFound || err.code === ErrorCode.OrderNotFound ? 404 : 400;
-      return reply.status(status).send({ code: err.code, name: err.codeName, message: err.message });
-    }
-    const e = err as { validation?: unknown; statusCode?: number; message: string };
-    if (e.validation) {
-      return reply
-        .status(400)
-        .send({ code: ErrorCode.HttpBadRequest, name: 'HttpBadRequest', message: e.message });
+    if (err instanceof VendgateError) return answer(reply, err.code, err.message);
+    const e = err as { validation?: unknown; statusCode?: number; code?: unknown; message: string };
+    if (e.validation) return answer(reply, ErrorCode.HttpBadRequest, e.message);
+    const status = e.statusCode;
+    if (status !== undefined && status >= 400 && status < 500) {
+      // fastify's own errors (FST_*: a body too large, not JSON) have fixed messages that echo no input.
+      const own = typeof e.code === 'string' && e.code.startsWith('FST_');
+      const code = FASTIFY_CLIENT_ERROR[status] ?? ErrorCode.HttpBadRequest;
+      return answer(reply, code, own ? e.message : 'bad request');
     }
     deps.log?.error({ err }, 'unhandled API error');
-    return reply.status(e.statusCode ?? 500).send({ code: 0, name: 'Internal', message: 'internal error' });
+    return answer(reply, ErrorCode.HttpInternal, 'internal error');
   });
   app.setNotFoundHandler((req, reply) =>
-    reply.status(404).send({
-      code: ErrorCode.HttpNotFound,
-      name: 'HttpNotFound',
-      message: `no route ${req.method} ${req.url}`,
-    }),
+    answer(reply, ErrorCode.HttpNotFound, `no route ${req.method} ${req.url}`),
   );
 
   const errors = { 400: jsonSchema(ApiError), 404: jsonSchema(ApiError) };

@@ -5,108 +5,459 @@
  *
  *   1xxx config        2xxx store         3xxx platform link / contract
  *   4xxx commands      5xxx order ledger  6xxx vending devices
- *   7xxx beacons/BLE   8xxx coupons       9xxx displays / HTTP API
+ *   7xxx beacons/BLE   8xxx coupons       9xxx HTTP API / displays
  *
- * Codes never change meaning once published; add new ones instead.
+ * Each code is declared once, below, with its name, the HTTP status the API
+ * answers it with, and what it means; `npm run docs` writes docs/errors.md
+ * from this table and core/errors.test.ts checks it. Codes never change
+ * meaning once published; add new ones instead, and never reuse a number in
+ * RETIRED_CODES.
  */
-export const ErrorCode = {
-  ConfigInvalid: 1001,
-  ConfigFileUnreadable: 1002,
-  ConfigYamlSyntax: 1003,
 
-  StoreOpenFailed: 2001,
-  StoreMigrationFailed: 2002,
-  StoreSchemaTooNew: 2003,
+/** The HTTP statuses a catalogued error may be answered with (RFC 9110 section 15). */
+export type HttpErrorStatus = 400 | 401 | 404 | 409 | 410 | 413 | 421 | 422 | 500 | 502 | 503 | 504;
 
-  PayloadNotJson: 3001,
-  PayloadInvalid: 3002,
-  PayloadTooLarge: 3003,
-  AckInvalid: 3004,
-  OutboxFull: 3005,
-  BrokerUnreachable: 3006,
-  RequestTimeout: 3007,
-  RequestRefused: 3008,
+export interface ErrorSpec {
+  readonly code: number;
+  /**
+   * The status the HTTP API answers with. 400 malformed input, 401 not
+   * authenticated, 404 the named thing does not exist, 409 conflicts with the
+   * current state, 410 expired, 422 well-formed but against a business rule,
+   * 500 our own fault or configuration, 502 a device or the platform failed
+   * or refused, 503 temporarily unavailable, 504 a device or the platform did
+   * not answer in time.
+   */
+  readonly status: HttpErrorStatus;
+  /** One line, for docs/errors.md and for operators reading a log. */
+  readonly meaning: string;
+}
 
-  CommandUnsigned: 4001,
-  CommandSignatureInvalid: 4002,
-  CommandExpired: 4003,
-  CommandNotYetValid: 4004,
-  CommandReplayed: 4005,
-  CommandMisaddressed: 4006,
-  CommandUnknownType: 4007,
-  CommandBodyInvalid: 4008,
+export interface ErrorGroup {
+  /** The heading of the range in docs/errors.md. */
+  readonly title: string;
+  /** The numbers this group's codes must lie in, inclusive. */
+  readonly first: number;
+  readonly last: number;
+  readonly errors: Readonly<Record<string, ErrorSpec>>;
+}
 
-  OrderUnknownMachine: 5001,
-  OrderUnknownSlot: 5002,
-  OrderExpired: 5003,
-  OrderAmountInvalid: 5004,
-  OrderConflict: 5005,
-  OrderUnresolved: 5006,
-  OrderNotFound: 5007,
-  CashlessSessionClosed: 5101,
-  CashlessOrderNotCreated: 5102,
+/** Keeps the literal types of the table (so `ErrorCode.ConfigInvalid` is `1001`, not `number`). */
+function defineErrors<const T extends Record<string, ErrorGroup>>(groups: T): T {
+  return groups;
+}
 
-  DeviceTimeout: 6001,
-  DeviceOffline: 6002,
-  DeviceProtocol: 6003,
-  DeviceFrameInvalid: 6004,
-  DeviceBufferOverflow: 6005,
-  DeviceBusy: 6006,
-  VendJammed: 6101,
-  VendEmptySlot: 6102,
-  VendDropSensorMiss: 6103,
-  VendMotorFault: 6104,
-  VendUnknownSlot: 6105,
-  VendFailed: 6106,
-  CashlessPriceInvalid: 6201,
-  CashlessSessionUnknown: 6202,
-  CashlessSessionBusy: 6203,
-  CashlessCommandRefused: 6204,
-  CashlessAdapterError: 6205,
+export const ErrorGroups = defineErrors({
+  config: {
+    title: 'Configuration',
+    first: 1000,
+    last: 1999,
+    errors: {
+      ConfigInvalid: {
+        code: 1001,
+        status: 500,
+        meaning: 'The configuration breaks its schema or names a secret that is not set.',
+      },
+      ConfigFileUnreadable: {
+        code: 1002,
+        status: 500,
+        meaning: 'The configuration file does not exist or cannot be read.',
+      },
+      ConfigYamlSyntax: { code: 1003, status: 500, meaning: 'The configuration file is not valid YAML.' },
+    },
+  },
+  store: {
+    title: 'Store (SQLite)',
+    first: 2000,
+    last: 2999,
+    errors: {
+      StoreOpenFailed: { code: 2001, status: 500, meaning: 'The SQLite store cannot be opened.' },
+      StoreMigrationFailed: { code: 2002, status: 500, meaning: 'A schema migration of the store failed.' },
+      StoreSchemaTooNew: {
+        code: 2003,
+        status: 500,
+        meaning: 'The store was written by a newer vendgate than this one; upgrade vendgate.',
+      },
+    },
+  },
+  link: {
+    title: 'Platform link and MQTT contract',
+    first: 3000,
+    last: 3999,
+    errors: {
+      PayloadNotJson: { code: 3001, status: 400, meaning: 'A message payload is not JSON.' },
+      PayloadInvalid: {
+        code: 3002,
+        status: 400,
+        meaning: 'A message payload is JSON but breaks its contract schema.',
+      },
+      PayloadTooLarge: {
+        code: 3003,
+        status: 413,
+        meaning: 'A message payload is larger than the contract allows.',
+      },
+      AckInvalid: { code: 3004, status: 400, meaning: "The platform's acknowledgement is not a valid ack." },
+      OutboxFull: {
+        code: 3005,
+        status: 503,
+        meaning: 'The outbox is full of undelivered critical events; nothing new is queued until it drains.',
+      },
+      BrokerUnreachable: {
+        code: 3006,
+        status: 503,
+        meaning: 'The MQTT broker cannot be reached or listened on, or the link was stopped.',
+      },
+      RequestTimeout: {
+        code: 3007,
+        status: 504,
+        meaning: 'The platform did not answer a request in time.',
+      },
+      RequestRefused: { code: 3008, status: 502, meaning: 'The platform answered a request with a refusal.' },
+    },
+  },
+  commands: {
+    title: 'Platform commands',
+    first: 4000,
+    last: 4999,
+    errors: {
+      CommandUnsigned: { code: 4001, status: 401, meaning: 'A command arrived without a signature.' },
+      CommandSignatureInvalid: {
+        code: 4002,
+        status: 401,
+        meaning: "A command's signature does not verify, or names an unknown key.",
+      },
+      CommandExpired: { code: 4003, status: 410, meaning: 'A command arrived after it expired.' },
+      CommandNotYetValid: {
+        code: 4004,
+        status: 400,
+        meaning: 'A command was issued in the future, beyond the allowed clock skew.',
+      },
+      CommandReplayed: {
+        code: 4005,
+        status: 409,
+        meaning: 'A command (or its nonce) was already received; it is not executed twice.',
+      },
+      CommandMisaddressed: { code: 4006, status: 421, meaning: 'A command is addressed to another gateway.' },
+      CommandUnknownType: {
+        code: 4007,
+        status: 400,
+        meaning: 'A command has a type this gateway does not know.',
+      },
+      CommandBodyInvalid: { code: 4008, status: 400, meaning: "A signed command's body breaks its schema." },
+    },
+  },
+  orders: {
+    title: 'Order ledger',
+    first: 5000,
+    last: 5099,
+    errors: {
+      OrderUnknownMachine: {
+        code: 5001,
+        status: 422,
+        meaning: 'A paid order names a machine that is not on this gateway; it is refunded.',
+      },
+      OrderUnknownSlot: {
+        code: 5002,
+        status: 422,
+        meaning: 'A paid order names a slot the machine does not have; it is refunded.',
+      },
+      OrderExpired: {
+        code: 5003,
+        status: 410,
+        meaning: 'A paid order expired before it could be dispensed; it is refunded.',
+      },
+      OrderAmountInvalid: {
+        code: 5004,
+        status: 422,
+        meaning: "A paid order's amount is not the slot's price; it is refunded.",
+      },
+      OrderUnresolved: {
+        code: 5006,
+        status: 502,
+        meaning: 'The machine never told whether a vend happened; the order waits for reconciliation.',
+      },
+      OrderNotFound: { code: 5007, status: 404, meaning: 'No order has this id.' },
+    },
+  },
+  cashlessSessions: {
+    title: 'Cashless sessions (select then pay)',
+    first: 5100,
+    last: 5199,
+    errors: {
+      CashlessSessionClosed: {
+        code: 5101,
+        status: 409,
+        meaning: 'A cashless session was closed (the gateway restarted or it timed out) before it was paid.',
+      },
+      CashlessOrderNotCreated: {
+        code: 5102,
+        status: 502,
+        meaning: 'The platform did not create an order for a cashless session; the vend is denied.',
+      },
+    },
+  },
+  devices: {
+    title: 'Vending devices',
+    first: 6000,
+    last: 6099,
+    errors: {
+      DeviceTimeout: { code: 6001, status: 504, meaning: 'A device did not answer in time.' },
+      DeviceOffline: { code: 6002, status: 503, meaning: 'A device is offline or its port is closed.' },
+      DeviceProtocol: {
+        code: 6003,
+        status: 502,
+        meaning: 'A request to a device or its reply broke the device protocol (a field out of range).',
+      },
+      DeviceFrameInvalid: {
+        code: 6004,
+        status: 502,
+        meaning: 'A frame from a device is malformed (length, checksum or payload).',
+      },
+      DeviceBusy: { code: 6006, status: 409, meaning: 'A device is busy with another request.' },
+    },
+  },
+  vend: {
+    title: 'Vend outcomes reported by a machine',
+    first: 6100,
+    last: 6199,
+    errors: {
+      VendJammed: { code: 6101, status: 502, meaning: 'The machine reported the slot jammed.' },
+      VendEmptySlot: { code: 6102, status: 502, meaning: 'The machine reported the slot empty.' },
+      VendDropSensorMiss: {
+        code: 6103,
+        status: 502,
+        meaning: 'The motor ran but the drop sensor saw no product fall.',
+      },
+      VendMotorFault: { code: 6104, status: 502, meaning: 'The machine reported a motor fault.' },
+      VendUnknownSlot: { code: 6105, status: 502, meaning: 'The machine does not know the slot.' },
+      VendFailed: {
+        code: 6106,
+        status: 502,
+        meaning: 'The machine reported a vend failure of another kind.',
+      },
+    },
+  },
+  cashlessAdapter: {
+    title: 'MDB cashless adapter',
+    first: 6200,
+    last: 6299,
+    errors: {
+      CashlessPriceInvalid: {
+        code: 6201,
+        status: 400,
+        meaning: 'An approved amount is not an integer between 0 and the requested price.',
+      },
+      CashlessSessionUnknown: { code: 6202, status: 404, meaning: 'No cashless session has this id.' },
+      CashlessSessionBusy: {
+        code: 6203,
+        status: 409,
+        meaning: 'A cashless session is already approved, denied or ended.',
+      },
+      CashlessCommandRefused: { code: 6204, status: 502, meaning: 'The cashless adapter refused a command.' },
+      CashlessAdapterError: { code: 6205, status: 502, meaning: 'The cashless adapter reported an error.' },
+    },
+  },
+  beacons: {
+    title: 'Beacons and BLE',
+    first: 7000,
+    last: 7999,
+    errors: {
+      BleUnavailable: {
+        code: 7001,
+        status: 503,
+        meaning: 'Bluetooth is not usable here (no adapter, no permission, or the library failed to load).',
+      },
+      BeaconNotABeacon: { code: 7002, status: 400, meaning: 'An advertisement is not a beacon frame.' },
+      BeaconTruncated: {
+        code: 7003,
+        status: 400,
+        meaning: 'A beacon frame is shorter than its format requires.',
+      },
+      BeaconMalformed: { code: 7004, status: 400, meaning: 'A beacon frame has an invalid field or layout.' },
+      BeaconUnsupported: {
+        code: 7005,
+        status: 400,
+        meaning: 'A beacon frame is of a format vendgate does not read.',
+      },
+      BeaconHexInvalid: {
+        code: 7006,
+        status: 400,
+        meaning: 'A hex string given as an advertisement is not valid hex.',
+      },
+      BeaconFieldInvalid: {
+        code: 7007,
+        status: 400,
+        meaning: 'A field given to encode a beacon frame is out of range.',
+      },
+    },
+  },
+  coupons: {
+    title: 'Coupons',
+    first: 8000,
+    last: 8999,
+    errors: {
+      CouponBudgetExhausted: {
+        code: 8001,
+        status: 409,
+        meaning: 'The campaign has issued all the coupons it may.',
+      },
+      CouponUserCapReached: {
+        code: 8002,
+        status: 409,
+        meaning: 'This user already has as many coupons of the campaign as it allows.',
+      },
+      CouponBeaconUnknown: {
+        code: 8003,
+        status: 404,
+        meaning: "The beacon of a claim is not one of this site's.",
+      },
+      CouponBeaconStale: {
+        code: 8004,
+        status: 422,
+        meaning: 'The beacon id of a claim was not current when seen (stale or suspected cloned).',
+      },
+      CouponOutsideWindow: {
+        code: 8005,
+        status: 422,
+        meaning: 'A claim came outside the hours the campaign runs.',
+      },
+      CouponAlreadyRedeemed: { code: 8006, status: 409, meaning: 'The coupon was already redeemed.' },
+      CouponCampaignNotActive: {
+        code: 8007,
+        status: 409,
+        meaning: 'The campaign has not started or has ended.',
+      },
+      CouponCampaignUnknown: { code: 8008, status: 404, meaning: 'No campaign has this id.' },
+      CouponUnknown: {
+        code: 8009,
+        status: 404,
+        meaning: 'No coupon has this code, or coupons are not enabled.',
+      },
+      CouponExpired: { code: 8010, status: 410, meaning: 'The coupon expired.' },
+      CouponMinSpendNotMet: {
+        code: 8011,
+        status: 422,
+        meaning: "The price is below the coupon's minimum spend.",
+      },
+      CouponCurrencyMismatch: {
+        code: 8012,
+        status: 422,
+        meaning: "A price or budget is in another currency than the campaign's.",
+      },
+      CouponMachineNotInScope: {
+        code: 8013,
+        status: 422,
+        meaning: 'The coupon is not valid at this machine.',
+      },
+      CouponAmountInvalid: {
+        code: 8014,
+        status: 422,
+        meaning: 'A paid amount is not the list price less the coupon; the order is refunded.',
+      },
+      CouponPriceUnknown: {
+        code: 8015,
+        status: 422,
+        meaning: 'The slot has no configured price to apply a coupon to.',
+      },
+      CouponMoneyBudgetExhausted: {
+        code: 8016,
+        status: 409,
+        meaning: "Another coupon would exceed the campaign's money budget.",
+      },
+      CouponClaimStale: {
+        code: 8017,
+        status: 422,
+        meaning: 'A shake was seen too long ago (or too far in the future) to be claimed.',
+      },
+      CouponCampaignInvalid: { code: 8018, status: 400, meaning: 'A campaign definition breaks its schema.' },
+    },
+  },
+  http: {
+    title: 'HTTP API',
+    first: 9000,
+    last: 9099,
+    errors: {
+      HttpBadRequest: {
+        code: 9001,
+        status: 400,
+        meaning: 'An HTTP request is malformed or fails its route schema.',
+      },
+      HttpNotFound: { code: 9002, status: 404, meaning: 'No route, or nothing at this address.' },
+      HttpInternal: {
+        code: 9003,
+        status: 500,
+        meaning: 'An unexpected fault inside the gateway; the details are in its log, not in the answer.',
+      },
+    },
+  },
+  displays: {
+    title: 'Payment displays',
+    first: 9100,
+    last: 9199,
+    errors: {
+      DisplayScreenInvalid: {
+        code: 9101,
+        status: 400,
+        meaning: 'A screen sent to a display breaks its schema.',
+      },
+      DisplayCommandInvalid: {
+        code: 9102,
+        status: 400,
+        meaning: 'A display refused a command it could not parse.',
+      },
+      DisplayQrInvalid: {
+        code: 9103,
+        status: 400,
+        meaning: 'A text or URL cannot be encoded as the QR code asked for.',
+      },
+    },
+  },
+});
 
-  BleUnavailable: 7001,
-  BeaconNotABeacon: 7002,
-  BeaconTruncated: 7003,
-  BeaconMalformed: 7004,
-  BeaconUnsupported: 7005,
-  BeaconHexInvalid: 7006,
-  BeaconFieldInvalid: 7007,
+/**
+ * Numbers that were published and then removed. They are never given to a new
+ * code, so an old log line or event cannot be misread.
+ */
+export const RETIRED_CODES: Readonly<Record<number, string>> = {
+  5005: 'OrderConflict: declared in the first catalogue, never raised',
+  6005: 'DeviceBufferOverflow: declared in the first catalogue, never raised',
+};
 
-  CouponBudgetExhausted: 8001,
-  CouponUserCapReached: 8002,
-  CouponBeaconUnknown: 8003,
-  CouponBeaconStale: 8004,
-  CouponOutsideWindow: 8005,
-  CouponAlreadyRedeemed: 8006,
-  CouponCampaignNotActive: 8007,
-  CouponCampaignUnknown: 8008,
-  CouponUnknown: 8009,
-  CouponExpired: 8010,
-  CouponMinSpendNotMet: 8011,
-  CouponCurrencyMismatch: 8012,
-  CouponMachineNotInScope: 8013,
-  CouponAmountInvalid: 8014,
-  CouponPriceUnknown: 8015,
-  CouponMoneyBudgetExhausted: 8016,
-  CouponClaimStale: 8017,
-  CouponCampaignInvalid: 8018,
+type Groups = typeof ErrorGroups;
+type GroupErrors = { [G in keyof Groups]: Groups[G]['errors'] }[keyof Groups];
+// Turns the union of the groups' tables into one table with every name.
+type Merged<U> = (U extends unknown ? (u: U) => void : never) extends (m: infer M) => void ? M : never;
+type AllErrors = Merged<GroupErrors>;
 
-  HttpBadRequest: 9001,
-  HttpNotFound: 9002,
-  DisplayScreenInvalid: 9101,
-  DisplayCommandInvalid: 9102,
-  DisplayQrInvalid: 9103,
-} as const;
-
-export type ErrorCodeName = keyof typeof ErrorCode;
+export type ErrorCodeName = keyof AllErrors & string;
+export const ErrorCode = Object.fromEntries(
+  Object.values(ErrorGroups).flatMap((g) =>
+    Object.entries(g.errors).map(([name, spec]) => [name, spec.code]),
+  ),
+) as { readonly [N in ErrorCodeName]: AllErrors[N]['code'] };
 export type ErrorCodeValue = (typeof ErrorCode)[ErrorCodeName];
 
-const nameByCode = new Map<number, ErrorCodeName>(
-  Object.entries(ErrorCode).map(([name, code]) => [code, name as ErrorCodeName]),
+/** One catalogue entry with its name and range. */
+export interface ErrorEntry extends ErrorSpec {
+  readonly name: ErrorCodeName;
+  readonly group: keyof Groups;
+}
+
+/** Every entry in declaration order (a name declared twice would appear twice: core/errors.test.ts fails then). */
+export const ERROR_ENTRIES: readonly ErrorEntry[] = Object.entries(ErrorGroups).flatMap(([group, g]) =>
+  Object.entries(g.errors).map(
+    ([name, spec]): ErrorEntry => ({ ...spec, name: name as ErrorCodeName, group: group as keyof Groups }),
+  ),
 );
 
+const entryByCode = new Map<number, ErrorEntry>(ERROR_ENTRIES.map((e) => [e.code, e]));
+
 export function errorCodeName(code: number): ErrorCodeName | undefined {
-  return nameByCode.get(code);
+  return entryByCode.get(code)?.name;
+}
+
+/** The catalogue entry of a code: its name, HTTP status and meaning. */
+export function errorSpec(code: number): ErrorEntry | undefined {
+  return entryByCode.get(code);
 }
 
 /** An error with a stable catalogue code and structured context. */

@@ -7,11 +7,12 @@ import { catalogFrom } from '../gateway/ledger/catalog.ts';
 import { OrderLedger } from '../gateway/ledger/ledger.ts';
 import { Outbox } from '../gateway/outbox/outbox.ts';
 import { openStore } from '../gateway/store/db.ts';
+import { renderErrorsMarkdown } from './errors-doc.ts';
 import { buildAsyncApi, buildJsonSchemas } from './gen-asyncapi.ts';
 
 /**
  * Every generated document, by path relative to the repository root. The
- * sources are the zod schemas and the fastify routes; `npm run docs` writes
+ * sources are the zod schemas, the fastify routes and the error catalogue; `npm run docs` writes
  * these files and test/docs-fresh.test.ts fails when a committed one is stale.
  */
 export async function buildDocs(): Promise<Record<string, string>> {
@@ -23,6 +24,7 @@ export async function buildDocs(): Promise<Record<string, string>> {
   files['docs/config.schema.json'] =
     `${JSON.stringify(z.toJSONSchema(ConfigSchema, { io: 'input', unrepresentable: 'any' }), null, 2)}\n`;
   files['docs/openapi.yaml'] = await buildOpenApi();
+  files['docs/errors.md'] = renderErrorsMarkdown();
   return files;
 }
 
