@@ -17,6 +17,7 @@ export const ErrorCode = {
   StoreOpenFailed: 2001,
   StoreMigrationFailed: 2002,
   StoreSchemaTooNew: 2003,
+  StoreNotInTransaction: 2004,
 
   PayloadNotJson: 3001,
   PayloadInvalid: 3002,
