@@ -77,6 +77,11 @@ export const ErrorGroups = defineErrors({
         status: 500,
         meaning: 'The store was written by a newer vendgate than this one; upgrade vendgate.',
       },
+      StoreNotInTransaction: {
+        code: 2004,
+        status: 500,
+        meaning: 'A write that must share the caller\'s transaction was called outside one (a programming error).',
+      },
     },
   },
   link: {

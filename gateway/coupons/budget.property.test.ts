@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { tempDir } from '../../testing/tmp.ts';
+import { BEACON, BEACON_2, CNY, campaignSpec, openRig } from '../../test/support/coupons.ts';
+import { cleanupsAfterEach } from '../../testing/index.ts';
 import { catalogFrom } from '../ledger/catalog.ts';
 import { OrderLedger } from '../ledger/ledger.ts';
-import { discountFor } from './engine.ts';
-import { BEACON, BEACON_2, CNY, campaignSpec, openRig } from './test-support.ts';
 import { localTime } from './time.ts';
+import { discountFor } from './value.ts';
 
 type Action =
   | { kind: 'claims'; users: number[]; campaign: 'a' | 'b' | undefined; beacon: 0 | 1 | 2 }
@@ -55,11 +55,12 @@ const CAP = 2;
 const BEACONS = [BEACON, BEACON_2, 'ibeacon:00000000-0000-0000-0000-000000000000:1:1'];
 
 describe('coupon budgets and caps (property)', () => {
+  const cleanups = cleanupsAfterEach();
+
   it('never issue more than the budget in force nor more than the per-user daily cap, and redeem each coupon at most once', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(action, { maxLength: 40 }), async (actions) => {
-        const tmp = tempDir('vendgate-coupon-prop-');
-        const rig = openRig(tmp.dir);
+        const rig = openRig(cleanups);
         try {
           const ledger = new OrderLedger({
             db: rig.db,
@@ -174,8 +175,8 @@ describe('coupon budgets and caps (property)', () => {
           expect(redeemed.length).toBe(onOrders.length);
           for (const r of redeemed) expect(r.order_id).not.toBeNull();
         } finally {
+          // Each run's store closes now; the temporary directories go after the test.
           rig.db.close();
-          tmp.cleanup();
         }
       }),
       { numRuns: 60 },

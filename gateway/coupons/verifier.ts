@@ -27,8 +27,9 @@ export interface BeaconVerifier {
  * Accepts exactly a fixed set of beacon ids (compared in canonical form),
  * optionally each with the interval during which it was current; an id
  * outside its interval is refused as stale. Static ids are trivially cloned
- * (REFERENCE.md "iBeacon"): pair them with per-user caps, or use a rotating
- * verifier.
+ * (an iBeacon advertisement is unauthenticated: anyone who hears the UUID,
+ * major and minor can broadcast them): pair them with per-user caps, or use
+ * a rotating verifier.
  */
 export class StaticBeaconVerifier implements BeaconVerifier {
   readonly #ids = new Map<string, { from?: number; until?: number }>();

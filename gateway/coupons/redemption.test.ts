@@ -1,13 +1,13 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../core/errors.ts';
-import { tempDir } from '../../testing/tmp.ts';
+import { BEACON, CNY, campaignSpec, eventsOf, openRig, type Rig } from '../../test/support/coupons.ts';
+import { cleanupsAfterEach, expectVendgateError } from '../../testing/index.ts';
 import { catalogFrom } from '../ledger/catalog.ts';
 import { OrderLedger } from '../ledger/ledger.ts';
-import type { IssuedCoupon } from './engine.ts';
-import { BEACON, CNY, campaignSpec, eventsOf, openRig, type Rig } from './test-support.ts';
+import type { IssuedCoupon } from './types.ts';
 
 describe('coupon redemption with the order ledger', () => {
-  let tmp: ReturnType<typeof tempDir>;
+  const cleanups = cleanupsAfterEach();
   let rig: Rig;
   let ledger: OrderLedger;
   let coupon: IssuedCoupon;
@@ -24,8 +24,7 @@ describe('coupon redemption with the order ledger', () => {
   });
 
   beforeEach(async () => {
-    tmp = tempDir('vendgate-redeem-');
-    rig = openRig(tmp.dir);
+    rig = openRig(cleanups);
     ledger = new OrderLedger({
       db: rig.db,
       outbox: rig.outbox,
@@ -42,10 +41,6 @@ describe('coupon redemption with the order ledger', () => {
     const r = await rig.engine.claim({ userId: 'alice', beaconId: BEACON, seenAt: rig.clock.now });
     if (!r.ok) throw new Error(r.reason);
     coupon = r.coupon;
-  });
-  afterEach(() => {
-    rig.db.close();
-    tmp.cleanup();
   });
 
   it('redeems a coupon once: a second order with the same coupon is refused with a refund request', () => {
@@ -130,7 +125,7 @@ describe('coupon redemption with the order ledger', () => {
     expect(rig.engine.coupon(coupon.code)!.state).toBe('issued');
   });
 
-  it('quotes the discounted price without using the coupon, and accepts codes typed loosely', () => {
+  it('quotes the discounted price without using the coupon, and accepts codes typed loosely', async () => {
     const loose = `${coupon.code.slice(0, 5).toLowerCase()}-${coupon.code.slice(5)}`;
     expect(rig.engine.quote(loose, CNY(350), 'm1')).toMatchObject({
       ok: true,
@@ -155,23 +150,27 @@ describe('coupon redemption with the order ledger', () => {
     expect(redeem()).toEqual({ ok: true, couponId: coupon.couponId, discount: CNY(100) });
     expect(redeem()).toEqual({ ok: true, couponId: coupon.couponId, discount: CNY(100) });
     expect(eventsOf(rig.outbox, 'coupon.redeemed')).toHaveLength(1);
-    expect(() =>
-      rig.engine.redeemInTx(loose, { orderId: 'x', machineId: 'm1', listPrice: CNY(1), paid: CNY(1) }),
-    ).toThrow(/inside the caller/);
+    const outside = await expectVendgateError(
+      () => rig.engine.redeemInTx(loose, { orderId: 'x', machineId: 'm1', listPrice: CNY(1), paid: CNY(1) }),
+      ErrorCode.StoreNotInTransaction,
+    );
+    expect(outside.message).toMatch(/inside the caller/);
+    await expectVendgateError(
+      () => rig.engine.releaseInTx('cash-0001', 'refund'),
+      ErrorCode.StoreNotInTransaction,
+    );
   });
 
-  it('expires unredeemed coupons once, with an event, after which they are refused', () => {
-    rig.clock.now += 3_600_000 - 1;
-    expect(rig.engine.expire()).toBe(0);
-    rig.clock.now += 1;
-    expect(rig.engine.quote(coupon.code, CNY(350), 'm1')).toMatchObject({ code: ErrorCode.CouponExpired });
-    expect(rig.engine.expire()).toBe(1);
-    expect(rig.engine.expire()).toBe(0);
-    expect(eventsOf(rig.outbox, 'coupon.expired').map((e) => e.data)).toEqual([
-      { couponId: coupon.couponId, campaignId: 'spring', expiresAt: coupon.expiresAt },
+  it('gives a coupon back once when the order it was used on is refunded, so another order can use it', () => {
+    expect(ledger.receivePaid(paid('order-0001')).kind).toBe('accepted');
+    const release = () => rig.db.transaction(() => rig.engine.releaseInTx('order-0001', 'jammed'))();
+    expect(release()).toBe(true);
+    expect(release()).toBe(false);
+    expect(rig.engine.coupon(coupon.code)).toMatchObject({ state: 'issued', orderId: null, discount: null });
+    expect(eventsOf(rig.outbox, 'coupon.released').map((e) => e.data)).toEqual([
+      { couponId: coupon.couponId, campaignId: 'spring', orderId: 'order-0001', reason: 'jammed' },
     ]);
-    expect(ledger.receivePaid(paid('order-exp')).kind).toBe('refused');
-    expect(ledger.get('order-exp')!.outcomeCode).toBe(ErrorCode.CouponExpired);
+    expect(ledger.receivePaid(paid('order-0002')).kind).toBe('accepted');
   });
 
   it('computes percent discounts rounded down and capped', async () => {
