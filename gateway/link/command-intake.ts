@@ -1,4 +1,3 @@
-import type { Duplex } from 'node:stream';
 import { verifyBody, verifyBodyAsync } from '../../contract/signing.ts';
 import type { Log } from '../../core/log.ts';
 import type { Outbox } from '../outbox/outbox.ts';
@@ -13,7 +12,11 @@ export type AcceptedCommand = Extract<GuardResult, { ok: true }>['command'];
  * The connection's output as the intake holds it back: the mqtt.js client's
  * stream. Corked, nothing it writes (a PUBACK included) leaves.
  */
-export type CorkableOutput = Pick<Duplex, 'cork' | 'uncork' | 'destroy'>;
+export interface CorkableOutput {
+  cork(): void;
+  uncork(): void;
+  destroy(): unknown;
+}
 
 export interface CommandIntakeOptions {
   guard: CommandGuard;

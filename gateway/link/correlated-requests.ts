@@ -1,11 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { MqttClient } from 'mqtt';
 import { type RequestEnvelope, ResponseEnvelope } from '../../contract/envelopes.ts';
 import { ErrorCode, VendgateError } from '../../core/errors.ts';
 import type { Log } from '../../core/log.ts';
-
-/** What a request needs of the MQTT connection: a QoS 1 publish. */
-export type RequestPublisher = Pick<MqttClient, 'publish'>;
+import type { QosOnePublisher } from './publisher.ts';
 
 export interface CorrelatedRequestsOptions {
   /** The topic a request of this type is published on (`req/{type}`). */
@@ -45,7 +42,7 @@ export class CorrelatedRequests {
    * of the answer.
    */
   send(
-    publisher: RequestPublisher | undefined,
+    publisher: QosOnePublisher | undefined,
     type: string,
     data: unknown,
     timeoutMs: number,

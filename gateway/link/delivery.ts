@@ -1,12 +1,9 @@
-import type { MqttClient } from 'mqtt';
 import { EventAck } from '../../contract/events.ts';
 import { ErrorCode } from '../../core/errors.ts';
 import type { Log } from '../../core/log.ts';
 import type { Outbox } from '../outbox/outbox.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
-
-/** What delivery needs of the MQTT connection: QoS 1 publishes. */
-export type EventPublisher = Pick<MqttClient, 'publish'>;
+import type { QosOnePublisher } from './publisher.ts';
 
 export interface EventDeliveryOptions {
   outbox: Outbox;
@@ -39,8 +36,8 @@ export class EventDelivery {
   readonly #opts: EventDeliveryOptions;
   readonly #log: Log;
   /** The connection to publish on; set only while the link is online. */
-  #publisher: EventPublisher | undefined;
-  #stopped = true;
+  #publisher: QosOnePublisher | undefined;
+  #stopped = false;
   /** Bumped on every online/offline so late publish callbacks of an old connection stay quiet. */
   #connection = 0;
   #drainScheduled = false;
@@ -91,7 +88,7 @@ export class EventDelivery {
    * The connection is usable. Whatever was in flight on an earlier one may
    * be lost, so everything unacknowledged is sent again, from the next drain.
    */
-  online(publisher: EventPublisher): void {
+  online(publisher: QosOnePublisher): void {
     this.#connection++;
     this.#publisher = publisher;
     this.#sentUpTo = this.#ackedSeq;
