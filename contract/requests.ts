@@ -3,7 +3,7 @@ import { EpochMs, MachineId, Money, OrderId, Provider, Slot } from './common.ts'
 
 /**
  * Requests the gateway makes of the platform over `req/{type}`, answered on
- * `res/{type}` with the same correlation id (see gateway/link/link.ts).
+ * `res/{type}` with the same correlation id, in the envelopes of envelopes.ts.
  */
 export const RequestSchemas = {
   'order.create': {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import { CommandBody, CommandSchemas, type CommandType, SignedCommand } from '../contract/commands.ts';
+import { RequestEnvelope, ResponseEnvelope } from '../contract/envelopes.ts';
 import {
   EVENT_CLASS,
   EventAck,
@@ -11,7 +12,6 @@ import {
   GatewayStatus,
 } from '../contract/events.ts';
 import { TOPIC_ROOT } from '../contract/topics.ts';
-import { RequestEnvelope, ResponseEnvelope } from '../gateway/link/link.ts';
 
 /**
  * The published MQTT contract, generated from the zod schemas in

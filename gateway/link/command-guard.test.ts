@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CommandBody } from '../../contract/commands.ts';
 import {
   generateRawKeyPair,
@@ -9,7 +9,7 @@ import {
   signBody,
 } from '../../contract/signing.ts';
 import { ErrorCode } from '../../core/errors.ts';
-import { tempDir } from '../../testing/tmp.ts';
+import { cleanupsAfterEach, tempDir } from '../../testing/index.ts';
 import { type Db, openStore } from '../store/db.ts';
 import {
   CommandGuard,
@@ -22,10 +22,7 @@ const NOW = 1_750_000_000_000;
 const platform = generateRawKeyPair();
 const attacker = generateRawKeyPair();
 
-const cleanups: Array<() => void> = [];
-afterEach(() => {
-  for (const c of cleanups.splice(0).reverse()) c();
-});
+const cleanups = cleanupsAfterEach();
 
 function setup(opts: Partial<CommandGuardOptions> = {}) {
   const tmp = tempDir();

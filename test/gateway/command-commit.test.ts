@@ -13,9 +13,7 @@ import { type AcceptedCommand, PlatformLink } from '../../gateway/link/link.ts';
 import { Outbox } from '../../gateway/outbox/outbox.ts';
 import { openStore } from '../../gateway/store/db.ts';
 import { GroupCommit } from '../../gateway/store/group-commit.ts';
-import { cleanupsAfterEach } from '../../testing/cleanups.ts';
-import { freePort } from '../../testing/ports.ts';
-import { tempDir } from '../../testing/tmp.ts';
+import { cleanupsAfterEach, freePort, tempDir, waitUntil } from '../../testing/index.ts';
 
 const log = silentLogger();
 const cleanups = cleanupsAfterEach();
@@ -87,7 +85,7 @@ async function site(opts: {
   cleanups.push(() => platform.close());
   link.start();
   cleanups.push(() => link.stop());
-  await platform.waitFor(() => link.connected, 5000, 'link connected');
+  await waitUntil(() => link.connected, { timeoutMs: 5000, what: 'link connected' });
   const committed = (commandId: string) =>
     reader.prepare('SELECT 1 FROM seen_commands WHERE command_id = ?').get(commandId) !== undefined;
   return { broker, link, platform, commands, committed, outbox };
@@ -116,7 +114,10 @@ describe.each([
       },
     );
     const sent = await Promise.all(Array.from({ length: 60 }, () => s.platform.placeOrder(paid())));
-    await s.platform.waitFor(() => acked.length === sent.length, 5000, 'every command acknowledged');
+    await waitUntil(() => acked.length === sent.length, {
+      timeoutMs: 5000,
+      what: 'every command acknowledged',
+    });
     expect(acked.filter((a) => !a.committed)).toEqual([]);
     expect(new Set(acked.map((a) => a.id))).toEqual(new Set(sent.map((c) => c.id)));
     expect(s.commands).toHaveLength(60);
@@ -135,12 +136,14 @@ describe('commands whose signatures are checked off the event loop', () => {
       s.platform.sendForged('order.paid', paid()),
       ...orders.map((c) => s.platform.replay(c)),
     ]);
-    await s.platform.waitFor(
-      () => s.platform.eventsOfType('command.rejected').length === 2,
-      5000,
-      'two refusals',
-    );
-    await s.platform.waitFor(() => s.commands.length === 41, 5000, 'every valid command accepted');
+    await waitUntil(() => s.platform.eventsOfType('command.rejected').length === 2, {
+      timeoutMs: 5000,
+      what: 'two refusals',
+    });
+    await waitUntil(() => s.commands.length === 41, {
+      timeoutMs: 5000,
+      what: 'every valid command accepted',
+    });
     expect(s.commands.map((c) => c.id)).toEqual([first.id, ...orders.map((c) => c.id)]);
     const reasons = s.platform
       .eventsOfType('command.rejected')
@@ -172,7 +175,10 @@ describe('a command whose commit fails', () => {
       }),
     });
     const cmd = await s.platform.placeOrder(paid());
-    await s.platform.waitFor(() => s.committed(cmd.id), 5000, 'the redelivered command committed');
+    await waitUntil(() => s.committed(cmd.id), {
+      timeoutMs: 5000,
+      what: 'the redelivered command committed',
+    });
     // Decided twice (the first decision rolled back), recorded once.
     expect(s.commands.map((c) => c.id)).toEqual([cmd.id, cmd.id]);
     expect(s.platform.eventsOfType('command.rejected')).toEqual([]);
@@ -183,16 +189,15 @@ describe('events queued by a command', () => {
   it('wait for the next drain instead of going out with the commit', async () => {
     const s = await site({ inProcess: true, commandEventsDelayMs: 60_000 });
     await s.platform.sendForged('order.paid', paid());
-    await s.platform.waitFor(() => s.outbox.stats().pending === 1, 5000, 'the refusal queued');
+    await waitUntil(() => s.outbox.stats().pending === 1, { timeoutMs: 5000, what: 'the refusal queued' });
     // Committed, and no drain since: the refusal is still on the gateway.
     await new Promise((r) => setTimeout(r, 200));
     expect(s.platform.eventsOfType('command.rejected')).toEqual([]);
     s.link.notify(); // as a vend outcome does
-    await s.platform.waitFor(
-      () => s.platform.eventsOfType('command.rejected').length === 1,
-      5000,
-      'the refusal published',
-    );
+    await waitUntil(() => s.platform.eventsOfType('command.rejected').length === 1, {
+      timeoutMs: 5000,
+      what: 'the refusal published',
+    });
     expect(s.platform.eventsOfType('command.rejected')[0]?.data).toMatchObject({
       code: ErrorCode.CommandSignatureInvalid,
     });
@@ -201,10 +206,9 @@ describe('events queued by a command', () => {
   it('go out on their own after the delay when nothing else drains', async () => {
     const s = await site({ inProcess: true, commandEventsDelayMs: 20 });
     await s.platform.sendForged('order.paid', paid());
-    await s.platform.waitFor(
-      () => s.platform.eventsOfType('command.rejected').length === 1,
-      5000,
-      'the refusal published',
-    );
+    await waitUntil(() => s.platform.eventsOfType('command.rejected').length === 1, {
+      timeoutMs: 5000,
+      what: 'the refusal published',
+    });
   });
 });

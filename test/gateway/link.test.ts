@@ -12,9 +12,7 @@ import { CommandGuard } from '../../gateway/link/command-guard.ts';
 import { type AcceptedCommand, PlatformLink } from '../../gateway/link/link.ts';
 import { Outbox } from '../../gateway/outbox/outbox.ts';
 import { type Db, openStore } from '../../gateway/store/db.ts';
-import { cleanupsAfterEach } from '../../testing/cleanups.ts';
-import { freePort } from '../../testing/ports.ts';
-import { tempDir } from '../../testing/tmp.ts';
+import { cleanupsAfterEach, expectVendgateError, freePort, tempDir, waitUntil } from '../../testing/index.ts';
 import { mosquittoAvailable, startMosquitto } from '../support/mosquitto.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
 
@@ -134,7 +132,7 @@ describe.each(brokers)('the platform link over %s', (_name, makeBroker, availabl
     link.on('command', (c) => commands.push(c));
     link.start();
     cleanups.push(() => link.stop());
-    await platform.waitFor(() => link.connected, 5000, 'link connected');
+    await waitUntil(() => link.connected, { timeoutMs: 5000, what: 'link connected' });
     let n = 0;
     return {
       db,
@@ -165,7 +163,7 @@ describe.each(brokers)('the platform link over %s', (_name, makeBroker, availabl
       cleanups.push(() => b.close());
       const s = await site(b.url);
       s.append(200);
-      await s.platform.waitFor(() => s.outbox.stats().pending === 0, 10_000, 'outbox drained');
+      await waitUntil(() => s.outbox.stats().pending === 0, { timeoutMs: 10_000, what: 'outbox drained' });
       const seqs = s.platform.events.map((e) => e.seq);
       expect(seqs).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
       expect(s.platform.seqGaps()).toEqual([]);
@@ -181,11 +179,11 @@ describe.each(brokers)('the platform link over %s', (_name, makeBroker, availabl
       const s = await site(b.url, { resendAfterMs: 300 });
       s.platform.acking = false;
       s.append(10);
-      await s.platform.waitFor(() => s.platform.duplicateDeliveries >= 10, 5000, 'a resend');
+      await waitUntil(() => s.platform.duplicateDeliveries >= 10, { timeoutMs: 5000, what: 'a resend' });
       // Brokers PUBACKed every publish, yet nothing left the outbox.
       expect(s.outbox.stats().pending).toBe(10);
       s.platform.acking = true;
-      await s.platform.waitFor(() => s.outbox.stats().pending === 0, 5000, 'outbox drained');
+      await waitUntil(() => s.outbox.stats().pending === 0, { timeoutMs: 5000, what: 'outbox drained' });
       expect(s.platform.events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     },
   );
@@ -199,7 +197,7 @@ describe.each(brokers)('the platform link over %s', (_name, makeBroker, availabl
     await new Promise((r) => setTimeout(r, 300));
     expect(s.platform.events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
     s.platform.acking = true;
-    await s.platform.waitFor(() => s.outbox.stats().pending === 0, 5000, 'outbox drained');
+    await waitUntil(() => s.outbox.stats().pending === 0, { timeoutMs: 5000, what: 'outbox drained' });
     expect(s.platform.events).toHaveLength(20);
     expect(s.platform.seqGaps()).toEqual([]);
   });
@@ -213,7 +211,7 @@ describe.each(brokers)('the platform link over %s', (_name, makeBroker, availabl
       const disconnected = new Promise<void>((r) => s.link.once('disconnect', () => r()));
       const reconnected = new Promise<void>((r) => s.link.once('connect', () => r()));
       s.append(50);
-      await s.platform.waitFor(() => s.outbox.stats().pending === 0, 5000, 'first batch acked');
+      await waitUntil(() => s.outbox.stats().pending === 0, { timeoutMs: 5000, what: 'first batch acked' });
       await b.stop();
       await disconnected;
       expect(s.link.connected).toBe(false);
@@ -223,8 +221,11 @@ describe.each(brokers)('the platform link over %s', (_name, makeBroker, availabl
       s.append(50);
       await b.start();
       await reconnected;
-      await s.platform.waitFor(() => s.outbox.stats().pending === 0, 20_000, 'backlog acked');
-      await s.platform.waitFor(() => s.platform.contiguousSeq === 200, 5000, 'platform caught up');
+      await waitUntil(() => s.outbox.stats().pending === 0, { timeoutMs: 20_000, what: 'backlog acked' });
+      await waitUntil(() => s.platform.contiguousSeq === 200, {
+        timeoutMs: 5000,
+        what: 'platform caught up',
+      });
       expect(s.platform.events.map((e) => e.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
       expect(s.platform.seqGaps()).toEqual([]);
       expect(new Set(s.platform.events.map((e) => e.id)).size).toBe(200);
@@ -239,7 +240,10 @@ describe.each(brokers)('the platform link over %s', (_name, makeBroker, availabl
       const proxy = await startTcpProxy({ port: b.port });
       cleanups.push(() => proxy.close());
       const s = await site(proxy.url, { platformUrl: b.url });
-      await s.platform.waitFor(() => s.platform.lastStatus?.state === 'online', 5000, 'online status');
+      await waitUntil(() => s.platform.lastStatus?.state === 'online', {
+        timeoutMs: 5000,
+        what: 'online status',
+      });
       const online = s.platform.lastStatus!;
       expect(online).toMatchObject({ state: 'online', gatewayId: s.platform.opts.gatewayId });
       expect(online.version).toBe('test');
@@ -247,16 +251,14 @@ describe.each(brokers)('the platform link over %s', (_name, makeBroker, availabl
 
       const before = s.platform.statuses.length;
       proxy.cutAll(); // no DISCONNECT packet: the broker publishes the will
-      await s.platform.waitFor(
-        () => s.platform.statuses.slice(before).some((st) => st.state === 'offline'),
-        10_000,
-        'will (offline)',
-      );
-      await s.platform.waitFor(
-        () => s.platform.statuses.slice(before).at(-1)?.state === 'online',
-        10_000,
-        'birth again',
-      );
+      await waitUntil(() => s.platform.statuses.slice(before).some((st) => st.state === 'offline'), {
+        timeoutMs: 10_000,
+        what: 'will (offline)',
+      });
+      await waitUntil(() => s.platform.statuses.slice(before).at(-1)?.state === 'online', {
+        timeoutMs: 10_000,
+        what: 'birth again',
+      });
       expect(s.platform.statuses.slice(before).map((st) => st.state)).toEqual(['offline', 'online']);
 
       // The retained message is what a platform that connects later sees.
@@ -277,7 +279,7 @@ describe.each(brokers)('the platform link over %s', (_name, makeBroker, availabl
       const s = await site(b.url);
       const p = s.platform;
       const good = await p.placeOrder(order());
-      await p.waitFor(() => s.commands.length === 1, 5000, 'accepted command');
+      await waitUntil(() => s.commands.length === 1, { timeoutMs: 5000, what: 'accepted command' });
       expect(s.commands[0]).toMatchObject({ id: good.id, type: 'order.paid' });
 
       await p.replay(good);
@@ -287,7 +289,10 @@ describe.each(brokers)('the platform link over %s', (_name, makeBroker, availabl
       await p.sendUnsigned('order.paid', order());
       await p.sendCommand('order.pay', order());
       await p.publishRaw('order.paid', 'not json');
-      await p.waitFor(() => p.eventsOfType('command.rejected').length === 7, 5000, 'seven rejections');
+      await waitUntil(() => p.eventsOfType('command.rejected').length === 7, {
+        timeoutMs: 5000,
+        what: 'seven rejections',
+      });
       const rejected = p.eventsOfType('command.rejected').map((e) => e.data as Record<string, unknown>);
       expect(rejected.map((r) => r.code)).toEqual([
         ErrorCode.CommandReplayed,
@@ -313,7 +318,7 @@ describe.each(brokers)('the platform link over %s', (_name, makeBroker, availabl
       const s = await site(b.url);
       s.platform.acking = false;
       s.append(3);
-      await s.platform.waitFor(() => s.platform.events.length === 3, 5000, 'three events');
+      await waitUntil(() => s.platform.events.length === 3, { timeoutMs: 5000, what: 'three events' });
       await s.platform.publishAck('{"upTo":"all"}');
       await s.platform.publishAck('nonsense');
       await s.platform.publishAck('{"upTo":-1}');
@@ -324,10 +329,13 @@ describe.each(brokers)('the platform link over %s', (_name, makeBroker, availabl
       await s.platform.publishAck('{"upTo":1000000}');
       await new Promise((r) => setTimeout(r, 100));
       s.append(2);
-      await s.platform.waitFor(() => s.platform.events.length === 6, 5000, 'events after a bogus ack');
+      await waitUntil(() => s.platform.events.length === 6, {
+        timeoutMs: 5000,
+        what: 'events after a bogus ack',
+      });
       expect(s.platform.events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
       s.platform.acking = true;
-      await s.platform.waitFor(() => s.outbox.stats().pending === 0, 5000, 'outbox drained');
+      await waitUntil(() => s.outbox.stats().pending === 0, { timeoutMs: 5000, what: 'outbox drained' });
     },
   );
 
@@ -349,9 +357,11 @@ describe.each(brokers)('the platform link over %s', (_name, makeBroker, availabl
     ]);
     expect(a).toMatchObject({ orderId: 'order-123456', echo: { slot: 1 } });
     expect(c).toMatchObject({ echo: { slot: 2 } });
-    await expect(s.link.request('order.refuse', {}, 3000)).rejects.toSatisfy(
-      (e) => isVendgateError(e, ErrorCode.RequestRefused) && /slot not sold here/.test((e as Error).message),
+    const refused = await expectVendgateError(
+      s.link.request('order.refuse', {}, 3000),
+      ErrorCode.RequestRefused,
     );
+    expect(refused.message).toMatch(/slot not sold here/);
     await expect(s.link.request('nobody.listens', {}, 200)).rejects.toSatisfy(
       (e) => isVendgateError(e, ErrorCode.RequestRefused) || isVendgateError(e, ErrorCode.RequestTimeout),
     );
@@ -386,9 +396,7 @@ describe('the platform link', () => {
     link.start();
     cleanups.push(() => link.stop());
     await new Promise<void>((r) => link.once('connect', () => r()));
-    await expect(link.request('order.create', {}, 150)).rejects.toSatisfy((e) =>
-      isVendgateError(e, ErrorCode.RequestTimeout),
-    );
+    await expectVendgateError(link.request('order.create', {}, 150), ErrorCode.RequestTimeout);
   });
 
   it('reconnects with a growing backoff while the broker is away', async () => {

@@ -1,4 +1,3 @@
-import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { EddystoneTlmFrame, EddystoneUidFrame, IBeaconFrame } from '../frames.ts';
 import { RotatingMinor, WECHAT_SHAKE_UUID } from '../rotating-id.ts';
@@ -9,7 +8,6 @@ import {
   type BeaconStatus,
   type CloneSuspicion,
 } from './fleet.ts';
-import { EmaFilter, estimateDistance, KalmanFilter, rssiAtDistance, rssiClusters } from './signal.ts';
 
 const DOOR: IBeaconFrame = {
   ok: true,
@@ -269,48 +267,17 @@ describe('BeaconFleet clone detection', () => {
     fleet.clearCloneSuspicion(COUNTER_ID);
     expect(fleet.cloneSuspected(COUNTER_ID, 10_000)).toBe(false);
   });
-});
 
-describe('signal helpers', () => {
-  it('distance and expected RSSI are inverses for any exponent', () => {
-    fc.assert(
-      fc.property(
-        fc.double({ min: 0.1, max: 100, noNaN: true }),
-        fc.integer({ min: -100, max: -30 }),
-        fc.double({ min: 1.5, max: 4.5, noNaN: true }),
-        (d, mp, n) => Math.abs(estimateDistance(rssiAtDistance(d, mp, n), mp, n) - d) < 1e-6 * d + 1e-9,
-      ),
-    );
-  });
-
-  it('both filters stay within the range of their inputs', () => {
-    fc.assert(
-      fc.property(fc.array(fc.integer({ min: -100, max: -30 }), { minLength: 1, maxLength: 50 }), (xs) => {
-        const e = new EmaFilter(0.3);
-        const k = new KalmanFilter();
-        for (const x of xs) {
-          e.update(x);
-          k.update(x);
-        }
-        const lo = Math.min(...xs) - 1e-9;
-        const hi = Math.max(...xs) + 1e-9;
-        return e.value! >= lo && e.value! <= hi && k.value! >= lo && k.value! <= hi;
-      }),
-    );
-  });
-
-  it('the Kalman filter converges on a steady signal despite noise', () => {
-    const k = new KalmanFilter(0.01, 9);
-    for (let i = 0; i < 200; i++) k.update(-70 + ((i * 37) % 7) - 3);
-    expect(k.value!).toBeGreaterThan(-71.5);
-    expect(k.value!).toBeLessThan(-68.5);
-  });
-
-  it('never sees two clusters in samples that are all within the gap of each other', () => {
-    fc.assert(
-      fc.property(fc.array(fc.integer({ min: -70, max: -56 }), { minLength: 8, maxLength: 30 }), (xs) => {
-        return !rssiClusters(xs, 15).split;
-      }),
-    );
+  it('compares the first TLM after an operator cleared a suspicion with nothing: the replaced beacon starts afresh', () => {
+    const { fleet, events } = makeFleet({ foundAfterSightings: 1 });
+    fleet.observe(COUNTER, -70, B, 0);
+    fleet.observe(tlm(1000, 100), -70, B, 0);
+    fleet.clearCloneSuspicion(COUNTER_ID);
+    expect(fleet.get(COUNTER_ID)?.batteryMv).toBeNull();
+    const healthBefore = events.health.length;
+    fleet.observe(tlm(10, 101), -70, B, 1000);
+    expect(events.clone).toEqual([]);
+    expect(events.health.length).toBe(healthBefore + 1); // a first TLM is reported at once
+    expect(fleet.get(COUNTER_ID)).toMatchObject({ advCount: 10, reboots: 0, cloneSuspected: null });
   });
 });

@@ -1,0 +1,272 @@
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { gatewayTopics } from '../../contract/topics.ts';
+import { silentLogger } from '../../core/log.ts';
+import { cleanupsAfterEach, tempDir, waitUntil } from '../../testing/index.ts';
+import { Outbox } from '../outbox/outbox.ts';
+import { openStore } from '../store/db.ts';
+import { GroupCommit } from '../store/group-commit.ts';
+import { EventDelivery, type EventDeliveryOptions } from './delivery.ts';
+import type { QosOnePublisher } from './publisher.ts';
+
+const topics = gatewayTopics('gw1');
+const cleanups = cleanupsAfterEach();
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+/** A connection that records what was published and answers each publish with `failWith`. */
+function recordingConnection() {
+  const sent: Array<{ topic: string; seq: number; type: string }> = [];
+  const connection = {
+    failWith: undefined as Error | undefined,
+    sent,
+    seqs: () => sent.map((s) => s.seq),
+    publish(topic: string, message: string, _opts: { qos: 1 }, callback: (err?: Error) => void) {
+      const envelope = JSON.parse(message) as { seq: number; type: string };
+      sent.push({ topic, seq: envelope.seq, type: envelope.type });
+      callback(connection.failWith);
+    },
+  } satisfies QosOnePublisher & Record<string, unknown>;
+  return connection;
+}
+
+function setup(opts: Partial<EventDeliveryOptions> & { telemetryTtlMs?: number } = {}) {
+  const tmp = tempDir();
+  const db = openStore({ path: join(tmp.dir, 'vendgate.db') });
+  cleanups.push(() => {
+    db.close();
+    tmp.cleanup();
+  });
+  const clock = { now: 1_750_000_000_000 };
+  const outbox = new Outbox(db, {
+    gatewayId: 'gw1',
+    maxRows: 10_000,
+    telemetryTtlMs: opts.telemetryTtlMs ?? 60_000,
+    now: () => clock.now,
+  });
+  const delivery = new EventDelivery({
+    outbox,
+    eventTopic: topics.event,
+    log: silentLogger(),
+    resendAfterMs: 2000,
+    maxInFlight: 500,
+    expireEveryMs: 5000,
+    commandEventsDelayMs: 20,
+    now: () => clock.now,
+    ...opts,
+  });
+  cleanups.push(() => delivery.stop());
+  let n = 0;
+  const append = (count: number) => {
+    for (let i = 0; i < count; i++) {
+      n++;
+      db.transaction(() =>
+        outbox.append('order.state', { orderId: `order-${n}`, state: 'received', duplicate: false }),
+      )();
+    }
+  };
+  const ack = (upTo: number | string) =>
+    delivery.onAck(Buffer.from(typeof upTo === 'number' ? JSON.stringify({ upTo }) : upTo));
+  return { db, outbox, delivery, clock, append, ack };
+}
+
+describe('event delivery', () => {
+  it('publishes the outbox in seq order, each event on the topic of its type, once the connection is online', () => {
+    const s = setup();
+    const c = recordingConnection();
+    s.append(3);
+    s.delivery.drain();
+    s.delivery.online(c);
+    s.delivery.drain();
+    expect(c.seqs()).toEqual([1, 2, 3]);
+    expect(c.sent[0]).toEqual({ topic: topics.event('order.state'), seq: 1, type: 'order.state' });
+  });
+
+  it('publishes nothing while offline and, back online, everything not yet acknowledged', () => {
+    const s = setup();
+    const first = recordingConnection();
+    s.delivery.online(first);
+    s.append(3);
+    s.delivery.drain();
+    s.ack(1);
+    s.delivery.offline();
+    s.append(2);
+    s.delivery.drain();
+    expect(first.seqs()).toEqual([1, 2, 3]);
+    const second = recordingConnection();
+    s.delivery.online(second);
+    s.delivery.drain();
+    expect(second.seqs()).toEqual([2, 3, 4, 5]);
+  });
+
+  it('removes rows from the outbox only when the platform acknowledges them, however many publishes succeeded', () => {
+    const s = setup();
+    const c = recordingConnection();
+    s.delivery.online(c);
+    s.append(4);
+    s.delivery.drain();
+    expect(c.sent).toHaveLength(4);
+    expect(s.outbox.stats().pending).toBe(4);
+    s.ack(3);
+    expect(s.outbox.stats().pending).toBe(1);
+    expect(s.delivery.ackedSeq).toBe(3);
+  });
+
+  it('keeps at most maxInFlight events beyond the last acknowledged one, and sends more as acks advance', async () => {
+    const s = setup({ maxInFlight: 2 });
+    const c = recordingConnection();
+    s.delivery.online(c);
+    s.append(5);
+    s.delivery.drain();
+    expect(c.seqs()).toEqual([1, 2]);
+    s.ack(1);
+    await waitUntil(() => c.sent.length === 3, { what: 'the drain after the ack' });
+    expect(c.seqs()).toEqual([1, 2, 3]);
+  });
+
+  it('resends from the last acknowledged seq when no ack advanced for resendAfterMs', () => {
+    const s = setup({ resendAfterMs: 2000 });
+    const c = recordingConnection();
+    s.delivery.online(c);
+    s.append(3);
+    s.delivery.drain();
+    s.clock.now += 100;
+    s.ack(1);
+    s.clock.now += 1999;
+    s.delivery.checkResend();
+    expect(c.seqs()).toEqual([1, 2, 3]);
+    s.clock.now += 1;
+    s.delivery.checkResend();
+    expect(c.seqs()).toEqual([1, 2, 3, 2, 3]);
+  });
+
+  it('does not resend when everything published has been acknowledged, or while offline', () => {
+    const s = setup({ resendAfterMs: 2000 });
+    const c = recordingConnection();
+    s.delivery.online(c);
+    s.append(2);
+    s.delivery.drain();
+    s.ack(2);
+    s.clock.now += 10_000;
+    s.delivery.checkResend();
+    s.append(1);
+    s.delivery.drain();
+    s.delivery.offline();
+    s.clock.now += 10_000;
+    s.delivery.checkResend();
+    expect(c.seqs()).toEqual([1, 2, 3]);
+  });
+
+  it('treats a failed publish as unacknowledged: the resend sends it again', () => {
+    const s = setup({ resendAfterMs: 2000 });
+    const c = recordingConnection();
+    c.failWith = new Error('connection lost');
+    s.delivery.online(c);
+    s.append(1);
+    s.delivery.drain();
+    c.failWith = undefined;
+    s.clock.now += 2000;
+    s.delivery.checkResend();
+    expect(c.seqs()).toEqual([1, 1]);
+    expect(s.outbox.stats().pending).toBe(1);
+  });
+
+  it('believes no ack beyond the highest seq it published, and ignores acks that are not valid', () => {
+    const s = setup();
+    const c = recordingConnection();
+    s.delivery.online(c);
+    s.append(2);
+    s.delivery.drain();
+    s.append(2);
+    for (const bad of ['nonsense', '{"upTo":"all"}', '{"upTo":-1}', '{"upTo":1,"extra":true}']) s.ack(bad);
+    expect(s.delivery.ackedSeq).toBe(0);
+    expect(s.outbox.stats().pending).toBe(4);
+    s.ack(1_000_000);
+    expect(s.delivery.ackedSeq).toBe(2);
+    expect(s.outbox.stats().pending).toBe(2);
+  });
+
+  it('deletes acknowledged rows in the group commit when one is given', async () => {
+    const s = setup();
+    const commits = new GroupCommit(s.db);
+    const d = new EventDelivery({
+      outbox: s.outbox,
+      eventTopic: topics.event,
+      commits,
+      log: silentLogger(),
+      resendAfterMs: 2000,
+      maxInFlight: 500,
+      expireEveryMs: 5000,
+      commandEventsDelayMs: 20,
+      now: () => s.clock.now,
+    });
+    d.online(recordingConnection());
+    s.append(2);
+    d.drain();
+    d.onAck(Buffer.from('{"upTo":2}'));
+    expect(d.ackedSeq).toBe(2);
+    await waitUntil(() => commits.stats.units === 1, { what: 'the ack in a group commit' });
+    expect(s.outbox.stats().pending).toBe(0);
+  });
+
+  it('drains once on the next tick for any number of notify calls in one turn', async () => {
+    const s = setup();
+    const c = recordingConnection();
+    s.delivery.online(c);
+    for (let i = 0; i < 5; i++) {
+      s.append(1);
+      s.delivery.notify();
+    }
+    expect(c.sent).toEqual([]);
+    await waitUntil(() => c.sent.length === 5, { what: 'the drain' });
+    expect(c.seqs()).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('publishes events after notifySoon when the delay passes, or with an earlier notify, never twice', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const s = setup({ commandEventsDelayMs: 20 });
+    const c = recordingConnection();
+    s.delivery.online(c);
+    s.append(1);
+    s.delivery.notifySoon();
+    vi.advanceTimersByTime(19);
+    expect(c.sent).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(c.seqs()).toEqual([1]);
+
+    s.append(1);
+    s.delivery.notifySoon();
+    s.append(1);
+    s.delivery.notify(); // as a vend outcome does: carries the waiting event along
+    await new Promise((r) => process.nextTick(r)); // waitUntil's own timer is faked here
+    expect(c.seqs()).toEqual([1, 2, 3]);
+    vi.advanceTimersByTime(100);
+    expect(c.seqs()).toEqual([1, 2, 3]);
+  });
+
+  it('arms no delayed drain once stopped', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const s = setup();
+    const c = recordingConnection();
+    s.delivery.online(c);
+    s.delivery.stop();
+    s.append(1);
+    s.delivery.notifySoon();
+    expect(vi.getTimerCount()).toBe(0);
+    s.delivery.drain();
+    expect(c.sent).toEqual([]);
+  });
+
+  it('expires telemetry past its TTL and publishes the report of the gap', async () => {
+    const s = setup({ telemetryTtlMs: 1000 });
+    const c = recordingConnection();
+    s.db.transaction(() => s.outbox.append('machine.status', { machineId: 'm1', online: true }))();
+    s.clock.now += 1000;
+    s.delivery.online(c);
+    s.delivery.expire();
+    await waitUntil(() => c.sent.length === 1, { what: 'the outbox.dropped event' });
+    expect(c.sent[0]).toMatchObject({ seq: 2, type: 'outbox.dropped' });
+    expect(s.outbox.stats().expired).toBe(1);
+  });
+});

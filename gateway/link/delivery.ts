@@ -1,0 +1,251 @@
+import { EventAck } from '../../contract/events.ts';
+import { ErrorCode } from '../../core/errors.ts';
+import type { Log } from '../../core/log.ts';
+import type { Outbox } from '../outbox/outbox.ts';
+import type { GroupCommit } from '../store/group-commit.ts';
+import type { QosOnePublisher } from './publisher.ts';
+
+export interface EventDeliveryOptions {
+  outbox: Outbox;
+  /** The topic an event of this type is published on (`evt/{type}`). */
+  eventTopic: (type: string) => string;
+  /** When given, the deletes of acknowledged rows share the turn's one commit. */
+  commits?: Pick<GroupCommit, 'run'> | undefined;
+  log: Log;
+  resendAfterMs: number;
+  maxInFlight: number;
+  expireEveryMs: number;
+  commandEventsDelayMs: number;
+  now: () => number;
+}
+
+/**
+ * Publishes the outbox to the platform and lets rows go only on its
+ * end-to-end `ack` (README "Delivery"). The durable queue is the SQLite
+ * outbox, not mqtt.js' in-memory store: events are published in seq order,
+ * at most `maxInFlight` beyond the last acknowledged one, and anything not
+ * acknowledged within `resendAfterMs` is sent again from the last
+ * acknowledged seq (a broker PUBACK proves nothing; the platform dedupes by
+ * seq). Telemetry past its TTL is expired here too.
+ *
+ * The link tells it when the connection is usable (`online`, after the
+ * birth message) and when it is not (`offline`); it publishes only in
+ * between.
+ */
+export class EventDelivery {
+  readonly #opts: EventDeliveryOptions;
+  readonly #log: Log;
+  /** The connection to publish on; set only while the link is online. */
+  #publisher: QosOnePublisher | undefined;
+  #stopped = false;
+  /** Bumped on every online/offline so late publish callbacks of an old connection stay quiet. */
+  #connection = 0;
+  #drainScheduled = false;
+  #draining = false;
+  #soonTimer: NodeJS.Timeout | undefined;
+  /** Highest seq the platform acknowledged (everything up to it left the outbox). */
+  #ackedSeq = 0;
+  /** Highest seq published on the current connection since the last (re)send from ackedSeq. */
+  #sentUpTo = 0;
+  /** Highest seq published by this process; acks beyond it are not believed. */
+  #highestPublished = 0;
+  /** Seqs published and not yet acknowledged, ascending. */
+  #inFlight: number[] = [];
+  /** When the oldest unacknowledged publish went out or the ack last advanced. */
+  #lastProgressAt = 0;
+  #timers: NodeJS.Timeout[] = [];
+
+  constructor(opts: EventDeliveryOptions) {
+    this.#opts = opts;
+    this.#log = opts.log;
+  }
+
+  /** The highest seq the platform has acknowledged since this delivery started. */
+  get ackedSeq(): number {
+    return this.#ackedSeq;
+  }
+
+  /** Arms the resend check and the telemetry expiry. */
+  start(): void {
+    this.#stopped = false;
+    const tick = Math.max(20, Math.min(500, Math.floor(this.#opts.resendAfterMs / 4)));
+    this.#timers.push(setInterval(() => this.checkResend(), tick).unref());
+    this.#timers.push(setInterval(() => this.expire(), this.#opts.expireEveryMs).unref());
+  }
+
+  /** Publishes nothing more: timers cleared, waiting events stay in the outbox. */
+  stop(): void {
+    this.#stopped = true;
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    clearTimeout(this.#soonTimer);
+    this.#soonTimer = undefined;
+    this.#publisher = undefined;
+    this.#connection++;
+  }
+
+  /**
+   * The connection is usable. Whatever was in flight on an earlier one may
+   * be lost, so everything unacknowledged is sent again, from the next drain.
+   */
+  online(publisher: QosOnePublisher): void {
+    this.#connection++;
+    this.#publisher = publisher;
+    this.#sentUpTo = this.#ackedSeq;
+    this.#inFlight = [];
+  }
+
+  /** The connection is gone; events stay in the outbox until the next `online`. */
+  offline(): void {
+    this.#connection++;
+    this.#publisher = undefined;
+  }
+
+  /** Call after appending to the outbox: drains on the next tick, coalescing many calls into one. */
+  notify(): void {
+    clearTimeout(this.#soonTimer);
+    this.#soonTimer = undefined;
+    if (this.#drainScheduled) return;
+    this.#drainScheduled = true;
+    process.nextTick(this.#drainOnNextTick);
+  }
+
+  /**
+   * Like notify(), for events nobody waits on to the millisecond: they go out
+   * with the next notify() or after `commandEventsDelayMs`, whichever comes
+   * first. Why: right after a command commits, its DISPENSE is on the serial
+   * line. Publishing its order.accepted then (the broker's routing, the
+   * platform waking up to store and ack it) competes with that round trip
+   * for the CPU of a small box: on 2 cores it cost paid orders ~1 ms at p99
+   * (interleaved A/B in CHANGELOG.md). The vend outcome calls notify() and
+   * carries the waiting events along, in seq order, in the same drain.
+   */
+  notifySoon(): void {
+    if (this.#drainScheduled || this.#soonTimer || this.#stopped) return;
+    this.#soonTimer = setTimeout(this.#drainAfterDelay, this.#opts.commandEventsDelayMs);
+  }
+
+  // Built once: notify() and notifySoon() run for every order, so they pass
+  // these instead of allocating a closure each time.
+  readonly #drainOnNextTick = (): void => {
+    this.#drainScheduled = false;
+    this.drain();
+  };
+  readonly #drainAfterDelay = (): void => {
+    this.#soonTimer = undefined;
+    this.drain();
+  };
+
+  /** Publishes outbox rows after the last sent seq, in seq order, up to maxInFlight unacknowledged. */
+  drain(): void {
+    const publisher = this.#publisher;
+    if (!publisher || this.#draining || this.#stopped) return;
+    this.#draining = true;
+    try {
+      for (;;) {
+        const room = this.#opts.maxInFlight - this.#inFlight.length;
+        if (room <= 0 || !this.#opts.outbox.mayHaveAfter(this.#sentUpTo)) return;
+        const rows = this.#opts.outbox.pendingAfter(this.#sentUpTo, Math.min(room, 100));
+        if (rows.length === 0) return;
+        if (this.#inFlight.length === 0) this.#lastProgressAt = this.#opts.now();
+        const connection = this.#connection;
+        for (const row of rows) {
+          publisher.publish(this.#opts.eventTopic(row.type), row.envelope, { qos: 1 }, (err) => {
+            // Not fatal: the resend check sends it again unless the platform acks it.
+            if (err && connection === this.#connection) {
+              this.#log.debug({ seq: row.seq, err: err.message }, 'event publish failed');
+            }
+          });
+          this.#inFlight.push(row.seq);
+          this.#sentUpTo = row.seq;
+          if (row.seq > this.#highestPublished) this.#highestPublished = row.seq;
+        }
+        // A short batch means the outbox is drained; skip the empty query.
+        if (rows.length < Math.min(room, 100)) return;
+      }
+    } catch (err) {
+      this.#log.error({ err }, 'draining the outbox failed');
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  /** The platform's `ack` payload: it stored every event up to `upTo`. */
+  onAck(payload: Buffer): void {
+    let json: unknown;
+    try {
+      json = JSON.parse(payload.toString('utf8'));
+    } catch {
+      this.#log.warn(
+        { code: ErrorCode.AckInvalid, bytes: payload.length },
+        'ignored an ack that is not JSON',
+      );
+      return;
+    }
+    const ack = EventAck.safeParse(json);
+    if (!ack.success) {
+      this.#log.warn({ code: ErrorCode.AckInvalid, issues: ack.error.issues }, 'ignored an invalid ack');
+      return;
+    }
+    let upTo = ack.data.upTo;
+    if (upTo > this.#highestPublished) {
+      // Acking what was never sent would delete undelivered events and stall
+      // the cursor past every future seq; believe it only as far as we sent.
+      this.#log.warn(
+        { code: ErrorCode.AckInvalid, upTo, highestPublished: this.#highestPublished },
+        'ack covers events not yet published; clamped',
+      );
+      upTo = this.#highestPublished;
+    }
+    if (upTo <= this.#ackedSeq) return;
+    // Deleting acknowledged rows is housekeeping: if it fails they are sent
+    // again after a restart and the platform dedupes them by seq.
+    const outbox = this.#opts.outbox;
+    if (this.#opts.commits) {
+      this.#opts.commits
+        .run(() => outbox.ack(upTo))
+        .catch((err: unknown) => this.#log.error({ err, upTo }, 'deleting acknowledged events failed'));
+    } else {
+      outbox.ack(upTo);
+    }
+    this.#ackedSeq = upTo;
+    if (this.#sentUpTo < upTo) this.#sentUpTo = upTo;
+    let i = 0;
+    while (i < this.#inFlight.length && this.#inFlight[i]! <= upTo) i++;
+    if (i > 0) this.#inFlight.splice(0, i);
+    this.#lastProgressAt = this.#opts.now();
+    this.#log.debug({ upTo, inFlight: this.#inFlight.length }, 'platform acknowledged events');
+    this.notify();
+  }
+
+  /** Resends from the last acknowledged seq when no ack advanced for resendAfterMs (run by start()'s timer). */
+  checkResend(): void {
+    try {
+      if (!this.#publisher || this.#inFlight.length === 0) return;
+      const silentFor = this.#opts.now() - this.#lastProgressAt;
+      if (silentFor < this.#opts.resendAfterMs) return;
+      this.#log.info(
+        { fromSeq: this.#ackedSeq + 1, unacked: this.#inFlight.length, silentFor },
+        'no ack advanced; resending from the last acknowledged event',
+      );
+      this.#sentUpTo = this.#ackedSeq;
+      this.#inFlight = [];
+      this.drain();
+    } catch (err) {
+      this.#log.error({ err }, 'resend check failed');
+    }
+  }
+
+  /** Drops telemetry past its TTL and publishes the gap report (run by start()'s timer). */
+  expire(): void {
+    try {
+      const expired = this.#opts.outbox.expire();
+      if (expired > 0) {
+        this.#log.info({ expired }, 'telemetry expired undelivered');
+        this.notify();
+      }
+    } catch (err) {
+      this.#log.error({ err }, 'outbox expiry failed');
+    }
+  }
+}
