@@ -6,6 +6,7 @@
  *   1xxx config        2xxx store         3xxx platform link / contract
  *   4xxx commands      5xxx order ledger  6xxx vending devices
  *   7xxx beacons/BLE   8xxx coupons       9xxx displays / HTTP API
+ *   11xxx payment providers (110xx shared, 111xx WeChat Pay, 112xx Alipay)
  *
  * Codes never change meaning once published; add new ones instead.
  */
@@ -96,6 +97,20 @@ export const ErrorCode = {
   DisplayScreenInvalid: 9101,
   DisplayCommandInvalid: 9102,
   DisplayQrInvalid: 9103,
+
+  ProviderUnavailable: 11001,
+  ProviderTimeout: 11002,
+  ProviderResponseTooLarge: 11003,
+  ProviderResponseInvalid: 11004,
+  ProviderRefused: 11005,
+  ProviderConfigInvalid: 11006,
+  ProviderAmountInvalid: 11007,
+  ProviderBillInvalid: 11008,
+  WechatSignatureInvalid: 11101,
+  WechatUnknownSerial: 11102,
+  WechatTimestampStale: 11103,
+  WechatBillHashMismatch: 11104,
+  WechatCurrencyUnsupported: 11105,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;
