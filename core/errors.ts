@@ -6,6 +6,7 @@
  *   1xxx config        2xxx store         3xxx platform link / contract
  *   4xxx commands      5xxx order ledger  6xxx vending devices
  *   7xxx beacons/BLE   8xxx coupons       9xxx HTTP API / displays
+ *   11xxx payment providers (110xx shared, 111xx WeChat Pay, 112xx Alipay)
  *
  * Each code is declared once, below, with its name, the HTTP status the API
  * answers it with, and what it means; `npm run docs` writes docs/errors.md
@@ -80,7 +81,8 @@ export const ErrorGroups = defineErrors({
       StoreNotInTransaction: {
         code: 2004,
         status: 500,
-        meaning: 'A write that must share the caller\'s transaction was called outside one (a programming error).',
+        meaning:
+          "A write that must share the caller's transaction was called outside one (a programming error).",
       },
     },
   },
@@ -413,6 +415,85 @@ export const ErrorGroups = defineErrors({
         code: 9103,
         status: 400,
         meaning: 'A text or URL cannot be encoded as the QR code asked for.',
+      },
+    },
+  },
+  providers: {
+    title: 'Payment providers (shared)',
+    first: 11000,
+    last: 11099,
+    errors: {
+      ProviderUnavailable: {
+        code: 11001,
+        status: 502,
+        meaning: 'The payment provider could not be reached or answered 5xx; retry.',
+      },
+      ProviderTimeout: {
+        code: 11002,
+        status: 504,
+        meaning: 'The payment provider did not answer in time; retry.',
+      },
+      ProviderResponseTooLarge: {
+        code: 11003,
+        status: 502,
+        meaning: 'A provider response exceeded the size bound and was not read.',
+      },
+      ProviderResponseInvalid: {
+        code: 11004,
+        status: 502,
+        meaning: 'A provider response did not have the documented shape.',
+      },
+      ProviderRefused: {
+        code: 11005,
+        status: 502,
+        meaning: 'The provider refused the request with a business error (final).',
+      },
+      ProviderConfigInvalid: {
+        code: 11006,
+        status: 500,
+        meaning: 'A provider section of the configuration is invalid or a key cannot be read.',
+      },
+      ProviderAmountInvalid: {
+        code: 11007,
+        status: 422,
+        meaning: 'An amount cannot be converted exactly between minor units and the provider format.',
+      },
+      ProviderBillInvalid: {
+        code: 11008,
+        status: 502,
+        meaning: 'A provider bill has an unknown row, a bad layout or a wrong checksum.',
+      },
+    },
+  },
+  wechatpay: {
+    title: 'WeChat Pay',
+    first: 11100,
+    last: 11199,
+    errors: {
+      WechatSignatureInvalid: {
+        code: 11101,
+        status: 401,
+        meaning: 'A WeChat Pay response or notification signature does not verify.',
+      },
+      WechatUnknownSerial: {
+        code: 11102,
+        status: 401,
+        meaning: 'A WeChat Pay message names a platform key serial that is not configured.',
+      },
+      WechatTimestampStale: {
+        code: 11103,
+        status: 401,
+        meaning: 'A WeChat Pay message timestamp is more than 5 minutes from now.',
+      },
+      WechatBillHashMismatch: {
+        code: 11104,
+        status: 502,
+        meaning: 'A downloaded WeChat Pay bill does not match its announced hash.',
+      },
+      WechatCurrencyUnsupported: {
+        code: 11105,
+        status: 422,
+        meaning: 'The currency is not supported in this WeChat Pay mode.',
       },
     },
   },
