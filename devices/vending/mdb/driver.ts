@@ -4,9 +4,9 @@
  * port: the gateway is the machine's cashless device for select-then-pay.
  * It is the glue between three parts and owns link health:
  *
- * - The command queue: stop-and-wait, one host command in flight; its reply
+ * - commands.ts: stop-and-wait, one host command in flight; its reply
  *   (`r,ACK`, `r,NACK`, or `v,...` for `V`) is matched to it, with a timeout
- *   (section 5). The shared request queue, never resent.
+ *   (section 5), over the shared request queue; never resent.
  * - configuration.ts: on every (re)open `C,0`, the SETCONF lines, then `C,1`
  *   unless disable() was asked for (section 3.3). Online once the adapter
  *   acknowledged them.
@@ -20,12 +20,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { ErrorCode, VendgateError } from '../../../core/errors.ts';
+import { ErrorCode, type VendgateError } from '../../../core/errors.ts';
 import { type Log, namespaced, silentLogger } from '../../../core/log.ts';
 import { PortSupervisor } from '../port-supervisor.ts';
-import { deviceTimeoutError, RequestQueue } from '../request-queue.ts';
 import { createTransport, type TransportFactory, type TransportOptions } from '../transport.ts';
-import { type AdapterMessage, AdapterMessageDecoder, encodeHostCommand, type HostCommand } from './codec.ts';
+import { type AdapterMessage, AdapterMessageDecoder, encodeHostCommand } from './codec.ts';
+import { AdapterCommands } from './commands.ts';
 import {
   checkMaxResponseTime,
   configureReader,
@@ -43,10 +43,8 @@ import {
   sessionTransition,
 } from './session-machine.ts';
 
+export { MAX_QUEUED_COMMANDS } from './commands.ts';
 export { CONF_KEYS } from './configuration.ts';
-
-/** Host commands that may wait behind the one in flight; beyond it a call is refused with DeviceBusy. */
-export const MAX_QUEUED_COMMANDS = 32;
 
 export interface MdbCashlessDriverOptions {
   machineId: string;
@@ -103,15 +101,6 @@ export interface MdbCashlessDriverStats {
   protocolErrors: number;
 }
 
-interface Pending {
-  cmd: HostCommand;
-  line: Buffer;
-  /** For `V` the reply is `v,...`; for everything else `r,ACK` / `r,NACK`. */
-  expects: 'ack' | 'version';
-  resolve: (reply: AdapterMessage) => void;
-  reject: (err: VendgateError) => void;
-}
-
 /** What one fed input asks of its caller: the refusal, or the replies of the commands it sent. */
 interface Fed {
   error?: VendgateError | undefined;
@@ -139,7 +128,7 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
 
   private readonly log: Log;
   private readonly port: PortSupervisor;
-  private readonly queue: RequestQueue<Pending>;
+  private readonly commands: AdapterCommands;
   private readonly currency: MdbCurrency;
   private readonly readerConfig: ReaderConfig;
   private readonly sessionConfig: SessionMachineConfig;
@@ -152,7 +141,6 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
   /** Bumped per connection so stale configure runs stop. */
   private generation = 0;
   private lastRxAt = 0;
-  private lastTxAt = 0;
   private tickTimer: NodeJS.Timeout | null = null;
 
   private machine: SessionMachineState = initialSessionState;
@@ -181,7 +169,7 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
         this.generation++;
         this.port.setOffline(reason);
         this.feed({ type: 'link-lost', reason });
-        this.queue.failAll(this.queue.offlineError(reason));
+        this.commands.failAll(this.commands.offlineError(reason));
       },
       onReconnect: () => {
         this.stats.reconnects++;
@@ -216,26 +204,15 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
     this.keepaliveMs = opts.keepaliveMs ?? 1000;
     this.silenceTimeoutMs = opts.silenceTimeoutMs ?? 3000;
     this.now = opts.now ?? Date.now;
-    this.queue = new RequestQueue<Pending>({
+    this.commands = new AdapterCommands({
       machineId: opts.machineId,
-      what: 'commands',
-      maxLength: MAX_QUEUED_COMMANDS,
-      timeoutMs: replyTimeoutMs,
-      maxAttempts: 1, // a command is never resent: `C,VEND` twice could approve twice (section 5)
-      canSend: () => this.port.isOpen,
-      transmit: (p) => {
-        this.stats.linesOut++;
-        this.lastTxAt = performance.now();
-        this.port.write(p.line);
+      log: this.log,
+      replyTimeoutMs,
+      stats: this.stats,
+      write: (line) => {
+        this.port.write(line);
       },
-      fail: (p, err) => p.reject(err),
-      timeoutError: (p) => {
-        this.stats.replyTimeouts++;
-        this.log.warn({ cmd: p.cmd.type }, 'no reply from the adapter');
-        return deviceTimeoutError(opts.machineId, `no reply to ${p.cmd.type} within ${replyTimeoutMs} ms`, {
-          command: p.cmd.type,
-        });
-      },
+      isOpen: () => this.port.isOpen,
     });
   }
 
@@ -283,7 +260,7 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.tickTimer = null;
     this.feed({ type: 'stop', canSend: this.connected });
-    this.queue.failAll(this.queue.offlineError('driver stopped'));
+    this.commands.failAll(this.commands.offlineError('driver stopped'));
     this.configured = false;
     await this.port.close();
     this.port.setOffline('stopped');
@@ -318,12 +295,12 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
 
   async enable(): Promise<void> {
     this.wantEnabled = true;
-    if (this.configured) await this.expectAck({ type: 'enable' });
+    if (this.configured) await this.commands.expectAck({ type: 'enable' });
   }
 
   async disable(): Promise<void> {
     this.wantEnabled = false;
-    if (this.configured) await this.expectAck({ type: 'disable' });
+    if (this.configured) await this.commands.expectAck({ type: 'disable' });
   }
 
   // ---- sessions ----------------------------------------------------------------
@@ -353,7 +330,7 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
         this.emit('adapter-error', e.error);
         return;
       case 'send-approve':
-        fed.approve = this.command({ type: 'approve', amount: e.amount });
+        fed.approve = this.commands.send({ type: 'approve', amount: e.amount });
         return;
       case 'send-stop': {
         const stop = this.sendStop();
@@ -394,7 +371,7 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
     try {
       const done = await configureReader({
         config: this.readerConfig,
-        command: (cmd) => this.command(cmd),
+        command: (cmd) => this.commands.send(cmd),
         isCurrent,
         wantEnabled: () => this.wantEnabled,
         onRefused: (cmd, reason) => {
@@ -423,63 +400,17 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
     if (
       this.keepaliveMs > 0 &&
       this.configured &&
-      this.queue.idle &&
-      now - this.lastTxAt >= this.keepaliveMs
+      this.commands.idle &&
+      now - this.commands.lastSentAt >= this.keepaliveMs
     ) {
-      this.command({ type: 'version' }).catch(() => {}); // a failure shows up as silence
+      this.commands.send({ type: 'version' }).catch(() => {}); // a failure shows up as silence
     }
   }
 
-  // ---- commands ----------------------------------------------------------------
-
-  /** Queues a command; resolves with its reply (ack, nack or version). Rejects on timeout / link loss / a full queue. */
-  private command(cmd: HostCommand): Promise<AdapterMessage> {
-    if (!this.connected) return Promise.reject(this.queue.offlineError('port not open'));
-    let line: Buffer;
-    try {
-      line = encodeHostCommand(cmd);
-    } catch (err) {
-      return Promise.reject(
-        new VendgateError(ErrorCode.DeviceProtocol, (err as Error).message, { machineId: this.machineId }),
-      );
-    }
-    if (this.queue.full) return Promise.reject(this.queue.busyError({ command: cmd.type }));
-    return new Promise<AdapterMessage>((resolve, reject) => {
-      this.queue.push({ cmd, line, expects: cmd.type === 'version' ? 'version' : 'ack', resolve, reject });
-    });
-  }
-
-  /** A command whose NACK is an error. */
-  private async expectAck(cmd: HostCommand): Promise<void> {
-    const reply = await this.command(cmd);
-    if (reply.type === 'nack') {
-      throw new VendgateError(
-        ErrorCode.CashlessCommandRefused,
-        `adapter refused ${cmd.type}: ${reply.reason ?? 'NACK'}`,
-        { machineId: this.machineId },
-      );
-    }
-  }
-
+  /** `C,STOP` through the queue; nothing to stop without a port. */
   private sendStop(): Promise<void> {
     if (!this.connected) return Promise.resolve();
-    return this.expectAck({ type: 'deny' });
-  }
-
-  private settleInflight(reply: AdapterMessage): void {
-    const p = this.queue.inflight;
-    if (!p) {
-      this.log.debug({ reply: reply.type }, 'reply with no command in flight');
-      return;
-    }
-    const matches = p.expects === 'version' ? reply.type === 'version' : reply.type !== 'version';
-    if (!matches) {
-      this.log.debug({ reply: reply.type, cmd: p.cmd.type }, 'reply does not match the command in flight');
-      return;
-    }
-    this.queue.complete();
-    if (reply.type === 'nack') this.stats.nacks++;
-    p.resolve(reply);
+    return this.commands.expectAck({ type: 'deny' });
   }
 
   // ---- receive side --------------------------------------------------------------
@@ -491,7 +422,7 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
       case 'ack':
       case 'nack':
       case 'version':
-        this.settleInflight(m);
+        this.commands.reply(m);
         return;
       case 'status':
         this.feed({ type: 'status', state: m.state });
