@@ -1,10 +1,16 @@
 import { once } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
-import { ErrorCode, isVendgateError } from '../../core/errors.ts';
+import { describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../core/errors.ts';
 import { Command, encodeFrame, FrameDecoder } from '../../devices/vending/slot-board/codec.ts';
 import { SlotBoardDriver, type SlotBoardDriverOptions } from '../../devices/vending/slot-board/driver.ts';
 import { SlotBoardSim, type SlotBoardSimOptions } from '../../firmware-sim/slot-board/sim.ts';
-import { createMemoryTransportPair, type MemoryTransport } from '../../testing/memory-transport.ts';
+import {
+  cleanupsAfterEach,
+  createMemoryTransportPair,
+  expectVendgateError,
+  type MemoryTransport,
+  waitUntil,
+} from '../../testing/index.ts';
 
 interface Rig {
   driver: SlotBoardDriver;
@@ -13,14 +19,7 @@ interface Rig {
   device: MemoryTransport;
 }
 
-const rigs: Rig[] = [];
-
-afterEach(async () => {
-  for (const r of rigs.splice(0)) {
-    await r.driver.stop();
-    await r.sim.stop();
-  }
-});
+const cleanups = cleanupsAfterEach();
 
 async function rig(
   simOpts: SlotBoardSimOptions = {},
@@ -40,7 +39,8 @@ async function rig(
     ...driverOpts,
   });
   const r = { driver, sim, host, device };
-  rigs.push(r);
+  cleanups.push(() => sim.stop());
+  cleanups.push(() => driver.stop());
   await sim.start();
   const online = once(driver, 'online');
   await driver.start();
@@ -88,23 +88,6 @@ function countFrames(t: MemoryTransport, command: number): { count: number } {
     return out;
   };
   return counter;
-}
-
-async function waitFor(cond: () => boolean, limitMs = 5000): Promise<void> {
-  const until = Date.now() + limitMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error('condition not reached');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('SlotBoardDriver', () => {
@@ -172,7 +155,7 @@ describe('SlotBoardDriver', () => {
     driver.on('progress', (t, s) => seen.push(`${t}:${s}`));
     const outcome = await driver.dispense({ vendToken: 77, slot: 4 });
     expect(outcome.kind).toBe('dispensed');
-    await waitFor(() => driver.stats.duplicates >= 3);
+    await waitUntil(() => driver.stats.duplicates >= 3, { what: 'three duplicate frames suppressed' });
     expect(drop.dropped).toBe(3);
     expect(sim.stats.resends).toBeGreaterThanOrEqual(3);
     expect(seen).toEqual(['77:accepted', '77:dispensing']);
@@ -223,22 +206,19 @@ describe('SlotBoardDriver', () => {
   it('rejects with DeviceTimeout when the board never acknowledges the DISPENSE', async () => {
     const { driver, sim } = await rig({}, { silenceTimeoutMs: 60_000 });
     sim.applyFault({ fault: 'silent', ms: 60_000 });
-    const err = await rejection(driver.dispense({ vendToken: 12, slot: 1 }));
-    expect(isVendgateError(err, ErrorCode.DeviceTimeout)).toBe(true);
+    await expectVendgateError(driver.dispense({ vendToken: 12, slot: 1 }), ErrorCode.DeviceTimeout);
     expect(sim.vendState(12)).toBeUndefined();
   });
 
   it('rejects with DeviceTimeout when no result follows an acknowledged DISPENSE', async () => {
     const { driver } = await rig({ motorMs: 60_000 }, { dispenseTimeoutMs: 100 });
-    const err = await rejection(driver.dispense({ vendToken: 13, slot: 1 }));
-    expect(isVendgateError(err, ErrorCode.DeviceTimeout)).toBe(true);
+    await expectVendgateError(driver.dispense({ vendToken: 13, slot: 1 }), ErrorCode.DeviceTimeout);
     expect(await driver.queryVend(13)).toEqual({ kind: 'in-progress', vendToken: 13 });
   });
 
   it('rejects with DeviceOffline when the port is not open', async () => {
     const driver = new SlotBoardDriver({ machineId: 'x', url: 'memory://none' });
-    const err = await rejection(driver.dispense({ vendToken: 1, slot: 1 }));
-    expect(isVendgateError(err, ErrorCode.DeviceOffline)).toBe(true);
+    await expectVendgateError(driver.dispense({ vendToken: 1, slot: 1 }), ErrorCode.DeviceOffline);
   });
 
   it('answers queryVend for never-seen, dispensed and failed tokens', async () => {
@@ -274,9 +254,8 @@ describe('SlotBoardDriver', () => {
     const vend = driver.dispense({ vendToken: 5150, slot: 2 });
     await progress;
     await sim.unplug(400);
-    const err = await rejection(vend);
-    expect(isVendgateError(err, ErrorCode.DeviceOffline)).toBe(true);
-    expect((err as { context: Record<string, unknown> }).context).toMatchObject({
+    const err = await expectVendgateError(vend, ErrorCode.DeviceOffline);
+    expect(err.context).toMatchObject({
       vendToken: 5150,
       sent: true,
     });
