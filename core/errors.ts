@@ -6,6 +6,7 @@
  *   1xxx config        2xxx store         3xxx platform link / contract
  *   4xxx commands      5xxx order ledger  6xxx vending devices
  *   7xxx beacons/BLE   8xxx coupons       9xxx displays / HTTP API
+ *   11xxx payment providers (110xx shared, 111xx WeChat Pay, 112xx Alipay)
  *
  * Codes never change meaning once published; add new ones instead.
  */
@@ -96,6 +97,19 @@ export const ErrorCode = {
   DisplayScreenInvalid: 9101,
   DisplayCommandInvalid: 9102,
   DisplayQrInvalid: 9103,
+
+  AlipayConfigInvalid: 11201,
+  AlipayTimeout: 11202,
+  AlipayUnavailable: 11203,
+  AlipayHttpRejected: 11204,
+  AlipayResponseInvalid: 11205,
+  AlipayResponseSignatureInvalid: 11206,
+  AlipayBusinessError: 11207,
+  AlipayAmountInvalid: 11208,
+  AlipayBillUnavailable: 11209,
+  AlipayBillInvalid: 11210,
+  AlipayResponseTooLarge: 11211,
+  AlipayInputInvalid: 11212,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;
