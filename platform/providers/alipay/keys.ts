@@ -60,6 +60,8 @@ export function loadPrivateKey(material: string, field: string): KeyObject {
 
 export function loadPublicKey(material: string, field: string): KeyObject {
   const text = materialText(material, field);
+  // createPublicKey would derive a public key from a private one: a swapped key must fail here, loudly.
+  if (text.includes('PRIVATE KEY')) throw invalid(field, 'a public key is required, this is a private key');
   let key: KeyObject;
   try {
     key = text.includes('-----BEGIN')
