@@ -497,6 +497,69 @@ export const ErrorGroups = defineErrors({
       },
     },
   },
+  alipay: {
+    title: 'Alipay',
+    first: 11200,
+    last: 11299,
+    errors: {
+      AlipayConfigInvalid: {
+        code: 11201,
+        status: 500,
+        meaning: 'The Alipay section of the configuration is invalid or a key cannot be read.',
+      },
+      AlipayTimeout: { code: 11202, status: 504, meaning: 'Alipay did not answer in time; retry.' },
+      AlipayUnavailable: {
+        code: 11203,
+        status: 502,
+        meaning: 'Alipay could not be reached, answered 5xx or asked to retry later.',
+      },
+      AlipayHttpRejected: {
+        code: 11204,
+        status: 502,
+        meaning: 'Alipay answered a non-2xx HTTP status that is not a retryable fault.',
+      },
+      AlipayResponseInvalid: {
+        code: 11205,
+        status: 502,
+        meaning: 'An Alipay response did not have the documented shape.',
+      },
+      AlipayResponseSignatureInvalid: {
+        code: 11206,
+        status: 502,
+        meaning: 'An Alipay response signature does not verify with the Alipay public key.',
+      },
+      AlipayBusinessError: {
+        code: 11207,
+        status: 502,
+        meaning: 'Alipay refused the request with a business error (sub_code in the context).',
+      },
+      AlipayAmountInvalid: {
+        code: 11208,
+        status: 422,
+        meaning: 'An amount cannot be converted exactly to or from an Alipay yuan string.',
+      },
+      AlipayBillUnavailable: {
+        code: 11209,
+        status: 503,
+        meaning: 'The Alipay bill for that day is not available yet.',
+      },
+      AlipayBillInvalid: {
+        code: 11210,
+        status: 502,
+        meaning: 'An Alipay bill has a bad zip, an unknown row or totals that do not match its rows.',
+      },
+      AlipayResponseTooLarge: {
+        code: 11211,
+        status: 502,
+        meaning: 'An Alipay response or bill exceeded the size bound and was not read.',
+      },
+      AlipayInputInvalid: {
+        code: 11212,
+        status: 400,
+        meaning: 'A value given to the Alipay adapter breaks the API limits (length, characters).',
+      },
+    },
+  },
 });
 
 /**
