@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../core/errors.ts';
+import { waitUntil } from '../testing/wait.ts';
 import { TEST_BEACON as BEACON, oneYuanOffCoupons } from './support/coupons.ts';
-import { type Harness, startHarness, waitUntil } from './support/harness.ts';
+import { useRig } from './support/rig.ts';
 
 /**
  * Shake for a coupon, then redeem it on a remote-vend order, through the real
@@ -9,20 +10,7 @@ import { type Harness, startHarness, waitUntil } from './support/harness.ts';
  * SQLite file, the slot board on a pty.
  */
 describe('a shake coupon redeemed on a paid order', () => {
-  let h: Harness;
-
-  beforeAll(async () => {
-    h = await startHarness({
-      broker: 'aedes',
-      machines: 1,
-      config: {
-        coupons: oneYuanOffCoupons('lunch'),
-      },
-    });
-  });
-  afterAll(async () => {
-    await h?.stop();
-  });
+  const h = useRig({ slotBoards: 1, config: { coupons: oneYuanOffCoupons('lunch') } });
 
   it('issues a coupon for a shake, lowers the next order by it once, and refuses a second use with a refund', async () => {
     await h.platform.sendCommand('coupon.claim', {
@@ -30,7 +18,10 @@ describe('a shake coupon redeemed on a paid order', () => {
       beaconId: BEACON,
       seenAt: Date.now(),
     });
-    await waitUntil(() => h.platform.eventsOfType('coupon.issued').length === 1, 10_000, 'coupon issued');
+    await waitUntil(() => h.platform.eventsOfType('coupon.issued').length === 1, {
+      timeoutMs: 10_000,
+      what: 'coupon issued',
+    });
     const issued = h.platform.eventsOfType('coupon.issued')[0]!.data as { code: string; userRef: string };
     expect(issued.userRef).not.toContain('alice');
 
@@ -55,14 +46,13 @@ describe('a shake coupon redeemed on a paid order', () => {
       beaconId: BEACON,
       seenAt: Date.now(),
     });
-    await waitUntil(
-      () => h.platform.eventsOfType('coupon.issued').length === 2,
-      10_000,
-      'second coupon issued',
-    );
+    await waitUntil(() => h.platform.eventsOfType('coupon.issued').length === 2, {
+      timeoutMs: 10_000,
+      what: 'second coupon issued',
+    });
     const { code } = h.platform.eventsOfType('coupon.issued')[1]!.data as { code: string };
 
-    h.site.machines[0]!.board.fault({ fault: 'jam', slot: 3, count: 1 });
+    h.boards[0]!.fault({ fault: 'jam', slot: 3, count: 1 });
     const jammed = h.order('m1', 3, { price: { amount: 250, currency: 'CNY' }, couponCode: code });
     await h.platform.placeOrder(jammed);
     await h.settled([jammed.orderId]);
@@ -88,7 +78,10 @@ describe('a shake coupon redeemed on a paid order', () => {
       beaconId: 'ibeacon:FDA50693-A4E2-4FB1-AFCF-C6EB07647825:1:1',
       seenAt: Date.now(),
     });
-    await waitUntil(() => h.platform.eventsOfType('coupon.refused').length >= 2, 10_000, 'two refusals');
+    await waitUntil(() => h.platform.eventsOfType('coupon.refused').length >= 2, {
+      timeoutMs: 10_000,
+      what: 'two refusals',
+    });
     const codes = h.platform.eventsOfType('coupon.refused').map((e) => (e.data as { code: number }).code);
     expect(codes).toContain(ErrorCode.CouponUserCapReached);
     expect(codes).toContain(ErrorCode.CouponBeaconUnknown);
