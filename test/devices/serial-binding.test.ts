@@ -1,14 +1,12 @@
 import { once } from 'node:events';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SerialTransport } from '../../devices/vending/transport.ts';
 import { createPtyPair, type PtyPair } from '../../firmware-sim/pty.ts';
+import { cleanupsAfterEach } from '../../testing/cleanups.ts';
 import { tempDir } from '../../testing/tmp.ts';
 
-const cleanup: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c();
-});
+const cleanup = cleanupsAfterEach();
 
 async function pair(): Promise<PtyPair> {
   const tmp = tempDir('vendgate-dio-');
