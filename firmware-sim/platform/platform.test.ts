@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { describe, expect, it } from 'vitest';
@@ -167,49 +166,5 @@ describe('the simulated platform', () => {
     await expect(platform.waitFor(() => false, 50, 'the moon')).rejects.toThrow(
       /the moon not reached within 50 ms/,
     );
-  });
-
-  it('runs as a process that places orders and prints a summary', async () => {
-    const { commands, broker } = await setup('gw-main');
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'firmware-sim/platform/main.ts',
-        '--broker',
-        broker.url,
-        '--gateway',
-        'gw-main',
-        '--key',
-        keys.privateKey,
-        '--machines',
-        'm1:1-3,m2:5',
-        '--rate',
-        '20',
-        '--duplicates',
-        '0.3',
-        '--count',
-        '10',
-        '--summary-every',
-        '200',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VENDGATE_LOG_LEVEL: 'warn' } },
-    );
-    cleanups.push(() => child.kill('SIGKILL'));
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      out += d;
-    });
-    await waitUntil(() => commands.length >= 10, { timeoutMs: 20_000, what: 'ten commands from the CLI' });
-    expect(commands.length).toBe(10);
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
-    expect(out).toMatch(/platform-sim: final/);
-    expect(out).toMatch(/orders \d+ \(\+\d+ duplicate notifications/);
   });
 });
