@@ -1,22 +1,67 @@
 import { defineConfig } from 'vitest/config';
 
+const ALL_TESTS = [
+  'gateway/**/*.test.ts',
+  'devices/**/*.test.ts',
+  'core/**/*.test.ts',
+  'contract/**/*.test.ts',
+  'main/**/*.test.ts',
+  'firmware-sim/**/*.test.ts',
+  'api/**/*.test.ts',
+  'platform/**/*.test.ts',
+  'testing/**/*.test.ts',
+  'test/**/*.test.ts',
+];
+
+/**
+ * What `npm run test:unit` leaves out: everything that spawns a process or
+ * needs socat ptys, Chromium or Mosquitto. By naming convention: cross-layer
+ * tests live in test/, and a unit test beside the code that starts a process
+ * (a simulator, socat, a CLI) is named `*.process.test.ts`. Files listed by
+ * name below break the convention and should be split (the process test
+ * into its own `*.process.test.ts`).
+ */
+const NOT_UNIT = [
+  'test/**',
+  '**/*.process.test.ts',
+  // One test starts two claim workers as processes on one SQLite file.
+  'gateway/coupons/claims.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: [
-      'gateway/**/*.test.ts',
-      'devices/**/*.test.ts',
-      'core/**/*.test.ts',
-      'contract/**/*.test.ts',
-      'main/**/*.test.ts',
-      'firmware-sim/**/*.test.ts',
-      'api/**/*.test.ts',
-      'platform/**/*.test.ts',
-      'testing/**/*.test.ts',
-      'test/**/*.test.ts',
-    ],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Integration tests spawn simulator processes and brokers; two cores here.
     maxWorkers: 2,
+    coverage: {
+      provider: 'v8',
+      include: [
+        'api/**',
+        'contract/**',
+        'core/**',
+        'devices/**',
+        'gateway/**',
+        'main/**',
+        'platform/**',
+        'firmware-sim/**',
+      ],
+      exclude: ['**/*.test.ts', '**/fixtures/**'],
+      reporter: ['text-summary', 'html'],
+      reportsDirectory: 'coverage',
+    },
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ALL_TESTS, exclude: NOT_UNIT },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: NOT_UNIT.flatMap((p) => (p === 'test/**' ? ['test/**/*.test.ts'] : [p])),
+        },
+      },
+    ],
   },
 });

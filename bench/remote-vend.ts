@@ -11,6 +11,7 @@ import { SimPlatform } from '../firmware-sim/platform/platform.ts';
 import { createPtyPair, type PtyPair } from '../firmware-sim/pty.ts';
 import { freePort } from '../testing/ports.ts';
 import { tempDir } from '../testing/tmp.ts';
+import { waitUntil } from '../testing/wait.ts';
 import { procUsage, summarize } from './stats.ts';
 
 export interface RemoteVendBenchOptions {
@@ -358,9 +359,7 @@ async function startGatewayRig(dir: string, ptys: PtyPair[]): Promise<Rig & { pe
       [topics.status, topics.event('vend.succeeded'), topics.event('refund.requested')],
       { qos: 1 },
     );
-    const deadline = Date.now() + 30_000;
-    while (!online && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    if (!online) throw new Error('gateway did not come online');
+    await waitUntil(() => online, { timeoutMs: 30_000, what: 'the gateway online', everyMs: 50 });
     await new Promise((r) => setTimeout(r, 1000)); // let every board come online
     const signer = new SimPlatform({
       brokerUrl: url,

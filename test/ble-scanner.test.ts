@@ -7,7 +7,7 @@
  * there, exactly as on an adapter.
  */
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ErrorCode, VendgateError } from '../core/errors.ts';
 import { encodeAdvertisement } from '../devices/beacon/encode.ts';
 import { BeaconFleet, type BeaconHealth, type CloneSuspicion } from '../devices/beacon/fleet/index.ts';
@@ -23,6 +23,8 @@ import { claimBurst } from '../firmware-sim/beacons/claims.ts';
 import { VirtualHciController } from '../firmware-sim/beacons/hci-controller.ts';
 import { fixedDistance, withVisitors } from '../firmware-sim/beacons/rssi.ts';
 import { BeaconWorld } from '../firmware-sim/beacons/world.ts';
+import { cleanupsAfterEach } from '../testing/cleanups.ts';
+import { expectVendgateError } from '../testing/errors.ts';
 
 const NS = '8b0ca750095477cb3e77';
 const DOOR_ID = `ibeacon:${WECHAT_SHAKE_UUID}:10001:1`;
@@ -34,10 +36,7 @@ const rotation = new RotatingMinor({
   windowSec: 300,
 });
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 async function site(opts: { powered?: boolean; poweredOnTimeoutMs?: number } = {}) {
   const controller = new VirtualHciController({ powered: opts.powered ?? true });
@@ -322,13 +321,8 @@ describe('BLE scanning through noble against the beacon simulator', () => {
 describe('BLE adapter availability', () => {
   it('refuses to start with BleUnavailable naming the adapter state when the adapter stays powered off', async () => {
     const { scanner } = await site({ powered: false, poweredOnTimeoutMs: 300 });
-    const err = await scanner.start().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(VendgateError);
-    expect(err).toMatchObject({ code: ErrorCode.BleUnavailable });
-    expect((err as Error).message).toMatch(/poweredOff/);
+    const err = await expectVendgateError(scanner.start(), ErrorCode.BleUnavailable);
+    expect(err.message).toMatch(/poweredOff/);
   });
 
   it('reports the adapter going off mid-scan and resumes scanning when it comes back', async () => {

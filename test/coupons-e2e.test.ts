@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../core/errors.ts';
-import { waitUntil } from '../testing/index.ts';
+import { waitUntil } from '../testing/wait.ts';
 import { TEST_BEACON as BEACON, oneYuanOffCoupons } from './support/coupons.ts';
-import { type Harness, startHarness } from './support/harness.ts';
+import { useRig } from './support/rig.ts';
 
 /**
  * Shake for a coupon, then redeem it on a remote-vend order, through the real
@@ -10,20 +10,7 @@ import { type Harness, startHarness } from './support/harness.ts';
  * SQLite file, the slot board on a pty.
  */
 describe('a shake coupon redeemed on a paid order', () => {
-  let h: Harness;
-
-  beforeAll(async () => {
-    h = await startHarness({
-      broker: 'aedes',
-      machines: 1,
-      config: {
-        coupons: oneYuanOffCoupons('lunch'),
-      },
-    });
-  });
-  afterAll(async () => {
-    await h?.stop();
-  });
+  const h = useRig({ slotBoards: 1, config: { coupons: oneYuanOffCoupons('lunch') } });
 
   it('issues a coupon for a shake, lowers the next order by it once, and refuses a second use with a refund', async () => {
     await h.platform.sendCommand('coupon.claim', {
@@ -65,7 +52,7 @@ describe('a shake coupon redeemed on a paid order', () => {
     });
     const { code } = h.platform.eventsOfType('coupon.issued')[1]!.data as { code: string };
 
-    h.site.machines[0]!.board.fault({ fault: 'jam', slot: 3, count: 1 });
+    h.boards[0]!.fault({ fault: 'jam', slot: 3, count: 1 });
     const jammed = h.order('m1', 3, { price: { amount: 250, currency: 'CNY' }, couponCode: code });
     await h.platform.placeOrder(jammed);
     await h.settled([jammed.orderId]);

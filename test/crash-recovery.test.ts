@@ -1,15 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
+import { describe, expect, it } from 'vitest';
 import type { PaidOrder } from '../firmware-sim/platform/platform.ts';
-import { SimPlatform } from '../firmware-sim/platform/platform.ts';
 import { openStore } from '../gateway/store/db.ts';
-import { type SimSite, startSimSite } from '../main/demo/site.ts';
-import { tempDir } from '../testing/tmp.ts';
-import { waitUntil } from './support/harness.ts';
-import { type MosquittoHandle, startMosquitto } from './support/mosquitto.ts';
+import { waitUntil } from '../testing/wait.ts';
+import { finalAtPlatform, useRig } from './support/rig.ts';
 
 /**
  * The gateway runs as its own process and is killed with SIGKILL at random
@@ -18,54 +12,11 @@ import { type MosquittoHandle, startMosquitto } from './support/mosquitto.ts';
  * orders it has no answer for, as payment providers do.
  */
 describe('a gateway killed during a burst of orders', () => {
-  const tmp = tempDir('vendgate-crash-');
-  let mosquitto: MosquittoHandle;
-  let site: SimSite;
-  let platform: SimPlatform;
-  let gateway: ChildProcess | undefined;
-  const configPath = join(tmp.dir, 'vendgate.yaml');
-  const gatewayId = `crash-${process.pid}`;
-
-  const startGatewayProcess = () => {
-    gateway = spawn(process.execPath, ['bin/vendgate.js', 'start', '--config', configPath], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-  };
-  const online = () => platform.lastStatus?.state === 'online';
-
-  beforeAll(async () => {
-    mosquitto = await startMosquitto();
-    site = await startSimSite({
-      dir: tmp.dir,
-      machines: 2,
-      motorMs: 40,
-      brokerUrl: mosquitto.url,
-      gatewayId,
-    });
-    writeFileSync(
-      configPath,
-      stringify({
-        ...site.config,
-        log: { level: 'warn', pretty: false },
-        http: { enabled: false },
-        platform: { ...site.config.platform, resendAfterMs: 500 },
-      }),
-    );
-    platform = new SimPlatform({ brokerUrl: mosquitto.url, gatewayId, privateKey: site.keys.privateKey });
-    await platform.connect();
-  });
-  afterAll(async () => {
-    gateway?.kill('SIGKILL');
-    await platform?.close();
-    await site?.stop();
-    await mosquitto?.stop();
-    tmp.cleanup();
-  });
+  const h = useRig({ gateway: 'process', broker: 'mosquitto', slotBoards: 2, motorMs: 40 });
 
   it('ends every paid order dispensed or refund-requested exactly once, with no double dispense', async () => {
-    startGatewayProcess();
-    await waitUntil(online, 30_000, 'gateway online');
-
+    const platform = h.platform;
+    const gateway = h.gatewayProcess;
     const orders: PaidOrder[] = Array.from({ length: 120 }, (_, i) => ({
       orderId: `crash-order-${i}`,
       machineId: i % 2 ? 'm1' : 'm2',
@@ -74,22 +25,17 @@ describe('a gateway killed during a burst of orders', () => {
       provider: i % 3 ? 'wechat' : 'alipay',
       expiresAt: Date.now() + 3600_000,
     }));
-    const settled = (id: string) =>
-      platform.events.some(
-        (e) =>
-          (e.type === 'vend.succeeded' || e.type === 'refund.requested') &&
-          (e.data as { orderId: string }).orderId === id,
-      );
+    const settled = (id: string) => finalAtPlatform(platform, id);
 
     // Burst: 120 orders over ~3 s, each sometimes twice, while the gateway is killed 4 times.
     let killed = 0;
     const killer = (async () => {
       for (let k = 0; k < 4; k++) {
         await sleep(300 + Math.floor(Math.random() * 700));
-        gateway?.kill('SIGKILL');
+        gateway.kill('SIGKILL');
         killed++;
         await sleep(200 + Math.floor(Math.random() * 300));
-        startGatewayProcess();
+        gateway.start();
       }
     })();
     for (const [i, o] of orders.entries()) {
@@ -107,14 +53,11 @@ describe('a gateway killed during a burst of orders', () => {
       await sleep(2000);
       for (const o of orders) if (!settled(o.orderId)) await platform.placeOrder(o);
     }
-    await waitUntil(
-      () => orders.every((o) => settled(o.orderId)),
-      5_000,
-      'every order settled at the platform',
-    );
-    gateway?.kill('SIGTERM');
-    await new Promise((r) => gateway?.once('exit', r));
-    gateway = undefined;
+    await waitUntil(() => orders.every((o) => settled(o.orderId)), {
+      timeoutMs: 5_000,
+      what: 'every order settled at the platform',
+    });
+    await gateway.stop();
 
     // Exactly one final outcome per order at the platform, never both.
     for (const o of orders) {
@@ -128,7 +71,7 @@ describe('a gateway killed during a burst of orders', () => {
     expect(platform.seqGaps()).toEqual([]);
 
     // The ledger on disk and the controllers' own logs agree: one physical dispense per dispensed order.
-    const db = openStore({ path: join(tmp.dir, 'vendgate.db') });
+    const db = openStore({ path: join(h.dir, 'vendgate.db') });
     const rows = db.prepare('SELECT order_id, state, vend_token FROM orders').all() as {
       order_id: string;
       state: string;
@@ -138,8 +81,8 @@ describe('a gateway killed during a burst of orders', () => {
     expect(rows).toHaveLength(orders.length);
     for (const r of rows) expect(['dispensed', 'refund_requested']).toContain(r.state);
     const physical = new Map<number, number>();
-    for (const m of site.machines) {
-      for (const rec of m.board.readLog()) {
+    for (const board of h.boards) {
+      for (const rec of board.readLog()) {
         if (rec.outcome === 'dispensed') physical.set(rec.vendToken, (physical.get(rec.vendToken) ?? 0) + 1);
       }
     }

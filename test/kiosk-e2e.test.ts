@@ -2,10 +2,8 @@ import { existsSync } from 'node:fs';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeQrPng } from '../devices/display/test-support.ts';
-import { type MdbSimProcess, spawnMdbSim } from '../firmware-sim/mdb/spawn.ts';
-import { createPtyPair, type PtyPair } from '../firmware-sim/pty.ts';
-import { tempDir } from '../testing/tmp.ts';
-import { type Harness, startHarness, waitUntil } from './support/harness.ts';
+import { waitUntil } from '../testing/wait.ts';
+import { type RigMdbMachine, useRig } from './support/rig.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
@@ -20,10 +18,27 @@ if (!hasChromium)
  * vend shows the refund notice.
  */
 describe.skipIf(!hasChromium)('the kiosk page during a select-then-pay vend', () => {
-  const tmp = tempDir('vendgate-kiosk-e2e-');
-  let pty: PtyPair;
-  let sim: MdbSimProcess;
-  let h: Harness;
+  const h = useRig({
+    slotBoards: 1,
+    mdbMachines: [
+      {
+        items: [
+          { item: 1, price: 350 },
+          { item: 2, price: 400 },
+        ],
+        vendMs: 400,
+        machine: {
+          display: { locale: 'en', name: 'Lobby', staticQrUrl: 'https://pay.example.com/m/c1' },
+          slots: [
+            { slot: 1, name: 'Cola' },
+            { slot: 2, name: 'Oolong Tea' },
+          ],
+        },
+      },
+    ],
+    config: { http: { enabled: true, host: '127.0.0.1', port: 0 } },
+  });
+  let sim: RigMdbMachine;
   let browser: Browser;
   let page: Page;
   const orders = new Map<
@@ -33,36 +48,7 @@ describe.skipIf(!hasChromium)('the kiosk page during a select-then-pay vend', ()
   let n = 0;
 
   beforeAll(async () => {
-    pty = await createPtyPair(tmp.dir, { hostName: 'gw', deviceName: 'adapter' });
-    sim = await spawnMdbSim({
-      port: pty.devicePath,
-      config: {
-        items: [
-          { item: 1, price: 350 },
-          { item: 2, price: 400 },
-        ],
-        vendMs: 400,
-      },
-    });
-    h = await startHarness({
-      broker: 'aedes',
-      machines: 1,
-      config: { http: { enabled: true, host: '127.0.0.1', port: 0 } },
-      extraMachines: [
-        {
-          id: 'c1',
-          driver: 'mdb',
-          port: pty.hostPath,
-          currency: 'CNY',
-          mdb: { scaleFactor: 1, decimalPlaces: 2, maxResponseTimeSec: 60 },
-          display: { locale: 'en', name: 'Lobby', staticQrUrl: 'https://pay.example.com/m/c1' },
-          slots: [
-            { slot: 1, name: 'Cola' },
-            { slot: 2, name: 'Oolong Tea' },
-          ],
-        },
-      ],
-    });
+    sim = h.mdb[0]!;
     h.platform.onRequest('order.create', (data) => {
       const d = data as { machineId: string; slot: number; price: { amount: number; currency: string } };
       const orderId = `kiosk-${process.pid}-${++n}`;
@@ -96,10 +82,6 @@ describe.skipIf(!hasChromium)('the kiosk page during a select-then-pay vend', ()
   });
   afterAll(async () => {
     await browser?.close();
-    await h?.stop();
-    await sim?.stop();
-    await pty?.close();
-    tmp.cleanup();
   });
 
   const shown = (kind: string) =>
@@ -142,6 +124,9 @@ describe.skipIf(!hasChromium)('the kiosk page during a select-then-pay vend', ()
     expect(await page.locator('body').textContent()).toContain('4.00');
     await h.settled([orderId]);
     expect(h.gw.ledger.get(orderId)?.state).toBe('refund_requested');
-    await waitUntil(() => h.platform.eventsOfType('refund.requested').length === 1, 5_000, 'one refund');
+    await waitUntil(() => h.platform.eventsOfType('refund.requested').length === 1, {
+      timeoutMs: 5_000,
+      what: 'one refund',
+    });
   });
 });

@@ -1,26 +1,25 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../core/errors.ts';
-import { type BrokerKind, type Harness, startHarness, waitUntil } from './support/harness.ts';
+import { waitUntil } from '../testing/wait.ts';
+import { type BrokerKind, type DeviceMode, useRig } from './support/rig.ts';
 
 /**
  * The pay-first flow across every real layer: signed order.paid over a real
  * MQTT broker, the ledger on disk, the driver on a socat pty, and the
  * slot-board simulator in its own process. Runs against the embedded aedes
- * broker and against Mosquitto.
+ * broker and against Mosquitto, and once more with the simulators in this
+ * process on memory transports (same gateway, no serial line).
  */
-describe.each<BrokerKind>(['aedes', 'mosquitto'])('remote vend through the %s broker', (broker) => {
-  let h: Harness;
-
-  beforeAll(async () => {
-    h = await startHarness({ broker });
-  });
-  afterAll(async () => {
-    await h?.stop();
-  });
+describe.each<{ broker: BrokerKind; devices: DeviceMode }>([
+  { broker: 'aedes', devices: 'pty' },
+  { broker: 'mosquitto', devices: 'pty' },
+  { broker: 'aedes', devices: 'memory' },
+])('remote vend to $devices boards through the $broker broker', ({ broker, devices }) => {
+  const h = useRig({ broker, devices, slotBoards: 2 });
 
   const dispensedTokensInBoardLogs = () =>
-    h.site.machines.flatMap((m) =>
-      m.board
+    h.boards.flatMap((b) =>
+      b
         .readLog()
         .filter((r) => r.outcome === 'dispensed')
         .map((r) => r.vendToken),
@@ -58,7 +57,7 @@ describe.each<BrokerKind>(['aedes', 'mosquitto'])('remote vend through the %s br
   });
 
   it('ends a jam and a drop-sensor miss each in exactly one refund request', async () => {
-    const board = h.site.machines[0]!.board;
+    const board = h.boards[0]!;
     board.fault({ fault: 'jam', slot: 2, count: 1 });
     board.fault({ fault: 'drop-sensor-miss', slot: 3, count: 1 });
     const jam = h.order('m1', 2);
@@ -107,11 +106,10 @@ describe.each<BrokerKind>(['aedes', 'mosquitto'])('remote vend through the %s br
     await h.platform.sendCommand('order.paid', { ...o(5), price: { amount: 3.5, currency: 'CNY' } });
     const good = await h.platform.placeOrder(o(6));
     await h.platform.replay(good);
-    await waitUntil(
-      () => h.platform.eventsOfType('command.rejected').length >= before + 8,
-      10_000,
-      'rejections',
-    );
+    await waitUntil(() => h.platform.eventsOfType('command.rejected').length >= before + 8, {
+      timeoutMs: 10_000,
+      what: 'rejections',
+    });
     await h.settled([`bad-order-${broker}-6`]);
 
     const codes = h.platform
@@ -139,7 +137,7 @@ describe.each<BrokerKind>(['aedes', 'mosquitto'])('remote vend through the %s br
   });
 
   it('skips junk bytes on the serial line and keeps vending', async () => {
-    const board = h.site.machines[1]!.board;
+    const board = h.boards[1]!;
     board.fault({ fault: 'corrupt', count: 5 });
     const orders = [h.order('m2', 4), h.order('m2', 5), h.order('m2', 6)];
     for (const o of orders) await h.platform.placeOrder(o);
@@ -149,27 +147,19 @@ describe.each<BrokerKind>(['aedes', 'mosquitto'])('remote vend through the %s br
 });
 
 describe('remote vend when the controller misbehaves mid-vend', () => {
-  let h: Harness;
-
-  beforeAll(async () => {
-    h = await startHarness({ broker: 'aedes', machines: 1, motorMs: 600 });
-  });
-  afterAll(async () => {
-    await h?.stop();
-  });
+  const h = useRig({ slotBoards: 1, motorMs: 600 });
 
   const physicalDispenses = (token: number | null | undefined) =>
-    h.site.machines[0]!.board.readLog().filter((r) => r.vendToken === token && r.outcome === 'dispensed')
-      .length;
+    h.boards[0]!.readLog().filter((r) => r.vendToken === token && r.outcome === 'dispensed').length;
 
   it('resolves a vend whose controller went silent mid-vend by asking it once it is back', async () => {
-    const board = h.site.machines[0]!.board;
+    const board = h.boards[0]!;
     const o = h.order('m1', 1);
     const started = board.waitForEvent('dispense-start', { timeoutMs: 10_000 });
     await h.platform.placeOrder(o);
     await started;
     board.fault({ fault: 'silent', ms: 2500 });
-    await waitUntil(() => !h.gw.machines.get('m1')!.online, 10_000, 'machine offline');
+    await waitUntil(() => !h.gw.machines.get('m1')!.online, { timeoutMs: 10_000, what: 'machine offline' });
     await h.settled([o.orderId], 30_000);
     const rec = h.gw.ledger.get(o.orderId);
     expect(rec?.state).toBe('dispensed');
@@ -177,12 +167,12 @@ describe('remote vend when the controller misbehaves mid-vend', () => {
   });
 
   it('reopens the port after an unplug mid-vend and resolves the vend by asking the controller', async () => {
-    const site = h.site.machines[0]!;
+    const board = h.boards[0]!;
     const o = h.order('m1', 2);
-    const started = site.board.waitForEvent('dispense-start', { timeoutMs: 10_000 });
+    const started = board.waitForEvent('dispense-start', { timeoutMs: 10_000 });
     await h.platform.placeOrder(o);
     await started;
-    await site.pty.restart({ downMs: 800 });
+    await board.pty!.restart({ downMs: 800 });
     await h.settled([o.orderId], 30_000);
     const rec = h.gw.ledger.get(o.orderId);
     expect(rec?.state).toBe('dispensed');

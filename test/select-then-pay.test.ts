@@ -1,12 +1,9 @@
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../core/errors.ts';
 import { DisplaySim } from '../firmware-sim/display/sim.ts';
-import { type MdbSimProcess, spawnMdbSim } from '../firmware-sim/mdb/spawn.ts';
-import { createPtyPair, type PtyPair } from '../firmware-sim/pty.ts';
-import { tempDir } from '../testing/tmp.ts';
+import { waitUntil } from '../testing/wait.ts';
 import { TEST_BEACON as BEACON, oneYuanOffCoupons } from './support/coupons.ts';
-import { type Harness, startHarness, waitUntil } from './support/harness.ts';
+import { type RigMdbMachine, useRig } from './support/rig.ts';
 
 /**
  * Select first, then pay, on real transports: the MDB vending machine and
@@ -15,10 +12,26 @@ import { type Harness, startHarness, waitUntil } from './support/harness.ts';
  * and paying them with signed `order.paid` commands.
  */
 describe('select-then-pay through an MDB cashless adapter', () => {
-  const tmp = tempDir('vendgate-mdb-');
-  let pty: PtyPair;
-  let sim: MdbSimProcess;
-  let h: Harness;
+  const h = useRig({
+    slotBoards: 1,
+    mdbMachines: [
+      {
+        vendMs: 50,
+        machine: {
+          mdb: { scaleFactor: 1, decimalPlaces: 2, maxResponseTimeSec: 6 },
+          display: {
+            locale: 'en',
+            staticQrUrl: 'https://pay.example.com/m/c1',
+            name: 'Lobby',
+            mqtt: { password: 'display-c1-secret' },
+          },
+          slots: [{ slot: 1, name: 'Cola' }],
+        },
+      },
+    ],
+    config: { coupons: oneYuanOffCoupons('cashless-promo') },
+  });
+  let sim: RigMdbMachine;
   let mqttDisplay: DisplaySim;
   let created = 0;
   /** Pay in the same breath as answering order.create (the payment can overtake the answer). */
@@ -29,35 +42,7 @@ describe('select-then-pay through an MDB cashless adapter', () => {
   >();
 
   beforeAll(async () => {
-    pty = await createPtyPair(tmp.dir, { hostName: 'gw-c1', deviceName: 'mdb-c1' });
-    sim = await spawnMdbSim({
-      port: pty.devicePath,
-      logPath: join(tmp.dir, 'mdb.jsonl'),
-      config: { items: [1, 2, 3, 4, 5, 6].map((item) => ({ item, price: 300 + item * 10 })), vendMs: 50 },
-    });
-    h = await startHarness({
-      broker: 'aedes',
-      machines: 1,
-      config: {
-        coupons: oneYuanOffCoupons('cashless-promo'),
-      },
-      extraMachines: [
-        {
-          id: 'c1',
-          driver: 'mdb',
-          port: pty.hostPath,
-          currency: 'CNY',
-          mdb: { scaleFactor: 1, decimalPlaces: 2, maxResponseTimeSec: 6 },
-          display: {
-            locale: 'en',
-            staticQrUrl: 'https://pay.example.com/m/c1',
-            name: 'Lobby',
-            mqtt: { password: 'display-c1-secret' },
-          },
-          slots: [{ slot: 1, name: 'Cola' }],
-        },
-      ],
-    });
+    sim = h.mdb[0]!;
     h.platform.onRequest('order.create', (data) => {
       const d = data as { machineId: string; slot: number; price: { amount: number; currency: string } };
       const orderId = `cl-${process.pid}-${++created}`;
@@ -78,7 +63,6 @@ describe('select-then-pay through an MDB cashless adapter', () => {
       password: 'display-c1-secret',
     });
     await mqttDisplay.start();
-    await waitUntil(() => h.gw.readers.get('c1')!.online, 15_000, 'MDB reader online');
     // The machine takes selections once the gateway has enabled its reader.
     await sim.waitForEvent((e) => e.event === 'status' && (e.state === 'ENABLED' || e.state === 'IDLE'), {
       includePast: true,
@@ -87,10 +71,6 @@ describe('select-then-pay through an MDB cashless adapter', () => {
   });
   afterAll(async () => {
     await mqttDisplay?.stop();
-    await h?.stop();
-    await sim?.stop();
-    await pty?.close();
-    tmp.cleanup();
   });
 
   const screen = () => h.gw.displays.current('c1')?.screen;
@@ -98,11 +78,10 @@ describe('select-then-pay through an MDB cashless adapter', () => {
   const selectAndAwaitQr = async (item: number) => {
     const before = created;
     sim.select(item);
-    await waitUntil(
-      () => created > before && screen()?.kind === 'awaiting-payment',
-      10_000,
-      'payment QR shown',
-    );
+    await waitUntil(() => created > before && screen()?.kind === 'awaiting-payment', {
+      timeoutMs: 10_000,
+      what: 'payment QR shown',
+    });
     const s = screen();
     if (s?.kind !== 'awaiting-payment') throw new Error('no QR');
     return s;
@@ -120,11 +99,10 @@ describe('select-then-pay through an MDB cashless adapter', () => {
     expect(qr.paymentUrl).toBe(`weixin://wxpay/bizpayurl?pr=${qr.orderId}`);
     expect(qr.item.name).toBe('Cola');
     // The MQTT display device, logged in with its own credentials, shows the same QR.
-    await waitUntil(
-      () => mqttDisplay.current?.screen.kind === 'awaiting-payment',
-      5_000,
-      'MQTT display render',
-    );
+    await waitUntil(() => mqttDisplay.current?.screen.kind === 'awaiting-payment', {
+      timeoutMs: 5_000,
+      what: 'MQTT display render',
+    });
     expect(mqttDisplay.current?.screen).toMatchObject({
       kind: 'awaiting-payment',
       paymentUrl: qr.paymentUrl,
@@ -137,7 +115,7 @@ describe('select-then-pay through an MDB cashless adapter', () => {
     expect(h.gw.ledger.get(qr.orderId)).toMatchObject({ state: 'dispensed', flow: 'cashless' });
     expect(eventsFor('vend.succeeded', qr.orderId)).toHaveLength(1);
     expect(eventsFor('order.state', qr.orderId)).toHaveLength(1);
-    await waitUntil(() => screen()?.kind === 'done', 5_000, 'done screen');
+    await waitUntil(() => screen()?.kind === 'done', { timeoutMs: 5_000, what: 'done screen' });
     expect(sim.readLog().filter((r) => r.outcome === 'vend-success')).toHaveLength(1);
   });
 
@@ -163,7 +141,10 @@ describe('select-then-pay through an MDB cashless adapter', () => {
       beaconId: BEACON,
       seenAt: Date.now(),
     });
-    await waitUntil(() => h.platform.eventsOfType('coupon.issued').length === 1, 10_000, 'coupon issued');
+    await waitUntil(() => h.platform.eventsOfType('coupon.issued').length === 1, {
+      timeoutMs: 10_000,
+      what: 'coupon issued',
+    });
     const { code } = h.platform.eventsOfType('coupon.issued')[0]!.data as { code: string };
     const discounted = (orderId: string) => {
       const o = orders.get(orderId)!;
@@ -210,7 +191,7 @@ describe('select-then-pay through an MDB cashless adapter', () => {
     await h.settled([qr.orderId]);
     expect(h.gw.ledger.get(qr.orderId)?.state).toBe('refund_requested');
     expect(eventsFor('refund.requested', qr.orderId)).toHaveLength(1);
-    await waitUntil(() => screen()?.kind === 'failed', 5_000, 'refund notice');
+    await waitUntil(() => screen()?.kind === 'failed', { timeoutMs: 5_000, what: 'refund notice' });
   });
 
   it('refunds exactly once when the adapter reports an error instead of a vend result', async () => {
@@ -225,7 +206,10 @@ describe('select-then-pay through an MDB cashless adapter', () => {
   it('closes the order once when nobody pays in time, and refunds a payment that arrives after', async () => {
     const qr = await selectAndAwaitQr(4);
     await sim.waitForEvent((e) => e.event === 'cancelled' || e.event === 'denied', { timeoutMs: 15_000 });
-    await waitUntil(() => eventsFor('order.close_requested', qr.orderId).length === 1, 5_000, 'order close');
+    await waitUntil(() => eventsFor('order.close_requested', qr.orderId).length === 1, {
+      timeoutMs: 5_000,
+      what: 'order close',
+    });
     expect(h.gw.ledger.get(qr.orderId)).toBeUndefined();
 
     await pay(qr.orderId);

@@ -1,16 +1,15 @@
 import { createHash } from 'node:crypto';
 import { get, type IncomingMessage } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DisplayHub } from '../../devices/display/hub.ts';
 import type { DisplayScreen } from '../../devices/display/port.ts';
+import { cleanupsAfterEach } from '../../testing/cleanups.ts';
+import { waitUntil } from '../../testing/wait.ts';
 import { kioskPlugin } from './plugin.ts';
 import type { KioskView } from './view.ts';
 
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 const awaiting: DisplayScreen = {
   kind: 'awaiting-payment',
@@ -107,11 +106,11 @@ describe('the kiosk plugin', () => {
     const base = await a.listen({ host: '127.0.0.1', port: 0 });
     const s1 = await events(`${base}/display/m1/events`);
     const s2 = await events(`${base}/display/m1/events`);
-    await vi.waitFor(() => expect(hub.subscriberCount('m1')).toBe(2));
+    await waitUntil(() => hub.subscriberCount('m1') === 2, { what: 'two subscribers on m1' });
     s1.res.destroy();
-    await vi.waitFor(() => expect(hub.subscriberCount('m1')).toBe(1));
+    await waitUntil(() => hub.subscriberCount('m1') === 1, { what: 'one subscriber on m1' });
     s2.res.destroy();
-    await vi.waitFor(() => expect(hub.subscriberCount('m1')).toBe(0));
+    await waitUntil(() => hub.subscriberCount('m1') === 0, { what: 'no subscribers on m1' });
   });
 
   it('ends open event streams when the app closes instead of waiting for the browsers', async () => {
@@ -119,7 +118,7 @@ describe('the kiosk plugin', () => {
     const base = await a.listen({ host: '127.0.0.1', port: 0 });
     const s = await events(`${base}/display/m1/events`);
     const ended = new Promise<void>((r) => s.res.on('end', () => r()));
-    await vi.waitFor(() => expect(hub.subscriberCount('m1')).toBe(1));
+    await waitUntil(() => hub.subscriberCount('m1') === 1, { what: 'one subscriber on m1' });
     await a.close();
     await ended;
     expect(hub.subscriberCount('m1')).toBe(0);

@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, isVendgateError } from '../../core/errors.ts';
+import { ErrorCode } from '../../core/errors.ts';
+import { expectVendgateError } from '../../testing/errors.ts';
 import { encodeAdvertisement, encodeEddystoneUrl, encodePayload } from './encode.ts';
 import { loadBeaconFixtures } from './fixtures.ts';
 
 const fixtures = loadBeaconFixtures();
-
-function codeOf(fn: () => unknown): number | undefined {
-  try {
-    fn();
-  } catch (e) {
-    return isVendgateError(e) ? e.code : -1;
-  }
-  return undefined;
-}
 
 describe('beacon encoders', () => {
   for (const f of fixtures) {
@@ -45,7 +37,7 @@ describe('beacon encoders', () => {
     expect(encodeEddystoneUrl('http://a.info/b.gov').toString('hex')).toBe('02' + '61' + '04' + '62' + '0d');
   });
 
-  it('refuse out-of-range fields with BeaconFieldInvalid naming the field', () => {
+  it('refuse out-of-range fields with BeaconFieldInvalid naming the field', async () => {
     const ib = {
       kind: 'ibeacon',
       uuid: 'FDA50693-A4E2-4FB1-AFCF-C6EB07647825',
@@ -53,29 +45,44 @@ describe('beacon encoders', () => {
       minor: 1,
       measuredPower: -59,
     } as const;
-    expect(codeOf(() => encodePayload({ ...ib, major: 65536 }))).toBe(ErrorCode.BeaconFieldInvalid);
-    expect(codeOf(() => encodePayload({ ...ib, minor: 1.5 }))).toBe(ErrorCode.BeaconFieldInvalid);
-    expect(codeOf(() => encodePayload({ ...ib, measuredPower: -129 }))).toBe(ErrorCode.BeaconFieldInvalid);
-    expect(codeOf(() => encodePayload({ ...ib, uuid: 'not-a-uuid' }))).toBe(ErrorCode.BeaconFieldInvalid);
-    try {
-      encodePayload({ ...ib, major: -1 });
-    } catch (e) {
-      expect(isVendgateError(e) && e.context).toMatchObject({ field: 'major', value: -1 });
-    }
+    await expectVendgateError(() => encodePayload({ ...ib, major: 65536 }), ErrorCode.BeaconFieldInvalid);
+    await expectVendgateError(() => encodePayload({ ...ib, minor: 1.5 }), ErrorCode.BeaconFieldInvalid);
+    await expectVendgateError(
+      () => encodePayload({ ...ib, measuredPower: -129 }),
+      ErrorCode.BeaconFieldInvalid,
+    );
+    await expectVendgateError(
+      () => encodePayload({ ...ib, uuid: 'not-a-uuid' }),
+      ErrorCode.BeaconFieldInvalid,
+    );
+    const err = await expectVendgateError(
+      () => encodePayload({ ...ib, major: -1 }),
+      ErrorCode.BeaconFieldInvalid,
+    );
+    expect(err.context).toMatchObject({ field: 'major', value: -1 });
   });
 
-  it('refuse a URL without a known scheme, with unprintable characters, or too long for an advertisement', () => {
-    expect(codeOf(() => encodeEddystoneUrl('ftp://example.com'))).toBe(ErrorCode.BeaconFieldInvalid);
-    expect(codeOf(() => encodeEddystoneUrl('https://exa mple.com'))).toBe(ErrorCode.BeaconFieldInvalid);
-    expect(codeOf(() => encodeEddystoneUrl('https://例え.jp'))).toBe(ErrorCode.BeaconFieldInvalid);
-    expect(codeOf(() => encodeEddystoneUrl('https://abcdefghijklmnopq'))).toBe(undefined);
-    expect(codeOf(() => encodeEddystoneUrl('https://abcdefghijklmnopqr'))).toBe(ErrorCode.BeaconFieldInvalid);
+  it('refuse a URL without a known scheme, with unprintable characters, or too long for an advertisement', async () => {
+    await expectVendgateError(() => encodeEddystoneUrl('ftp://example.com'), ErrorCode.BeaconFieldInvalid);
+    await expectVendgateError(() => encodeEddystoneUrl('https://exa mple.com'), ErrorCode.BeaconFieldInvalid);
+    await expectVendgateError(() => encodeEddystoneUrl('https://例え.jp'), ErrorCode.BeaconFieldInvalid);
+    expect(() => encodeEddystoneUrl('https://abcdefghijklmnopq')).not.toThrow();
+    await expectVendgateError(
+      () => encodeEddystoneUrl('https://abcdefghijklmnopqr'),
+      ErrorCode.BeaconFieldInvalid,
+    );
   });
 
-  it('refuse a TLM temperature of exactly -128 °C, which the wire reserves for "unknown"', () => {
+  it('refuse a TLM temperature of exactly -128 °C, which the wire reserves for "unknown"', async () => {
     const tlm = { kind: 'eddystone-tlm', version: 0, batteryMv: 0, advCount: 0, uptimeS: 0 } as const;
-    expect(codeOf(() => encodePayload({ ...tlm, temperatureC: -128 }))).toBe(ErrorCode.BeaconFieldInvalid);
-    expect(codeOf(() => encodePayload({ ...tlm, temperatureC: 20.1 }))).toBe(ErrorCode.BeaconFieldInvalid);
+    await expectVendgateError(
+      () => encodePayload({ ...tlm, temperatureC: -128 }),
+      ErrorCode.BeaconFieldInvalid,
+    );
+    await expectVendgateError(
+      () => encodePayload({ ...tlm, temperatureC: 20.1 }),
+      ErrorCode.BeaconFieldInvalid,
+    );
     expect(
       encodePayload({ ...tlm, temperatureC: null })
         .subarray(4, 6)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, isVendgateError } from '../../core/errors.ts';
+import { ErrorCode } from '../../core/errors.ts';
+import { expectVendgateError } from '../../testing/errors.ts';
 import { DisplayHub } from './hub.ts';
 import type { DisplayScreen, RenderCommand } from './port.ts';
 
@@ -94,15 +95,13 @@ describe('DisplayHub', () => {
       refund: { amount: 3.5, currency: 'CNY' },
       reason: 'jammed',
     } as DisplayScreen;
-    const err = await hub.show('m1', bad).catch((e: unknown) => e);
-    expect(isVendgateError(err, ErrorCode.DisplayScreenInvalid)).toBe(true);
-    expect((err as Error).message).toContain('refund.amount');
+    const err = await expectVendgateError(hub.show('m1', bad), ErrorCode.DisplayScreenInvalid);
+    expect(err.message).toContain('refund.amount');
     expect(hub.current('m1')?.screen).toEqual(idle);
   });
 
   it('refuses a display id that could not be a topic level or a URL segment', async () => {
     const hub = new DisplayHub();
-    const err = await hub.show('m1/#', idle).catch((e: unknown) => e);
-    expect(isVendgateError(err, ErrorCode.DisplayScreenInvalid)).toBe(true);
+    await expectVendgateError(hub.show('m1/#', idle), ErrorCode.DisplayScreenInvalid);
   });
 });

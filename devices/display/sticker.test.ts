@@ -1,22 +1,21 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { PNG } from 'pngjs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { ErrorCode, isVendgateError } from '../../core/errors.ts';
+import { describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../core/errors.ts';
+import { cleanupsAfterEach } from '../../testing/cleanups.ts';
+import { expectVendgateError } from '../../testing/errors.ts';
+import { tempDir } from '../../testing/tmp.ts';
 import { runStickerCli, writeStickerQr } from './sticker.ts';
 import { decodeQrPng } from './test-support.ts';
 
 const URL = 'https://vend.example.com/m/lobby-1?src=sticker';
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const cleanups = cleanupsAfterEach();
 function tmp(): string {
-  const d = mkdtempSync(join(tmpdir(), 'vendgate-sticker-'));
-  dirs.push(d);
-  return d;
+  const t = tempDir('vendgate-sticker-');
+  cleanups.push(t.cleanup);
+  return t.dir;
 }
 
 function sink(): { stream: PassThrough; text: () => string } {
@@ -66,8 +65,7 @@ describe('the sticker QR writer', () => {
       { url: URL, outDir: dir, name: '../escape' },
       { url: URL, outDir: dir, name: 'x', level: 'L' as 'Q' },
     ]) {
-      const err = await writeStickerQr(opts).catch((e: unknown) => e);
-      expect(isVendgateError(err, ErrorCode.DisplayQrInvalid), JSON.stringify(opts)).toBe(true);
+      await expectVendgateError(writeStickerQr(opts), ErrorCode.DisplayQrInvalid);
     }
   });
 

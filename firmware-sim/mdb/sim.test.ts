@@ -1,7 +1,9 @@
 import { once } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type AdapterMessage, AdapterMessageDecoder } from '../../devices/vending/mdb/codec.ts';
+import { cleanupsAfterEach } from '../../testing/cleanups.ts';
 import { createMemoryTransportPair, type MemoryTransport } from '../../testing/memory-transport.ts';
+import { waitUntil } from '../../testing/wait.ts';
 import { listenControl, sendSelect, sendSimCommand } from './main.ts';
 import { MdbSim, type MdbSimOptions, parseSimCommand } from './sim.ts';
 
@@ -35,15 +37,12 @@ describe('parseSimCommand', () => {
 });
 
 describe('MdbSim', () => {
-  const sims: MdbSim[] = [];
-  afterEach(async () => {
-    for (const s of sims.splice(0)) await s.stop();
-  });
+  const cleanups = cleanupsAfterEach();
 
   async function machine(opts: MdbSimOptions = {}) {
     const { host, device } = createMemoryTransportPair();
     const sim = new MdbSim(device, { enableDelayMs: 1, vendMs: 1, ...opts });
-    sims.push(sim);
+    cleanups.push(() => sim.stop());
     await host.open();
     await sim.start();
     const dec = new AdapterMessageDecoder();
@@ -54,11 +53,11 @@ describe('MdbSim', () => {
   }
 
   async function until(got: AdapterMessage[], pred: (m: AdapterMessage) => boolean): Promise<void> {
-    const limit = Date.now() + 2000;
-    while (!got.some(pred)) {
-      if (Date.now() > limit) throw new Error(`not seen; got ${JSON.stringify(got)}`);
-      await new Promise((r) => setTimeout(r, 2));
-    }
+    await waitUntil(() => got.some(pred), {
+      timeoutMs: 2000,
+      what: 'an adapter message',
+      everyMs: 2,
+    });
   }
 
   async function enabled(m: Awaited<ReturnType<typeof machine>>): Promise<void> {

@@ -1,20 +1,18 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SignedCommand } from '../../contract/commands.ts';
 import { generateRawKeyPair, publicKeyFromBase64, verifyBody } from '../../contract/signing.ts';
 import { gatewayTopics } from '../../contract/topics.ts';
 import { silentLogger } from '../../core/log.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from '../../gateway/broker/embedded.ts';
+import { cleanupsAfterEach } from '../../testing/cleanups.ts';
+import { waitUntil } from '../../testing/wait.ts';
 import { SimPlatform } from './platform.ts';
 
 const log = silentLogger();
 const keys = generateRawKeyPair();
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 async function setup(
   gatewayId = 'gw-sim',
@@ -64,11 +62,11 @@ describe('the simulated platform', () => {
     await emit(1, 'order.state', state(1));
     await emit(2, 'order.state', state(2));
     await emit(4, 'order.state', state(4));
-    await platform.waitFor(() => acks.at(-1) === 2, 2000, 'ack 2');
+    await waitUntil(() => acks.at(-1) === 2, { timeoutMs: 2000, what: 'ack 2' });
     expect(platform.seqGaps()).toEqual([3]);
     await emit(2, 'order.state', state(2)); // a resend
     await emit(3, 'order.state', state(3));
-    await platform.waitFor(() => acks.at(-1) === 4, 2000, 'ack 4');
+    await waitUntil(() => acks.at(-1) === 4, { timeoutMs: 2000, what: 'ack 4' });
     expect(platform.events.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
     expect(platform.duplicateDeliveries).toBe(1);
     expect(platform.seqGaps()).toEqual([]);
@@ -85,11 +83,10 @@ describe('the simulated platform', () => {
       slot: 1,
       price: { amount: 350, currency: 'CNY' },
     });
-    await platform.waitFor(
-      () => platform.duplicateDeliveries === 1 && seen.length === 2,
-      2000,
-      'both events',
-    );
+    await waitUntil(() => platform.duplicateDeliveries === 1 && seen.length === 2, {
+      timeoutMs: 2000,
+      what: 'both events',
+    });
     expect(seen).toEqual(['1:order.state', '2:vend.succeeded']);
   });
 
@@ -103,7 +100,7 @@ describe('the simulated platform', () => {
       totalDropped: 2,
       totalExpired: 0,
     });
-    await platform.waitFor(() => acks.at(-1) === 4, 2000, 'ack 4');
+    await waitUntil(() => acks.at(-1) === 4, { timeoutMs: 2000, what: 'ack 4' });
     expect(platform.seqGaps()).toEqual([]);
   });
 
@@ -113,7 +110,7 @@ describe('the simulated platform', () => {
     await emit(1, 'vend.succeeded', { orderId: 'order-0001', machineId: 'm1', slot: 1, price });
     await emit(2, 'refund.requested', { orderId: 'order-0002', refund: price, code: 6101, reason: 'jammed' });
     await emit(2, 'refund.requested', { orderId: 'order-0002', refund: price, code: 6101, reason: 'jammed' });
-    await platform.waitFor(() => platform.contiguousSeq === 2, 2000);
+    await waitUntil(() => platform.contiguousSeq === 2, { timeoutMs: 2000 });
     expect(platform.vends).toEqual(new Map([['order-0001', 1]]));
     expect(platform.refunds).toEqual(new Map([['order-0002', 1]]));
     expect(platform.eventsOfType('refund.requested')).toHaveLength(1);
@@ -131,7 +128,7 @@ describe('the simulated platform', () => {
     };
     const a = await platform.placeOrder(order);
     const b = await platform.placeOrder(order, { issuedAt: Date.now() - 5000 });
-    await platform.waitFor(() => commands.length === 2, 2000);
+    await waitUntil(() => commands.length === 2, { timeoutMs: 2000 });
     expect(a.id).not.toBe(b.id);
     expect(a.body.nonce).not.toBe(b.body.nonce);
     expect(b.body.issuedAt).toBeLessThan(a.body.issuedAt);
@@ -169,50 +166,5 @@ describe('the simulated platform', () => {
     await expect(platform.waitFor(() => false, 50, 'the moon')).rejects.toThrow(
       /the moon not reached within 50 ms/,
     );
-  });
-
-  it('runs as a process that places orders and prints a summary', async () => {
-    const { commands, broker } = await setup('gw-main');
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'firmware-sim/platform/main.ts',
-        '--broker',
-        broker.url,
-        '--gateway',
-        'gw-main',
-        '--key',
-        keys.privateKey,
-        '--machines',
-        'm1:1-3,m2:5',
-        '--rate',
-        '20',
-        '--duplicates',
-        '0.3',
-        '--count',
-        '10',
-        '--summary-every',
-        '200',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VENDGATE_LOG_LEVEL: 'warn' } },
-    );
-    cleanups.push(() => child.kill('SIGKILL'));
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      out += d;
-    });
-    const deadline = Date.now() + 20_000;
-    while (commands.length < 10 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(commands.length).toBe(10);
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
-    expect(out).toMatch(/platform-sim: final/);
-    expect(out).toMatch(/orders \d+ \(\+\d+ duplicate notifications/);
   });
 });

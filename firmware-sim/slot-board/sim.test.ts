@@ -7,6 +7,7 @@ import {
   parseMessage,
 } from '../../devices/vending/slot-board/messages.ts';
 import { createMemoryTransportPair } from '../../testing/memory-transport.ts';
+import { waitUntil } from '../../testing/wait.ts';
 import { parseFaultLine } from './main.ts';
 import { SlotBoardSim } from './sim.ts';
 
@@ -44,7 +45,7 @@ describe('SlotBoardSim', () => {
     const [rec] = await once(sim, 'vend');
     expect(rec).toMatchObject({ vendToken: 9, slot: 1, outcome: 'dispensed' });
     expect(records).toHaveLength(1);
-    await new Promise((r) => setTimeout(r, 20));
+    await waitUntil(() => frames.some((f) => f.command === Command.Ack), { what: 'the ACK of the DISPENSE' });
     expect(frames.find((f) => f.command === Command.Ack)?.seq).toBe(42);
     expect(frames.some((f) => f.command === Command.DispenseProgress)).toBe(true);
     await sim.stop();
@@ -53,7 +54,7 @@ describe('SlotBoardSim', () => {
   it('resends an unacknowledged result up to five times and then gives up', async () => {
     const { sim, host, frames } = await board({ ackTimeoutMs: 5 });
     host.write(new DispenseMessage(10, 1).serialize(1));
-    await new Promise((r) => setTimeout(r, 200));
+    await waitUntil(() => sim.stats.dropped === 1, { what: 'the result given up' });
     // Never ACKed: with no motor time the result replaced both progress
     // reports before any was on the wire; it is sent 6 times, then dropped.
     const results = frames.filter((f) => f.command === Command.DispenseResult);
@@ -114,7 +115,7 @@ describe('SlotBoardSim', () => {
     const bad = encodeFrame(Command.Dispense, 1, new DispenseMessage(12, 1).payload());
     bad[bad.length - 1] = bad[bad.length - 1]! ^ 1;
     host.write(bad);
-    await new Promise((r) => setTimeout(r, 20));
+    await waitUntil(() => sim.decoder.stats.badChecksums === 1, { what: 'the bad frame counted' });
     expect(sim.vendState(12)).toBeUndefined();
     expect(sim.decoder.stats.badChecksums).toBe(1);
     await sim.stop();

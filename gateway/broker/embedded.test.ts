@@ -1,15 +1,13 @@
 import { networkInterfaces } from 'node:os';
 import mqtt, { type MqttClient } from 'mqtt';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../core/log.ts';
+import { cleanupsAfterEach } from '../../testing/cleanups.ts';
 import { type EmbeddedBroker, isLoopback, startEmbeddedBroker } from './embedded.ts';
 import { filterCovers, topicMatches } from './topic-filter.ts';
 
 const log = silentLogger();
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 async function broker(
   opts: Partial<Parameters<typeof startEmbeddedBroker>[0]> = {},

@@ -1,16 +1,15 @@
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { EventData } from '../../contract/events.ts';
-import { ErrorCode, isVendgateError } from '../../core/errors.ts';
+import { ErrorCode } from '../../core/errors.ts';
+import { cleanupsAfterEach } from '../../testing/cleanups.ts';
+import { expectVendgateError } from '../../testing/errors.ts';
 import { tempDir } from '../../testing/tmp.ts';
 import { type Db, openStore } from '../store/db.ts';
 import { Outbox, type OutboxOptions } from './outbox.ts';
 
-const cleanups: Array<() => void> = [];
-afterEach(() => {
-  for (const c of cleanups.splice(0).reverse()) c();
-});
+const cleanups = cleanupsAfterEach();
 
 function store(): { path: string; open: () => Db } {
   const tmp = tempDir();
@@ -83,16 +82,13 @@ describe('the outbox', () => {
     expect(o.stats().dropped).toBe(0);
   });
 
-  it('refuses data that does not match the event schema', () => {
+  it('refuses data that does not match the event schema', async () => {
     const db = store().open();
     const o = outbox(db);
-    let err: unknown;
-    try {
-      o.append('order.state', { orderId: 'x', state: 'lost', duplicate: false } as never);
-    } catch (e) {
-      err = e;
-    }
-    expect(isVendgateError(err, ErrorCode.PayloadInvalid)).toBe(true);
+    await expectVendgateError(
+      () => o.append('order.state', { orderId: 'x', state: 'lost', duplicate: false } as never),
+      ErrorCode.PayloadInvalid,
+    );
     expect(o.stats().pending).toBe(0);
   });
 
@@ -117,7 +113,7 @@ describe('the outbox', () => {
     expect(o.stats()).toMatchObject({ dropped: 1, pending: 11 });
   });
 
-  it('never drops critical events, and refuses telemetry once critical events fill the bound', () => {
+  it('never drops critical events, and refuses telemetry once critical events fill the bound', async () => {
     const db = store().open();
     const o = outbox(db, { maxRows: 5 });
     o.append('machine.status', machine(true));
@@ -135,13 +131,7 @@ describe('the outbox', () => {
     for (let n = 1; n <= 3; n++) critOnly.append('order.state', state(n));
     expect(critOnly.tryAppend('machine.status', machine(true))).toBeNull();
     expect(critOnly.stats()).toMatchObject({ pending: 3, critical: 3, dropped: 1 });
-    let err: unknown;
-    try {
-      critOnly.append('machine.status', machine(true));
-    } catch (e) {
-      err = e;
-    }
-    expect(isVendgateError(err, ErrorCode.OutboxFull)).toBe(true);
+    await expectVendgateError(() => critOnly.append('machine.status', machine(true)), ErrorCode.OutboxFull);
     expect(
       critOnly.append('refund.requested', {
         orderId: 'order-0001',

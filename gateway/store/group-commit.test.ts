@@ -1,14 +1,12 @@
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { cleanupsAfterEach } from '../../testing/cleanups.ts';
 import { tempDir } from '../../testing/tmp.ts';
 import { type Db, openStore } from './db.ts';
 import { GroupCommit } from './group-commit.ts';
 
 describe('GroupCommit', () => {
-  const cleanups: Array<() => void> = [];
-  afterEach(() => {
-    for (const c of cleanups.splice(0)) c();
-  });
+  const cleanups = cleanupsAfterEach();
   function open(): { db: Db; path: string } {
     const tmp = tempDir('vendgate-gc-');
     const path = join(tmp.dir, 'x.db');

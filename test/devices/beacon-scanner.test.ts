@@ -6,6 +6,7 @@ import { bleUnavailable } from '../../devices/beacon/scanner/load.ts';
 import { createNobleOnHciSocket } from '../../devices/beacon/scanner/noble-hci.ts';
 import { createBeaconScanner, NobleBeaconScanner } from '../../devices/beacon/scanner/scanner.ts';
 import { VirtualHciController } from '../../firmware-sim/beacons/hci-controller.ts';
+import { expectVendgateError } from '../../testing/errors.ts';
 
 const AD = encodeAdvertisement({
   kind: 'ibeacon',
@@ -31,10 +32,8 @@ describe('createBeaconScanner', () => {
   it('turns a loader failure into BleUnavailable naming what is missing', async () => {
     const err = Object.assign(new Error('EAFNOSUPPORT, Address family not supported by protocol'), {});
     const s = createBeaconScanner({ enabled: true }, { noble: async () => Promise.reject(err) })!;
-    await expect(s.start()).rejects.toMatchObject({
-      code: ErrorCode.BleUnavailable,
-      message: expect.stringMatching(/no Bluetooth sockets/),
-    });
+    const failure = await expectVendgateError(s.start(), ErrorCode.BleUnavailable);
+    expect(failure.message).toMatch(/no Bluetooth sockets/);
   });
 });
 

@@ -1,7 +1,7 @@
 import type { MqttClient } from 'mqtt';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connectMqttAsync } from '../../contract/mqtt-client.ts';
-import { ErrorCode, isVendgateError } from '../../core/errors.ts';
+import { ErrorCode } from '../../core/errors.ts';
 import { silentLogger } from '../../core/log.ts';
 import { MESSAGES } from '../../devices/display/messages.ts';
 import {
@@ -14,13 +14,12 @@ import {
 import type { DisplayScreen } from '../../devices/display/port.ts';
 import { DisplaySim } from '../../firmware-sim/display/sim.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from '../../gateway/broker/embedded.ts';
+import { cleanupsAfterEach } from '../../testing/cleanups.ts';
+import { expectVendgateError } from '../../testing/errors.ts';
 
 const log = silentLogger();
 const GW = 'gw1';
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 const dispensing: DisplayScreen = { kind: 'dispensing', item: { name: 'Cola' } };
 const done: DisplayScreen = { kind: 'done', item: { name: 'Cola' } };
@@ -140,10 +139,10 @@ describe('the MQTT payment display and its simulator on the embedded broker', ()
 
   it('validates screens before publishing anything', async () => {
     const s = await site();
-    const err = await s.display
-      .show('m1', { kind: 'done', item: { name: '' } } as DisplayScreen)
-      .catch((e: unknown) => e);
-    expect(isVendgateError(err, ErrorCode.DisplayScreenInvalid)).toBe(true);
+    await expectVendgateError(
+      s.display.show('m1', { kind: 'done', item: { name: '' } } as DisplayScreen),
+      ErrorCode.DisplayScreenInvalid,
+    );
     expect(s.display.current('m1')).toBeUndefined();
   });
 

@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { freePort } from '../../testing/ports.ts';
+import { waitUntil } from '../../testing/wait.ts';
 
 export interface MosquittoHandle {
   url: string;
@@ -121,10 +122,9 @@ export async function startMosquitto(opts: { port?: number } = {}): Promise<Mosq
   };
 }
 
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
+function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const accepts = () =>
+    new Promise<boolean>((resolve) => {
       const s = connect({ port, host: '127.0.0.1' });
       s.once('connect', () => {
         s.destroy();
@@ -132,8 +132,9 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
       });
       s.once('error', () => resolve(false));
     });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`mosquitto did not accept connections on port ${port}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  return waitUntil(accepts, {
+    timeoutMs,
+    what: `mosquitto accepting connections on port ${port}`,
+    everyMs: 25,
+  });
 }

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, VendgateError } from '../../../core/errors.ts';
+import { expectVendgateError } from '../../../testing/errors.ts';
 import { parseAdvertisement } from '../parse.ts';
 import { RotatingMinor, WECHAT_SHAKE_UUID } from '../rotating-id.ts';
 import { type BlenoLike, createShakeAdvertiser, loadBleno, ShakeBeaconAdvertiser } from './advertiser.ts';
@@ -113,7 +114,7 @@ describe('ShakeBeaconAdvertiser', () => {
     const failing = new FakeBleno();
     failing.failNext = new Error('Command Disallowed');
     const adv = new ShakeBeaconAdvertiser({ bleno: failing, major: 1, minor: 1, schedule: false });
-    await expect(adv.start()).rejects.toMatchObject({ code: ErrorCode.BleUnavailable });
+    await expectVendgateError(adv.start(), ErrorCode.BleUnavailable);
 
     const off = new FakeBleno();
     off.state = 'poweredOff';

@@ -1,15 +1,13 @@
 import { existsSync, mkdtempSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openTransport } from '../devices/vending/transport.ts';
+import { cleanupsAfterEach } from '../testing/cleanups.ts';
 import { createPtyPair, type PtyPair } from './pty.ts';
 
 describe('createPtyPair', () => {
-  const cleanup: (() => Promise<void> | void)[] = [];
-  afterEach(async () => {
-    for (const c of cleanup.splice(0).reverse()) await c();
-  });
+  const cleanup = cleanupsAfterEach();
 
   function tmp(): string {
     const dir = mkdtempSync(join(tmpdir(), 'vendgate-pty-'));

@@ -15,21 +15,21 @@ import type {
   CashlessVendRequest,
   CashlessVendResult,
 } from '../../devices/vending/mdb/port.ts';
+import { waitUntil } from '../../testing/wait.ts';
 import { createPtyPair, type PtyPair } from '../pty.ts';
 import { sendSelect } from './main.ts';
 import { type MdbSimProcess, spawnMdbSim } from './spawn.ts';
 
 /** Resolves once the sim reported ENABLED after its latest port-open (the driver configured it again). */
 async function readerEnabledSinceReopen(sim: MdbSimProcess, limitMs = 10_000): Promise<void> {
-  const until = Date.now() + limitMs;
-  for (;;) {
-    const lastOpen = sim.events.findLastIndex((e) => e.event === 'port-open');
-    const lastStatus = sim.events.findLastIndex((e) => e.event === 'status');
-    if (lastOpen >= 0 && lastStatus > lastOpen && sim.events[lastStatus]!.state === 'ENABLED') return;
-    if (Date.now() > until)
-      throw new Error(`reader not enabled again: ${JSON.stringify(sim.events.slice(-6))}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitUntil(
+    () => {
+      const lastOpen = sim.events.findLastIndex((e) => e.event === 'port-open');
+      const lastStatus = sim.events.findLastIndex((e) => e.event === 'status');
+      return lastOpen >= 0 && lastStatus > lastOpen && sim.events[lastStatus]!.state === 'ENABLED';
+    },
+    { timeoutMs: limitMs, what: 'the reader ENABLED again after the port reopened' },
+  );
 }
 
 describe('MDB simulator process on a socat pty pair', { timeout: 60_000 }, () => {

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connectMqttAsync } from '../../contract/mqtt-client.ts';
 import { silentLogger } from '../../core/log.ts';
 import {
@@ -9,12 +9,10 @@ import {
   MqttPaymentDisplay,
 } from '../../devices/display/mqtt-display.ts';
 import { startEmbeddedBroker } from '../../gateway/broker/embedded.ts';
+import { cleanupsAfterEach } from '../../testing/cleanups.ts';
 
 const log = silentLogger();
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 /** Resolves with the next stdout JSON line that satisfies `pred`. */
 function nextLine(child: ChildProcess, pred: (o: Record<string, unknown>) => boolean) {

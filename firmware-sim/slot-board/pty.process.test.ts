@@ -7,8 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCode, isVendgateError } from '../../core/errors.ts';
+import { ErrorCode } from '../../core/errors.ts';
 import { SlotBoardDriver } from '../../devices/vending/slot-board/driver.ts';
+import { expectVendgateError } from '../../testing/errors.ts';
 import { createPtyPair, type PtyPair } from '../pty.ts';
 import { type SlotBoardProcess, spawnSlotBoard } from './spawn.ts';
 
@@ -75,18 +76,13 @@ describe('slot board simulator process on a socat pty pair', { timeout: 60_000 }
   it('survives the pty vanishing and reappearing mid-vend, resolving the vend by query', async () => {
     const started = sim.waitForEvent((e) => e.event === 'dispense-start' && e.vendToken === 0x10004);
     const vend = driver.dispense({ vendToken: 0x10004, slot: 4 });
-    const settled = vend.then(
-      (o) => ({ ok: true as const, o }),
-      (err: unknown) => ({ ok: false as const, err }),
-    );
+    // The motor runs 400 ms and the pty vanishes right after it started: the driver cannot know the outcome.
+    const failed = expectVendgateError(vend, ErrorCode.DeviceOffline);
     await started;
     const offline = once(driver, 'offline');
     await pty.restart({ downMs: 300 });
     await offline;
-    const result = await settled;
-    // The motor runs 400 ms and the pty vanished right after it started: the driver cannot know the outcome.
-    expect(result.ok).toBe(false);
-    expect(isVendgateError(result.ok ? null : result.err, ErrorCode.DeviceOffline)).toBe(true);
+    await failed;
     if (!driver.online) await once(driver, 'online');
     await sim.waitForEvent((e) => e.event === 'vend' && e.vendToken === 0x10004, { includePast: true });
     expect(await driver.queryVend(0x10004)).toEqual({ kind: 'dispensed', vendToken: 0x10004, slot: 4 });
