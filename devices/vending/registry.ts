@@ -176,7 +176,7 @@ export function vendingDriver(drivers: readonly AnyVendingDriver[], name: string
  */
 export function createVendingDevice(
   drivers: readonly AnyVendingDriver[],
-  machine: MachineWiring & { driver: string },
+  machine: MachineWiring & { driver: string; [field: string]: unknown },
   deps: DriverDeps,
 ): CreatedDevice {
   const d = vendingDriver(drivers, machine.driver);

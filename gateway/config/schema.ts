@@ -91,7 +91,10 @@ export function machineSchemaFor<const D extends VendingDriverList>(drivers: D) 
   const [first] = drivers;
   const branches = drivers.map((d) =>
     MachineCommon.extend({
-      driver: d === first ? z.literal(d.name).default(d.name) : z.literal(d.name),
+      driver: (d === first ? z.literal(d.name).default(d.name) : z.literal(d.name)).describe(
+        `${d.name}: ${d.summary}.`,
+      ),
+      baudRate: MachineCommon.shape.baudRate.describe(`Serial speed; default ${d.defaultBaudRate}.`),
       ...d.fields,
     }).strict(),
   );
@@ -103,9 +106,7 @@ export function machineSchemaFor<const D extends VendingDriverList>(drivers: D) 
       error: (issue) =>
         issue.code === 'invalid_union' ? `an unknown driver; expected one of ${names.join(', ')}` : undefined,
     })
-    .describe(
-      `A vending machine. driver (default ${first.name}): ${drivers.map((d) => `${d.name}: ${d.summary}; serial speed default ${d.defaultBaudRate}`).join('. ')}.`,
-    );
+    .describe(`A vending machine; its \`driver\` (default ${first.name}) decides which other fields it has.`);
 }
 
 const BrokerUser = z
