@@ -58,8 +58,10 @@ export async function main(argv: string[]): Promise<number> {
       if (rest[0] !== 'generate') break;
       process.stdout.write(`${JSON.stringify(generateRawKeyPair(), null, 2)}\n`);
       return 0;
-    case 'sim':
+    case 'sim': {
+      const { runSim } = await import('./sim-command.ts');
       return runSim(rest);
+    }
     case 'qr': {
       if (rest[0] !== 'sticker') break;
       const { runStickerCli } = await import('../devices/display/sticker.ts');
@@ -87,40 +89,6 @@ async function runStart(args: string[]): Promise<number> {
   log.info('stopping');
   await gw.stop();
   return 0;
-}
-
-async function runSim(args: string[]): Promise<number> {
-  switch (args[0]) {
-    case 'slot-board': {
-      const { runSlotBoardSim } = await import('../firmware-sim/slot-board/main.ts');
-      return runSlotBoardSim(args.slice(1));
-    }
-    case 'mdb': {
-      const { runMdbSim } = await import('../firmware-sim/mdb/main.ts');
-      return runMdbSim(args.slice(1));
-    }
-    case 'display': {
-      const { runDisplaySim } = await import('../firmware-sim/display/main.ts');
-      return runDisplaySim(args.slice(1));
-    }
-    case 'select': {
-      // Presses a button on a running MDB machine simulator through its control socket.
-      const { values } = parseArgs({
-        args: args.slice(1),
-        options: { control: { type: 'string' }, item: { type: 'string' } },
-      });
-      if (!values.control || !values.item) {
-        process.stderr.write('usage: vendgate sim select --control SOCKET|PORT --item N\n');
-        return 2;
-      }
-      const { sendSelect } = await import('../firmware-sim/mdb/main.ts');
-      const control = /^\d+$/.test(values.control) ? Number(values.control) : values.control;
-      process.stdout.write(`${JSON.stringify(await sendSelect(control, Number(values.item)))}\n`);
-      return 0;
-    }
-  }
-  process.stderr.write('usage: vendgate sim slot-board|mdb|display|select ...\n');
-  return 2;
 }
 
 function runConfig(args: string[]): number {

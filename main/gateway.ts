@@ -5,43 +5,57 @@ import type { Health } from '../api/schemas.ts';
 import { buildApi } from '../api/server.ts';
 import { connectMqtt, connectMqttOver } from '../contract/mqtt-client.ts';
 import { publicKeyFromBase64 } from '../contract/signing.ts';
-import { ErrorCode } from '../core/errors.ts';
 import { type Log, namespaced } from '../core/log.ts';
 import { VERSION } from '../core/version.ts';
+import { DisplayFanout } from '../devices/display/fanout.ts';
 import { DisplayHub } from '../devices/display/hub.ts';
-import { displayBrokerUser, MqttPaymentDisplay } from '../devices/display/mqtt-display.ts';
-import type { PaymentDisplay } from '../devices/display/port.ts';
-import { MdbCashlessDriver } from '../devices/vending/mdb/driver.ts';
-import type { MdbCurrency } from '../devices/vending/mdb/money.ts';
+import { MqttPaymentDisplay } from '../devices/display/mqtt-display.ts';
 import type { CashlessReader } from '../devices/vending/mdb/port.ts';
 import type { VendingMachine } from '../devices/vending/port.ts';
-import { SlotBoardDriver } from '../devices/vending/slot-board/driver.ts';
+import { type BuiltInDrivers, VENDING_DRIVERS, type VendingDriverList } from '../devices/vending/registry.ts';
 import type { TransportFactory } from '../devices/vending/transport.ts';
+import { AvailabilityReporter } from '../gateway/availability/reporter.ts';
 import { type BeaconService, startBeaconService } from '../gateway/beacons/service.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from '../gateway/broker/embedded.ts';
-import { CashlessFlow, type CashlessMachine } from '../gateway/cashless/flow.ts';
-import type { Config, MachineConfig } from '../gateway/config/schema.ts';
+import { CashlessFlow } from '../gateway/cashless/flow.ts';
+import { CommandRouter } from '../gateway/commands/router.ts';
+import type { AnyConfig, ConfigFor, MachineConfigFor } from '../gateway/config/schema.ts';
 import { CouponEngine } from '../gateway/coupons/engine.ts';
+import { CouponUpkeep } from '../gateway/coupons/upkeep.ts';
+import { GatewayHealth } from '../gateway/health/health.ts';
 import { catalogFrom } from '../gateway/ledger/catalog.ts';
 import { OrderLedger } from '../gateway/ledger/ledger.ts';
 import { VendRunner } from '../gateway/ledger/vend-runner.ts';
 import { CommandGuard } from '../gateway/link/command-guard.ts';
-import { type AcceptedCommand, PlatformLink } from '../gateway/link/link.ts';
+import { PlatformLink } from '../gateway/link/link.ts';
 import { Outbox } from '../gateway/outbox/outbox.ts';
 import { type Db, openStore } from '../gateway/store/db.ts';
 import { GroupCommit } from '../gateway/store/group-commit.ts';
+import { Lifecycle, PartGroup } from './lifecycle.ts';
+import { simulatedRadioFor } from './simulated-radio.ts';
+import {
+  cashlessMachines,
+  catalogEntries,
+  createDevices,
+  displayLocales,
+  displayUsers,
+  idleScreens,
+} from './wiring.ts';
 
-export interface GatewayOptions {
-  config: Config;
+export interface GatewayOptions<D extends VendingDriverList = BuiltInDrivers> {
+  /** Parsed with the schema of the same driver registry (`configSchemaFor(drivers)`). */
+  config: ConfigFor<D>;
   log: Log;
   /** Seam for tests: how a machine's port URL becomes a byte transport. */
   transportFactory?: TransportFactory;
-  /** Seam for tests: build a machine other than the configured driver. */
-  machineFactory?: (machine: MachineConfig, log: Log) => VendingMachine;
+  /** Seam for tests: build a remote-vend machine other than the configured driver. */
+  machineFactory?: (machine: MachineConfigFor<D>, log: Log) => VendingMachine;
+  /** The vending driver registry; default the built-in drivers. */
+  drivers?: D;
 }
 
-export interface Gateway {
-  readonly config: Config;
+export interface Gateway<D extends VendingDriverList = BuiltInDrivers> {
+  readonly config: ConfigFor<D>;
   readonly db: Db;
   readonly ledger: OrderLedger;
   readonly outbox: Outbox;
@@ -62,81 +76,122 @@ export interface Gateway {
 }
 
 /**
- * The composition root (zigbee2mqtt style): builds every part from the
- * config, wires them through their constructors, and starts them in order:
- * store -> broker -> machines -> ledger/runner -> platform link -> HTTP.
+ * The composition root (zigbee2mqtt's controller): builds every part from
+ * the config, wires them through their constructors, and starts them in
+ * order: store -> broker -> BLE -> displays -> machines -> vend flows ->
+ * platform link -> HTTP -> upkeep. `stop()` stops them in reverse; a part
+ * that fails to start stops the ones already running before the error goes
+ * on. The behaviour lives in the parts; here is only which part gets what.
  */
-export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
-  const { config } = opts;
-  const log = opts.log;
+export async function startGateway<D extends VendingDriverList = BuiltInDrivers>(
+  opts: GatewayOptions<D>,
+): Promise<Gateway<D>> {
+  // Every machine of every registry's config has the shared fields and a driver name (schema.ts).
+  const config = opts.config as unknown as AnyConfig;
+  const drivers: VendingDriverList = opts.drivers ?? VENDING_DRIVERS;
+  const { log } = opts;
+  const life = new Lifecycle(log);
   const startedAt = Date.now();
-  const db = openStore({
-    path: config.store.path ?? `${config.dataDir}/vendgate.db`,
-    synchronous: config.store.synchronous,
-  });
+
+  // ------------------------------------------------------------ store
+  let commits: GroupCommit | undefined;
+  const db = await life.step(
+    'store',
+    () =>
+      openStore({
+        path: config.store.path ?? `${config.dataDir}/vendgate.db`,
+        synchronous: config.store.synchronous,
+      }),
+    (store) => {
+      log.info({ groupCommit: commits?.stats }, 'store closed');
+      store.close();
+    },
+  );
+  commits = new GroupCommit(db);
   const outbox = new Outbox(db, {
     gatewayId: config.gatewayId,
     maxRows: config.outbox.maxRows,
     telemetryTtlMs: config.outbox.telemetryTtlMs,
   });
-  // BLE (flow 3): the beacon fleet and the shake-claim verifier. A missing adapter never stops the gateway.
-  let wakeLink: () => void = () => {};
-  const ble: BeaconService = await startBeaconService({
-    config: config.ble,
-    db,
-    outbox,
-    notify: () => wakeLink(),
-    log: namespaced(log, 'ble'),
-    staticIds: config.coupons.beacons,
-  });
-  const keys = new Map(
-    Object.entries(config.platform.publicKeys).map(([id, k]) => [id, publicKeyFromBase64(k)]),
-  );
-  if (keys.size === 0)
-    log.warn('no platform.publicKeys configured: every platform command will be refused as forged');
-  const guard = new CommandGuard(db, {
-    gatewayId: config.gatewayId,
-    keys,
-    maxSkewMs: config.platform.maxSkewMs,
-    maxLifetimeMs: config.platform.maxCommandLifetimeMs,
-  });
 
+  // ------------------------------------------------------------ broker
   let broker: EmbeddedBroker | undefined;
   let brokerUrl = config.broker.url;
   if (!brokerUrl) {
     // MQTT display devices log in with their own credentials and ACL; the
     // gateway's own clients stay anonymous on loopback unless users were
     // configured by hand.
-    const displayUsers = config.machines.flatMap((m) =>
-      m.display.mqtt
-        ? [
-            displayBrokerUser({
-              gatewayId: config.gatewayId,
-              displayId: m.id,
-              password: m.display.mqtt.password,
-            }),
-          ]
-        : [],
+    const devices = displayUsers(config);
+    const embedded = config.broker.embedded;
+    broker = await life.step(
+      'embedded broker',
+      () =>
+        startEmbeddedBroker({
+          host: embedded.host,
+          port: embedded.port,
+          users: [...embedded.users, ...devices],
+          trustLoopback: embedded.users.length === 0 && devices.length > 0,
+          log: namespaced(log, 'broker'),
+        }),
+      (b) => b.close(),
     );
-    broker = await startEmbeddedBroker({
-      host: config.broker.embedded.host,
-      port: config.broker.embedded.port,
-      users: [...config.broker.embedded.users, ...displayUsers],
-      trustLoopback: config.broker.embedded.users.length === 0 && displayUsers.length > 0,
-      log: namespaced(log, 'broker'),
-    });
     brokerUrl = broker.url;
   }
 
-  const catalog = catalogFrom(
-    config.machines.map((m) => ({
-      machineId: m.id,
-      anySlot: m.driver === 'mdb',
-      slots: m.slots.map((s) => ({
-        slot: s.slot,
-        price: s.price === undefined ? undefined : { amount: s.price, currency: m.currency },
-      })),
-    })),
+  // ------------------------------------------------------------ devices, link, health
+  const { machines, readers } = createDevices(
+    config,
+    drivers,
+    { transportFactory: opts.transportFactory, log },
+    // The machine config came from opts.config, so it is the caller's MachineConfigFor<D>.
+    opts.machineFactory && ((m) => opts.machineFactory?.(m as unknown as MachineConfigFor<D>, log)),
+  );
+  const keys = new Map(
+    Object.entries(config.platform.publicKeys).map(([id, k]) => [id, publicKeyFromBase64(k)]),
+  );
+  if (keys.size === 0)
+    log.warn('no platform.publicKeys configured: every platform command will be refused as forged');
+  const embeddedBroker = broker;
+  const link: PlatformLink = new PlatformLink({
+    brokerUrl,
+    // With the embedded broker, the link reaches it in-process, not over a loopback socket.
+    ...(embeddedBroker
+      ? { connect: (o: IClientOptions) => connectMqttOver(() => embeddedBroker.openInProcess(), o) }
+      : {}),
+    gatewayId: config.gatewayId,
+    username: config.broker.username,
+    password: config.broker.password,
+    outbox,
+    guard: new CommandGuard(db, {
+      gatewayId: config.gatewayId,
+      keys,
+      maxSkewMs: config.platform.maxSkewMs,
+      maxLifetimeMs: config.platform.maxCommandLifetimeMs,
+    }),
+    db,
+    commits,
+    log: namespaced(log, 'link'),
+    resendAfterMs: config.platform.resendAfterMs,
+    status: () => health.linkStatus(),
+  });
+  const notify = () => link.notify();
+
+  // ------------------------------------------------------------ BLE, coupons, ledger
+  // A missing adapter never stops the gateway (the service logs it and runs on).
+  const simulatedRadio = await simulatedRadioFor(config.ble);
+  const ble = await life.step(
+    'BLE',
+    () =>
+      startBeaconService({
+        config: config.ble,
+        db,
+        outbox,
+        notify,
+        log: namespaced(log, 'ble'),
+        staticIds: config.coupons.beacons,
+        ...(simulatedRadio ? { simulatedRadio } : {}),
+      }),
+    (service) => service.stop(),
   );
   if (!config.coupons.userKey && config.coupons.campaigns.length > 0) {
     log.warn(
@@ -151,48 +206,17 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     retentionMs: config.coupons.retentionDays * 86_400_000,
     log: namespaced(log, 'coupons'),
   });
-  coupons.syncConfig(config.coupons.campaigns);
-  const ledger = new OrderLedger({ db, outbox, catalog, coupons });
-  const commits = new GroupCommit(db);
-
-  const machines = new Map<string, VendingMachine>();
-  const readers = new Map<string, CashlessReader>();
-  for (const m of config.machines) {
-    if (m.driver === 'mdb') {
-      readers.set(
-        m.id,
-        new MdbCashlessDriver({
-          machineId: m.id,
-          url: m.port,
-          transportFactory: opts.transportFactory,
-          transportOptions: m.baudRate ? { baudRate: m.baudRate } : undefined,
-          // The config schema allows only currencies the MDB reader supports.
-          currency: m.currency as MdbCurrency,
-          scaleFactor: m.mdb.scaleFactor,
-          decimalPlaces: m.mdb.decimalPlaces,
-          maxResponseTimeSec: m.mdb.maxResponseTimeSec,
-          log,
-        }),
-      );
-      continue;
-    }
-    const machine =
-      opts.machineFactory?.(m, log) ??
-      new SlotBoardDriver({
-        machineId: m.id,
-        url: m.port,
-        transportFactory: opts.transportFactory,
-        transportOptions: { baudRate: m.baudRate ?? 9600 },
-        silenceTimeoutMs: m.silenceTimeoutMs,
-        log,
-      });
-    machines.set(m.id, machine);
-  }
-
-  // The link is created before the runner so that ledger changes can wake it.
-  let link: PlatformLink | undefined;
-  const notify = () => link?.notify();
-  wakeLink = notify;
+  await life.step(
+    'coupon campaigns',
+    () => void coupons.syncConfig(config.coupons.campaigns),
+    () => {},
+  );
+  const ledger = new OrderLedger({
+    db,
+    outbox,
+    catalog: catalogFrom(catalogEntries(config, drivers)),
+    coupons,
+  });
   const runner = new VendRunner({
     ledger,
     machines,
@@ -201,197 +225,141 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     onChange: notify,
     commits,
   });
-
-  for (const machine of machines.values()) {
-    const report = (online: boolean, reason?: string) => {
-      db.transaction(() =>
-        outbox.tryAppend('machine.status', { machineId: machine.machineId, online, reason }),
-      )();
-      notify();
-    };
-    machine.on('online', () => report(true));
-    machine.on('offline', (reason) => report(false, reason));
-  }
-
-  const linkLog = namespaced(log, 'link');
-  const embeddedBroker = broker;
-  const ordersLog = namespaced(log, 'orders');
-  link = new PlatformLink({
-    brokerUrl,
-    // With the embedded broker, the link reaches it in-process, not over a loopback socket.
-    ...(embeddedBroker
-      ? { connect: (o: IClientOptions) => connectMqttOver(() => embeddedBroker.openInProcess(), o) }
-      : {}),
+  const health = new GatewayHealth({
     gatewayId: config.gatewayId,
-    username: config.broker.username,
-    password: config.broker.password,
+    version: VERSION,
+    startedAt,
+    brokerUrl,
+    link,
+    machines: [...machines.values()],
+    readers: [...readers.values()],
     outbox,
-    guard,
-    db,
-    commits,
-    log: linkLog,
-    resendAfterMs: config.platform.resendAfterMs,
-    status: () => ({
-      version: VERSION,
-      startedAt,
-      machines: [...machines.values()].map((m) => ({ machineId: m.machineId, online: m.online })),
-      outbox: (({ pending, dropped, expired }) => ({ pending, dropped, expired }))(outbox.stats()),
-    }),
-  });
-  const platformLink = link;
-  link.on('command', (cmd: AcceptedCommand) => {
-    try {
-      handleCommand(cmd);
-    } catch (err) {
-      linkLog.error({ err, commandId: cmd.id }, 'command handling failed; the platform will retry the order');
-    }
-    // No notify here: the link publishes what a command queued once it has committed.
+    ledger,
   });
 
-  function handleCommand(cmd: AcceptedCommand): void {
-    if (cmd.type === 'campaign.upsert' || cmd.type === 'campaign.end' || cmd.type === 'coupon.claim') {
-      coupons.applyCommand(cmd.type, cmd.data).then(
-        () => platformLink.notify(),
-        (err: unknown) => linkLog.error({ err, commandId: cmd.id }, 'coupon command failed'),
-      );
-      return;
-    }
-    if (cmd.type === 'order.paid' && cashless.owns(cmd.data.orderId, cmd.data.machineId)) {
-      cashless.onPaid(cmd.data);
-      return;
-    }
-    if (cmd.type === 'order.paid') {
-      if (outbox.saturated) {
-        // Not recorded: the platform sees no order.accepted and retries.
-        linkLog.error(
-          { orderId: cmd.data.orderId, code: ErrorCode.OutboxFull },
-          'outbox full of undelivered money events; order not taken',
+  // ------------------------------------------------------------ displays
+  const displayLog = namespaced(log, 'display');
+  const displays = new DisplayHub({ locales: displayLocales(config), log: displayLog });
+  const deviceIds = new Set(config.machines.filter((m) => m.display.mqtt).map((m) => m.id));
+  const mqttDisplays =
+    deviceIds.size === 0
+      ? undefined
+      : await life.step(
+          'MQTT displays',
+          async () => {
+            const client = connectMqtt(brokerUrl, {
+              clientId: `vendgate-${config.gatewayId}-displays`,
+              username: config.broker.username,
+              password: config.broker.password,
+              reconnectPeriod: 1000,
+            });
+            const devices = new MqttPaymentDisplay({
+              client,
+              gatewayId: config.gatewayId,
+              locales: displayLocales(config),
+              log: displayLog,
+            });
+            try {
+              await devices.start();
+            } catch (err) {
+              await client.endAsync(true);
+              throw err;
+            }
+            return { devices, client };
+          },
+          async ({ devices, client }) => {
+            await devices.stop();
+            await client.endAsync(true);
+          },
         );
-        return;
-      }
-      const r = ledger.receivePaid(cmd.data);
-      // Inside the command's transaction: the vend intent can share its commit.
-      if (r.kind === 'accepted') runner.submitPaid(r.order.orderId, r.order.machineId);
-      ordersLog.info(
-        { orderId: r.order.orderId, machineId: r.order.machineId, slot: r.order.slot, result: r.kind },
-        r.kind === 'refused' ? `order refused: ${r.reason}` : `order ${r.kind}`,
-      );
-    }
-  }
-
-  // Payment displays: the kiosk pages served at /display/{machineId}.
-  const displays = new DisplayHub({
-    locales: Object.fromEntries(config.machines.map((m) => [m.id, m.display.locale])),
-    log: namespaced(log, 'display'),
+  const display = new DisplayFanout({
+    primary: displays,
+    devices: mqttDisplays?.devices,
+    deviceIds,
+    log: displayLog,
   });
-  const idleScreens = new Map(
-    config.machines.flatMap((m) =>
-      m.display.staticQrUrl
-        ? [
-            [
-              m.id,
-              {
-                kind: 'idle' as const,
-                machineName: m.display.name ?? m.id,
-                staticQrUrl: m.display.staticQrUrl,
-              },
-            ],
-          ]
-        : [],
-    ),
-  );
-  const mqttDisplayIds = new Set(config.machines.filter((m) => m.display.mqtt).map((m) => m.id));
-  let displayClient: ReturnType<typeof connectMqtt> | undefined;
-  let mqttDisplays: MqttPaymentDisplay | undefined;
-  if (mqttDisplayIds.size > 0) {
-    displayClient = connectMqtt(brokerUrl, {
-      clientId: `vendgate-${config.gatewayId}-displays`,
-      username: config.broker.username,
-      password: config.broker.password,
-      reconnectPeriod: 1000,
-    });
-    mqttDisplays = new MqttPaymentDisplay({
-      client: displayClient,
-      gatewayId: config.gatewayId,
-      locales: Object.fromEntries(config.machines.map((m) => [m.id, m.display.locale])),
-      log: namespaced(log, 'display'),
-    });
-    await mqttDisplays.start();
-  }
-  const display = screensTo(displays, mqttDisplays, mqttDisplayIds, namespaced(log, 'display'));
-  const cashlessMachines = new Map<string, CashlessMachine>();
-  for (const m of config.machines) {
-    const reader = readers.get(m.id);
-    if (!reader) continue;
-    cashlessMachines.set(m.id, {
-      reader,
-      displayId: m.id,
-      itemNames: new Map(m.slots.flatMap((s) => (s.name ? [[s.slot, s.name] as const] : []))),
-      idle: idleScreens.get(m.id),
-    });
-  }
+  const idle = idleScreens(config);
   const cashless = new CashlessFlow({
     db,
     ledger,
     outbox,
     link,
     display,
-    machines: cashlessMachines,
+    machines: cashlessMachines(config, readers, idle),
     log: namespaced(log, 'cashless'),
   });
-  for (const [id, screen] of idleScreens) await display.show(id, screen);
+  await life.step(
+    'idle screens',
+    async () => {
+      for (const [id, screen] of idle) await display.show(id, screen);
+    },
+    () => {},
+  );
 
-  await Promise.all([...machines.values(), ...readers.values()].map((m) => m.start()));
-  const closedSessions = cashless.recover();
-  if (closedSessions.closed + closedSessions.unresolved > 0)
-    log.info(closedSessions, 'cashless sessions closed after restart');
-  const recovered = runner.recover();
-  if (recovered.resolving + recovered.queued > 0) log.info(recovered, 'resuming orders from the ledger');
-  link.start();
+  // ------------------------------------------------------------ machines and the vend flows
+  await life.start(
+    'machine availability',
+    new AvailabilityReporter({ machines: [...machines.values()], db, outbox, notify, log }),
+  );
+  await life.start('machines', new PartGroup([...machines.values(), ...readers.values()]));
+  await life.step(
+    'vend flows',
+    () => {
+      const closed = cashless.recover();
+      if (closed.closed + closed.unresolved > 0) log.info(closed, 'cashless sessions closed after restart');
+      const recovered = runner.recover();
+      if (recovered.resolving + recovered.queued > 0) log.info(recovered, 'resuming orders from the ledger');
+    },
+    () => {
+      runner.stop();
+      cashless.stop();
+    },
+  );
 
-  const health = (): Health => {
-    const ms = [...machines.values(), ...readers.values()].map((m) => ({
-      machineId: m.machineId,
-      online: m.online,
-    }));
-    const s = outbox.stats();
-    const connected = platformLink.connected;
-    return {
-      status: connected && ms.every((m) => m.online) ? 'ok' : 'degraded',
-      gatewayId: config.gatewayId,
-      version: VERSION,
-      uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
-      platform: { connected, brokerUrl: brokerUrl ?? '' },
-      machines: ms,
-      outbox: { pending: s.pending, dropped: s.dropped, expired: s.expired, lastSeq: s.lastSeq },
-      orders: ledger.countByState(),
-    };
-  };
+  // ------------------------------------------------------------ platform link
+  await life.start(
+    'command router',
+    new CommandRouter({
+      link,
+      coupons,
+      cashless,
+      ledger,
+      runner,
+      outbox,
+      log: namespaced(log, 'link'),
+      ordersLog: namespaced(log, 'orders'),
+    }),
+  );
+  await life.step(
+    'platform link',
+    () => link.start(),
+    () => link.stop(),
+  );
 
-  let http: FastifyInstance | undefined;
+  // ------------------------------------------------------------ HTTP and upkeep
   let httpUrl: string | undefined;
-  if (config.http.enabled) {
-    http = await buildApi({ ledger, health, log, displays });
-    await http.listen({ host: config.http.host, port: config.http.port });
-    const addr = http.server.address();
-    httpUrl = typeof addr === 'object' && addr ? `http://${config.http.host}:${addr.port}` : undefined;
-  }
+  const http = !config.http.enabled
+    ? undefined
+    : await life.step(
+        'HTTP API',
+        async () => {
+          const api = await buildApi({ ledger, health: () => health.report(), log, displays });
+          try {
+            await api.listen({ host: config.http.host, port: config.http.port });
+          } catch (err) {
+            await api.close();
+            throw err;
+          }
+          const addr = api.server.address();
+          httpUrl = typeof addr === 'object' && addr ? `http://${config.http.host}:${addr.port}` : undefined;
+          return api;
+        },
+        (api) => api.close(),
+      );
+  await life.start('coupon upkeep', new CouponUpkeep({ coupons, notify, log: namespaced(log, 'coupons') }));
 
-  // Coupon upkeep: expire unused coupons, purge claims past retention.
-  const upkeep = setInterval(() => {
-    try {
-      coupons.expire(Date.now());
-      coupons.purge(Date.now());
-      platformLink.notify();
-    } catch (err) {
-      log.error({ err }, 'coupon upkeep failed');
-    }
-  }, 60_000);
-  upkeep.unref();
-
-  let stopped = false;
   return {
-    config,
+    config: opts.config,
     db,
     ledger,
     outbox,
@@ -407,50 +375,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     brokerUrl,
     http,
     httpUrl,
-    health,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      clearInterval(upkeep);
-      await http?.close();
-      runner.stop();
-      cashless.stop();
-      await mqttDisplays?.stop();
-      await displayClient?.endAsync(true);
-      await platformLink.stop();
-      await Promise.all([...machines.values(), ...readers.values()].map((m) => m.stop()));
-      await ble.stop();
-      await broker?.close();
-      log.info({ groupCommit: commits.stats }, 'store closed');
-      db.close();
-    },
-  };
-}
-
-/**
- * The payment display the flows use: every screen goes to the kiosk pages,
- * and also to the MQTT display device of machines that have one. A failing
- * MQTT publish is logged, never allowed to stop a vend.
- */
-function screensTo(
-  hub: DisplayHub,
-  mqtt: MqttPaymentDisplay | undefined,
-  mqttIds: ReadonlySet<string>,
-  log: Log,
-): PaymentDisplay {
-  return {
-    async show(displayId, screen) {
-      await hub.show(displayId, screen);
-      if (mqtt && mqttIds.has(displayId)) {
-        await mqtt
-          .show(displayId, screen)
-          .catch((err: Error) => log.warn({ displayId, err: err.message }, 'MQTT display render failed'));
-      }
-    },
-    async setLocale(displayId, locale) {
-      await hub.setLocale(displayId, locale);
-      if (mqtt && mqttIds.has(displayId)) await mqtt.setLocale(displayId, locale);
-    },
-    localeOf: (displayId) => hub.localeOf(displayId),
+    health: () => health.report(),
+    stop: () => life.stop(),
   };
 }

@@ -14,11 +14,16 @@ import type { EventEnvelope } from '../contract/events.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { createRootLogger, type Log, silentLogger } from '../core/log.ts';
 import { RotatingMinor, WECHAT_SHAKE_UUID } from '../devices/beacon/rotating-id.ts';
-import type { DemoSiteTuning } from '../firmware-sim/beacons/demo-site.ts';
+import {
+  type DemoBeaconSite,
+  type DemoSiteTuning,
+  startDemoBeaconSite,
+} from '../firmware-sim/beacons/demo-site.ts';
 import { BleConfig, type BleConfigInput } from '../gateway/beacons/config.ts';
 import { type BeaconService, startBeaconService } from '../gateway/beacons/service.ts';
 import { Outbox } from '../gateway/outbox/outbox.ts';
 import { type Db, openStore } from '../gateway/store/db.ts';
+import { expectVendgateError } from '../testing/errors.ts';
 
 const NS = '8b0ca750095477cb3e77';
 const DOOR = `ibeacon:${WECHAT_SHAKE_UUID}:10001:1`;
@@ -40,7 +45,7 @@ afterEach(async () => {
 });
 
 interface Harness {
-  svc: BeaconService;
+  svc: BeaconService<DemoBeaconSite>;
   db: Db;
   outbox: Outbox;
   notified: () => number;
@@ -58,6 +63,7 @@ async function start(
   const db = openStore({ path: join(dir, 'vendgate.db') });
   const outbox = new Outbox(db, { gatewayId: 'gw-beacons', maxRows: 50_000, telemetryTtlMs: 3_600_000 });
   let notified = 0;
+  const tuning = opts.simulation ?? { speed: 4, tickMs: 50, cloneOf: COUNTER, cloneAfterMs: 6000 };
   const svc = await startBeaconService({
     config: BleConfig.parse(opts.config ?? { simulate: true, beacons: SITE_BEACONS }),
     db,
@@ -67,7 +73,7 @@ async function start(
     },
     log: opts.log ?? silentLogger(),
     env: { [SECRET_ENV]: SECRET },
-    simulation: opts.simulation ?? { speed: 4, tickMs: 50, cloneOf: COUNTER, cloneAfterMs: 6000 },
+    simulatedRadio: (site) => startDemoBeaconSite({ ...tuning, ...site }),
     ...(opts.nobleForTests ? { nobleForTests: opts.nobleForTests } : {}),
   });
   cleanups.push(async () => {
@@ -234,6 +240,26 @@ describe('the beacon service without a Bluetooth adapter', () => {
     ).toEqual({ ok: true, canonicalId: ROTATING });
     expect(events(outbox)).toEqual([]);
     expect(svc.status().scanner).toBe('unavailable');
+  });
+
+  it('refuses to start in simulate mode when no simulated radio was injected, saying what to do', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vendgate-beacons-'));
+    const db = openStore({ path: join(dir, 'vendgate.db') });
+    cleanups.push(() => {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const outbox = new Outbox(db, { gatewayId: 'gw-beacons', maxRows: 100, telemetryTtlMs: 60_000 });
+    const started = startBeaconService({
+      config: BleConfig.parse({ simulate: true, beacons: SITE_BEACONS }),
+      db,
+      outbox,
+      notify: () => {},
+      log: silentLogger(),
+      env: { [SECRET_ENV]: SECRET },
+    });
+    const err = await expectVendgateError(started, ErrorCode.ConfigInvalid);
+    expect(err.message).toMatch(/ble\.simulate is on but this process has no beacon simulator/);
   });
 
   it('refuses to start when a rotating beacon names a secret that is not in the environment', async () => {

@@ -11,8 +11,9 @@
  * The world follows the wall clock (optionally faster, for tests); its time
  * (`now()`) is the clock the scanner and the fleet must use.
  *
- * Loaded only when `ble.simulate` is on (gateway/beacons/service.ts imports
- * it lazily), so production never runs simulator code.
+ * Loaded only when `ble.simulate` is on: main/ imports it lazily and injects
+ * it into the beacon service as its simulated radio (SimulatedRadioFactory),
+ * so production code never imports simulator code.
  */
 import { canonicalBeaconKey, type RotatingMinor } from '../../devices/beacon/rotating-id.ts';
 import { createNobleOnHciSocket } from '../../devices/beacon/scanner/noble-hci.ts';

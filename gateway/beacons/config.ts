@@ -227,7 +227,7 @@ export const BleConfig = z
       .boolean()
       .default(false)
       .describe(
-        'Feed the scanner from the beacon simulator (firmware-sim/beacons) instead of an adapter: the configured beacons, visitors walking past, battery drain and a clone appearing after a while. For the demo and tests.',
+        'Feed the scanner from the beacon simulator instead of an adapter: the configured beacons, visitors walking past, battery drain and a clone appearing after a while. For the demo and tests.',
       ),
   })
   .strict()

@@ -5,8 +5,9 @@
  * - the BeaconFleet of the site's configured beacons (presence with
  *   hysteresis, RSSI and distance, TLM health, clone detection);
  * - the scanner feeding it (noble on the local adapter, loaded lazily only
- *   when `ble.scanner.enabled`; or noble on the beacon simulator when
- *   `ble.simulate`, whose code is imported only then);
+ *   when `ble.scanner.enabled`; or, when `ble.simulate`, the noble of a
+ *   simulated radio the caller injects: this module never loads simulator
+ *   code, the composition root decides whether one exists);
  * - the coupon engine's BeaconVerifier: rotating ids by window, static ids
  *   by membership and, while the scanner runs, by having been seen near the
  *   time of the shake and not being suspected cloned;
@@ -40,13 +41,39 @@ import {
 import { bleUnavailable } from '../../devices/beacon/scanner/load.ts';
 import { createBeaconScanner, type NobleBeaconScanner } from '../../devices/beacon/scanner/scanner.ts';
 import type { BeaconScannerStats, NobleLike } from '../../devices/beacon/scanner/types.ts';
-import type { DemoBeaconSite, DemoSiteTuning } from '../../firmware-sim/beacons/demo-site.ts';
 import { type BeaconVerdict, type BeaconVerifier, StaticBeaconVerifier } from '../coupons/verifier.ts';
 import type { Outbox } from '../outbox/outbox.ts';
 import type { Db } from '../store/db.ts';
 import type { BleConfig } from './config.ts';
 
-export interface BeaconServiceOptions {
+/** A beacon the simulated radio should make advertise: what the service knows of each configured one. */
+export interface SimulatedBeacon {
+  /** Canonical beacon id (`ibeacon:<UUID>:<major>:<minor>`, minor 0 with a rotation; `eddystone-uid:...`). */
+  id: string;
+  name: string;
+  /** For a rotating iBeacon: the rotation the beacon follows. */
+  rotation?: RotatingMinor;
+  /** RSSI at 1 m. */
+  measuredPower?: number;
+}
+
+/**
+ * The port of a simulated radio for `ble.simulate`: a noble that hears
+ * simulated beacons, and the simulated time the scanner and fleet must use.
+ */
+export interface SimulatedRadio {
+  readonly noble: NobleLike;
+  now(): number;
+  stop(): void;
+}
+
+/** Builds the simulated radio for the configured beacons, its time starting at `start` (Unix ms). */
+export type SimulatedRadioFactory<R extends SimulatedRadio = SimulatedRadio> = (site: {
+  beacons: readonly SimulatedBeacon[];
+  start: number;
+}) => R;
+
+export interface BeaconServiceOptions<R extends SimulatedRadio = SimulatedRadio> {
   config: BleConfig;
   db: Db;
   outbox: Outbox;
@@ -66,8 +93,11 @@ export interface BeaconServiceOptions {
   nobleForTests?: NobleLike | (() => Promise<NobleLike>);
   /** Seam for tests: the bleno the advertiser uses. */
   blenoForTests?: BlenoLike | (() => Promise<BlenoLike>);
-  /** With `simulate`: tuning of the simulated site (speed, when the clone appears, ...). */
-  simulation?: DemoSiteTuning;
+  /**
+   * Required with `simulate`: makes the simulated radio. Production code
+   * has none to give; the demo and tests pass the beacon simulator's.
+   */
+  simulatedRadio?: SimulatedRadioFactory<R>;
 }
 
 /** Where scanning stands: not configured, running, or no usable adapter. */
@@ -81,15 +111,15 @@ export interface BeaconServiceStatus {
   beacons: ReturnType<BeaconFleet['list']>;
 }
 
-export interface BeaconService {
+export interface BeaconService<R extends SimulatedRadio = SimulatedRadio> {
   /** For the coupon engine. */
   readonly verifier: BeaconVerifier;
   readonly fleet: BeaconFleet;
   /** The scanner, or null when scanning is off or the adapter is unavailable. */
   readonly scanner: NobleBeaconScanner | null;
   readonly advertiser: ShakeBeaconAdvertiser | null;
-  /** The simulated site when `simulate` is on. */
-  readonly simulation: DemoBeaconSite | null;
+  /** The simulated radio when `simulate` is on. */
+  readonly simulation: R | null;
   /** Settles once the scanner started, or failed to ('unavailable'), or was never configured ('off'). */
   readonly ready: Promise<ScannerState>;
   /** The service's clock (the simulated time with `simulate`). */
@@ -170,11 +200,14 @@ class SiteBeaconVerifier implements BeaconVerifier {
 
 /**
  * Starts the beacon service. Resolves once everything is built (the
- * simulator loaded when `simulate` is on); the scanner and the advertiser
+ * simulated radio too when `simulate` is on); the scanner and the advertiser
  * start in the background (`ready`). Rejects only on configuration errors
- * (a rotation secret missing from the environment: ConfigInvalid 1001).
+ * (ConfigInvalid 1001: a rotation secret missing from the environment, or
+ * `simulate` without a simulated radio to hear).
  */
-export async function startBeaconService(opts: BeaconServiceOptions): Promise<BeaconService> {
+export async function startBeaconService<R extends SimulatedRadio = SimulatedRadio>(
+  opts: BeaconServiceOptions<R>,
+): Promise<BeaconService<R>> {
   const { config, db, outbox, notify, log } = opts;
   const env = opts.env ?? process.env;
   const t = config.fleet;
@@ -183,7 +216,7 @@ export async function startBeaconService(opts: BeaconServiceOptions): Promise<Be
   const fleetBeacons: FleetBeaconConfig[] = [];
   const staticIds: string[] = [];
   const rotating: RotatingBeaconEntry[] = [];
-  const simBeacons: { id: string; name: string; rotation?: RotatingMinor; measuredPower?: number }[] = [];
+  const simBeacons: SimulatedBeacon[] = [];
   for (const b of config.beacons) {
     const k = canonicalBeaconKey(b.id);
     if (!k) throw new VendgateError(ErrorCode.ConfigInvalid, `ble.beacons: not a beacon id: ${b.id}`);
@@ -228,21 +261,24 @@ export async function startBeaconService(opts: BeaconServiceOptions): Promise<Be
     rotating.push({ uuid: adv.uuid.toUpperCase(), major: adv.major, rotation: advRotation });
   }
 
-  // ------------------------------------------------------------ simulator (lazily)
-  let site: DemoBeaconSite | null = null;
+  // ------------------------------------------------------------ simulated radio
+  let site: R | null = null;
   if (config.simulate) {
-    const { startDemoBeaconSite } = await import('../../firmware-sim/beacons/demo-site.ts');
-    site = startDemoBeaconSite({
-      ...opts.simulation,
-      beacons: simBeacons,
-      start: (opts.clock ?? Date.now)(),
-    });
+    if (!opts.simulatedRadio) {
+      throw new VendgateError(
+        ErrorCode.ConfigInvalid,
+        'ble.simulate is on but this process has no beacon simulator to hear: it is for `vendgate demo` and tests; set ble.simulate to false and enable ble.scanner for a real adapter',
+        { field: 'ble.simulate' },
+      );
+    }
+    site = opts.simulatedRadio({ beacons: simBeacons, start: (opts.clock ?? Date.now)() });
     log.warn(
       { beacons: simBeacons.length },
       'ble.simulate is on: the scanner hears the beacon simulator, not a radio',
     );
   }
-  const clock = site ? site.now : (opts.clock ?? Date.now);
+  const radio = site;
+  const clock = radio ? () => radio.now() : (opts.clock ?? Date.now);
 
   // ------------------------------------------------------------ fleet -> outbox
   const fleet = new BeaconFleet({

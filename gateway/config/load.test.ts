@@ -40,6 +40,43 @@ describe('configuration', () => {
     );
   });
 
+  it('treats a machine that names no driver as a slot-board, with only slot-board settings', () => {
+    const c = parseConfig({ machines: [{ id: 'm1', port: '/dev/x', slots: [{ slot: 1 }] }] });
+    const m = c.machines[0]!;
+    expect(m.driver).toBe('slot-board');
+    expect(m).toMatchObject({ silenceTimeoutMs: 1500, currency: 'CNY' });
+    expect(m).not.toHaveProperty('mdb');
+  });
+
+  it('gives an mdb machine its reader settings with their defaults, and no slot-board settings', () => {
+    const c = parseConfig({ machines: [{ id: 'c1', driver: 'mdb', port: '/dev/x' }] });
+    const m = c.machines[0]!;
+    expect(m.driver).toBe('mdb');
+    if (m.driver !== 'mdb') throw new Error('narrowed by driver');
+    expect(m.mdb).toEqual({ scaleFactor: 1, decimalPlaces: 2, maxResponseTimeSec: 90 });
+    expect(m).not.toHaveProperty('silenceTimeoutMs');
+  });
+
+  it("refuses one driver's settings on another driver's machine", () => {
+    expect(() =>
+      parseConfig({
+        machines: [{ id: 'm1', port: '/dev/x', slots: [{ slot: 1 }], mdb: { scaleFactor: 1 } }],
+      }),
+    ).toThrow(/machines\.0: Unrecognized key: "mdb"/);
+    expect(() =>
+      parseConfig({ machines: [{ id: 'c1', driver: 'mdb', port: '/dev/x', silenceTimeoutMs: 100 }] }),
+    ).toThrow(/machines\.0: Unrecognized key: "silenceTimeoutMs"/);
+  });
+
+  it('refuses an mdb reader in a currency it cannot announce, and a slot-board with nothing to sell', () => {
+    expect(() =>
+      parseConfig({ machines: [{ id: 'c1', driver: 'mdb', port: '/dev/x', currency: 'BRL' }] }),
+    ).toThrow(/machines\.0\.currency: an mdb reader supports CNY, HKD/);
+    expect(() => parseConfig({ machines: [{ id: 'm1', port: '/dev/x' }] })).toThrow(
+      /machines\.0\.slots: a slot-board machine needs at least one slot/,
+    );
+  });
+
   it('refuses unknown fields, so a typo does not silently fall back to a default', () => {
     expect(() => parseConfig({ htpp: { port: 1 } })).toThrow(/htpp/);
   });

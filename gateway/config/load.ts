@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
+import type { z } from 'zod';
 import { ErrorCode, VendgateError } from '../../core/errors.ts';
 import { type Config, ConfigSchema } from './schema.ts';
 
@@ -52,9 +53,15 @@ export function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv; requi
   return { config: parseConfig(withEnv, source), source };
 }
 
-/** Validates a config object; the error names each field, its value and what was expected. */
-export function parseConfig(raw: unknown, source = '(inline)'): Config {
-  const result = ConfigSchema.safeParse(raw);
+/**
+ * Validates a config object; the error names each field, its value and what
+ * was expected. `schema`: the schema of another driver registry
+ * (`configSchemaFor(drivers)`), default the built-in one.
+ */
+export function parseConfig(raw: unknown, source?: string): Config;
+export function parseConfig<S extends z.ZodType>(raw: unknown, source: string, schema: S): z.output<S>;
+export function parseConfig(raw: unknown, source = '(inline)', schema: z.ZodType = ConfigSchema): unknown {
+  const result = schema.safeParse(raw);
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {
     const path = issue.path.map(String).join('.') || '(root)';

@@ -1,9 +1,10 @@
 import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { generateRawKeyPair, type RawKeyPair } from '../../contract/signing.ts';
-import { type MdbSimProcess, spawnMdbSim } from '../../firmware-sim/mdb/spawn.ts';
-import { createPtyPair, type PtyPair } from '../../firmware-sim/pty.ts';
-import { type SlotBoardProcess, spawnSlotBoard } from '../../firmware-sim/slot-board/spawn.ts';
+import type { MdbSimProcess } from '../../firmware-sim/mdb/spawn.ts';
+import type { PtyPair } from '../../firmware-sim/pty.ts';
+import { VENDING_SIMULATORS } from '../../firmware-sim/registry.ts';
+import type { SlotBoardProcess } from '../../firmware-sim/slot-board/spawn.ts';
 import type { ConfigInput } from '../../gateway/config/schema.ts';
 
 export interface SimSiteOptions {
@@ -66,30 +67,21 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
   try {
     for (let i = 1; i <= (opts.cashlessMachines ?? 0); i++) {
       const id = `c${i}`;
-      const mdir = join(opts.dir, id);
-      mkdirSync(mdir, { recursive: true });
-      const pty = await createPtyPair(mdir, { hostName: 'gateway', deviceName: 'adapter' });
-      const sim = await spawnMdbSim({
-        port: pty.devicePath,
-        logPath: join(mdir, 'sessions.jsonl'),
-        control: 0,
-        config: { items: slots.map((item) => ({ item, price: price + 50 * (item - 1) })) },
+      const { pty, sim } = await VENDING_SIMULATORS.mdb.spawnOnPty({
+        dir: machineDir(opts.dir, id),
+        items: slots.map((slot) => ({ slot, price: price + 50 * (slot - 1) })),
       });
       cashless.push({ id, pty, sim, controlPort: Number(sim.control) });
     }
     for (let i = 1; i <= opts.machines; i++) {
       const id = `m${i}`;
-      const mdir = join(opts.dir, id);
-      mkdirSync(mdir, { recursive: true });
-      const pty = await createPtyPair(mdir, { hostName: 'gateway', deviceName: 'board' });
-      const logPath = join(mdir, 'vends.jsonl');
-      const board = await spawnSlotBoard({
-        port: pty.devicePath,
-        logPath,
-        motorMs: opts.motorMs ?? 800,
-        config: { slots: slots.map((slot) => ({ slot, stock: opts.stock ?? 1000, price })) },
+      const { pty, sim, logPath } = await VENDING_SIMULATORS['slot-board'].spawnOnPty({
+        dir: machineDir(opts.dir, id),
+        items: slots.map((slot) => ({ slot, price })),
+        stock: opts.stock ?? 1000,
+        vendMs: opts.motorMs ?? 800,
       });
-      machines.push({ id, pty, board, logPath });
+      machines.push({ id, pty, board: sim, logPath });
     }
   } catch (err) {
     await stopAll(machines, cashless);
@@ -161,6 +153,12 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
       : {}),
   };
   return { config, keys, machines, cashless, stop: () => stopAll(machines, cashless) };
+}
+
+function machineDir(siteDir: string, id: string): string {
+  const dir = join(siteDir, id);
+  mkdirSync(dir, { recursive: true });
+  return dir;
 }
 
 const PRODUCTS = ['Cola 330 ml', 'Oolong Tea 500 ml', 'Water 550 ml', 'Orange Juice', 'Green Tea', 'Coffee'];

@@ -9,7 +9,7 @@
  * noble's Gap (including its merge of successive reports per address), and
  * 'discover' comes from noble's Noble. Only the socket differs, so the
  * scanner running on it follows the same code path as on hardware. The
- * simulator (firmware-sim/beacons) passes a virtual controller here; another
+ * beacon simulator passes a virtual controller here; another
  * HCI transport (a UART or TCP bridge to a controller) would fit too.
  *
  * noble's Hci constructor opens the native socket itself, so the Hci and
