@@ -204,6 +204,8 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     verifier: ble.verifier,
     userKey: config.coupons.userKey ?? randomBytes(32),
     retentionMs: config.coupons.retentionDays * 86_400_000,
+    // Claims share the store's one group commit with orders and acks.
+    commits,
     log: namespaced(log, 'coupons'),
   });
   await life.step(

@@ -27,6 +27,7 @@ import {
 export type { DeviceMode, RigMdbMachine, RigSlotBoard } from './sim-devices.ts';
 export type BrokerKind = 'aedes' | 'mosquitto';
 type MachineInput = NonNullable<ConfigInput['machines']>[number];
+type MdbMachineInput = Extract<MachineInput, { driver: 'mdb' }>;
 
 /**
  * How much of the gateway a test runs: `none` (devices, broker and platform
@@ -41,7 +42,7 @@ export interface RigMdbMachineOptions {
   items?: MdbItem[];
   vendMs?: number;
   /** Overrides of the machine's gateway config entry (display, mdb timing, slots). */
-  machine?: Partial<MachineInput>;
+  machine?: Partial<MdbMachineInput>;
 }
 
 export interface RigOptions {
