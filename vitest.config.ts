@@ -17,16 +17,9 @@ const ALL_TESTS = [
  * What `npm run test:unit` leaves out: everything that spawns a process or
  * needs socat ptys, Chromium or Mosquitto. By naming convention: cross-layer
  * tests live in test/, and a unit test beside the code that starts a process
- * (a simulator, socat, a CLI) is named `*.process.test.ts`. Files listed by
- * name below break the convention and should be split (the process test
- * into its own `*.process.test.ts`).
+ * (a simulator, socat, a CLI) is named `*.process.test.ts`.
  */
-const NOT_UNIT = [
-  'test/**',
-  '**/*.process.test.ts',
-  // One test starts two claim workers as processes on one SQLite file.
-  'gateway/coupons/claims.test.ts',
-];
+const NOT_UNIT = ['test/**', '**/*.process.test.ts'];
 
 export default defineConfig({
   test: {
