@@ -32,7 +32,7 @@ async function siteBroker(): Promise<EmbeddedBroker> {
     port: 0,
     log,
     gatewayId: GW,
-    trustLoopback: false,
+    allowAnonymousLoopback: false,
     users: [
       // The account the interoperability clients log in with: the site's free topics, and
       // `$TopicA/...` so the $-topics test can publish there, but nothing of the contract's tree.

@@ -33,7 +33,7 @@ async function broker(extra: Partial<EmbeddedBrokerOptions> = {}): Promise<Embed
   const b = await startEmbeddedBroker({
     port: 0,
     log,
-    trustLoopback: false,
+    allowAnonymousLoopback: false,
     users: [{ ...login, publish: ['#'], subscribe: ['#'] }],
     ...extra,
   });

@@ -42,7 +42,7 @@ async function site(extra: Partial<EmbeddedBrokerOptions> = {}): Promise<Embedde
     log,
     gatewayId: GW,
     users: [platformUser, m1, m2],
-    trustLoopback: false,
+    allowAnonymousLoopback: false,
     ...extra,
   });
   cleanups.push(() => b.close());
@@ -95,7 +95,7 @@ describe('who may write the gateway topics', () => {
     await expect(tcpClient(b, {})).rejects.toThrow(/bad username or password/i);
   });
 
-  it('a local process without a login cannot connect even when the broker has no users, once trustLoopback is false', async () => {
+  it('a local process without a login cannot connect even when the broker has no users, once allowAnonymousLoopback is false', async () => {
     const b = await site({ users: [] });
     await expect(tcpClient(b, {})).rejects.toThrow(/not authorized/i);
   });
@@ -187,7 +187,7 @@ describe("who may use the gateway's client ids", () => {
   });
 
   it("a trusted local process cannot take the gateway's ids either, nor one a gateway client holds", async () => {
-    const b = await site({ trustLoopback: true });
+    const b = await site({ allowAnonymousLoopback: true });
     await gatewayLink(b);
     const other = await gatewayLink(b, 'gateway-tool');
     for (const clientId of [`vendgate-${GW}`, `vendgate-${GW}-displays`, 'gateway-tool']) {

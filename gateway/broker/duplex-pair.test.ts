@@ -73,7 +73,7 @@ describe('in-process connections to the embedded broker', () => {
       port: await freePort(),
       log,
       users: [{ username: 'display-1', password: 'secret-password', publish: ['x/#'], subscribe: ['x/#'] }],
-      trustLoopback: false,
+      allowAnonymousLoopback: false,
     });
     const local = connectMqttOver(() => broker.openInProcess(), { clientId: 'local', reconnectPeriod: 0 });
     const remote = mqtt.connect(broker.url, {

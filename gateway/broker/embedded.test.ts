@@ -117,7 +117,7 @@ describe('embedded broker', () => {
   });
 
   it('refuses a wrong password and a missing login when users are configured', async () => {
-    const b = await broker({ users, trustLoopback: false });
+    const b = await broker({ users, allowAnonymousLoopback: false });
     await expect(connectTo(b.url, { username: 'gateway', password: 'nope' })).rejects.toThrow(
       /Bad username or password/i,
     );
@@ -130,12 +130,17 @@ describe('embedded broker', () => {
     ).resolves.toBeDefined();
   });
 
-  it('refuses to start with users when trustLoopback is not said either way', async () => {
+  it('keeps the old meaning of trustLoopback false without users: loopback clients are still admitted', async () => {
+    const b = await broker({ trustLoopback: false });
+    await expect(connectTo(b.url)).resolves.toBeDefined();
+  });
+
+  it('refuses to start with users when anonymous loopback access is not said either way', async () => {
     await expectVendgateError(startEmbeddedBroker({ port: 0, log, users }), ErrorCode.ConfigInvalid);
   });
 
-  it('with trustLoopback false refuses anonymous loopback clients even without users', async () => {
-    const b = await broker({ trustLoopback: false });
+  it('with allowAnonymousLoopback false refuses anonymous loopback clients even without users', async () => {
+    const b = await broker({ allowAnonymousLoopback: false });
     await expect(connectTo(b.url)).rejects.toThrow(/Not authorized/i);
   });
 
@@ -163,7 +168,7 @@ describe('embedded broker', () => {
   });
 
   it('refuses subscriptions outside the user ACL and grants those inside it', async () => {
-    const b = await broker({ users, trustLoopback: false });
+    const b = await broker({ users, allowAnonymousLoopback: false });
     const gw = await connectTo(b.url, gatewayLogin);
     const granted = await grants(gw, [
       'vendgate/v1/gw1/cmd/#',
@@ -180,7 +185,7 @@ describe('embedded broker', () => {
   });
 
   it('refuses publishes outside the user ACL and never forwards them', async () => {
-    const b = await broker({ users, trustLoopback: false });
+    const b = await broker({ users, allowAnonymousLoopback: false });
     const platform = await connectTo(b.url, platformLogin);
     await platform.subscribeAsync('vendgate/v1/#', { qos: 1 });
     const got = received(platform, 'vendgate/v1/gw1/cmd/order.paid', 300);
@@ -193,7 +198,7 @@ describe('embedded broker', () => {
   });
 
   it('keeps enforcing the right ACL when a new connection takes over a client id', async () => {
-    const b = await broker({ users, trustLoopback: false });
+    const b = await broker({ users, allowAnonymousLoopback: false });
     const platform = await connectTo(b.url, platformLogin);
     await platform.subscribeAsync('vendgate/v1/#', { qos: 1 });
     const got = received(platform, 'vendgate/v1/gw1/evt/x', 500);
@@ -214,7 +219,7 @@ describe('embedded broker', () => {
   });
 
   it('refuses a last will outside the ACL', async () => {
-    const b = await broker({ users, trustLoopback: false });
+    const b = await broker({ users, allowAnonymousLoopback: false });
     const platform = await connectTo(b.url, platformLogin);
     await platform.subscribeAsync('vendgate/v1/#', { qos: 1 });
     const refused = received(platform, 'vendgate/v1/gw1/ack', 400);
@@ -241,7 +246,7 @@ describe('embedded broker', () => {
       users: [
         { username: 'root', password: 'root-pw', publish: ['#', '$SYS/#'], subscribe: ['#', '$SYS/#'] },
       ],
-      trustLoopback: false,
+      allowAnonymousLoopback: false,
     });
     const watcher = await connectTo(b.url, { username: 'root', password: 'root-pw', clientId: 'root-1' });
     await watcher.subscribeAsync('$SYS/#', { qos: 0 });

@@ -41,18 +41,25 @@ export interface EmbeddedBrokerOptions {
   port: number;
   /**
    * Broker accounts. Every client on TCP logs in with one of them (unless
-   * `trustLoopback`), may use only the topics its ACL names, and only the
+   * `allowAnonymousLoopback`), may use only the topics its ACL names, and only the
    * client ids it owns (`clientId`, default `{username}` or `{username}-*`).
    */
   users?: EmbeddedBrokerUser[];
   /**
    * Whether clients on a loopback address may connect without a login, with
-   * full rights (except the gateway's and the users' client ids). Must be
-   * given once `users` is not empty: starting refuses to guess whether local
-   * processes may bypass the logins. Without users it defaults to true (the
-   * behaviour before this option existed); pass false to refuse every
-   * anonymous TCP client, leaving only the gateway's in-process clients and
-   * the users.
+   * full rights (except the gateway's and the users' client ids). Without
+   * users it defaults to true (the behaviour before this option existed);
+   * false refuses every anonymous TCP client, leaving only the gateway's
+   * in-process clients and the users. Once `users` is not empty it must be
+   * given (or the older `trustLoopback`): starting refuses to guess whether
+   * local processes may bypass the logins.
+   */
+  allowAnonymousLoopback?: boolean;
+  /**
+   * The older form of `allowAnonymousLoopback`, kept with its old meaning: it
+   * only counts when users are configured (without users anonymous loopback
+   * clients stay admitted unless `allowAnonymousLoopback` is false).
+   * `allowAnonymousLoopback` wins when both are given.
    */
   trustLoopback?: boolean;
   /**
@@ -96,7 +103,7 @@ const SYS_PREFIX = '$SYS/';
 /** How a connection was admitted, which decides what it may do. */
 type Principal =
   | { kind: 'gateway' } // an anonymous in-process connection: this process itself
-  | { kind: 'local' } // an anonymous loopback client under trustLoopback
+  | { kind: 'local' } // an anonymous loopback client under allowAnonymousLoopback
   | { kind: 'user'; user: EmbeddedBrokerUser; inProcess: boolean };
 
 /**
@@ -119,14 +126,14 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     }
     users.set(u.username, { passwordHash: sha256(u.password), user: u });
   }
-  if (users.size > 0 && opts.trustLoopback === undefined) {
+  const anonymousLoopback = opts.allowAnonymousLoopback ?? (users.size === 0 ? true : opts.trustLoopback);
+  if (anonymousLoopback === undefined) {
     throw new VendgateError(
       ErrorCode.ConfigInvalid,
-      'the embedded broker has users but trustLoopback is not set: say false to make every TCP client log in, or true to let anonymous loopback clients bypass the logins with full rights',
+      'the embedded broker has users but allowAnonymousLoopback is not set: say false to make every TCP client log in, or true to let anonymous loopback clients bypass the logins with full rights',
       { users: users.size },
     );
   }
-  const trustLoopback = opts.trustLoopback ?? users.size === 0;
   const ids = new ClientIdOwnership(
     [...users.values()].map((e) => e.user),
     opts.gatewayId,
@@ -191,7 +198,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
         principal = { kind: 'gateway' };
       } else if (username === undefined) {
         const addr = remoteAddress(client);
-        if (!trustLoopback || addr === undefined || !isLoopback(addr)) {
+        if (!anonymousLoopback || addr === undefined || !isLoopback(addr)) {
           return users.size > 0
             ? refuse('a login is required', 4, { remoteAddress: addr })
             : refuse('anonymous clients are not trusted', 5, { remoteAddress: addr });
@@ -300,10 +307,10 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   const port = typeof address === 'object' && address !== null ? address.port : opts.port;
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
   log.info(
-    { host, port, users: users.size, trustLoopback, maxPacketSize, connectTimeoutMs, maxConnections },
+    { host, port, users: users.size, anonymousLoopback, maxPacketSize, connectTimeoutMs, maxConnections },
     'embedded MQTT broker listening',
   );
-  if (trustLoopback) {
+  if (anonymousLoopback) {
     log.warn(
       'embedded MQTT broker: any process on this machine may connect without a login, with full rights',
     );
