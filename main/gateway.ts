@@ -130,7 +130,13 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
           host: embedded.host,
           port: embedded.port,
           users: [...embedded.users, ...devices],
-          trustLoopback: embedded.users.length === 0 && devices.length > 0,
+          gatewayId: config.gatewayId,
+          // Display accounts are the gateway's own: they alone do not turn anonymous loopback off.
+          allowAnonymousLoopback:
+            embedded.allowAnonymousLoopback ?? (embedded.users.length === 0 ? true : undefined),
+          maxPacketSize: embedded.maxPacketSize,
+          connectTimeoutMs: embedded.connectTimeoutMs,
+          maxConnections: embedded.maxConnections,
           log: namespaced(log, 'broker'),
         }),
       (b) => b.close(),
@@ -249,12 +255,17 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
       : await life.step(
           'MQTT displays',
           async () => {
-            const client = connectMqtt(brokerUrl, {
+            const displayOptions = {
               clientId: `vendgate-${config.gatewayId}-displays`,
               username: config.broker.username,
               password: config.broker.password,
               reconnectPeriod: 1000,
-            });
+            };
+            // The gateway's client ids are reserved for its in-process connections to the embedded broker.
+            const inProcess = broker;
+            const client = inProcess
+              ? connectMqttOver(() => inProcess.openInProcess(), displayOptions)
+              : connectMqtt(brokerUrl, displayOptions);
             const devices = new MqttPaymentDisplay({
               client,
               gatewayId: config.gatewayId,

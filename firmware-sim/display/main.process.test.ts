@@ -38,9 +38,14 @@ describe('the display simulator process', () => {
         { username: 'gateway', password: 'gateway-secret', ...gatewayDisplayAcl('gw1') },
         displayBrokerUser({ gatewayId: 'gw1', displayId: 'm1', password: 'display-m1-secret' }),
       ],
+      trustLoopback: false,
     });
     cleanups.push(() => broker.close());
-    const gw = await connectMqttAsync(broker.url, { username: 'gateway', password: 'gateway-secret' });
+    const gw = await connectMqttAsync(broker.url, {
+      clientId: 'gateway',
+      username: 'gateway',
+      password: 'gateway-secret',
+    });
     cleanups.push(() => gw.endAsync(true));
     const display = new MqttPaymentDisplay({ client: gw, gatewayId: 'gw1', defaultLocale: 'de', log });
     await display.start();

@@ -73,10 +73,11 @@ describe('in-process connections to the embedded broker', () => {
       port: await freePort(),
       log,
       users: [{ username: 'display-1', password: 'secret-password', publish: ['x/#'], subscribe: ['x/#'] }],
+      allowAnonymousLoopback: false,
     });
     const local = connectMqttOver(() => broker.openInProcess(), { clientId: 'local', reconnectPeriod: 0 });
     const remote = mqtt.connect(broker.url, {
-      clientId: 'remote',
+      clientId: 'display-1',
       username: 'display-1',
       password: 'secret-password',
       reconnectPeriod: 0,

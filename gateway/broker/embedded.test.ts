@@ -1,8 +1,9 @@
 import { networkInterfaces } from 'node:os';
 import mqtt, { type MqttClient } from 'mqtt';
 import { describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../core/errors.ts';
 import { silentLogger } from '../../core/log.ts';
-import { cleanupsAfterEach } from '../../testing/cleanups.ts';
+import { cleanupsAfterEach, expectVendgateError } from '../../testing/index.ts';
 import { type EmbeddedBroker, isLoopback, startEmbeddedBroker } from './embedded.ts';
 import { filterCovers, topicMatches } from './topic-filter.ts';
 
@@ -63,6 +64,9 @@ const users = [
   },
 ];
 
+const gatewayLogin = { username: 'gateway', password: 'gw-secret', clientId: 'gateway' };
+const platformLogin = { username: 'platform', password: 'pf-secret', clientId: 'platform' };
+
 describe('topic filters', () => {
   it('match topics level by level with + and #', () => {
     expect(topicMatches('a/+/c', 'a/b/c')).toBe(true);
@@ -113,7 +117,7 @@ describe('embedded broker', () => {
   });
 
   it('refuses a wrong password and a missing login when users are configured', async () => {
-    const b = await broker({ users });
+    const b = await broker({ users, allowAnonymousLoopback: false });
     await expect(connectTo(b.url, { username: 'gateway', password: 'nope' })).rejects.toThrow(
       /Bad username or password/i,
     );
@@ -121,7 +125,34 @@ describe('embedded broker', () => {
       /Bad username or password/i,
     );
     await expect(connectTo(b.url)).rejects.toThrow(/Bad username or password/i);
-    await expect(connectTo(b.url, { username: 'gateway', password: 'gw-secret' })).resolves.toBeDefined();
+    await expect(
+      connectTo(b.url, { username: 'gateway', password: 'gw-secret', clientId: 'gateway' }),
+    ).resolves.toBeDefined();
+  });
+
+  it('keeps the old meaning of trustLoopback false without users: loopback clients are still admitted', async () => {
+    const b = await broker({ trustLoopback: false });
+    await expect(connectTo(b.url)).resolves.toBeDefined();
+  });
+
+  it('refuses to start with users when anonymous loopback access is not said either way', async () => {
+    await expectVendgateError(startEmbeddedBroker({ port: 0, log, users }), ErrorCode.ConfigInvalid);
+  });
+
+  it('with allowAnonymousLoopback false refuses anonymous loopback clients even without users', async () => {
+    const b = await broker({ allowAnonymousLoopback: false });
+    await expect(connectTo(b.url)).rejects.toThrow(/Not authorized/i);
+  });
+
+  it('refuses limits that are not positive integers', async () => {
+    await expectVendgateError(
+      startEmbeddedBroker({ port: 0, log, maxPacketSize: 0 }),
+      ErrorCode.ConfigInvalid,
+    );
+    await expectVendgateError(
+      startEmbeddedBroker({ port: 0, log, connectTimeoutMs: 1.5 }),
+      ErrorCode.ConfigInvalid,
+    );
   });
 
   it('with trustLoopback admits anonymous loopback clients with full rights, while users still need their password', async () => {
@@ -131,12 +162,14 @@ describe('embedded broker', () => {
     await expect(connectTo(b.url, { username: 'gateway', password: 'nope' })).rejects.toThrow(
       /Bad username or password/i,
     );
-    await expect(connectTo(b.url, { username: 'gateway', password: 'gw-secret' })).resolves.toBeDefined();
+    await expect(
+      connectTo(b.url, { username: 'gateway', password: 'gw-secret', clientId: 'gateway' }),
+    ).resolves.toBeDefined();
   });
 
   it('refuses subscriptions outside the user ACL and grants those inside it', async () => {
-    const b = await broker({ users });
-    const gw = await connectTo(b.url, { username: 'gateway', password: 'gw-secret' });
+    const b = await broker({ users, allowAnonymousLoopback: false });
+    const gw = await connectTo(b.url, gatewayLogin);
     const granted = await grants(gw, [
       'vendgate/v1/gw1/cmd/#',
       'vendgate/v1/gw1/ack',
@@ -152,11 +185,11 @@ describe('embedded broker', () => {
   });
 
   it('refuses publishes outside the user ACL and never forwards them', async () => {
-    const b = await broker({ users });
-    const platform = await connectTo(b.url, { username: 'platform', password: 'pf-secret' });
+    const b = await broker({ users, allowAnonymousLoopback: false });
+    const platform = await connectTo(b.url, platformLogin);
     await platform.subscribeAsync('vendgate/v1/#', { qos: 1 });
     const got = received(platform, 'vendgate/v1/gw1/cmd/order.paid', 300);
-    const gw = await connectTo(b.url, { username: 'gateway', password: 'gw-secret' });
+    const gw = await connectTo(b.url, gatewayLogin);
     const closed = new Promise<void>((r) => gw.once('close', () => r()));
     // A gateway must not be able to forge a command to itself.
     gw.publish('vendgate/v1/gw1/cmd/order.paid', '{}', { qos: 1 });
@@ -165,33 +198,41 @@ describe('embedded broker', () => {
   });
 
   it('keeps enforcing the right ACL when a new connection takes over a client id', async () => {
-    const b = await broker({ users });
-    const platform = await connectTo(b.url, { username: 'platform', password: 'pf-secret' });
+    const b = await broker({ users, allowAnonymousLoopback: false });
+    const platform = await connectTo(b.url, platformLogin);
     await platform.subscribeAsync('vendgate/v1/#', { qos: 1 });
     const got = received(platform, 'vendgate/v1/gw1/evt/x', 500);
-    const first = await connectTo(b.url, { username: 'gateway', password: 'gw-secret', clientId: 'gw1' });
+    const first = await connectTo(b.url, {
+      username: 'gateway',
+      password: 'gw-secret',
+      clientId: 'gateway-1',
+    });
     const firstClosed = new Promise<void>((r) => first.once('close', () => r()));
-    const second = await connectTo(b.url, { username: 'gateway', password: 'gw-secret', clientId: 'gw1' });
+    const second = await connectTo(b.url, {
+      username: 'gateway',
+      password: 'gw-secret',
+      clientId: 'gateway-1',
+    });
     await firstClosed;
     await second.publishAsync('vendgate/v1/gw1/evt/x', 'after takeover', { qos: 1 });
     expect(await got).toEqual(['after takeover']);
   });
 
   it('refuses a last will outside the ACL', async () => {
-    const b = await broker({ users });
-    const platform = await connectTo(b.url, { username: 'platform', password: 'pf-secret' });
+    const b = await broker({ users, allowAnonymousLoopback: false });
+    const platform = await connectTo(b.url, platformLogin);
     await platform.subscribeAsync('vendgate/v1/#', { qos: 1 });
     const refused = received(platform, 'vendgate/v1/gw1/ack', 400);
     const allowed = received(platform, 'vendgate/v1/gw1/status', 400);
     const bad = await connectTo(b.url, {
-      username: 'gateway',
-      password: 'gw-secret',
+      ...gatewayLogin,
+      clientId: 'gateway-bad',
       will: { topic: 'vendgate/v1/gw1/ack', payload: Buffer.from('{"upTo":999}'), qos: 1, retain: false },
     });
     const good = await connectTo(b.url, {
       username: 'gateway',
       password: 'gw-secret',
-      clientId: 'good',
+      clientId: 'gateway-good',
       will: { topic: 'vendgate/v1/gw1/status', payload: Buffer.from('offline'), qos: 1, retain: false },
     });
     (bad.stream as unknown as { destroy(): void }).destroy();
@@ -205,11 +246,12 @@ describe('embedded broker', () => {
       users: [
         { username: 'root', password: 'root-pw', publish: ['#', '$SYS/#'], subscribe: ['#', '$SYS/#'] },
       ],
+      allowAnonymousLoopback: false,
     });
-    const watcher = await connectTo(b.url, { username: 'root', password: 'root-pw' });
+    const watcher = await connectTo(b.url, { username: 'root', password: 'root-pw', clientId: 'root-1' });
     await watcher.subscribeAsync('$SYS/#', { qos: 0 });
     const got = received(watcher, '$SYS/fake/new/clients', 300);
-    const c = await connectTo(b.url, { username: 'root', password: 'root-pw' });
+    const c = await connectTo(b.url, { username: 'root', password: 'root-pw', clientId: 'root-2' });
     const closed = new Promise<void>((r) => c.once('close', () => r()));
     c.publish('$SYS/fake/new/clients', 'x', { qos: 1 });
     await closed;

@@ -2,18 +2,26 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, isIP, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
-import type { BrokerUser } from '../../contract/broker-user.ts';
 import { ErrorCode, VendgateError } from '../../core/errors.ts';
 import type { Log } from '../../core/log.ts';
+import {
+  ClientIdOwnership,
+  type EmbeddedBrokerUser,
+  userMayPublish,
+  userMayReceive,
+  userMaySubscribe,
+} from './access.ts';
 import { createDuplexPair } from './duplex-pair.ts';
-import { filterCovers, topicMatches } from './topic-filter.ts';
+import { PacketLimitedConnection } from './packet-limit.ts';
 
-export type { BrokerUser };
+export type { BrokerUser } from '../../contract/broker-user.ts';
+export type { EmbeddedBrokerUser } from './access.ts';
+export { gatewayClientIds } from './access.ts';
 
 export interface AclRequest {
   action: 'publish' | 'subscribe';
   clientId: string | undefined;
-  /** Undefined in loopback-only mode (no users configured). */
+  /** Undefined for the gateway's own clients and trusted loopback ones. */
   username: string | undefined;
   /** The topic (publish) or topic filter (subscribe). */
   topic: string;
@@ -21,23 +29,52 @@ export interface AclRequest {
   will: boolean;
 }
 
+/** 256 KiB: far above the contract's largest payload, far below what hurts a small gateway. */
+export const DEFAULT_MAX_PACKET_SIZE = 256 * 1024;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+export const DEFAULT_MAX_CONNECTIONS = 256;
+
 export interface EmbeddedBrokerOptions {
   /** Interface to listen on; default 127.0.0.1. */
   host?: string;
   /** TCP port; 0 picks a free one. */
   port: number;
   /**
-   * When empty or absent only clients connecting from a loopback address are
-   * accepted. When present every client must give one of these usernames with
-   * its password, and may only use the topics its ACL allows.
+   * Broker accounts. Every client on TCP logs in with one of them (unless
+   * `allowAnonymousLoopback`), may use only the topics its ACL names, and only the
+   * client ids it owns (`clientId`, default `{username}` or `{username}-*`).
    */
-  users?: BrokerUser[];
+  users?: EmbeddedBrokerUser[];
   /**
-   * With users configured, still let clients on a loopback address connect
-   * without a username, with full rights (the gateway's own link, local
-   * tools); everyone else logs in and gets their ACL. Default false.
+   * Whether clients on a loopback address may connect without a login, with
+   * full rights (except the gateway's and the users' client ids). Without
+   * users it defaults to true (the behaviour before this option existed);
+   * false refuses every anonymous TCP client, leaving only the gateway's
+   * in-process clients and the users. Once `users` is not empty it must be
+   * given (or the older `trustLoopback`): starting refuses to guess whether
+   * local processes may bypass the logins.
+   */
+  allowAnonymousLoopback?: boolean;
+  /**
+   * The older form of `allowAnonymousLoopback`, kept with its old meaning: it
+   * only counts when users are configured (without users anonymous loopback
+   * clients stay admitted unless `allowAnonymousLoopback` is false).
+   * `allowAnonymousLoopback` wins when both are given.
    */
   trustLoopback?: boolean;
+  /**
+   * The gateway this broker serves: its client ids (`vendgate-{gatewayId}`,
+   * `vendgate-{gatewayId}-*`) are then reserved for the gateway's in-process
+   * connections; a CONNECT with one of them from anywhere else is refused
+   * without disturbing the gateway's session.
+   */
+  gatewayId?: string;
+  /** Largest MQTT packet accepted on TCP, fixed header included; default 256 KiB. */
+  maxPacketSize?: number;
+  /** A TCP connection that has not sent a complete CONNECT after this long is closed; default 5000. */
+  connectTimeoutMs?: number;
+  /** TCP connections beyond this many at once are closed on arrival; default 256. */
+  maxConnections?: number;
   /**
    * Extension point, consulted after the built-in rules allowed a publish or
    * subscribe: return false to refuse it. It can only narrow, never widen.
@@ -54,7 +91,8 @@ export interface EmbeddedBroker {
   /**
    * A new connection to the broker from inside this process (the gateway's
    * own clients): an in-memory stream pair instead of a loopback socket.
-   * Such a client is trusted like an anonymous loopback one.
+   * Without a username such a client has full rights and may use the
+   * gateway's reserved client ids; no TCP client can take its id over.
    */
   openInProcess(): Duplex;
   close(): Promise<void>;
@@ -62,15 +100,24 @@ export interface EmbeddedBroker {
 
 const SYS_PREFIX = '$SYS/';
 
+/** How a connection was admitted, which decides what it may do. */
+type Principal =
+  | { kind: 'gateway' } // an anonymous in-process connection: this process itself
+  | { kind: 'local' } // an anonymous loopback client under allowAnonymousLoopback
+  | { kind: 'user'; user: EmbeddedBrokerUser; inProcess: boolean };
+
 /**
  * An in-process MQTT 3.1.1 broker (aedes) for a single-site install: the
- * gateway and the local tools talk to it on loopback, and a bridge or the
- * platform connects with a username when one is configured.
+ * gateway's own clients reach it in-process, the site's devices (displays)
+ * and the platform or a bridge log in over TCP with their own accounts.
  */
 export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
   const host = opts.host ?? '127.0.0.1';
   const log = opts.log;
-  const users = new Map<string, { passwordHash: Buffer; user: BrokerUser }>();
+  const maxPacketSize = positiveInt(opts.maxPacketSize, DEFAULT_MAX_PACKET_SIZE, 'maxPacketSize');
+  const connectTimeoutMs = positiveInt(opts.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeoutMs');
+  const maxConnections = positiveInt(opts.maxConnections, DEFAULT_MAX_CONNECTIONS, 'maxConnections');
+  const users = new Map<string, { passwordHash: Buffer; user: EmbeddedBrokerUser }>();
   for (const u of opts.users ?? []) {
     if (users.has(u.username)) {
       throw new VendgateError(ErrorCode.ConfigInvalid, `broker user "${u.username}" is listed twice`, {
@@ -79,17 +126,32 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     }
     users.set(u.username, { passwordHash: sha256(u.password), user: u });
   }
-  const requireLogin = users.size > 0;
+  const anonymousLoopback = opts.allowAnonymousLoopback ?? (users.size === 0 ? true : opts.trustLoopback);
+  if (anonymousLoopback === undefined) {
+    throw new VendgateError(
+      ErrorCode.ConfigInvalid,
+      'the embedded broker has users but allowAnonymousLoopback is not set: say false to make every TCP client log in, or true to let anonymous loopback clients bypass the logins with full rights',
+      { users: users.size },
+    );
+  }
+  const ids = new ClientIdOwnership(
+    [...users.values()].map((e) => e.user),
+    opts.gatewayId,
+  );
+
   /**
-   * Which user each client connection authenticated as (for ACL checks, wills
-   * included). Keyed by the connection, not the client id, so a session
-   * takeover by a new connection with the same id cannot mix the two up.
+   * How each connection was admitted. Keyed by the connection, not the client
+   * id, so a session takeover by a new connection with the same id cannot mix
+   * the two up.
    */
-  const userByClient = new WeakMap<Client, BrokerUser>();
-  /** Loopback clients admitted without a login under `trustLoopback`. */
-  const trustedLocal = new WeakSet<Client>();
+  const principals = new WeakMap<Client, Principal>();
+  /** What each CONNECT asked for, seen before aedes replaces an empty client id with its own. */
+  const connects = new WeakMap<Client, { clientId: string; clean: boolean }>();
   /** The broker's ends of in-process connections (openInProcess): this process itself. */
   const inProcess = new WeakSet<object>();
+  const clientsById = (aedes: Aedes) =>
+    // aedes keeps the live connections by client id; its type declarations omit the map.
+    (aedes as unknown as { clients: Record<string, Client | undefined> }).clients;
 
   const allowed = (
     client: Client | null,
@@ -97,66 +159,79 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     topic: string,
     will: boolean,
   ): boolean => {
-    let username: string | undefined;
-    if (requireLogin) {
-      // A null client is a will recovered from another broker's persistence: no login to check, so refuse.
-      if (client && trustedLocal.has(client)) return opts.acl ? callAcl(undefined) : true;
-      const user = client ? userByClient.get(client) : undefined;
-      if (!user) return false;
-      username = user.username;
-      const filters = action === 'publish' ? user.publish : user.subscribe;
-      const ok = filters.some((f) =>
-        action === 'publish' ? topicMatches(f, topic) : filterCovers(f, topic),
-      );
+    // A null client is a will recovered from another broker's persistence: no login to check, so refuse.
+    const who = client ? principals.get(client) : undefined;
+    if (!who) return false;
+    if (who.kind === 'user') {
+      const ok = action === 'publish' ? userMayPublish(who.user, topic) : userMaySubscribe(who.user, topic);
       if (!ok) return false;
     }
-    return opts.acl ? callAcl(username) : true;
-
-    function callAcl(user: string | undefined): boolean {
-      try {
-        return opts.acl!({ action, clientId: client?.id, username: user, topic, will }) !== false;
-      } catch (err) {
-        log.error({ err, action, topic }, 'broker acl hook threw; refusing');
-        return false;
-      }
+    if (!opts.acl) return true;
+    try {
+      const username = who.kind === 'user' ? who.user.username : undefined;
+      return opts.acl({ action, clientId: client?.id, username, topic, will }) !== false;
+    } catch (err) {
+      log.error({ err, action, topic }, 'broker acl hook threw; refusing');
+      return false;
     }
   };
 
-  const aedes = await Aedes.createBroker({
+  const aedes: Aedes = await Aedes.createBroker({
+    connectTimeout: connectTimeoutMs,
+    preConnect(client, packet, done) {
+      connects.set(client, { clientId: packet.clientId ?? '', clean: packet.clean !== false });
+      done(null, true);
+    },
     authenticate(client, username, password, done) {
-      if (inProcess.has(client.conn) && username === undefined) {
-        if (requireLogin) trustedLocal.add(client);
-        return done(null, true);
+      const connect = connects.get(client) ?? { clientId: client.id, clean: client.clean };
+      const own = inProcess.has(client.conn);
+      const refuse = (message: string, returnCode: 2 | 4 | 5, context: Record<string, unknown> = {}) => {
+        log.warn({ clientId: connect.clientId, username, ...context }, `refused a client: ${message}`);
+        done(authError(message, returnCode), false);
+      };
+      // [MQTT-3.1.3-8]: an empty client id with CleanSession 0 is answered 0x02 and the connection closed.
+      if (connect.clientId === '' && !connect.clean) {
+        return refuse('an empty client id needs a clean session', 2);
       }
-      if (!requireLogin) {
+      let principal: Principal;
+      if (username === undefined && own) {
+        principal = { kind: 'gateway' };
+      } else if (username === undefined) {
         const addr = remoteAddress(client);
-        if (addr !== undefined && isLoopback(addr)) return done(null, true);
-        log.warn(
-          { clientId: client.id, remoteAddress: addr },
-          'refused a non-loopback client (no users configured)',
-        );
-        return done(
-          authError('only loopback clients may connect when no broker users are configured', 5),
-          false,
-        );
+        if (!anonymousLoopback || addr === undefined || !isLoopback(addr)) {
+          return users.size > 0
+            ? refuse('a login is required', 4, { remoteAddress: addr })
+            : refuse('anonymous clients are not trusted', 5, { remoteAddress: addr });
+        }
+        principal = { kind: 'local' };
+      } else {
+        const entry = users.get(username);
+        // Compare fixed-length digests so neither the length nor the content leaks through timing.
+        const given = sha256(password ?? Buffer.alloc(0));
+        const expected = entry?.passwordHash ?? sha256(`\u0000no-such-user\u0000${given.toString('hex')}`);
+        const match = timingSafeEqual(given, expected);
+        if (!entry || !match) return refuse('bad username or password', 4);
+        principal = { kind: 'user', user: entry.user, inProcess: own };
       }
-      if (opts.trustLoopback && username === undefined) {
-        const addr = remoteAddress(client);
-        if (addr !== undefined && isLoopback(addr)) {
-          trustedLocal.add(client);
-          return done(null, true);
+      // An empty id got a fresh unique one from aedes ([MQTT-3.1.3-6]): nobody else's.
+      if (connect.clientId !== '') {
+        const owner = ids.ownerOf(connect.clientId);
+        const mayUse =
+          principal.kind === 'gateway' ||
+          (owner?.kind === 'gateway'
+            ? principal.kind === 'user' && principal.inProcess
+            : owner === undefined
+              ? principal.kind === 'local'
+              : principal.kind === 'user' && owner.username === principal.user.username);
+        // [MQTT-3.1.3-9]: a client id the server rejects gets CONNACK 0x02 and a closed connection.
+        if (!mayUse) return refuse('client id not allowed for this login', 2, { owner: owner?.kind });
+        const holder = clientsById(aedes)[connect.clientId];
+        if (!own && holder && inProcess.has(holder.conn)) {
+          // Accepting would make aedes close the gateway's own session ([MQTT-3.1.4-2]).
+          return refuse('client id is held by the gateway', 2);
         }
       }
-      const entry = username !== undefined ? users.get(username) : undefined;
-      // Compare fixed-length digests so neither the length nor the content leaks through timing.
-      const given = sha256(password ?? Buffer.alloc(0));
-      const expected = entry?.passwordHash ?? sha256(`\u0000no-such-user\u0000${given.toString('hex')}`);
-      const match = timingSafeEqual(given, expected);
-      if (!entry || !match) {
-        log.warn({ clientId: client.id, username }, 'refused a client with a bad username or password');
-        return done(authError('bad username or password', 4), false);
-      }
-      userByClient.set(client, entry.user);
+      principals.set(client, principal);
       done(null, true);
     },
     authorizePublish(client, packet, done) {
@@ -174,9 +249,15 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     authorizeSubscribe(client, sub, done) {
       if (!allowed(client, 'subscribe', sub.topic, false)) {
         log.warn({ clientId: client.id, topic: sub.topic }, 'refused a subscription outside the ACL');
+        // [MQTT-3.8.4-5], [MQTT-3.9.3-2]: aedes answers a null subscription with 0x80 (Failure).
         return done(null, null);
       }
       done(null, sub);
+    },
+    authorizeForward(client, packet) {
+      const who = principals.get(client);
+      if (who?.kind === 'user' && !userMayReceive(who.user, packet.topic)) return null;
+      return packet;
     },
   });
   aedes.on('clientError', (client, err) =>
@@ -192,8 +273,18 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     socket.setNoDelay(true);
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
-    aedes.handle(socket);
+    const conn = new PacketLimitedConnection(socket, maxPacketSize, (violation) =>
+      log.warn(
+        { remoteAddress: socket.remoteAddress, ...violation },
+        'closed a connection that broke the packet limits',
+      ),
+    );
+    aedes.handle(conn);
   });
+  server.maxConnections = maxConnections;
+  server.on('drop', (data) =>
+    log.warn({ remoteAddress: data?.remoteAddress, maxConnections }, 'refused a connection over the cap'),
+  );
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -215,7 +306,15 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : opts.port;
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
-  log.info({ host, port, users: users.size }, 'embedded MQTT broker listening');
+  log.info(
+    { host, port, users: users.size, anonymousLoopback, maxPacketSize, connectTimeoutMs, maxConnections },
+    'embedded MQTT broker listening',
+  );
+  if (anonymousLoopback) {
+    log.warn(
+      'embedded MQTT broker: any process on this machine may connect without a login, with full rights',
+    );
+  }
 
   let closing: Promise<void> | undefined;
   return {
@@ -241,16 +340,30 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   };
 }
 
+function positiveInt(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new VendgateError(
+      ErrorCode.ConfigInvalid,
+      `broker ${name} must be a positive integer, got ${value}`,
+      {
+        [name]: value,
+      },
+    );
+  }
+  return value;
+}
+
 function sha256(value: string | Buffer): Buffer {
   return createHash('sha256').update(value).digest();
 }
 
-function authError(message: string, returnCode: 4 | 5): AuthenticateError {
+function authError(message: string, returnCode: 2 | 4 | 5): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
 }
 
 function remoteAddress(client: Client): string | undefined {
-  const conn = client.conn as Partial<Socket>;
+  const conn = client.conn as { remoteAddress?: unknown };
   return typeof conn.remoteAddress === 'string' ? conn.remoteAddress : undefined;
 }
 

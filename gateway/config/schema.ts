@@ -115,6 +115,14 @@ const BrokerUser = z
     password: z.string().min(8, 'at least 8 characters'),
     publish: z.array(z.string()).default([]).describe('Topic filters this user may publish to.'),
     subscribe: z.array(z.string()).default([]).describe('Topic filters this user may subscribe to.'),
+    clientId: z
+      .string()
+      .min(1)
+      .max(64)
+      .optional()
+      .describe(
+        'The MQTT client id this user must connect with: an exact id, or a prefix ending in *. Default: the username, or username-*.',
+      ),
   })
   .strict();
 
@@ -163,12 +171,57 @@ export function configSchemaFor<const D extends VendingDriverList>(drivers: D) {
                 .describe('Listen address; loopback only unless users are configured.'),
               port: Port.default(1883),
               users: z.array(BrokerUser).default([]),
+              allowAnonymousLoopback: z
+                .boolean()
+                .optional()
+                .describe(
+                  "Let clients on a loopback address connect without a login (never with the gateway's or a user's client id). Default: yes when no users are configured; once users exist it must be set explicitly.",
+                ),
+              maxPacketSize: z
+                .number()
+                .int()
+                .min(1024)
+                .max(16 * 1024 * 1024)
+                .default(262_144)
+                .describe(
+                  'Largest MQTT packet accepted, in bytes; a larger one closes the connection before its payload is read.',
+                ),
+              connectTimeoutMs: z
+                .number()
+                .int()
+                .min(100)
+                .max(60_000)
+                .default(5000)
+                .describe('A connection that sends no complete CONNECT within this time is closed.'),
+              maxConnections: z
+                .number()
+                .int()
+                .min(1)
+                .max(65_535)
+                .default(256)
+                .describe('TCP connections beyond this are closed on arrival.'),
             })
             .strict()
-            .default({ host: '127.0.0.1', port: 1883, users: [] }),
+            .default({
+              host: '127.0.0.1',
+              port: 1883,
+              users: [],
+              maxPacketSize: 262_144,
+              connectTimeoutMs: 5000,
+              maxConnections: 256,
+            }),
         })
         .strict()
-        .default({ embedded: { host: '127.0.0.1', port: 1883, users: [] } }),
+        .default({
+          embedded: {
+            host: '127.0.0.1',
+            port: 1883,
+            users: [],
+            maxPacketSize: 262_144,
+            connectTimeoutMs: 5000,
+            maxConnections: 256,
+          },
+        }),
       platform: z
         .object({
           publicKeys: z

@@ -44,9 +44,11 @@ async function site(): Promise<Site> {
       displayBrokerUser({ gatewayId: GW, displayId: 'm1', password: 'display-m1-secret' }),
       displayBrokerUser({ gatewayId: GW, displayId: 'm2', password: 'display-m2-secret' }),
     ],
+    trustLoopback: false,
   });
   cleanups.push(() => broker.close());
   const gateway = await connectMqttAsync(broker.url, {
+    clientId: 'gateway',
     username: 'gateway',
     password: 'gateway-secret',
     reconnectPeriod: 0,
