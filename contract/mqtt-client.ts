@@ -204,7 +204,7 @@ function watchConnection(client: MqttClient, url: string, report: ConnectReport)
   client.on('close', () => {
     if (!connected && !failedThisAttempt) {
       problem(
-        `${hostOf(url)} closed the connection before accepting the gateway (no CONNACK); check the broker's policy for this client id and certificate`,
+        `${hostOf(url)} closed the connection before accepting the gateway (no CONNACK); check the broker's policy for this client id and certificate (AWS IoT Core on port 443 also needs uplink.tls.alpn: [x-amzn-mqtt-ca])`,
         'closed-before-connack',
       );
     }
