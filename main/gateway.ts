@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { IClientOptions } from 'mqtt';
 import type { Health } from '../api/schemas.ts';
 import { buildApi } from '../api/server.ts';
-import { connectMqtt, connectMqttOver } from '../contract/mqtt-client.ts';
+import { connectMqtt, connectMqttOver, redactUrl, tlsClientOptions } from '../contract/mqtt-client.ts';
 import { publicKeyFromBase64 } from '../contract/signing.ts';
 import { type Log, namespaced } from '../core/log.ts';
 import { VERSION } from '../core/version.ts';
@@ -19,6 +19,7 @@ import { type BeaconService, startBeaconService } from '../gateway/beacons/servi
 import { type EmbeddedBroker, startEmbeddedBroker } from '../gateway/broker/embedded.ts';
 import { CashlessFlow } from '../gateway/cashless/flow.ts';
 import { CommandRouter } from '../gateway/commands/router.ts';
+import { resolveUplinkTls } from '../gateway/config/load.ts';
 import type { AnyConfig, ConfigFor, MachineConfigFor } from '../gateway/config/schema.ts';
 import { CouponEngine } from '../gateway/coupons/engine.ts';
 import { CouponUpkeep } from '../gateway/coupons/upkeep.ts';
@@ -68,7 +69,10 @@ export interface Gateway<D extends VendingDriverList = BuiltInDrivers> {
   readonly displays: DisplayHub;
   readonly cashless: CashlessFlow;
   readonly broker: EmbeddedBroker | undefined;
+  /** The local broker: the site's devices (and, without an uplink, the platform link) use it. */
   readonly brokerUrl: string;
+  /** The operator's broker the platform link runs on, when `uplink` is configured. */
+  readonly uplinkUrl: string | undefined;
   readonly http: FastifyInstance | undefined;
   readonly httpUrl: string | undefined;
   health(): Health;
@@ -79,7 +83,10 @@ export interface Gateway<D extends VendingDriverList = BuiltInDrivers> {
  * The composition root (zigbee2mqtt's controller): builds every part from
  * the config, wires them through their constructors, and starts them in
  * order: store -> broker -> BLE -> displays -> machines -> vend flows ->
- * platform link -> HTTP -> upkeep. `stop()` stops them in reverse; a part
+ * platform link -> HTTP -> upkeep. The platform link runs on the uplink
+ * (the operator's broker, TLS) when one is configured, so its will reaches
+ * the platform when this process dies; the local broker keeps serving the
+ * site's devices either way. `stop()` stops them in reverse; a part
  * that fails to start stops the ones already running before the error goes
  * on. The behaviour lives in the parts; here is only which part gets what.
  */
@@ -158,15 +165,42 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
   if (keys.size === 0)
     log.warn('no platform.publicKeys configured: every platform command will be refused as forged');
   const embeddedBroker = broker;
-  const link: PlatformLink = new PlatformLink({
-    brokerUrl,
+  const uplink = config.uplink;
+  const linkUrl = uplink?.url ?? brokerUrl;
+  let connectLink: ((o: IClientOptions) => ReturnType<typeof connectMqtt>) | undefined;
+  if (uplink) {
+    // Read at start (a renewed certificate takes effect on restart); a bad
+    // file or a key that does not match its certificate stops the start here.
+    const tls = resolveUplinkTls(uplink);
+    const secure = tlsClientOptions(uplink.url, tls.options);
+    const uplinkLog = namespaced(log, 'uplink');
+    if (tls.clientCert) {
+      const { subject, issuer, validTo, validFrom } = tls.clientCert;
+      const now = Date.now();
+      uplinkLog.info({ subject, issuer, validTo }, 'uplink client certificate');
+      // Warn only: edge boxes without an RTC may boot with a wrong clock.
+      if (validTo.getTime() < now || validFrom.getTime() > now)
+        uplinkLog.warn(
+          { validFrom, validTo },
+          'the uplink client certificate is not valid now (check the clock)',
+        );
+    }
+    connectLink = (o) => connectMqtt(uplink.url, { ...o, ...secure }, { log: uplinkLog, name: 'uplink' });
+    log.info(
+      { uplink: redactUrl(uplink.url), localBroker: brokerUrl },
+      'platform link on the uplink; local devices on the local broker',
+    );
+  } else if (embeddedBroker) {
     // With the embedded broker, the link reaches it in-process, not over a loopback socket.
-    ...(embeddedBroker
-      ? { connect: (o: IClientOptions) => connectMqttOver(() => embeddedBroker.openInProcess(), o) }
-      : {}),
+    connectLink = (o) => connectMqttOver(() => embeddedBroker.openInProcess(), o);
+  }
+  const link: PlatformLink = new PlatformLink({
+    brokerUrl: linkUrl,
+    ...(connectLink ? { connect: connectLink } : {}),
+    ...(uplink?.clientId ? { clientId: uplink.clientId } : {}),
     gatewayId: config.gatewayId,
-    username: config.broker.username,
-    password: config.broker.password,
+    username: uplink ? uplink.username : config.broker.username,
+    password: uplink ? uplink.password : config.broker.password,
     outbox,
     guard: new CommandGuard(db, {
       gatewayId: config.gatewayId,
@@ -237,7 +271,7 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     gatewayId: config.gatewayId,
     version: VERSION,
     startedAt,
-    brokerUrl,
+    brokerUrl: redactUrl(linkUrl),
     link,
     machines: [...machines.values()],
     readers: [...readers.values()],
@@ -386,6 +420,7 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     cashless,
     broker,
     brokerUrl,
+    uplinkUrl: uplink?.url,
     http,
     httpUrl,
     health: () => health.report(),

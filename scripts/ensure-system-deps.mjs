@@ -1,49 +1,98 @@
 #!/usr/bin/env node
-// Makes sure the Debian packages the real-transport tests need are present:
-// socat (pty pairs for serial), mosquitto (the second broker the integration
-// suite runs against), chromium and CJK fonts (kiosk page tests). As root it installs what is missing with apt-get;
-// otherwise it says exactly what to install and fails.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+// Makes sure the Debian packages a README command needs are present, before
+// it starts: `npm start` (the demo) needs socat for its pty pairs; `npm test`
+// also needs mosquitto (the second broker of the integration suite),
+// chromium and CJK fonts (kiosk page tests). As root it installs what is
+// missing with apt-get; otherwise it prints one line naming the packages and
+// the command that installs them, and exits 1. Never a stack trace.
+//
+//   node scripts/ensure-system-deps.mjs demo|test
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 
-const NEEDED = [
-  { bin: 'socat', pkg: 'socat', why: 'pseudo-terminal pairs for the serial controller simulators' },
-  { bin: 'mosquitto', pkg: 'mosquitto', why: 'the Mosquitto broker the integration suite also runs against' },
-  {
-    bin: 'chromium',
-    pkg: 'chromium',
-    why: 'headless Chromium for the kiosk page tests (driven by playwright-core)',
-  },
-  {
-    file: '/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc',
-    pkg: 'fonts-noto-cjk',
-    why: 'CJK glyphs so zh-CN and ja kiosk screens render and can be checked for overflow',
-  },
-];
+const SOCAT = { bin: 'socat', pkg: 'socat', why: 'pseudo-terminal pairs for the simulated serial machines' };
+const NEEDS = {
+  demo: [SOCAT],
+  test: [
+    SOCAT,
+    {
+      bin: 'mosquitto',
+      pkg: 'mosquitto',
+      why: 'the Mosquitto broker the integration suite also runs against',
+    },
+    { bin: 'chromium', pkg: 'chromium', why: 'headless Chromium for the kiosk page tests' },
+    {
+      file: '/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc',
+      pkg: 'fonts-noto-cjk',
+      why: 'CJK glyphs so zh-CN and ja kiosk screens render',
+    },
+  ],
+};
 
-const has = (bin) =>
-  spawnSync('sh', ['-c', `command -v ${bin} || test -x /usr/sbin/${bin}`], { stdio: 'ignore' }).status === 0;
+const purpose = process.argv[2] ?? 'test';
+const needed = NEEDS[purpose];
+if (!needed) {
+  console.error(
+    `vendgate: ensure-system-deps: unknown purpose "${purpose}"; expected ${Object.keys(NEEDS).join(' or ')}`,
+  );
+  process.exit(2);
+}
 
-const present = (n) => (n.file ? existsSync(n.file) : has(n.bin));
-const missing = NEEDED.filter((n) => !present(n));
+/** An executable regular file named `bin` on PATH or in an sbin directory (what spawn would run). */
+function onPath(bin) {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/sbin'];
+  return dirs.some((dir) => {
+    if (!dir) return false;
+    const p = join(dir, bin);
+    try {
+      accessSync(p, constants.X_OK);
+      return statSync(p).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
+
+const present = (n) => (n.file ? existsSync(n.file) : onPath(n.bin));
+const missing = needed.filter((n) => !present(n));
 if (missing.length === 0) process.exit(0);
 
-const names = missing.map((m) => m.pkg);
-console.log(`vendgate: missing Debian packages: ${missing.map((m) => `${m.pkg} (${m.why})`).join(', ')}`);
-if (typeof process.getuid === 'function' && process.getuid() === 0) {
-  console.log(`vendgate: installing with apt-get: ${names.join(' ')}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...names], {
-    stdio: 'inherit',
-    env,
-  });
-  const still = missing.filter((m) => !present(m));
-  if (still.length > 0) {
-    console.error(`vendgate: still missing after apt-get: ${still.map((m) => m.pkg).join(', ')}`);
+const names = missing.map((m) => m.pkg).join(' ');
+const what = missing.map((m) => `${m.pkg} (${m.why})`).join(', ');
+const installLine = `sudo apt-get install -y ${names}`;
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+if (!isRoot) {
+  console.error(`vendgate: missing ${what}; install with:  ${installLine}`);
+  process.exit(1);
+}
+if (!onPath('apt-get')) {
+  console.error(
+    `vendgate: missing ${what}, and apt-get is not available; install ${names} with this system's package manager`,
+  );
+  process.exit(1);
+}
+
+console.error(`vendgate: installing ${what} with apt-get`);
+const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+const run = (args) => spawnSync('apt-get', args, { stdio: ['ignore', 'inherit', 'inherit'], env });
+const steps = [
+  ['update', '-qq'],
+  ['install', '-y', '-qq', '--no-install-recommends', ...missing.map((m) => m.pkg)],
+];
+for (const args of steps) {
+  const r = run(args);
+  if (r.status !== 0) {
+    const how = r.error ? r.error.message : r.signal ? `signal ${r.signal}` : `exit ${r.status}`;
+    console.error(
+      `vendgate: apt-get ${args[0]} failed (${how}); install by hand:  apt-get install -y ${names}`,
+    );
     process.exit(1);
   }
-} else {
-  console.error(`vendgate: run as root, or install them first:  sudo apt-get install ${names.join(' ')}`);
+}
+const still = missing.filter((m) => !present(m));
+if (still.length > 0) {
+  console.error(`vendgate: still missing after apt-get: ${still.map((m) => m.pkg).join(' ')}`);
   process.exit(1);
 }

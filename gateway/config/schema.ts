@@ -126,6 +126,110 @@ const BrokerUser = z
   })
   .strict();
 
+/** PEM text given inline, usually through the environment (VENDGATE_UPLINK__TLS__KEY_PEM). */
+const PemText = z.string().regex(/-----BEGIN [A-Z0-9 ]+-----/, 'PEM text with a -----BEGIN ...----- line');
+
+const UplinkTls = z
+  .object({
+    ca: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "File with the CA certificates (PEM) that signed the broker's certificate. Default Node's bundled public root CAs (which include Amazon Root CA 1 and the usual public CAs).",
+      ),
+    caPem: PemText.optional().describe('The CA bundle as PEM text instead of a file.'),
+    cert: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("File with the gateway's client certificate (PEM; intermediates after it)."),
+    certPem: PemText.optional().describe('The client certificate as PEM text instead of a file.'),
+    key: z.string().min(1).optional().describe("File with the client certificate's private key (PEM)."),
+    keyPem: PemText.optional().describe(
+      'The private key as PEM text instead of a file; set it through VENDGATE_UPLINK__TLS__KEY_PEM, never in the file.',
+    ),
+    keyPassphrase: z.string().min(1).optional().describe('Passphrase of an encrypted private key.'),
+    servername: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "SNI name sent and checked against the broker's certificate; default the host of uplink.url.",
+      ),
+    alpn: z
+      .array(z.string().min(1).max(255))
+      .optional()
+      .describe(
+        'ALPN protocols to offer, e.g. [x-amzn-mqtt-ca] for AWS IoT Core with certificates on port 443.',
+      ),
+  })
+  .strict();
+
+const Uplink = z
+  .object({
+    url: z
+      .string()
+      .regex(
+        /^(mqtts?|wss?):\/\/(\[[0-9A-Fa-f:.]+\]|[^\s/:@[\]]+)(:\d{1,5})?(\/\S*)?$/,
+        'an MQTT URL such as mqtts://broker.example.com:8883 (no user:password@: use uplink.username and uplink.password)',
+      )
+      .describe(
+        "The operator's broker: mqtts://host:8883, wss://host:443/mqtt, or mqtt:// / ws:// on a trusted network.",
+      ),
+    clientId: z
+      .string()
+      .regex(/^[A-Za-z0-9_:.-]{1,128}$/, "1-128 letters, digits, '_', ':', '.' or '-'")
+      .optional()
+      .describe(
+        'MQTT client id; default vendgate-{gatewayId}. Stable across restarts so the broker keeps the session.',
+      ),
+    username: z.string().min(1).optional(),
+    password: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Set it through VENDGATE_UPLINK__PASSWORD, not in the file.'),
+    tls: UplinkTls.default({}),
+  })
+  .strict()
+  .superRefine((u, ctx) => {
+    const pairs = [
+      ['ca', 'caPem'],
+      ['cert', 'certPem'],
+      ['key', 'keyPem'],
+    ] as const;
+    for (const [file, pem] of pairs) {
+      if (u.tls[file] !== undefined && u.tls[pem] !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tls', pem],
+          message: `set tls.${file} (a file) or tls.${pem} (PEM text), not both`,
+        });
+    }
+    const hasCert = u.tls.cert !== undefined || u.tls.certPem !== undefined;
+    const hasKey = u.tls.key !== undefined || u.tls.keyPem !== undefined;
+    if (hasCert !== hasKey)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', hasCert ? 'key' : 'cert'],
+        message: hasCert
+          ? 'a client certificate needs its private key (tls.key or tls.keyPem)'
+          : 'a private key needs its client certificate (tls.cert or tls.certPem)',
+      });
+    const secure = /^(mqtts|wss):/.test(u.url);
+    const tlsSet = Object.values(u.tls).some((v) => v !== undefined);
+    if (tlsSet && !secure)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['url'],
+        message: 'tls settings need an mqtts:// or wss:// URL',
+      });
+  })
+  .describe(
+    "The outbound connection to the operator's broker, with TLS and client certificates. When set, the platform link (status, will, events, commands) runs on it and the embedded broker (or broker.url) serves the site's local devices only; when unset, the local broker serves both.",
+  );
+
 /** The whole config schema for a driver registry (tests extend the built-in one). */
 export function configSchemaFor<const D extends VendingDriverList>(drivers: D) {
   return z
@@ -160,7 +264,9 @@ export function configSchemaFor<const D extends VendingDriverList>(drivers: D) {
             .string()
             .regex(/^(mqtts?|wss?|tcp):\/\//, 'an MQTT URL such as mqtt://127.0.0.1:1883')
             .optional()
-            .describe('External broker. When unset, the embedded broker is used.'),
+            .describe(
+              "The site's local broker, external. When unset, the embedded broker is used. Without an uplink the platform link runs on it too.",
+            ),
           username: z.string().optional(),
           password: z.string().optional(),
           embedded: z
@@ -221,7 +327,9 @@ export function configSchemaFor<const D extends VendingDriverList>(drivers: D) {
             connectTimeoutMs: 5000,
             maxConnections: 256,
           },
-        }),
+        })
+        .describe("The local broker the site's devices (MQTT displays, tools) use."),
+      uplink: Uplink.optional(),
       platform: z
         .object({
           publicKeys: z

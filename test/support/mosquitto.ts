@@ -9,6 +9,12 @@ import { waitUntil } from '../../testing/wait.ts';
 export interface MosquittoHandle {
   url: string;
   port: number;
+  /** With `tls`: the TLS listener, `mqtts://localhost:{tlsPort}` (the name on the test broker certificate). */
+  tlsUrl: string | undefined;
+  tlsPort: number | undefined;
+  /** With `tls.websockets`: MQTT over WebSocket on TLS, `wss://localhost:{wssPort}`. */
+  wssUrl: string | undefined;
+  wssPort: number | undefined;
   /** Stops the broker (SIGTERM, then SIGKILL) and removes its temp dir. */
   stop(): Promise<void>;
   /** Stops the process and starts a fresh one on the same port (sessions are lost: persistence is off). */
@@ -43,16 +49,57 @@ export function mosquittoAvailable(): boolean {
   }
 }
 
-/** Starts a throwaway Mosquitto on 127.0.0.1 with anonymous access and no persistence. */
-export async function startMosquitto(opts: { port?: number } = {}): Promise<MosquittoHandle> {
+/** A TLS listener beside the plain one (Mosquitto's `listener`, `cafile`, `certfile`, `keyfile`). */
+export interface MosquittoTlsOptions {
+  /** CA bundle the broker checks client certificates against. */
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  /** Refuse clients without a certificate the CA signed (`require_certificate true`). Default true. */
+  requireCertificate?: boolean;
+  /** Default a free port. */
+  port?: number;
+  /** Also listen for MQTT over WebSocket on TLS, same certificates. */
+  websockets?: boolean;
+  wssPort?: number;
+}
+
+export interface MosquittoOptions {
+  port?: number;
+  tls?: MosquittoTlsOptions;
+}
+
+/**
+ * Starts a throwaway Mosquitto with anonymous access and no persistence: a
+ * plain listener on 127.0.0.1 and, with `tls`, a TLS listener (and a
+ * WebSocket one) that may require client certificates. Listeners share
+ * `allow_anonymous` (per_listener_settings is off), so a client that passes
+ * the TLS handshake needs no username.
+ */
+export async function startMosquitto(opts: MosquittoOptions = {}): Promise<MosquittoHandle> {
   const bin = findMosquitto();
   const port = opts.port ?? (await freePort());
+  const tls = opts.tls;
+  const tlsPort = tls ? (tls.port ?? (await freePort())) : undefined;
+  const wssPort = tls?.websockets ? (tls.wssPort ?? (await freePort())) : undefined;
   const dir = mkdtempSync(join(tmpdir(), 'vendgate-mosquitto-'));
   const conf = join(dir, 'mosquitto.conf');
+  const tlsLines = (listener: string[]) =>
+    tls
+      ? [
+          ...listener,
+          `cafile ${tls.caFile}`,
+          `certfile ${tls.certFile}`,
+          `keyfile ${tls.keyFile}`,
+          `require_certificate ${tls.requireCertificate === false ? 'false' : 'true'}`,
+        ]
+      : [];
   writeFileSync(
     conf,
     [
       `listener ${port} 127.0.0.1`,
+      ...(tlsPort ? tlsLines([`listener ${tlsPort} 127.0.0.1`]) : []),
+      ...(wssPort ? tlsLines([`listener ${wssPort} 127.0.0.1`, 'protocol websockets']) : []),
       'allow_anonymous true',
       'persistence false',
       'log_dest stderr',
@@ -80,7 +127,10 @@ export async function startMosquitto(opts: { port?: number } = {}): Promise<Mosq
       proc.once('error', reject);
     });
     exited.catch(() => {});
-    await Promise.race([waitForPort(port, 10_000), exited]);
+    await Promise.race([
+      Promise.all([port, tlsPort, wssPort].flatMap((p) => (p ? [waitForPort(p, 10_000)] : []))),
+      exited,
+    ]);
   };
   const kill = async () => {
     const proc = child;
@@ -106,6 +156,10 @@ export async function startMosquitto(opts: { port?: number } = {}): Promise<Mosq
   return {
     url: `mqtt://127.0.0.1:${port}`,
     port,
+    tlsUrl: tlsPort ? `mqtts://localhost:${tlsPort}` : undefined,
+    tlsPort,
+    wssUrl: wssPort ? `wss://localhost:${wssPort}` : undefined,
+    wssPort,
     async stop() {
       await kill();
       rmSync(dir, { recursive: true, force: true });
