@@ -3,17 +3,41 @@ import { EpochMs, MachineId, Money, OrderId, Provider, Slot } from './common.ts'
 import { CampaignId, CampaignSpec, ClaimRequest, CouponCode } from './coupons.ts';
 
 /**
+ * The largest command a gateway takes: the whole MQTT payload (this
+ * SignedCommand as UTF-8 JSON, the escaped body included), in bytes. One
+ * number, stated here and in the schema below, and used by the gateway's
+ * guard; a larger payload is refused with 3003 before it is parsed. A body
+ * can never be longer than the payload that carries it, so the body's own
+ * bound below is the same number; what a platform must check is the
+ * serialised payload (see `commandPayloadBytes`).
+ */
+export const COMMAND_MAX_PAYLOAD_BYTES = 16_384;
+
+/** The bytes a signed command takes on the wire, to compare with COMMAND_MAX_PAYLOAD_BYTES. */
+export function commandPayloadBytes(signed: SignedCommand): number {
+  return Buffer.byteLength(JSON.stringify(signed), 'utf8');
+}
+
+/**
  * Commands from the platform are signed with Ed25519. The wire form keeps the
  * signed body as the exact JSON string that was signed, so no canonical JSON
  * is needed: `sig` is the signature over the UTF-8 bytes of `body`.
  */
 export const SignedCommand = z
   .object({
-    body: z.string().max(16_384).describe('The command body as a JSON string (see CommandBody).'),
+    body: z
+      .string()
+      .max(COMMAND_MAX_PAYLOAD_BYTES)
+      .describe(
+        `The command body as a JSON string (see CommandBody). The whole payload, this object as UTF-8 JSON, is at most ${COMMAND_MAX_PAYLOAD_BYTES} bytes.`,
+      ),
     sig: z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'a base64 Ed25519 signature (88 characters)'),
     keyId: z.string().max(64).optional().describe('Which platform key signed it, when several are trusted.'),
   })
-  .strict();
+  .strict()
+  .describe(
+    `A signed command as published on cmd/{type}. The payload is at most ${COMMAND_MAX_PAYLOAD_BYTES} bytes of UTF-8 JSON; a larger one is refused (3003) unread.`,
+  );
 export type SignedCommand = z.infer<typeof SignedCommand>;
 
 export const CommandSchemas = {
@@ -45,11 +69,20 @@ export const CommandSchemas = {
 export type CommandType = keyof typeof CommandSchemas;
 export type CommandData<T extends CommandType> = z.infer<(typeof CommandSchemas)[T]>;
 
+/**
+ * Whether `type` names a command. An own-property check: `type` comes off
+ * the wire, and `in` or a plain index would find `constructor`, `toString`
+ * or `__proto__` on Object.prototype.
+ */
+export function isCommandType(type: string): type is CommandType {
+  return Object.hasOwn(CommandSchemas, type);
+}
+
 export const CommandBody = z
   .object({
     id: z.string().min(8).max(64).describe('Unique command id.'),
-    type: z.string(),
-    gatewayId: z.string().describe('The gateway this command is for; others refuse it.'),
+    type: z.string().min(1).max(64),
+    gatewayId: z.string().max(64).describe('The gateway this command is for; others refuse it.'),
     issuedAt: EpochMs,
     expiresAt: EpochMs,
     nonce: z.string().min(16).max(64),

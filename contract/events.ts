@@ -15,6 +15,24 @@ const ErrorInfo = {
   reason: z.string(),
 };
 
+/**
+ * Bounds on what an answer to a command may carry of it. Whatever arrived
+ * (a 60 KB topic, a long type) is only ever echoed as a short excerpt, so a
+ * flood of junk cannot grow the store by more than these per stored answer.
+ */
+export const COMMAND_ANSWER_TOPIC_MAX = 256;
+export const COMMAND_ANSWER_REASON_MAX = 512;
+export const COMMAND_SUMMARY_MAX_CODES = 32;
+
+const BoundedReason = z.string().max(COMMAND_ANSWER_REASON_MAX);
+
+/** The command an answer is about, as far as it could be read. */
+const CommandAnswerInfo = {
+  topic: z.string().max(COMMAND_ANSWER_TOPIC_MAX).describe('The topic it arrived on (an excerpt when long).'),
+  commandId: z.string().max(64).optional(),
+  commandType: z.string().max(64).optional(),
+};
+
 const BeaconInfo = {
   name: z.string().max(64).describe('The beacon name from the configuration.'),
   location: z.string().max(128).optional().describe('Where it is mounted, from the configuration.'),
@@ -66,12 +84,41 @@ export const EventSchemas = {
     ),
   'command.rejected': z
     .object({
-      topic: z.string(),
-      commandId: z.string().optional(),
-      commandType: z.string().optional(),
-      ...ErrorInfo,
+      ...CommandAnswerInfo,
+      code: ErrorInfo.code,
+      reason: BoundedReason,
     })
-    .describe('A command was refused (forged, expired, replayed, misaddressed, malformed); says why.'),
+    .describe(
+      'A command was refused (forged, expired, replayed, misaddressed, malformed); says why. Refusals are rate-limited per gateway: those over the limit are counted in a later `command.suppressed`.',
+    ),
+  'command.deferred': z
+    .object({
+      ...CommandAnswerInfo,
+      code: ErrorInfo.code.describe('Why it cannot be taken now, e.g. 3005 (the outbox is full).'),
+      reason: BoundedReason,
+      retryAfterMs: z
+        .number()
+        .int()
+        .positive()
+        .describe('Send the same signed command again after about this long (or a newly signed one).'),
+    })
+    .describe(
+      'A valid command was not taken for lack of capacity: nothing was recorded, its id and nonce stay unused, and the platform should retry it (docs/retry-rules.md).',
+    ),
+  'command.suppressed': z
+    .object({
+      count: z.number().int().positive().describe('Answers not sent one by one since the previous summary.'),
+      byCode: z
+        .array(z.object({ code: ErrorInfo.code, count: z.number().int().positive() }))
+        .max(COMMAND_SUMMARY_MAX_CODES)
+        .describe('How many of them had each error code (0 for a redelivery answered with its state).'),
+      firstAt: EpochMs,
+      lastAt: EpochMs,
+      lastTopic: z.string().max(COMMAND_ANSWER_TOPIC_MAX).describe("An excerpt of the last one's topic."),
+    })
+    .describe(
+      'Answers to commands (refusals, deferrals, redelivery states) that were over the per-gateway rate limit, summarised in one event.',
+    ),
   'machine.status': z
     .object({ machineId: MachineId, online: z.boolean(), reason: z.string().optional() })
     .describe('A vending machine controller went online or offline.'),
@@ -229,6 +276,8 @@ export const EVENT_CLASS: Record<EventType, EventClass> = {
   'order.unresolved': 'critical',
   'order.close_requested': 'critical',
   'command.rejected': 'critical',
+  'command.deferred': 'critical',
+  'command.suppressed': 'critical',
   'machine.status': 'telemetry',
   'outbox.dropped': 'critical',
   'coupon.issued': 'critical',

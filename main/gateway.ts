@@ -207,6 +207,8 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
       keys,
       maxSkewMs: config.platform.maxSkewMs,
       maxLifetimeMs: config.platform.maxCommandLifetimeMs,
+      // Commands arrive only once the link has started, after the router exists.
+      admit: (command) => router.admit(command),
     }),
     db,
     commits,
@@ -364,19 +366,17 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
   );
 
   // ------------------------------------------------------------ platform link
-  await life.start(
-    'command router',
-    new CommandRouter({
-      link,
-      coupons,
-      cashless,
-      ledger,
-      runner,
-      outbox,
-      log: namespaced(log, 'link'),
-      ordersLog: namespaced(log, 'orders'),
-    }),
-  );
+  const router = new CommandRouter({
+    link,
+    coupons,
+    cashless,
+    ledger,
+    runner,
+    outbox,
+    log: namespaced(log, 'link'),
+    ordersLog: namespaced(log, 'orders'),
+  });
+  await life.start('command router', router);
   await life.step(
     'platform link',
     () => link.start(),

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CommandData } from '../../contract/commands.ts';
+import { ErrorCode } from '../../core/errors.ts';
 import { silentLogger } from '../../core/log.ts';
 import { cleanupsAfterEach } from '../../testing/cleanups.ts';
 import { FakeMachine } from '../../testing/fake-machine.ts';
@@ -17,7 +18,7 @@ import { CommandRouter } from './router.ts';
 
 const cleanups = cleanupsAfterEach();
 
-class FakeLink extends EventEmitter<Pick<PlatformLinkEvents, 'command'>> {
+class FakeLink extends EventEmitter<Pick<PlatformLinkEvents, 'command' | 'redelivered'>> {
   notified = 0;
   notify(): void {
     this.notified++;
@@ -65,6 +66,7 @@ function rig(
         if (paid.orderId === opts.failOrder) throw new Error('ledger bug');
         return ledger.receivePaid(paid);
       },
+      reportState: (orderId) => ledger.reportState(orderId),
     },
     runner,
     outbox: {
@@ -74,7 +76,7 @@ function rig(
     },
     log: silentLogger(),
   });
-  return { db, ledger, machine, link, router, toCashless, couponCommands };
+  return { db, ledger, machine, link, router, toCashless, couponCommands, outbox };
 }
 
 let n = 0;
@@ -128,11 +130,49 @@ describe('the command router', () => {
     expect(ledger.get('order-2')).toBeUndefined();
   });
 
-  it('does not take a paid order while the outbox is full of undelivered money events', () => {
+  it('defers a paid order while the outbox is full of undelivered money events, with a retry hint', () => {
+    const { router } = rig({ saturated: true });
+    expect(router.admit(paidCommand('order-3'))).toEqual({
+      code: ErrorCode.OutboxFull,
+      reason: expect.stringMatching(/outbox is full/),
+      retryAfterMs: 5000,
+    });
+  });
+
+  it('admits paid orders when the outbox has room, and select-then-pay payments and coupon commands always', () => {
+    expect(rig().router.admit(paidCommand('order-3a'))).toBeUndefined();
+    const full = rig({ saturated: true, cashlessOrders: ['order-3b'] });
+    expect(full.router.admit(paidCommand('order-3b'))).toBeUndefined();
+    expect(full.router.admit(claimCommand())).toBeUndefined();
+  });
+
+  it('takes a paid order it is handed even when the outbox filled meanwhile: its command is already recorded', () => {
     const { ledger, link, router } = rig({ saturated: true });
     router.start();
-    link.emit('command', paidCommand('order-3'));
-    expect(ledger.get('order-3')).toBeUndefined();
+    link.emit('command', paidCommand('order-3c'));
+    expect(ledger.get('order-3c')?.state).toBeDefined();
+  });
+
+  it('answers a redelivered paid order with its state and does not dispense it again', async () => {
+    const { ledger, machine, link, router, db } = rig();
+    router.start();
+    const cmd = paidCommand('order-6');
+    db.transaction(() => link.emit('command', cmd))();
+    await waitUntil(() => ledger.get('order-6')?.state === 'dispensed', { what: 'o-6 dispensed' });
+    db.transaction(() => link.emit('redelivered', cmd))();
+    const states = db
+      .prepare("SELECT envelope FROM outbox WHERE type = 'order.state'")
+      .all()
+      .map((r) => JSON.parse((r as { envelope: string }).envelope).data);
+    expect(states).toEqual([{ orderId: 'order-6', state: 'dispensed', duplicate: true }]);
+    expect(machine.dispensedCount).toBe(1);
+  });
+
+  it('takes a redelivered paid order that is not in the ledger rather than lose it', async () => {
+    const { ledger, link, router, db } = rig();
+    router.start();
+    db.transaction(() => link.emit('redelivered', paidCommand('order-7')))();
+    await waitUntil(() => ledger.get('order-7')?.state === 'dispensed', { what: 'o-7 dispensed' });
   });
 
   it('gives coupon commands to the coupon engine and wakes the link once they are decided', async () => {
@@ -164,8 +204,10 @@ describe('the command router', () => {
     const { ledger, link, router } = rig();
     router.start();
     expect(link.listenerCount('command')).toBe(1);
+    expect(link.listenerCount('redelivered')).toBe(1);
     router.stop();
     expect(link.listenerCount('command')).toBe(0);
+    expect(link.listenerCount('redelivered')).toBe(0);
     link.emit('command', paidCommand('order-5'));
     expect(ledger.get('order-5')).toBeUndefined();
   });

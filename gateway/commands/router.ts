@@ -5,9 +5,17 @@
  * select-then-pay session to the cashless flow, any other `order.paid` to the
  * ledger and the vend runner.
  *
- * The link emits 'command' inside the command's transaction, so the ledger
- * write and the vend intent share its commit, and the link itself publishes
- * what the command queued once that commit is done.
+ * It also decides, for the guard, whether a valid new command can be taken
+ * at all (`admit`): a paid order that finds the outbox full of undelivered
+ * money events is deferred before its id and nonce are recorded, so the
+ * platform's retry of the same signed command is taken once there is room
+ * (docs/retry-rules.md). And it answers an identical redelivery of an
+ * accepted order with the order's state, without acting again.
+ *
+ * The link emits 'command' and 'redelivered' inside the command's
+ * transaction, so the ledger write and the vend intent share its commit,
+ * and the link itself publishes what the command queued once that commit
+ * is done.
  */
 import type { CommandData } from '../../contract/commands.ts';
 import { ErrorCode } from '../../core/errors.ts';
@@ -16,12 +24,13 @@ import type { CashlessFlow } from '../cashless/flow.ts';
 import type { CouponEngine } from '../coupons/engine.ts';
 import type { OrderLedger } from '../ledger/ledger.ts';
 import type { VendRunner } from '../ledger/vend-runner.ts';
+import type { Deferral } from '../link/command-guard.ts';
 import type { AcceptedCommand } from '../link/link.ts';
 
 /** What the router needs of the platform link. */
 export interface CommandSource {
-  on(event: 'command', listener: (command: AcceptedCommand) => void): unknown;
-  off(event: 'command', listener: (command: AcceptedCommand) => void): unknown;
+  on(event: 'command' | 'redelivered', listener: (command: AcceptedCommand) => void): unknown;
+  off(event: 'command' | 'redelivered', listener: (command: AcceptedCommand) => void): unknown;
   /** Publishes what was queued outside a command's transaction. */
   notify(): void;
 }
@@ -30,10 +39,12 @@ export interface CommandRouterOptions {
   link: CommandSource;
   coupons: Pick<CouponEngine, 'applyCommand'>;
   cashless: Pick<CashlessFlow, 'owns' | 'onPaid'>;
-  ledger: Pick<OrderLedger, 'receivePaid'>;
+  ledger: Pick<OrderLedger, 'receivePaid' | 'reportState'>;
   runner: Pick<VendRunner, 'submitPaid'>;
-  /** Only `saturated` is read: a full outbox of money events refuses new orders. */
+  /** Only `saturated` is read: a full outbox of money events defers new orders (see admit). */
   outbox: { readonly saturated: boolean };
+  /** The retry hint a deferred order carries. Default 5000 ms. */
+  deferRetryAfterMs?: number;
   /** For commands that failed. */
   log: Log;
   /** For the decision on each paid order; default `log`. */
@@ -43,19 +54,78 @@ export interface CommandRouterOptions {
 export class CommandRouter {
   readonly #o: CommandRouterOptions;
   readonly #ordersLog: Log;
-  readonly #listener = (cmd: AcceptedCommand): void => this.#safely(cmd);
+  readonly #retryAfterMs: number;
+  readonly #listener = (cmd: AcceptedCommand): void => this.#safely(cmd, () => this.route(cmd));
+  readonly #redeliveryListener = (cmd: AcceptedCommand): void =>
+    this.#safely(cmd, () => this.answerRedelivery(cmd));
 
   constructor(opts: CommandRouterOptions) {
     this.#o = opts;
     this.#ordersLog = opts.ordersLog ?? opts.log;
+    this.#retryAfterMs = opts.deferRetryAfterMs ?? 5000;
   }
 
   start(): void {
     this.#o.link.on('command', this.#listener);
+    this.#o.link.on('redelivered', this.#redeliveryListener);
   }
 
   stop(): void {
     this.#o.link.off('command', this.#listener);
+    this.#o.link.off('redelivered', this.#redeliveryListener);
+  }
+
+  /**
+   * The guard's capacity check, before a valid new command is recorded. A
+   * paid order for the ledger is deferred while the outbox is full of
+   * undelivered critical events: taking it would add money events nothing
+   * can deliver. A select-then-pay payment is still taken (its customer is
+   * at the machine and its session would otherwise close unpaid and be
+   * refunded later anyway), as are coupon commands.
+   */
+  admit(cmd: AcceptedCommand): Deferral | undefined {
+    if (cmd.type !== 'order.paid') return undefined;
+    const { cashless, outbox } = this.#o;
+    if (cashless.owns(cmd.data.orderId, cmd.data.machineId) || !outbox.saturated) return undefined;
+    this.#ordersLog.warn(
+      { orderId: cmd.data.orderId, code: ErrorCode.OutboxFull, retryAfterMs: this.#retryAfterMs },
+      'order deferred: the outbox is full of undelivered money events',
+    );
+    return {
+      code: ErrorCode.OutboxFull,
+      reason: 'the outbox is full of undelivered money events; send the same command again later',
+      retryAfterMs: this.#retryAfterMs,
+    };
+  }
+
+  /**
+   * An identical copy of an accepted command: a paid order is answered with
+   * its current state (`order.state`), never dispensed again. Other types
+   * get no new event: what the first copy caused is in the outbox already.
+   */
+  answerRedelivery(cmd: AcceptedCommand): void {
+    if (cmd.type !== 'order.paid') {
+      this.#o.log.debug(
+        { commandId: cmd.id, commandType: cmd.type },
+        'redelivered command not acted on again',
+      );
+      return;
+    }
+    const order = this.#o.ledger.reportState(cmd.data.orderId);
+    if (order) {
+      this.#ordersLog.info(
+        { orderId: order.orderId, state: order.state, commandId: cmd.id },
+        'order redelivered; answered with its state',
+      );
+      return;
+    }
+    // Its command was recorded but the order was not (it went to a handler
+    // that was not listening): take it now rather than lose a paid order.
+    this.#o.log.warn(
+      { orderId: cmd.data.orderId, commandId: cmd.id },
+      'a redelivered paid order is not in the ledger; taking it now',
+    );
+    this.#paid(cmd.data);
   }
 
   /** Acts on one accepted command. Throws only on a bug; the listener logs it and the platform retries. */
@@ -72,9 +142,9 @@ export class CommandRouter {
     }
   }
 
-  #safely(cmd: AcceptedCommand): void {
+  #safely(cmd: AcceptedCommand, work: () => void): void {
     try {
-      this.route(cmd);
+      work();
     } catch (err) {
       this.#o.log.error(
         { err, commandId: cmd.id },
@@ -98,19 +168,14 @@ export class CommandRouter {
   }
 
   #paid(paid: CommandData<'order.paid'>): void {
-    const { cashless, ledger, runner, outbox } = this.#o;
+    const { cashless, ledger, runner } = this.#o;
     if (cashless.owns(paid.orderId, paid.machineId)) {
       cashless.onPaid(paid);
       return;
     }
-    if (outbox.saturated) {
-      // Not recorded: the platform sees no order.accepted and retries.
-      this.#o.log.error(
-        { orderId: paid.orderId, code: ErrorCode.OutboxFull },
-        'outbox full of undelivered money events; order not taken',
-      );
-      return;
-    }
+    // No capacity check here: `admit` deferred the order before its command
+    // was recorded if there was no room. Refusing it now, after the replay
+    // record, would make the platform's retry a replay and lose the order.
     const r = ledger.receivePaid(paid);
     // Inside the command's transaction: the vend intent can share its commit.
     if (r.kind === 'accepted') runner.submitPaid(r.order.orderId, r.order.machineId);

@@ -285,6 +285,22 @@ export class OrderLedger {
   }
 
   /**
+   * Answers an identical redelivery of the `order.paid` that recorded this
+   * order (a QoS 1 redelivery, a platform retry) with the order's current
+   * state, as a duplicate order id is answered; nothing else changes.
+   * Undefined, and nothing queued, when no such order is recorded.
+   */
+  reportState(orderId: string): OrderRecord | undefined {
+    return inTx(this.#db, (): OrderRecord | undefined => {
+      const row = this.#get.get(orderId);
+      if (!row) return undefined;
+      const order = toRecord(row);
+      this.#outbox.append('order.state', { orderId, state: order.state, duplicate: true });
+      return order;
+    });
+  }
+
+  /**
    * Commits the intent to dispense before the first byte goes to the
    * controller, and assigns the order's vend token (kept across retries so
    * the controller can dedupe). An order past its expiry is refunded instead.

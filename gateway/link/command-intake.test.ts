@@ -27,11 +27,11 @@ const topic = gatewayTopics('gw1').command('order.paid');
 const cleanups = cleanupsAfterEach();
 
 let n = 0;
-function command(seed = platform.privateKey): { id: string; payload: Buffer } {
+function command(seed = platform.privateKey, id: string = randomUUID()): { id: string; payload: Buffer } {
   n++;
   const now = Date.now();
   const body: CommandBody = {
-    id: randomUUID(),
+    id,
     type: 'order.paid',
     gatewayId: 'gw1',
     issuedAt: now - 1000,
@@ -77,6 +77,7 @@ function setup(
   });
   const outbox = new Outbox(db, { gatewayId: 'gw1', maxRows: 10_000, telemetryTtlMs: 60_000 });
   const accepted: AcceptedCommand[] = [];
+  const redelivered: AcceptedCommand[] = [];
   const verified = { inline: 0, pooled: 0 };
   let decided = 0;
   const committedIds = () =>
@@ -106,6 +107,7 @@ function setup(
     commits: opts.commits ? opts.commits(db) : opts.groupCommit === false ? undefined : new GroupCommit(db),
     log: silentLogger(),
     accept: (c) => accepted.push(c),
+    redelivered: (c) => redelivered.push(c),
     decided: () => decided++,
     verify: {
       inline: (...a) => {
@@ -124,7 +126,7 @@ function setup(
         envelope: string;
       }[]
     ).map((r) => (JSON.parse(r.envelope) as { data: { code: number; commandId?: string } }).data);
-  return { intake, output, accepted, verified, decided: () => decided, committedIds, rejected };
+  return { intake, output, accepted, redelivered, verified, decided: () => decided, committedIds, rejected };
 }
 
 describe('command intake under group commit', () => {
@@ -164,10 +166,12 @@ describe('command intake under group commit', () => {
   it('decides in arrival order even when later signatures verify first: the first copy wins, its replay is refused', async () => {
     const s = setup();
     const first = command();
+    // A replay: the first command's id over other bytes.
+    const replay = command(platform.privateKey, first.id);
     const forged = command(attacker.privateKey);
     const rest = Array.from({ length: 10 }, () => command());
     s.intake.receive(topic, 'order.paid', first.payload, s.output);
-    s.intake.receive(topic, 'order.paid', first.payload, s.output);
+    s.intake.receive(topic, 'order.paid', replay.payload, s.output);
     s.intake.receive(topic, 'order.paid', forged.payload, s.output);
     for (const c of rest) s.intake.receive(topic, 'order.paid', c.payload, s.output);
     await waitUntil(() => s.decided() === 13, { what: 'every command decided' });
@@ -214,6 +218,16 @@ describe('command intake without group commit', () => {
     expect(s.accepted.map((a) => a.id)).toEqual([c.id]);
     expect(s.output.corked).toBe(0);
     expect(s.decided()).toBe(1);
+  });
+
+  it('hands an identical copy of an accepted command to be answered, neither accepted again nor refused', () => {
+    const s = setup({ groupCommit: false });
+    const c = command();
+    s.intake.receive(topic, 'order.paid', c.payload, undefined);
+    s.intake.receive(topic, 'order.paid', c.payload, undefined);
+    expect(s.accepted.map((a) => a.id)).toEqual([c.id]);
+    expect(s.redelivered.map((a) => a.id)).toEqual([c.id]);
+    expect(s.rejected()).toEqual([]);
   });
 
   it('queues a command.rejected event for a refused command, naming the topic and the reason', () => {

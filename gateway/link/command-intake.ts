@@ -1,5 +1,8 @@
+import { COMMAND_ANSWER_TOPIC_MAX } from '../../contract/events.ts';
 import { verifyBody, verifyBodyAsync } from '../../contract/signing.ts';
 import type { Log } from '../../core/log.ts';
+import { CommandAnswers } from '../commands/answers.ts';
+import { excerpt } from '../commands/excerpt.ts';
 import type { Outbox } from '../outbox/outbox.ts';
 import type { Db } from '../store/db.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
@@ -28,6 +31,18 @@ export interface CommandIntakeOptions {
   log: Log;
   /** Hands an accepted command to its handlers, inside the command's transaction; must not throw. */
   accept: (command: AcceptedCommand) => void;
+  /**
+   * An identical copy of an accepted command (a QoS 1 redelivery, a platform
+   * retry): its handlers answer it without acting again, inside the copy's
+   * transaction; must not throw. Default: not answered.
+   */
+  redelivered?: (command: AcceptedCommand) => void;
+  /**
+   * Queues the answers to commands that are not acted on (refusals,
+   * deferrals), rate-limited and bounded. Default: a CommandAnswers on
+   * `db` and `outbox` with the default limits.
+   */
+  answers?: CommandAnswers;
   /** A command's outcome is committed: the events it queued may go out with the next drain. */
   decided: () => void;
   /**
@@ -50,6 +65,7 @@ export class CommandIntake {
   readonly #opts: CommandIntakeOptions;
   readonly #verifyInline: typeof verifyBody;
   readonly #verifyPooled: typeof verifyBodyAsync;
+  readonly #answers: CommandAnswers;
   /** Commands are decided in arrival order; each waits for the one before it. */
   #queue: Promise<void> = Promise.resolve();
   /** Commands received and not yet handed to the group commit. */
@@ -59,6 +75,14 @@ export class CommandIntake {
     this.#opts = opts;
     this.#verifyInline = opts.verify?.inline ?? verifyBody;
     this.#verifyPooled = opts.verify?.pooled ?? verifyBodyAsync;
+    this.#answers =
+      opts.answers ??
+      new CommandAnswers({ db: opts.db, outbox: opts.outbox, log: opts.log, notify: opts.decided });
+  }
+
+  /** Stores a pending summary of suppressed answers and drops its timer. */
+  stop(): void {
+    this.#answers.stop();
   }
 
   /**
@@ -121,7 +145,7 @@ export class CommandIntake {
               // before the held PUBACK goes out, so the broker delivers the
               // command again on the reconnect (persistent session).
               this.#opts.log.error(
-                { err, topic },
+                { err, topic: excerpt(topic, COMMAND_ANSWER_TOPIC_MAX) },
                 'could not record a platform command; reconnecting for redelivery',
               );
               output.destroy();
@@ -130,7 +154,12 @@ export class CommandIntake {
           );
       })
       // Never leave the queue rejected: every later command would wait on it.
-      .catch((err: unknown) => this.#opts.log.error({ err, topic }, 'failed to queue a platform command'));
+      .catch((err: unknown) =>
+        this.#opts.log.error(
+          { err, topic: excerpt(topic, COMMAND_ANSWER_TOPIC_MAX) },
+          'failed to queue a platform command',
+        ),
+      );
   }
 
   /**
@@ -143,52 +172,40 @@ export class CommandIntake {
     try {
       return inTx(this.#opts.db, () => this.#decide(topic, check));
     } catch (err) {
-      this.#opts.log.error({ err, topic }, 'failed to handle a platform command');
+      this.#opts.log.error(
+        { err, topic: excerpt(topic, COMMAND_ANSWER_TOPIC_MAX) },
+        'failed to handle a platform command',
+      );
       return null;
     }
   }
 
   /**
-   * Runs the guard's verdict and hands an accepted command to the handlers,
-   * inside the caller's transaction: the replay record, whatever the
-   * handlers write (the ledger's own transactions nest as savepoints) and a
-   * refusal's command.rejected event commit together. Handlers are
-   * synchronous by contract.
+   * Runs the guard's verdict and hands an accepted command to the handlers
+   * (a redelivered one to those that answer it), inside the caller's
+   * transaction: the replay record, whatever the handlers write (the
+   * ledger's own transactions nest as savepoints) and a refusal's or
+   * deferral's event commit together. Handlers are synchronous by contract.
    */
   #decide(topic: string, check: () => GuardResult): GuardResult {
     const result = check();
-    if (result.ok) {
+    if (result.ok && !result.redelivered) {
       this.#opts.accept(result.command);
-      return result;
-    }
-    try {
-      // Its own savepoint: a refusal that cannot be queued leaves no half-written row.
-      inTx(this.#opts.db, () =>
-        this.#opts.outbox.append('command.rejected', {
-          topic,
-          code: result.code,
-          reason: result.reason,
-          ...(result.commandId !== undefined ? { commandId: result.commandId } : {}),
-          ...(result.commandType !== undefined ? { commandType: result.commandType } : {}),
-        }),
-      );
-    } catch (err) {
-      this.#opts.log.error({ err, topic }, 'could not queue command.rejected');
+    } else if (result.ok) {
+      if (this.#answers.mayAnswerRedelivery(topic, result.command)) this.#opts.redelivered?.(result.command);
+    } else {
+      // command.rejected or command.deferred, within the rate limit; never throws.
+      this.#answers.refused(topic, result);
     }
     return result;
   }
 
-  #report(topic: string, result: GuardResult): void {
-    if (result.ok) {
-      this.#opts.log.debug(
-        { commandId: result.command.id, commandType: result.command.type },
-        'accepted a platform command',
-      );
-      return;
-    }
-    this.#opts.log.warn(
-      { code: result.code, reason: result.reason, topic, commandId: result.commandId },
-      'refused a platform command',
+  #report(_topic: string, result: GuardResult): void {
+    // Refusals are logged by the answers, within their rate limit.
+    if (!result.ok) return;
+    this.#opts.log.debug(
+      { commandId: result.command.id, commandType: result.command.type, redelivered: result.redelivered },
+      result.redelivered ? 'a platform command arrived again' : 'accepted a platform command',
     );
   }
 }

@@ -4,6 +4,7 @@ import type { GatewayStatus } from '../../contract/events.ts';
 import { connectMqtt } from '../../contract/mqtt-client.ts';
 import { gatewayTopics, parseTopic } from '../../contract/topics.ts';
 import type { Log } from '../../core/log.ts';
+import { type CommandAnswerLimits, CommandAnswers } from '../commands/answers.ts';
 import type { Outbox } from '../outbox/outbox.ts';
 import type { Db } from '../store/db.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
@@ -50,6 +51,8 @@ export interface PlatformLinkOptions {
    * drain before they are published anyway (see notifySoon). Default 20.
    */
   commandEventsDelayMs?: number;
+  /** Rate limits of the answers to commands not acted on (see CommandAnswers); defaults there. */
+  answerLimits?: Partial<CommandAnswerLimits>;
   /** Reconnect backoff bounds; default 250 ms growing to 10 s. */
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
@@ -60,6 +63,8 @@ export interface PlatformLinkOptions {
 
 export interface PlatformLinkEvents {
   command: [command: AcceptedCommand];
+  /** An identical copy of an accepted command: answer it, do not act on it again. */
+  redelivered: [command: AcceptedCommand];
   connect: [];
   disconnect: [];
 }
@@ -82,8 +87,10 @@ export interface PlatformLinkEvents {
  * meanwhile instead of acting on them late.
  */
 export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
-  readonly #opts: Required<Omit<PlatformLinkOptions, 'username' | 'password' | 'commits' | 'connect'>> &
-    Pick<PlatformLinkOptions, 'username' | 'password' | 'commits' | 'connect'>;
+  readonly #opts: Required<
+    Omit<PlatformLinkOptions, 'username' | 'password' | 'commits' | 'connect' | 'answerLimits'>
+  > &
+    Pick<PlatformLinkOptions, 'username' | 'password' | 'commits' | 'connect' | 'answerLimits'>;
   readonly #topics: ReturnType<typeof gatewayTopics>;
   readonly #log: Log;
   readonly #delivery: EventDelivery;
@@ -132,6 +139,15 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
       commits: o.commits,
       log: o.log,
       accept: (command) => this.#safeEmit('command', command),
+      redelivered: (command) => this.#safeEmit('redelivered', command),
+      answers: new CommandAnswers({
+        db: o.db,
+        outbox: o.outbox,
+        log: o.log,
+        notify: () => delivery.notify(),
+        ...(o.answerLimits ? { limits: o.answerLimits } : {}),
+        now: o.now,
+      }),
       decided: () => delivery.notifySoon(),
     });
     this.#requests = new CorrelatedRequests({ requestTopic: this.#topics.request, log: o.log });
@@ -210,6 +226,7 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
     const client = this.#client;
     if (!client) return;
     this.#delivery.stop();
+    this.#intake.stop();
     this.#requests.abortAll();
     if (this.#connected) {
       const offline = JSON.stringify({ state: 'offline', gatewayId: this.#opts.gatewayId });

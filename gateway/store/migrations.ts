@@ -224,4 +224,15 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE outbox_v4 RENAME TO outbox;
     `,
   },
+  {
+    version: 5,
+    name: 'replay guard keeps a hash of each command body',
+    sql: `
+      -- SHA-256 (hex) of the signed body bytes, so an identical redelivery of
+      -- an accepted command (same id, nonce and body) is told from a replay
+      -- that reuses its id or nonce with other bytes. NULL for rows written
+      -- before this version: those cannot prove sameness and stay replays.
+      ALTER TABLE seen_commands ADD COLUMN body_sha256 TEXT;
+    `,
+  },
 ];

@@ -128,11 +128,13 @@ describe('commands whose signatures are checked off the event loop', () => {
   it('are still decided in the order they arrived: the first copy wins, replays and forgeries are refused', async () => {
     const s = await site({ inProcess: true });
     const first = s.platform.buildCommand('order.paid', paid());
+    // A replay: the first command's id over another body.
+    const replay = s.platform.buildCommand('order.paid', paid(), { id: first.id });
     const orders = Array.from({ length: 40 }, () => s.platform.buildCommand('order.paid', paid()));
     // One burst: a command, its replay, a forged one, then many more.
     await Promise.all([
       s.platform.replay(first),
-      s.platform.replay(first),
+      s.platform.replay(replay),
       s.platform.sendForged('order.paid', paid()),
       ...orders.map((c) => s.platform.replay(c)),
     ]);

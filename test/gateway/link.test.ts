@@ -282,7 +282,8 @@ describe.each(brokers)('the platform link over %s', (_name, makeBroker, availabl
       await waitUntil(() => s.commands.length === 1, { timeoutMs: 5000, what: 'accepted command' });
       expect(s.commands[0]).toMatchObject({ id: good.id, type: 'order.paid' });
 
-      await p.replay(good);
+      // A replay: the accepted command's id over another body.
+      await p.sendCommand('order.paid', order(), { id: good.id });
       await p.sendForged('order.paid', order());
       await p.sendExpired('order.paid', order());
       await p.sendMisaddressed('order.paid', order());
