@@ -28,7 +28,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrorCode } from '../core/errors.ts';
 import { encodeAdvertisement } from '../devices/beacon/encode.ts';
-import type { BeaconFrame, NobleAdvertisementLike } from '../devices/beacon/frames.ts';
+import { altBeaconIds, type BeaconFrame, type NobleAdvertisementLike } from '../devices/beacon/frames.ts';
 import { parseAdvertisement, parseNobleAdvertisement } from '../devices/beacon/parse.ts';
 import { BeaconSightings } from '../devices/beacon/tracker.ts';
 
@@ -181,16 +181,19 @@ export function generateReports(count: number, seed = 0x5eed): Report[] {
       case 'eddystone-eid':
         frame = { ok: true, kind: 'eddystone-eid', txPower: -18, eid: hex(8) };
         break;
-      case 'altbeacon':
+      case 'altbeacon': {
+        const beaconId = alts[int(alts.length)]!;
         frame = {
           ok: true,
           kind: 'altbeacon',
           companyId: 0x0118,
-          beaconId: alts[int(alts.length)]!,
+          beaconId,
+          ...altBeaconIds(beaconId),
           referenceRssi: -59,
           mfgReserved: 0,
         };
         break;
+      }
     }
     let ad: Buffer;
     if (frame) {

@@ -220,6 +220,12 @@ export const ErrorGroups = defineErrors({
         meaning: 'A frame from a device is malformed (length, checksum or payload).',
       },
       DeviceBusy: { code: 6006, status: 409, meaning: 'A device is busy with another request.' },
+      DeviceRestarted: {
+        code: 6007,
+        status: 502,
+        meaning:
+          'A device restarted (its boot identity changed) while a request was in flight; what it did with the request is not known.',
+      },
     },
   },
   vend: {

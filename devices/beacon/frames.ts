@@ -10,7 +10,7 @@
  * Apple and the WeChat shake platform print it
  * (`FDA50693-A4E2-4FB1-AFCF-C6EB07647825`); opaque byte identifiers
  * (Eddystone namespace, instance and EID, AltBeacon beacon id) are lower-case
- * hex without separators.
+ * hex without separators; the AltBeacon id1 is a UUID in the iBeacon form.
  */
 import type { ErrorCode } from '../../core/errors.ts';
 
@@ -73,7 +73,12 @@ export interface EddystoneEidFrame {
   readonly eid: string;
 }
 
-/** AltBeacon, manufacturer data `<company LE2> BE AC <id20> <refRssi1> <reserved1>`. */
+/**
+ * AltBeacon, manufacturer data `<company LE2> BE AC <id20> <refRssi1> <reserved1>`.
+ * The 20-byte beacon id is also split the way the AltBeacon reference
+ * implementations and most deployments use it, so it can be matched like
+ * an iBeacon: id1 (16 bytes, organisational unit), id2 and id3 (u16 each).
+ */
 export interface AltBeaconFrame {
   readonly ok: true;
   readonly kind: 'altbeacon';
@@ -81,10 +86,33 @@ export interface AltBeaconFrame {
   readonly companyId: number;
   /** 20-byte beacon id, 40 lower-case hex digits. */
   readonly beaconId: string;
+  /** Beacon id bytes 0..15 as a UUID, upper-case and dashed like an iBeacon proximity UUID. */
+  readonly id1: string;
+  /** Beacon id bytes 16..17, big-endian, 0..65535 (like an iBeacon major). */
+  readonly id2: number;
+  /** Beacon id bytes 18..19, big-endian, 0..65535 (like an iBeacon minor). */
+  readonly id3: number;
   /** Average RSSI at 1 m in dBm, signed byte. */
   readonly referenceRssi: number;
   /** Manufacturer reserved byte, 0..255. */
   readonly mfgReserved: number;
+}
+
+/**
+ * The id1/id2/id3 split of an AltBeacon beacon id given as 40 hex digits
+ * (as `beaconId` is), for building frames to encode. Throws RangeError on
+ * anything else.
+ */
+export function altBeaconIds(beaconId: string): Pick<AltBeaconFrame, 'id1' | 'id2' | 'id3'> {
+  if (!/^[0-9a-fA-F]{40}$/.test(beaconId)) {
+    throw new RangeError(`AltBeacon beaconId must be 40 hex digits, got ${JSON.stringify(beaconId)}`);
+  }
+  const h = beaconId.toUpperCase();
+  return {
+    id1: `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`,
+    id2: Number.parseInt(h.slice(32, 36), 16),
+    id3: Number.parseInt(h.slice(36, 40), 16),
+  };
 }
 
 export type EddystoneFrame = EddystoneUidFrame | EddystoneUrlFrame | EddystoneTlmFrame | EddystoneEidFrame;

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../core/errors.ts';
 import { encodeAdvertisement, encodePayload } from './encode.ts';
-import { type BeaconFrame, type BeaconParseResult, MAX_ADVERTISING_DATA } from './frames.ts';
+import { altBeaconIds, type BeaconFrame, type BeaconParseResult, MAX_ADVERTISING_DATA } from './frames.ts';
 import {
   parseAdvertisement,
   parseEddystoneServiceData,
@@ -87,14 +87,16 @@ const frame: fc.Arbitrary<BeaconFrame> = fc
       txPower: i8,
       eid: hexOf(8),
     }),
-    fc.record({
-      ok: fc.constant(true as const),
-      kind: fc.constant('altbeacon' as const),
-      companyId: u16,
-      beaconId: hexOf(20),
-      referenceRssi: i8,
-      mfgReserved: fc.integer({ min: 0, max: 255 }),
-    }),
+    fc
+      .record({
+        ok: fc.constant(true as const),
+        kind: fc.constant('altbeacon' as const),
+        companyId: u16,
+        beaconId: hexOf(20),
+        referenceRssi: i8,
+        mfgReserved: fc.integer({ min: 0, max: 255 }),
+      })
+      .map((f) => ({ ...f, ...altBeaconIds(f.beaconId) })),
   )
   .map((f): BeaconFrame => ({ ...f }));
 
@@ -244,6 +246,40 @@ describe('beacon parser properties', () => {
         expect(r.ok || r.reason).toContain(`is ${cut} bytes; needs ${min}`);
       }),
       { numRuns: 1000 },
+    );
+  });
+
+  it('refuses every Eddystone frame type byte with a nonzero low nibble as reserved, whatever follows', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 0xff }).filter((t) => (t & 0x0f) !== 0),
+        fc.uint8Array({ maxLength: 40 }),
+        (type, rest) => {
+          const r = parseEddystoneServiceData(Uint8Array.of(type, ...rest));
+          expect(r).toMatchObject({ ok: false, code: ErrorCode.BeaconUnsupported, offset: 0 });
+          expect(r.ok || r.reason).toMatch(/reserved/);
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('splits every AltBeacon id into id1 (UUID form), id2 and id3 that rebuild the 20-byte id', () => {
+    fc.assert(
+      fc.property(
+        frame.filter((f) => f.kind === 'altbeacon'),
+        (f) => {
+          const r = parseManufacturerData(encodePayload(f));
+          if (!r.ok || r.kind !== 'altbeacon') throw new Error('expected an AltBeacon');
+          expect(r.id1).toMatch(/^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$/);
+          const rebuilt =
+            r.id1.replace(/-/g, '').toLowerCase() +
+            r.id2.toString(16).padStart(4, '0') +
+            r.id3.toString(16).padStart(4, '0');
+          expect(rebuilt).toBe(r.beaconId);
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 });

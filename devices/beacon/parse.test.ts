@@ -149,6 +149,35 @@ describe('parseAdvertisement', () => {
     expect(r).toMatchObject({ ok: false, code: ErrorCode.BeaconUnsupported, offset: 12 });
   });
 
+  it('refuses an Eddystone frame type with a nonzero low nibble instead of reading it as a UID', () => {
+    // Captured shape of a UID frame (namespace + instance) but type byte 0x05, which is reserved.
+    const r = parseAdvertisement(
+      hex('03 03 AA FE 17 16 AA FE 05 E7 8B 81 8E 2A E6 4E 1B 9C 33 4A 01 02 03 04 05 06 00 00'),
+    );
+    expect(r).toMatchObject({ ok: false, code: ErrorCode.BeaconUnsupported, offset: 8 });
+    expect(r.ok || r.reason).toBe(
+      'Eddystone frame type 0x05 is reserved (its low nibble is not 0); not UID (0x00), URL (0x10), TLM (0x20) or EID (0x30)',
+    );
+    expect(parseEddystoneServiceData(hex('1F 00 61'))).toMatchObject({ code: ErrorCode.BeaconUnsupported });
+  });
+
+  it('gives an AltBeacon id as id1 (UUID form), id2 and id3 as well as the 20-byte hex string', () => {
+    const r = parseAdvertisement(
+      hex('02 01 06 1B FF 18 01 BE AC 2F 23 44 54 CF 6D 4A 0F AD F2 F4 91 1B A9 FF A6 01 2C 00 07 C5 00'),
+    );
+    expect(r).toStrictEqual({
+      ok: true,
+      kind: 'altbeacon',
+      companyId: 0x0118,
+      beaconId: '2f234454cf6d4a0fadf2f4911ba9ffa6012c0007',
+      id1: '2F234454-CF6D-4A0F-ADF2-F4911BA9FFA6',
+      id2: 300,
+      id3: 7,
+      referenceRssi: -59,
+      mfgReserved: 0,
+    });
+  });
+
   it('refuses an unknown Eddystone frame type as unsupported', () => {
     const r = parseAdvertisement(hex('03 03 AA FE 06 16 AA FE 40 00 00'));
     expect(r).toMatchObject({ ok: false, code: ErrorCode.BeaconUnsupported, offset: 8 });

@@ -12,8 +12,9 @@
  * - AltBeacon (github.com/AltBeacon/spec): manufacturer data
  *   `<company id LE> BE AC`, beacon id (20), reference RSSI (i8), reserved (u8).
  * - Eddystone (github.com/google/eddystone): 16-bit service data for 0xFEAA;
- *   frame type in the high nibble of the first byte: UID 0x00, URL 0x10,
- *   TLM 0x20, EID 0x30. Multi-byte fields are big-endian.
+ *   the frame type is the first byte: UID 0x00, URL 0x10, TLM 0x20, EID
+ *   0x30; every other value, a nonzero low nibble included, is reserved and
+ *   refused. Multi-byte fields are big-endian.
  *
  * Performance: fields are read by indexing bytes (`b[i] << 8 | b[i + 1]`),
  * never with Buffer#readUInt16BE and friends, and nothing is sliced or
@@ -129,6 +130,9 @@ function decodeManufacturer(b: Uint8Array, o: number, end: number, base: number)
       kind: 'altbeacon',
       companyId: b[o]! | (b[o + 1]! << 8),
       beaconId: hex20At(b, o + 4),
+      id1: uuidAt(b, o + 4),
+      id2: (b[o + 20]! << 8) | b[o + 21]!,
+      id3: (b[o + 22]! << 8) | b[o + 23]!,
       referenceRssi: (b[o + 24]! << 24) >> 24,
       mfgReserved: b[o + 25]!,
     };
@@ -144,7 +148,16 @@ function decodeManufacturer(b: Uint8Array, o: number, end: number, base: number)
 function decodeEddystone(b: Uint8Array, o: number, end: number, base: number): BeaconParseResult {
   const n = end - o;
   if (n < 1) return notABeacon(TRUNCATED, 'Eddystone service data has no frame type byte', base + o);
-  const type = b[o]! & 0xf0;
+  const type = b[o]!;
+  if ((type & 0x0f) !== 0) {
+    // The frame type is the whole byte; the defined types all end in 0 and
+    // the others are reserved: 0x05 is no UID.
+    return notABeacon(
+      UNSUPPORTED,
+      `Eddystone frame type ${hexByte(type)} is reserved (its low nibble is not 0); not UID (0x00), URL (0x10), TLM (0x20) or EID (0x30)`,
+      base + o,
+    );
+  }
   switch (type) {
     case 0x00: {
       // UID: type, tx power, namespace (10), instance (6), RFU (2). The RFU

@@ -21,13 +21,17 @@ export type VendOutcome =
 
 /**
  * What the controller says about a vend token when asked after a crash or a
- * reconnect. `never-seen` means the board has no record of that token, so it
- * has not dispensed (it dedupes tokens it has seen, so resending is safe).
+ * reconnect. `never-seen` means the board has no record of that token. That
+ * proves nothing was dispensed only if the board kept its memory: a board
+ * that restarted and lost it says `never-seen` for tokens it did dispense.
+ * So `never-seen` carries the boot identity of the board that answered
+ * (`bootEpoch`, when the controller reports one), to be compared with the
+ * identity the vend was sent to.
  */
 export type VendQueryResult =
   | VendOutcome
   | { kind: 'in-progress'; vendToken: number }
-  | { kind: 'never-seen'; vendToken: number };
+  | { kind: 'never-seen'; vendToken: number; bootEpoch?: number };
 
 export interface DispenseRequest {
   /** Unique per order, committed in the ledger before the first byte is sent. 1..2^32-1. */
@@ -42,11 +46,19 @@ export interface VendingMachineEvents {
   offline: [reason: string];
   /** Dispense progress as reported by the board. */
   progress: [vendToken: number, stage: 'accepted' | 'dispensing'];
+  /** The controller reported a new boot identity: it restarted (and may have lost its memory of tokens). */
+  restarted: [previousEpoch: number, bootEpoch: number];
 }
 
 export interface VendingMachine extends EventEmitter<VendingMachineEvents> {
   readonly machineId: string;
   readonly online: boolean;
+  /**
+   * The controller's boot identity as last reported (a random value it
+   * chose at boot), or undefined when it reports none or has not yet. Kept
+   * with a vend's intent so a later `never-seen` can be checked against it.
+   */
+  readonly bootEpoch?: number | undefined;
   /** Opens the transport and starts the driver. Resolves once the port is open (not necessarily online). */
   start(): Promise<void>;
   stop(): Promise<void>;

@@ -4,7 +4,8 @@
  *
  *   node --import tsx firmware-sim/slot-board/main.ts --port /tmp/x/b \
  *     [--log vends.jsonl] [--config '{"slots":[{"slot":1,"stock":5,"price":150}],"motorMs":0}'] \
- *     [--slots 10 --stock 10 --price 100 --motor-ms 300 --poll-ms 200 --baud 9600]
+ *     [--slots 10 --stock 10 --price 100 --motor-ms 300 --poll-ms 200 --baud 9600] \
+ *     [--state tokens.jsonl] [--boot-epoch N]
  *
  * stdout: one JSON object per line: {"event":"ready",...} once the port is
  * open, then "vend", "dispense-start", "port-open", "port-closed", "fault",
@@ -12,6 +13,10 @@
  * stdin: newline-delimited JSON fault commands, e.g. {"fault":"jam","slot":3,"count":1}
  * (see SimFault in sim.ts and docs/protocols/slot-board.md section 8).
  * --log: every final vend outcome is appended as {vendToken, slot, outcome, at}.
+ * --state: the board's non-volatile token memory, kept across restarts (section 6.1);
+ * delete it between runs to play a board that lost its memory in a power cut.
+ * A `crash-after-vend` fault ends the process (exit code 0, "crash" event)
+ * right after the vend is logged, before its result is reported.
  */
 import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -49,6 +54,7 @@ const FAULTS = new Set([
   'corrupt',
   'silent',
   'unplug',
+  'crash-after-vend',
   'clear',
 ]);
 
@@ -92,6 +98,8 @@ export async function runSlotBoardSim(args: string[]): Promise<number> {
       'poll-ms': { type: 'string' },
       baud: { type: 'string' },
       firmware: { type: 'string' },
+      state: { type: 'string' },
+      'boot-epoch': { type: 'string' },
       'exit-on-stdin-close': { type: 'boolean' },
     },
   });
@@ -120,6 +128,8 @@ export async function runSlotBoardSim(args: string[]): Promise<number> {
     firmware: values.firmware ?? cfg.firmware,
     reopenOnHostSilenceMs: cfg.reopenOnHostSilenceMs ?? 3000,
     onOutcome: logPath ? (rec) => appendFileSync(logPath, `${JSON.stringify(rec)}\n`) : undefined,
+    stateFile: values.state,
+    bootEpoch: num(values['boot-epoch'], 'boot-epoch'),
   };
   const transport = createSimTransport(values.port, num(values.baud, 'baud') ?? cfg.baudRate ?? 9600);
   const sim = new SlotBoardSim(transport, simOpts);
@@ -128,9 +138,21 @@ export async function runSlotBoardSim(args: string[]): Promise<number> {
   sim.on('port-open', () => printEvent({ event: 'port-open', port: values.port }));
   sim.on('port-closed', (reason) => printEvent({ event: 'port-closed', reason }));
   sim.on('fault', (fault) => printEvent({ event: 'fault', fault }));
+  sim.on('wrong-epoch', (vendToken, bootEpoch) => printEvent({ event: 'wrong-epoch', vendToken, bootEpoch }));
+  sim.on('crash', (record) => {
+    // A power cut: no cleanup, no more bytes (stdout to a pipe is written synchronously).
+    printEvent({ event: 'crash', vendToken: record.vendToken });
+    process.exit(0);
+  });
 
   if (!(await startOnPort(sim, values.port))) return 1;
-  printEvent({ event: 'ready', port: values.port, pid: process.pid, slots: slots?.length ?? 10 });
+  printEvent({
+    event: 'ready',
+    port: values.port,
+    pid: process.pid,
+    slots: slots?.length ?? 10,
+    bootEpoch: sim.bootEpoch,
+  });
 
   return serveUntilStopped({
     onLine: (line) => sim.applyFault(parseFaultLine(line)),

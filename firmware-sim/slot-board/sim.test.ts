@@ -1,12 +1,20 @@
 import { once } from 'node:events';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Command, encodeFrame, FrameDecoder } from '../../devices/vending/slot-board/codec.ts';
 import {
+  type AckMessage,
   DispenseMessage,
   DispenseResultMessage,
+  InfoMessage,
+  PollMessage,
   parseMessage,
+  QueryVendMessage,
+  ResultCode,
+  VendStatusMessage,
 } from '../../devices/vending/slot-board/messages.ts';
 import { createMemoryTransportPair } from '../../testing/memory-transport.ts';
+import { tempDir } from '../../testing/tmp.ts';
 import { waitUntil } from '../../testing/wait.ts';
 import { parseFaultLine } from './main.ts';
 import { SlotBoardSim } from './sim.ts';
@@ -118,6 +126,67 @@ describe('SlotBoardSim', () => {
     await waitUntil(() => sim.decoder.stats.badChecksums === 1, { what: 'the bad frame counted' });
     expect(sim.vendState(12)).toBeUndefined();
     expect(sim.decoder.stats.badChecksums).toBe(1);
+    await sim.stop();
+  });
+
+  it('reports its boot epoch in POLL, in the ACK of a DISPENSE, in VEND_STATUS and in INFO', async () => {
+    const { sim, host, frames } = await board({ bootEpoch: 0x5eed0001 });
+    host.write(new DispenseMessage(20, 1, 0x5eed0001).serialize(5));
+    host.write(new QueryVendMessage(20).serialize(6));
+    host.write(encodeFrame(Command.GetInfo, 7));
+    await waitUntil(() => frames.some((f) => f.command === Command.Info), { what: 'INFO' });
+    const msgs = frames.map((f) => ({ f, m: parseMessage(f) }));
+    expect(msgs.find(({ m }) => m instanceof PollMessage)?.m).toEqual(new PollMessage(0, 0x5eed0001));
+    const ack = msgs.find(({ f }) => f.command === Command.Ack && f.seq === 5)!.m as AckMessage;
+    expect(ack.bootEpoch).toBe(0x5eed0001);
+    expect(msgs.find(({ f }) => f.command === Command.Ack && f.seq === 6)!.f.payload).toHaveLength(0);
+    const status = msgs.find(({ m }) => m instanceof VendStatusMessage)!.m as VendStatusMessage;
+    expect(status.bootEpoch).toBe(0x5eed0001);
+    const info = msgs.find(({ m }) => m instanceof InfoMessage)!.m as InfoMessage;
+    expect(info).toMatchObject({ protocolVersion: 2, bootEpoch: 0x5eed0001 });
+    await sim.stop();
+  });
+
+  it('refuses a DISPENSE meant for another boot epoch without acting on it or remembering it', async () => {
+    const { sim, host, frames } = await board({ bootEpoch: 0x22 });
+    host.write(new DispenseMessage(21, 1, 0x11).serialize(1));
+    await waitUntil(() => frames.some((f) => f.command === Command.DispenseResult), { what: 'the refusal' });
+    const r = parseMessage(
+      frames.find((f) => f.command === Command.DispenseResult)!,
+    ) as DispenseResultMessage;
+    expect(r.result).toBe(ResultCode.WrongEpoch);
+    expect(sim.vendState(21)).toBeUndefined();
+    expect(sim.stock(1)).toBe(10);
+    await sim.stop();
+  });
+
+  it('keeps its token memory across a restart in its state file, under a new boot epoch', async () => {
+    const tmp = tempDir();
+    try {
+      const stateFile = join(tmp.dir, 'tokens.jsonl');
+      const first = await board({ stateFile });
+      first.host.write(new DispenseMessage(30, 1).serialize(1));
+      await once(first.sim, 'vend');
+      await first.sim.stop();
+      const second = await board({ stateFile });
+      expect(second.sim.bootEpoch).not.toBe(first.sim.bootEpoch);
+      expect(second.sim.vendState(30)).toEqual({ state: 'final', slot: 1, result: 0 });
+      await second.sim.stop();
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
+  it('on a crash-after-vend fault logs the vend and then sends nothing more', async () => {
+    const records: unknown[] = [];
+    const { sim, host, frames } = await board({ onOutcome: (r: unknown) => records.push(r) });
+    sim.applyFault({ fault: 'crash-after-vend' });
+    const crashed = once(sim, 'crash');
+    host.write(new DispenseMessage(31, 1).serialize(1));
+    await crashed;
+    await new Promise((r) => setTimeout(r, 20));
+    expect(records).toHaveLength(1);
+    expect(frames.some((f) => f.command === Command.DispenseResult)).toBe(false);
     await sim.stop();
   });
 });

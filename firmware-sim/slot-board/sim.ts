@@ -3,10 +3,18 @@
  * byte-exact on any ByteTransport: a pty (see main.ts), TCP, or an
  * in-memory pair for unit tests. It polls the host, ACKs and dedupes by
  * sequence number, resends unacknowledged frames, remembers every vend token
- * for its lifetime (so a resent DISPENSE never dispenses twice), and takes
- * injected faults.
+ * (so a resent DISPENSE never dispenses twice), and takes injected faults.
+ *
+ * Boot identity (docs/protocols/slot-board.md section 6.1): each SlotBoardSim
+ * is one boot of the board, with a random epoch reported in POLL, INFO,
+ * VEND_STATUS and the ACK of a DISPENSE. Token memory lasts as long as the
+ * process, or across restarts with `stateFile` (the board's non-volatile
+ * memory); deleting that file between runs is a board that lost its memory
+ * in a power cut.
  */
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import {
   ACK_FRAMES,
   Command,
@@ -15,11 +23,14 @@ import {
   FrameDecoder,
 } from '../../devices/vending/slot-board/codec.ts';
 import {
+  AckMessage,
   DispenseMessage,
   DispenseProgressMessage,
   DispenseResultMessage,
   InfoMessage,
+  PollMessage,
   PollStatus,
+  PROTOCOL_VERSION,
   ProgressStage,
   parseMessage,
   QueryVendMessage,
@@ -59,6 +70,20 @@ export interface SlotBoardSimOptions {
   reopenRetryMs?: number;
   /** Called synchronously with every final vend outcome, before it is reported. */
   onOutcome?: (record: VendRecord) => void;
+  /** This boot's epoch, 1..2^32-1; default random (section 6.1). */
+  bootEpoch?: number;
+  /**
+   * The board's non-volatile token memory (JSON Lines, appended
+   * synchronously before anything is reported). Loaded at start, so tokens
+   * survive a restart as section 6.1 requires. None: memory lasts as long as
+   * this object.
+   */
+  stateFile?: string;
+}
+
+/** A random boot epoch: u32, never 0 (0 means "not known" in a DISPENSE, section 3.3). */
+export function randomBootEpoch(): number {
+  return (randomBytes(4).readUInt32BE(0) % 0xffff_ffff) + 1;
 }
 
 /** One final vend outcome; also the JSONL log line format. */
@@ -79,6 +104,8 @@ export type SimFault =
   | { fault: 'corrupt'; count?: number }
   | { fault: 'silent'; ms: number }
   | { fault: 'unplug'; ms: number }
+  /** The next `count` (default 1) successful vends end in a power cut: logged, then the board dies unreported. */
+  | { fault: 'crash-after-vend'; count?: number }
   | { fault: 'clear' };
 
 export interface SlotBoardSimEvents {
@@ -87,6 +114,10 @@ export interface SlotBoardSimEvents {
   'port-open': [];
   'port-closed': [reason: string];
   fault: [fault: SimFault];
+  /** A DISPENSE named another boot epoch and was refused (section 6). */
+  'wrong-epoch': [vendToken: number, bootEpoch: number];
+  /** A `crash-after-vend` fault fired: the board stopped dead after logging this vend. */
+  crash: [record: VendRecord];
 }
 
 interface VendMemory {
@@ -142,6 +173,9 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
   private slowMs = 0;
   private corruptRemaining = 0;
   private outcomeFaults: { code: number; slot: number | undefined; remaining: number }[] = [];
+  private crashAfterVends = 0;
+  private dead = false;
+  readonly bootEpoch: number;
 
   constructor(
     readonly transport: ByteTransport,
@@ -157,7 +191,13 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
       reopenOnHostSilenceMs: opts.reopenOnHostSilenceMs ?? 0,
       reopenRetryMs: opts.reopenRetryMs ?? 200,
       onOutcome: opts.onOutcome,
+      stateFile: opts.stateFile ?? '',
+      bootEpoch: opts.bootEpoch ?? randomBootEpoch(),
     };
+    if (!Number.isInteger(this.opts.bootEpoch) || this.opts.bootEpoch < 1 || this.opts.bootEpoch > 0xffffffff)
+      throw new RangeError(`bootEpoch must be 1..2^32-1, got ${this.opts.bootEpoch}`);
+    this.bootEpoch = this.opts.bootEpoch;
+    if (this.opts.stateFile) this.loadState(this.opts.stateFile);
     const slots =
       opts.slots ?? Array.from({ length: 10 }, (_, i) => ({ slot: i + 1, stock: 10, price: 100 }));
     for (const s of slots) this.slots.set(s.slot, { ...s });
@@ -181,6 +221,43 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
     if (this.pollTimer) clearInterval(this.pollTimer);
     this.ackTimer = this.pollTimer = null;
     await this.port.stop();
+  }
+
+  /**
+   * Reads the token memory a previous boot left. A vend that was running
+   * when the power went stays "in progress": whether the product fell is not
+   * known, so the board never claims an outcome for it (section 6.1).
+   */
+  private loadState(path: string): void {
+    if (!existsSync(path)) return;
+    const lines = readFileSync(path, 'utf8').split('\n');
+    lines.forEach((line, i) => {
+      if (!line.trim()) return;
+      let v: { vendToken?: unknown; state?: unknown; slot?: unknown; result?: unknown };
+      try {
+        v = JSON.parse(line);
+      } catch {
+        // A line torn by the power cut: everything before it is intact.
+        if (i >= lines.length - 2) return;
+        throw new Error(`${path} line ${i + 1}: not JSON`);
+      }
+      if (
+        typeof v.vendToken !== 'number' ||
+        (v.state !== 'in-progress' && v.state !== 'final') ||
+        typeof v.slot !== 'number' ||
+        typeof v.result !== 'number'
+      ) {
+        throw new Error(`${path} line ${i + 1}: expected {vendToken, state, slot, result}`);
+      }
+      this.vends.set(v.vendToken, { state: v.state, slot: v.slot, result: v.result });
+    });
+  }
+
+  private remember(token: number, memory: VendMemory): void {
+    this.vends.set(token, memory);
+    if (this.opts.stateFile) {
+      appendFileSync(this.opts.stateFile, `${JSON.stringify({ vendToken: token, ...memory })}\n`);
+    }
   }
 
   /** What the board remembers about a token. */
@@ -228,11 +305,15 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
       case 'unplug':
         void this.unplug(f.ms);
         break;
+      case 'crash-after-vend':
+        this.crashAfterVends += f.count ?? 1;
+        break;
       case 'clear':
         this.outcomeFaults = [];
         this.slowMs = 0;
         this.corruptRemaining = 0;
         this.silentUntil = 0;
+        this.crashAfterVends = 0;
         break;
       default:
         throw new Error(`unknown fault ${JSON.stringify(f)}`);
@@ -246,7 +327,7 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
   }
 
   private isSilent(): boolean {
-    return this.silentUntil > performance.now();
+    return this.dead || this.silentUntil > performance.now();
   }
 
   private tick(): void {
@@ -260,11 +341,10 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
     }
     this.stats.polls++;
     this.send(
-      encodeFrame(
-        Command.Poll,
-        0,
-        Uint8Array.of(this.current === null ? PollStatus.Idle : PollStatus.Dispensing),
-      ),
+      new PollMessage(
+        this.current === null ? PollStatus.Idle : PollStatus.Dispensing,
+        this.bootEpoch,
+      ).serialize(0),
     );
   }
 
@@ -385,7 +465,10 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
       }
       return;
     }
-    this.send(ACK_FRAMES[f.seq]!);
+    // Section 3.2: the ACK of a DISPENSE says which boot of the board received it.
+    this.send(
+      f.command === Command.Dispense ? new AckMessage(this.bootEpoch).serialize(f.seq) : ACK_FRAMES[f.seq]!,
+    );
     if (f.seq === this.lastRxSeq && f.command === this.lastRxCmd && f.checksum === this.lastRxCk) {
       this.stats.duplicates++;
       return;
@@ -399,10 +482,13 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
     } catch {
       return;
     }
-    if (msg instanceof DispenseMessage) this.dispense(msg.vendToken, msg.slot);
+    if (msg instanceof DispenseMessage) this.dispense(msg.vendToken, msg.slot, msg.bootEpoch);
     else if (msg instanceof QueryVendMessage) this.query(msg.vendToken);
     else if (msg && f.command === Command.GetInfo) {
-      this.enqueue(Command.Info, new InfoMessage(1, this.slots.size, this.opts.firmware).payload());
+      this.enqueue(
+        Command.Info,
+        new InfoMessage(PROTOCOL_VERSION, this.slots.size, this.opts.firmware, this.bootEpoch).payload(),
+      );
     }
   };
 
@@ -417,11 +503,11 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
           : VendState.Failed;
     this.enqueue(
       Command.VendStatus,
-      new VendStatusMessage(token, state, v?.slot ?? 0, v?.result ?? 0).payload(),
+      new VendStatusMessage(token, state, v?.slot ?? 0, v?.result ?? 0, this.bootEpoch).payload(),
     );
   }
 
-  private dispense(token: number, slot: number): void {
+  private dispense(token: number, slot: number, epoch: number): void {
     const known = this.vends.get(token);
     if (known) {
       // Section 6: a seen token never dispenses again; re-report what is known.
@@ -440,6 +526,16 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
       }
       return;
     }
+    if (epoch !== 0 && epoch !== this.bootEpoch) {
+      // Section 6: meant for a previous boot of this board (or another board); not acted on, not remembered.
+      this.emit('wrong-epoch', token, epoch);
+      this.enqueue(
+        Command.DispenseResult,
+        new DispenseResultMessage(token, slot, ResultCode.WrongEpoch).payload(),
+        token,
+      );
+      return;
+    }
     const s = this.slots.get(slot);
     const refusal = !s
       ? ResultCode.UnknownSlot
@@ -452,7 +548,7 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
       this.finish(token, slot, refusal ?? ResultCode.UnknownSlot);
       return;
     }
-    this.vends.set(token, { state: 'in-progress', slot, result: 0 });
+    this.remember(token, { state: 'in-progress', slot, result: 0 });
     this.current = token;
     this.emit('dispense-start', token, slot);
     this.enqueue(
@@ -485,7 +581,8 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
   }
 
   private finish(token: number, slot: number, result: number): void {
-    this.vends.set(token, { state: 'final', slot, result });
+    if (this.dead) return;
+    this.remember(token, { state: 'final', slot, result });
     if (this.current === token) this.current = null;
     if (result === ResultCode.Success) this.stats.dispensed++;
     else this.stats.failed++;
@@ -497,6 +594,17 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
     };
     this.opts.onOutcome?.(record);
     this.emit('vend', record);
+    if (result === ResultCode.Success && this.crashAfterVends > 0) {
+      // The product fell and the power went before the result left: nothing more is sent.
+      this.crashAfterVends--;
+      this.dead = true;
+      if (this.ackTimer) clearTimeout(this.ackTimer);
+      if (this.pollTimer) clearInterval(this.pollTimer);
+      this.ackTimer = this.pollTimer = null;
+      this.outBufs = [];
+      this.emit('crash', record);
+      return;
+    }
     this.enqueue(Command.DispenseResult, new DispenseResultMessage(token, slot, result).payload(), token);
   }
 }

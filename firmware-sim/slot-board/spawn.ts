@@ -19,6 +19,10 @@ export interface SpawnSlotBoardOptions {
   /** JSONL vend log; every final outcome is appended as {vendToken, slot, outcome, at}. */
   logPath?: string;
   config?: SlotBoardSimConfig;
+  /** The board's token memory across restarts (--state); delete it to play a power cut that lost it. */
+  statePath?: string;
+  /** This boot's epoch (--boot-epoch); default random. */
+  bootEpoch?: number;
   motorMs?: number;
   pollMs?: number;
   baudRate?: number;
@@ -37,6 +41,8 @@ export interface SimEvent {
 export interface SlotBoardProcess {
   readonly pid: number;
   readonly child: ChildProcess;
+  /** The boot epoch the board reported in its "ready" line. */
+  readonly bootEpoch: number;
   /** Every event line received so far, in order. */
   readonly events: SimEvent[];
   /** Sends a fault command on the simulator's stdin. */
@@ -59,6 +65,8 @@ export async function spawnSlotBoard(opts: SpawnSlotBoardOptions): Promise<SlotB
   const args = ['--port', opts.port, '--exit-on-stdin-close'];
   if (opts.logPath) args.push('--log', opts.logPath);
   if (opts.config) args.push('--config', JSON.stringify(opts.config));
+  if (opts.statePath) args.push('--state', opts.statePath);
+  if (opts.bootEpoch !== undefined) args.push('--boot-epoch', String(opts.bootEpoch));
   if (opts.motorMs !== undefined) args.push('--motor-ms', String(opts.motorMs));
   if (opts.pollMs !== undefined) args.push('--poll-ms', String(opts.pollMs));
   if (opts.baudRate !== undefined) args.push('--baud', String(opts.baudRate));
@@ -69,9 +77,11 @@ export async function spawnSlotBoard(opts: SpawnSlotBoardOptions): Promise<SlotB
     inheritStderr: opts.inheritStderr,
   });
 
+  const ready = await waitForReady(sim, 'slot-board sim', opts.readyTimeoutMs ?? 30_000);
   const proc: SlotBoardProcess = {
     pid: sim.child.pid!,
     child: sim.child,
+    bootEpoch: Number(ready.bootEpoch),
     events: sim.events,
     fault: (f) => sim.writeLine(f),
     waitForEvent: sim.waitForEvent,
@@ -79,6 +89,5 @@ export async function spawnSlotBoard(opts: SpawnSlotBoardOptions): Promise<SlotB
     stop: sim.stop,
   };
 
-  await waitForReady(sim, 'slot-board sim', opts.readyTimeoutMs ?? 30_000);
   return proc;
 }

@@ -1,6 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { CommandData } from '../../contract/commands.ts';
 import { RequestSchemas } from '../../contract/requests.ts';
+import { type Clock, systemClock, toMonoDeadline } from '../../core/clock.ts';
 import { ErrorCode, type ErrorCodeValue } from '../../core/errors.ts';
 import type { Log } from '../../core/log.ts';
 import type { Money } from '../../core/money.ts';
@@ -43,7 +44,14 @@ export interface CashlessFlowOptions {
   createTimeoutMs?: number;
   /** How long done / failed screens stay before the idle screen returns. */
   resultScreenMs?: number;
+  /** Wall time for the timestamps recorded; default `clock.wallMs`. */
   now?: () => number;
+  /**
+   * A session's deadline and the order-create timeout are measured on
+   * `clock.monoMs()` (core/clock.ts), so a wall clock set meanwhile moves
+   * neither. Default the system clock.
+   */
+  clock?: Clock;
 }
 
 type SessionState = 'creating' | 'awaiting' | 'approved' | 'closed';
@@ -73,7 +81,10 @@ interface SessionRow {
  * session closed is recorded and refunded, never dispensed.
  */
 export class CashlessFlow {
-  readonly #o: Required<Omit<CashlessFlowOptions, 'now'>> & { now: () => number };
+  readonly #o: Required<Omit<CashlessFlowOptions, 'now' | 'clock'>> & { now: () => number };
+  readonly #clock: Clock;
+  /** Open sessions' deadlines on the monotonic clock, taken when the vend request arrived. */
+  readonly #deadlines = new Map<string, number>();
   readonly #byId: Statement<[string], SessionRow>;
   readonly #byOrder: Statement<[string], SessionRow>;
   readonly #insert: Statement<[string, string, number, number, string, number, number, number]>;
@@ -82,7 +93,9 @@ export class CashlessFlow {
   readonly #idleTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(opts: CashlessFlowOptions) {
-    this.#o = { createTimeoutMs: 10_000, resultScreenMs: 6_000, now: Date.now, ...opts };
+    this.#clock = opts.clock ?? systemClock;
+    const clock = this.#clock;
+    this.#o = { createTimeoutMs: 10_000, resultScreenMs: 6_000, now: () => clock.wallMs(), ...opts };
     const db = opts.db;
     this.#byId = db.prepare('SELECT * FROM cashless_sessions WHERE session_id = ?');
     this.#byOrder = db.prepare('SELECT * FROM cashless_sessions WHERE order_id = ?');
@@ -161,7 +174,7 @@ export class CashlessFlow {
     const m = this.#o.machines.get(row.machine_id);
     const open = m?.reader.session?.sessionId === row.session_id;
     const listPrice: Money = { amount: row.amount, currency: row.currency };
-    if (row.state !== 'awaiting' || !open || this.#o.now() >= row.deadline) {
+    if (row.state !== 'awaiting' || !open || this.#clock.monoMs() >= this.#monoDeadline(row)) {
       // Paid too late: the machine no longer waits for this vend. Refund.
       const r = this.#o.ledger.receivePaid(paid, 'cashless', {
         listPrice,
@@ -246,9 +259,24 @@ export class CashlessFlow {
     this.#idleTimers.clear();
   }
 
+  /**
+   * A session's monotonic deadline: taken on receipt of its vend request;
+   * for a session this process did not receive, from its stored wall deadline now.
+   */
+  #monoDeadline(row: SessionRow): number {
+    return this.#deadlines.get(row.session_id) ?? toMonoDeadline(this.#clock, row.deadline);
+  }
+
   async #onVendRequest(req: CashlessVendRequest): Promise<void> {
     const m = this.#o.machines.get(req.machineId);
     if (!m) return;
+    const deadline = toMonoDeadline(this.#clock, req.deadline);
+    this.#deadlines.set(req.sessionId, deadline);
+    // The reader forgets a session long after its deadline; so does this map.
+    setTimeout(
+      () => this.#deadlines.delete(req.sessionId),
+      Math.max(0, deadline - this.#clock.monoMs()) + 60_000,
+    ).unref();
     const now = this.#o.now();
     this.#o.db.transaction(() =>
       this.#insert.run(
@@ -269,7 +297,7 @@ export class CashlessFlow {
     const spec = RequestSchemas['order.create'];
     let created: ReturnType<typeof spec.response.parse>;
     try {
-      const timeout = Math.max(1, Math.min(this.#o.createTimeoutMs, req.deadline - this.#o.now()));
+      const timeout = Math.max(1, Math.min(this.#o.createTimeoutMs, deadline - this.#clock.monoMs()));
       const res = await this.#o.link.request(
         'order.create',
         spec.request.parse({

@@ -19,6 +19,8 @@ export interface OrderRecord {
   expiresAt: number;
   state: OrderState;
   vendToken: number | null;
+  /** The controller's boot epoch when the dispense intent was committed; null if it reported none. */
+  boardEpoch: number | null;
   attempts: number;
   outcomeCode: number | null;
   outcomeNote: string | null;
@@ -62,6 +64,7 @@ interface OrderRow {
   expires_at: number;
   state: OrderState;
   vend_token: number | null;
+  board_epoch: number | null;
   attempts: number;
   outcome_code: number | null;
   outcome_note: string | null;
@@ -112,7 +115,7 @@ export class OrderLedger {
     [OrderState, number | null, string | null, number, string, OrderState],
     OrderRow
   >;
-  readonly #begin: Statement<[number, number, string], OrderRow>;
+  readonly #begin: Statement<[number, number | null, number, string], OrderRow>;
   readonly #nextToken: Statement<[], { value: string }>;
 
   constructor(opts: {
@@ -150,7 +153,8 @@ export class OrderLedger {
        WHERE order_id = ? AND state = ? RETURNING *`,
     );
     this.#begin = db.prepare(
-      `UPDATE orders SET state = 'dispensing', vend_token = COALESCE(vend_token, ?), attempts = attempts + 1, updated_at = ?
+      `UPDATE orders SET state = 'dispensing', vend_token = COALESCE(vend_token, ?),
+         board_epoch = CASE WHEN state = 'received' THEN ? ELSE board_epoch END, attempts = attempts + 1, updated_at = ?
        WHERE order_id = ? AND state IN ('received', 'dispensing') RETURNING *`,
     );
   }
@@ -304,8 +308,9 @@ export class OrderLedger {
    * Commits the intent to dispense before the first byte goes to the
    * controller, and assigns the order's vend token (kept across retries so
    * the controller can dedupe). An order past its expiry is refunded instead.
+   * `boardEpoch`: the controller's boot identity now, kept with the intent.
    */
-  beginDispense(orderId: string): BeginResult {
+  beginDispense(orderId: string, opts: { boardEpoch?: number | undefined } = {}): BeginResult {
     return inTx(this.#db, (): BeginResult => {
       const row = this.#get.get(orderId);
       if (!row) throw new Error(`beginDispense: no order ${orderId}`);
@@ -317,7 +322,7 @@ export class OrderLedger {
         return { kind: 'settled', order: this.get(orderId)! };
       }
       const token = order.vendToken ?? Number(this.#nextToken.get()!.value);
-      const res = this.#begin.get(token, now, orderId);
+      const res = this.#begin.get(token, opts.boardEpoch ?? null, now, orderId);
       if (!res) throw new Error(`beginDispense: order ${orderId} changed state concurrently`);
       if (order.state === 'received') this.#transition.run(orderId, now, 'received', 'dispensing');
       return { kind: 'dispense', vendToken: res.vend_token!, order: toRecord(res) };
@@ -482,6 +487,7 @@ function toRecord(r: OrderRow): OrderRecord {
     expiresAt: r.expires_at,
     state: r.state,
     vendToken: r.vend_token,
+    boardEpoch: r.board_epoch,
     attempts: r.attempts,
     outcomeCode: r.outcome_code,
     outcomeNote: r.outcome_note,

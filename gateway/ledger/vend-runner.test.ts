@@ -1,6 +1,9 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../core/clock.ts';
+import { ErrorCode, VendgateError } from '../../core/errors.ts';
 import { silentLogger } from '../../core/log.ts';
+import type { DispenseRequest, VendOutcome, VendQueryResult } from '../../devices/vending/port.ts';
 import { FakeMachine } from '../../testing/fake-machine.ts';
 import { tempDir } from '../../testing/tmp.ts';
 import { Outbox } from '../outbox/outbox.ts';
@@ -10,6 +13,48 @@ import { catalogFrom } from './catalog.ts';
 import { OrderLedger } from './ledger.ts';
 import { VendRunner } from './vend-runner.ts';
 
+/**
+ * A controller with a boot identity, like a VSB board (docs/protocols/slot-board.md
+ * section 6.1): `powerCut()` restarts it under a new epoch with its token memory lost.
+ */
+class BootingMachine extends FakeMachine {
+  bootEpoch: number | undefined = 0x1001;
+  /** What the next dispense() does after dispensing: throw as if the result was lost, acknowledged or not. */
+  loseResult: 'acknowledged' | 'unacknowledged' | null = null;
+  /** Power-cut the board right after the next physical dispense. */
+  cutAfterDispense = false;
+
+  powerCut(): void {
+    this.outcomes.clear();
+    this.bootEpoch = (this.bootEpoch ?? 0) + 1;
+  }
+
+  override async dispense(req: DispenseRequest): Promise<VendOutcome> {
+    const lose = this.loseResult;
+    this.loseResult = null;
+    const sentEpoch = this.bootEpoch;
+    const outcome = await super.dispense(req);
+    if (this.cutAfterDispense) {
+      this.cutAfterDispense = false;
+      this.powerCut();
+    }
+    if (lose) {
+      throw new VendgateError(ErrorCode.DeviceOffline, 'result lost', {
+        vendToken: req.vendToken,
+        sent: true,
+        acknowledged: lose === 'acknowledged',
+        ...(lose === 'acknowledged' ? { ackEpoch: sentEpoch } : {}),
+      });
+    }
+    return outcome;
+  }
+
+  override async queryVend(vendToken: number): Promise<VendQueryResult> {
+    const q = await super.queryVend(vendToken);
+    return q.kind === 'never-seen' && this.bootEpoch !== undefined ? { ...q, bootEpoch: this.bootEpoch } : q;
+  }
+}
+
 describe('the vend runner', () => {
   let tmp: ReturnType<typeof tempDir>;
   let db: Db;
@@ -17,7 +62,7 @@ describe('the vend runner', () => {
   let machine: FakeMachine;
   let runner: VendRunner;
 
-  const build = (opts: { groupCommit?: boolean } = {}) => {
+  const build = (opts: { groupCommit?: boolean; clock?: ManualClock } = {}) => {
     db = openStore({ path: join(tmp.dir, 'runner.db') });
     const outbox = new Outbox(db, { gatewayId: 'gw1', maxRows: 1000, telemetryTtlMs: 60_000 });
     ledger = new OrderLedger({
@@ -32,6 +77,7 @@ describe('the vend runner', () => {
       retryDelayMs: 5,
       resolveTimeoutMs: 500,
       ...(opts.groupCommit ? { commits: new GroupCommit(db) } : {}),
+      ...(opts.clock ? { clock: opts.clock } : {}),
     });
   };
   const paid = (orderId: string) => ({
@@ -186,5 +232,109 @@ describe('the vend runner', () => {
     await runner.idle();
     expect(ledger.countByState()).toEqual({ dispensed: 20 });
     expect(machine.dispensedCount).toBe(20);
+  });
+
+  describe('with a controller that reports a boot identity', () => {
+    let board: BootingMachine;
+    beforeEach(() => {
+      runner.stop();
+      db.close();
+      board = new BootingMachine('m1');
+      machine = board;
+      build();
+    });
+
+    it('keeps the controller boot epoch with the vend intent', async () => {
+      order('order-e001');
+      await runner.idle();
+      expect(ledger.get('order-e001')).toMatchObject({ state: 'dispensed', boardEpoch: 0x1001 });
+    });
+
+    it('reports for reconciliation, never resends, when an acknowledged token is later "never seen"', async () => {
+      board.loseResult = 'acknowledged';
+      board.cutAfterDispense = true;
+      order('order-e002');
+      await runner.idle();
+      expect(ledger.get('order-e002')?.state).toBe('unresolved');
+      expect(ledger.get('order-e002')?.outcomeNote).toMatch(/acknowledged vend token .* lost its memory/);
+      expect(board.dispenseCalls).toHaveLength(1);
+      expect(board.dispensedCount).toBe(1);
+    });
+
+    it('reports for reconciliation when the controller restarted while the vend was in flight', async () => {
+      board.loseResult = 'unacknowledged';
+      board.cutAfterDispense = true;
+      order('order-e003');
+      await runner.idle();
+      expect(ledger.get('order-e003')?.state).toBe('unresolved');
+      expect(ledger.get('order-e003')?.outcomeNote).toMatch(
+        /boot identity changed.*epoch 4097 when the vend began, 4098 now/,
+      );
+      expect(board.dispensedCount).toBe(1);
+    });
+
+    it('sends the token again when the same boot of the controller never received it', async () => {
+      board.script = ['lose-request'];
+      order('order-e004');
+      await runner.idle();
+      expect(ledger.get('order-e004')?.state).toBe('dispensed');
+      expect(board.dispenseCalls).toHaveLength(2);
+      expect(board.dispensedCount).toBe(1);
+    });
+
+    it('after a gateway restart, reports an order whose controller has since lost its memory', async () => {
+      ledger.receivePaid(paid('order-e005'));
+      const b = ledger.beginDispense('order-e005', { boardEpoch: board.bootEpoch });
+      if (b.kind !== 'dispense') throw new Error('expected dispense');
+      // The board dispensed; then gateway and board both lost power, and the board its memory.
+      board.outcomes.set(b.vendToken, { kind: 'dispensed', vendToken: b.vendToken, slot: 1 });
+      board.powerCut();
+      runner.stop();
+      db.close();
+      build();
+      runner.recover();
+      await runner.idle();
+      expect(ledger.get('order-e005')?.state).toBe('unresolved');
+      expect(board.dispenseCalls).toHaveLength(0);
+    });
+  });
+
+  describe('with the wall clock set back', () => {
+    it('refunds an order that expired by the monotonic clock, although the wall clock says it has time', async () => {
+      const clock = new ManualClock(Date.now());
+      runner.stop();
+      db.close();
+      build({ clock });
+      machine.setOnline(false);
+      order('order-c001', 30_000);
+      clock.advance(31_000); // the order's life is over...
+      clock.setWall(clock.wallMs() - 5 * 60_000); // ...but the wall clock was set 5 minutes back
+      machine.setOnline(true);
+      await runner.idle();
+      expect(ledger.get('order-c001')).toMatchObject({
+        state: 'refund_requested',
+        outcomeCode: ErrorCode.OrderExpired,
+      });
+      expect(machine.dispenseCalls).toHaveLength(0);
+    });
+
+    it('recomputes a recovered order deadline from its stored wall deadline', async () => {
+      const clock = new ManualClock(Date.now());
+      runner.stop();
+      db.close();
+      build({ clock });
+      machine.setOnline(false);
+      ledger.receivePaid(paid('order-c002'));
+      runner.stop();
+      db.close();
+      build({ clock });
+      runner.recover();
+      clock.advance(61_000);
+      clock.setWall(clock.wallMs() - 5 * 60_000);
+      machine.setOnline(true);
+      await runner.idle();
+      expect(ledger.get('order-c002')?.state).toBe('refund_requested');
+      expect(machine.dispenseCalls).toHaveLength(0);
+    });
   });
 });

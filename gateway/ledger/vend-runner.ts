@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ErrorCode } from '../../core/errors.ts';
+import { type Clock, systemClock, toMonoDeadline } from '../../core/clock.ts';
+import { ErrorCode, VendgateError } from '../../core/errors.ts';
 import type { Log } from '../../core/log.ts';
-import type { VendingMachine } from '../../devices/vending/port.ts';
+import type { VendingMachine, VendQueryResult } from '../../devices/vending/port.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import type { BeginResult, OrderLedger, OrderRecord } from './ledger.ts';
 
@@ -15,7 +16,12 @@ export interface VendRunnerOptions {
   resolveTimeoutMs?: number;
   /** Pause between attempts to reach a controller while resolving. */
   retryDelayMs?: number;
-  now?: () => number;
+  /**
+   * Every duration here (an order's remaining life, the resolve timeout) is
+   * measured on `clock.monoMs()`, so setting the wall clock moves none of
+   * them. Default the system clock.
+   */
+  clock?: Clock;
   /** Called after every ledger change, so the platform link can drain the outbox. */
   onChange?: () => void;
   /**
@@ -25,15 +31,36 @@ export interface VendRunnerOptions {
   commits?: GroupCommit;
 }
 
+/** What the runner knows of a vend's last DISPENSE beyond the ledger: whether the controller acknowledged it. */
+interface VendTrace {
+  acknowledged: boolean;
+  ackEpoch?: number;
+}
+
 /**
  * Drives paid orders to the machines, one vend at a time per machine (a
  * controller dispenses one product at a time), and resolves vends whose
  * outcome was lost by asking the controller, never by dispensing again blind
  * (README, "How it works": exactly once).
+ *
+ * "Never seen" from the controller allows sending the same token again only
+ * when it proves the controller received nothing: the same boot of the
+ * controller that was there when the intent was committed (the boot epoch
+ * kept with the intent, docs/protocols/slot-board.md section 6.1), and it
+ * never acknowledged that DISPENSE. Otherwise the controller may have
+ * dispensed and forgotten (a restart that lost its memory): the order is
+ * reported for reconciliation (`order.unresolved`).
+ *
+ * An order's remaining life is a monotonic deadline taken once, when the
+ * order is submitted (toMonoDeadline of its `expiresAt`), or on recover()
+ * from the stored wall deadline: a wall clock set back after that does not
+ * let an order dispense late.
  */
 export class VendRunner {
   readonly #opts: Required<Omit<VendRunnerOptions, 'onChange' | 'commits'>> & { onChange: () => void };
   readonly #commits: GroupCommit | undefined;
+  /** Orders' monotonic deadlines, taken on receipt (or on recovery). */
+  readonly #deadlines = new Map<string, number>();
   readonly #queues = new Map<string, string[]>();
   /** Orders whose dispense intent was written in the transaction that recorded them (submitPaid). */
   readonly #begun = new Map<string, Begun>();
@@ -45,7 +72,7 @@ export class VendRunner {
     this.#opts = {
       resolveTimeoutMs: 10 * 60_000,
       retryDelayMs: 250,
-      now: Date.now,
+      clock: systemClock,
       onChange: () => {},
       ...opts,
     };
@@ -65,12 +92,16 @@ export class VendRunner {
     }
   }
 
-  /** Resumes after a restart: first resolve in-flight vends, then the orders still waiting. */
+  /**
+   * Resumes after a restart: first resolve in-flight vends, then the orders
+   * still waiting. Their monotonic deadlines are recomputed from the stored
+   * wall deadlines (the monotonic clock of the previous process is gone).
+   */
   recover(): { resolving: number; queued: number } {
     const inFlight = this.#opts.ledger.inFlight();
     const queued = this.#opts.ledger.queued();
-    for (const o of inFlight) this.submit(o.orderId, o.machineId);
-    for (const o of queued) this.submit(o.orderId, o.machineId);
+    for (const o of inFlight) this.submit(o.orderId, o.machineId, o.expiresAt);
+    for (const o of queued) this.submit(o.orderId, o.machineId, o.expiresAt);
     return { resolving: inFlight.length, queued: queued.length };
   }
 
@@ -80,13 +111,16 @@ export class VendRunner {
    * intent is written in that same transaction, so the order costs one
    * commit instead of two and the DISPENSE frame goes out right after it.
    * Otherwise the order is queued as by submit().
+   *
+   * `expiresAt` (the order's wall deadline) saves a read of the order; see submit().
    */
-  submitPaid(orderId: string, machineId: string): void {
+  submitPaid(orderId: string, machineId: string, expiresAt?: number): void {
+    this.#noteDeadline(orderId, expiresAt);
     const machine = this.#opts.machines.get(machineId);
-    if (machine?.online && !this.#running.has(machineId) && !this.#stopped) {
+    if (machine?.online && !this.#running.has(machineId) && !this.#stopped && !this.#expired(orderId)) {
       try {
         // Its own savepoint: if it throws, the order stays recorded and queued.
-        const begin = this.#opts.ledger.beginDispense(orderId);
+        const begin = this.#opts.ledger.beginDispense(orderId, { boardEpoch: machine.bootEpoch });
         if (begin.kind === 'dispense') this.#begun.set(orderId, begin);
         else return; // settled (refunded as expired) in the same transaction
       } catch (err) {
@@ -96,7 +130,13 @@ export class VendRunner {
     this.submit(orderId, machineId);
   }
 
-  submit(orderId: string, machineId: string): void {
+  /**
+   * Queues an order for its machine. Call it on receipt: the order's
+   * remaining life is fixed here as a monotonic deadline, from `expiresAt`
+   * (its wall deadline; read from the ledger when not given).
+   */
+  submit(orderId: string, machineId: string, expiresAt?: number): void {
+    this.#noteDeadline(orderId, expiresAt);
     let q = this.#queues.get(machineId);
     if (!q) {
       q = [];
@@ -127,6 +167,31 @@ export class VendRunner {
     this.#stopped = true;
   }
 
+  #noteDeadline(orderId: string, expiresAt: number | undefined): void {
+    if (this.#deadlines.has(orderId)) return;
+    const wall = expiresAt ?? this.#opts.ledger.get(orderId)?.expiresAt;
+    if (wall !== undefined) this.#deadlines.set(orderId, toMonoDeadline(this.#opts.clock, wall));
+  }
+
+  /** The order's monotonic deadline (taken on receipt; recomputed if it was never noted). */
+  #deadline(order: OrderRecord): number {
+    let d = this.#deadlines.get(order.orderId);
+    if (d === undefined) {
+      d = toMonoDeadline(this.#opts.clock, order.expiresAt);
+      this.#deadlines.set(order.orderId, d);
+    }
+    return d;
+  }
+
+  #expired(orderId: string): boolean {
+    const d = this.#deadlines.get(orderId);
+    return d !== undefined && this.#opts.clock.monoMs() >= d;
+  }
+
+  #mono(): number {
+    return this.#opts.clock.monoMs();
+  }
+
   async #drain(machineId: string): Promise<void> {
     const q = this.#queues.get(machineId)!;
     try {
@@ -134,6 +199,8 @@ export class VendRunner {
         const orderId = q.shift()!;
         try {
           await this.#process(machineId, orderId);
+          const settled = this.#opts.ledger.get(orderId)?.state;
+          if (settled !== 'received' && settled !== 'dispensing') this.#deadlines.delete(orderId);
         } catch (err) {
           // A bug, not a device fault: the order stays in the ledger in its
           // current state and is picked up again by recover() on restart.
@@ -166,20 +233,28 @@ export class VendRunner {
       return;
     }
     if (order.state === 'dispensing') {
-      await this.#resolve(machine, order);
+      await this.#resolve(machine, order, { acknowledged: false });
       return;
     }
-    // A timer can fire a millisecond before the wall clock reaches the
-    // expiry, so wait again until the machine is back or the order expired.
-    while (!(await this.#waitOnline(machine, order.expiresAt))) {
+    const deadline = this.#deadline(order);
+    while (!(await this.#waitOnline(machine, deadline))) {
       if (this.#stopped) return; // still `received`: recover() picks it up
-      if (this.#opts.now() >= order.expiresAt) {
-        // Offline until the order expired: beginDispense refunds it below.
-        log.warn({ orderId, machineId }, 'machine stayed offline until the order expired');
-        break;
-      }
+      if (this.#mono() >= deadline) break;
     }
-    const begin = await this.#write(() => ledger.beginDispense(orderId));
+    if (this.#mono() >= deadline) {
+      // By the monotonic clock, whatever the wall clock says now (it may have been set back).
+      log.warn({ orderId, machineId }, 'the order expired before its machine could dispense it');
+      await this.#write(() =>
+        ledger.refundNeverDispensed(
+          orderId,
+          ErrorCode.OrderExpired,
+          'the paid order expired before it could be dispensed',
+        ),
+      );
+      this.#opts.onChange();
+      return;
+    }
+    const begin = await this.#write(() => ledger.beginDispense(orderId, { boardEpoch: machine.bootEpoch }));
     this.#opts.onChange();
     if (begin.kind === 'settled') return;
     await this.#dispense(machine, machineId, orderId, begin);
@@ -197,18 +272,17 @@ export class VendRunner {
         { orderId, machineId, err: (err as Error).message },
         'vend outcome unknown; asking the controller',
       );
-      await this.#resolve(machine, ledger.get(orderId)!);
+      await this.#resolve(machine, ledger.get(orderId)!, traceOf(err, { acknowledged: false }));
     }
   }
 
-  async #resolve(machine: VendingMachine, order: OrderRecord): Promise<void> {
+  async #resolve(machine: VendingMachine, order: OrderRecord, trace: VendTrace): Promise<void> {
     const { ledger, log, retryDelayMs } = this.#opts;
     const token = order.vendToken;
     if (token === null) throw new Error(`order ${order.orderId} is dispensing without a vend token`);
-    const deadline = this.#opts.now() + this.#opts.resolveTimeoutMs;
+    const deadline = this.#mono() + this.#opts.resolveTimeoutMs;
     while (!this.#stopped) {
-      const left = deadline - this.#opts.now();
-      if (left <= 0) break;
+      if (deadline - this.#mono() <= 0) break;
       if (!(await this.#waitOnline(machine, deadline))) break;
       try {
         const q = await machine.queryVend(token);
@@ -219,7 +293,17 @@ export class VendRunner {
           return;
         }
         if (q.kind === 'never-seen') {
-          if (order.expiresAt <= this.#opts.now()) {
+          const doubt = neverSeenDoubt(order, q, trace, machine);
+          if (doubt) {
+            log.warn(
+              { orderId: order.orderId, vendToken: token, reason: doubt },
+              'vend reported for reconciliation',
+            );
+            await this.#write(() => ledger.markUnresolved(order.orderId, doubt));
+            this.#opts.onChange();
+            return;
+          }
+          if (this.#mono() >= this.#deadline(order)) {
             await this.#write(() =>
               ledger.refundNeverDispensed(
                 order.orderId,
@@ -230,12 +314,18 @@ export class VendRunner {
             this.#opts.onChange();
             return;
           }
-          // The controller confirms it never saw this token, so sending it
-          // again is not blind; the same token keeps it idempotent.
-          const outcome = await machine.dispense({ vendToken: token, slot: order.slot });
-          await this.#write(() => ledger.recordOutcome(order.orderId, outcome));
-          this.#opts.onChange();
-          return;
+          // The same boot of the controller confirms it never received this
+          // token, so sending it again is not blind; the same token keeps it
+          // idempotent.
+          try {
+            const outcome = await machine.dispense({ vendToken: token, slot: order.slot });
+            await this.#write(() => ledger.recordOutcome(order.orderId, outcome));
+            this.#opts.onChange();
+            return;
+          } catch (err) {
+            trace = traceOf(err, trace);
+            throw err;
+          }
         }
         // in-progress: the motor is still running; ask again shortly.
       } catch (err) {
@@ -256,16 +346,13 @@ export class VendRunner {
     this.#opts.onChange();
   }
 
-  /** Waits until the machine is online or `until` passes. */
+  /** Waits until the machine is online or the monotonic time `until` passes. */
   async #waitOnline(machine: VendingMachine, until: number): Promise<boolean> {
     if (machine.online) return true;
     return new Promise<boolean>((resolve) => {
       const onOnline = () => finish(true);
       // Clamped: setTimeout fires at once for delays past 2^31-1 ms.
-      const timer = setTimeout(
-        () => finish(false),
-        Math.min(0x7fff_ffff, Math.max(0, until - this.#opts.now())),
-      );
+      const timer = setTimeout(() => finish(false), Math.min(0x7fff_ffff, Math.max(0, until - this.#mono())));
       timer.unref();
       const finish = (v: boolean) => {
         clearTimeout(timer);
@@ -275,4 +362,34 @@ export class VendRunner {
       machine.on('online', onOnline);
     });
   }
+}
+
+/** What a dispense rejection says about its DISPENSE (the slot-board driver's context), merged into `trace`. */
+function traceOf(err: unknown, trace: VendTrace): VendTrace {
+  if (!(err instanceof VendgateError) || err.context?.acknowledged !== true) return trace;
+  const ackEpoch = err.context.ackEpoch;
+  return typeof ackEpoch === 'number' ? { acknowledged: true, ackEpoch } : { acknowledged: true };
+}
+
+/**
+ * Why a "never seen" does not prove the controller received nothing, or
+ * undefined when it does (docs/protocols/slot-board.md section 6.1).
+ */
+function neverSeenDoubt(
+  order: OrderRecord,
+  q: Extract<VendQueryResult, { kind: 'never-seen' }>,
+  trace: VendTrace,
+  machine: VendingMachine,
+): string | undefined {
+  const token = order.vendToken;
+  if (trace.acknowledged) {
+    return `the controller acknowledged vend token ${token}${trace.ackEpoch === undefined ? '' : ` (boot epoch ${trace.ackEpoch})`} and now says it never saw it: it lost its memory of tokens`;
+  }
+  const recorded = order.boardEpoch;
+  if (recorded === null && q.bootEpoch === undefined && machine.bootEpoch === undefined) {
+    // A controller that reports no boot identity: its port promises that tokens outlive restarts.
+    return undefined;
+  }
+  if (recorded !== null && q.bootEpoch === recorded) return undefined;
+  return `the controller's boot identity changed while vend token ${token} was in flight (epoch ${recorded ?? 'unknown'} when the vend began, ${q.bootEpoch ?? 'unknown'} now): it may have dispensed and forgotten`;
 }

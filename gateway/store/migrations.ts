@@ -235,4 +235,16 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE seen_commands ADD COLUMN body_sha256 TEXT;
     `,
   },
+  {
+    version: 6,
+    name: 'board boot epoch with the vend intent',
+    sql: `
+      -- The boot epoch the slot board reported when the dispense intent was
+      -- committed (docs/protocols/slot-board.md section 6.1). After a
+      -- restart, a "never seen" from a board with another epoch proves
+      -- nothing: the order is reported for reconciliation, never resent.
+      -- NULL: the controller reported no epoch.
+      ALTER TABLE orders ADD COLUMN board_epoch INTEGER;
+    `,
+  },
 ];

@@ -226,14 +226,19 @@ describe('SlotBoardDriver', () => {
     sim.applyFault({ fault: 'jam' });
     await driver.dispense({ vendToken: 2, slot: 1 });
     await driver.dispense({ vendToken: 3, slot: 1 });
-    expect(await driver.queryVend(1)).toEqual({ kind: 'never-seen', vendToken: 1 });
+    expect(await driver.queryVend(1)).toEqual({ kind: 'never-seen', vendToken: 1, bootEpoch: sim.bootEpoch });
     expect(await driver.queryVend(2)).toEqual({ kind: 'failed', vendToken: 2, slot: 1, reason: 'jammed' });
     expect(await driver.queryVend(3)).toEqual({ kind: 'dispensed', vendToken: 3, slot: 1 });
   });
 
   it('reads the board info', async () => {
-    const { driver } = await rig({ firmware: 'test-fw' });
-    expect(await driver.info()).toEqual({ protocolVersion: 1, slotCount: 10, firmware: 'test-fw' });
+    const { driver, sim } = await rig({ firmware: 'test-fw' });
+    expect(await driver.info()).toEqual({
+      protocolVersion: 2,
+      slotCount: 10,
+      firmware: 'test-fw',
+      bootEpoch: sim.bootEpoch,
+    });
   });
 
   it('goes offline when the board falls silent and back online when it talks again', async () => {

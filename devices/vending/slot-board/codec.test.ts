@@ -28,22 +28,25 @@ const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const u8 = fc.integer({ min: 0, max: 0xff });
 const seqArb = fc.integer({ min: 0, max: 0xff });
 
+const epochArb = fc.integer({ min: 1, max: 0xffffffff });
+const asciiArb = (maxLength: number) => fc.string({ maxLength }).map((s) => s.replace(/[^\x20-\x7e]/g, ''));
+
 const messageArb: fc.Arbitrary<VsbMessage> = fc.oneof(
   u8.map((s) => new PollMessage(s)),
+  fc.tuple(u8, epochArb).map(([s, e]) => new PollMessage(s, e)),
   fc.constant(new AckMessage()),
-  fc.tuple(u32, u8).map(([t, s]) => new DispenseMessage(t, s)),
+  epochArb.map((e) => new AckMessage(e)),
+  fc.tuple(u32, u8, u32).map(([t, s, e]) => new DispenseMessage(t, s, e)),
   u32.map((t) => new QueryVendMessage(t)),
   fc.constant(new GetInfoMessage()),
   fc.tuple(u32, u8).map(([t, s]) => new DispenseProgressMessage(t, s)),
   fc.tuple(u32, u8, u8).map(([t, s, r]) => new DispenseResultMessage(t, s, r)),
   fc.tuple(u32, u8, u8, u8).map(([t, st, s, r]) => new VendStatusMessage(t, st, s, r)),
+  fc.tuple(u32, u8, u8, u8, epochArb).map(([t, st, s, r, e]) => new VendStatusMessage(t, st, s, r, e)),
+  fc.tuple(fc.integer({ min: 0, max: 1 }), u8, asciiArb(62)).map(([v, n, fw]) => new InfoMessage(v, n, fw)),
   fc
-    .tuple(
-      u8,
-      u8,
-      fc.string({ maxLength: 62 }).map((s) => s.replace(/[^\x20-\x7e]/g, '')),
-    )
-    .map(([v, n, fw]) => new InfoMessage(v, n, fw)),
+    .tuple(fc.integer({ min: 2, max: 0xff }), u8, asciiArb(58), epochArb)
+    .map(([v, n, fw, e]) => new InfoMessage(v, n, fw, e)),
 );
 
 const rawFrameArb = fc.record({
@@ -63,15 +66,70 @@ function strip(f: Frame) {
 }
 
 describe('VSB codec', () => {
-  it('encodes the documented DISPENSE example byte for byte', () => {
-    // docs/protocols/slot-board.md section 7, example 1
-    const bytes = new DispenseMessage(0x01020304, 3).serialize(0x07);
-    expect(bytes.toString('hex')).toBe('fafb100507010203040314');
+  it('encodes the documented DISPENSE example and its epoch-carrying ACK byte for byte', () => {
+    // docs/protocols/slot-board.md section 7, examples 1 and 2
+    const bytes = new DispenseMessage(0x01020304, 3, 0x5eed0001).serialize(0x07);
+    expect(bytes.toString('hex')).toBe('fafb1009070102030403' + '5eed0001aa');
+    expect(new AckMessage(0x5eed0001).serialize(0x07).toString('hex')).toBe('fafb0204075eed0001b2');
   });
 
   it('encodes the documented POLL and ACK examples byte for byte', () => {
-    expect(new PollMessage(0).serialize(0).toString('hex')).toBe('fafb0101000001');
+    // section 7, example 7
+    expect(new PollMessage(0, 0x5eed0001).serialize(0).toString('hex')).toBe('fafb010500005eed0001b7');
+    expect(ACK_FRAMES[0]!.toString('hex')).toBe('fafb02000003');
     expect(ACK_FRAMES[7]!.toString('hex')).toBe('fafb02000704');
+  });
+
+  it('decodes the documented VEND_STATUS, INFO and restart examples from captured bytes', () => {
+    // section 7, examples 8, 9, 10 and 11
+    const [status, info, refused, never] = new FrameDecoder().push(
+      Buffer.from(
+        'fafb220b250102030402030' +
+          '05eed0001ba' +
+          'fafb230d26020a5eed0001' +
+          '7673622f322e30d7' +
+          'fafb2106010102030403' +
+          '0828' +
+          'fafb220b020102030400000' +
+          '00badf00d75',
+        'hex',
+      ),
+    );
+    expect(parseMessage(status!)).toEqual(new VendStatusMessage(0x01020304, 2, 3, 0, 0x5eed0001));
+    expect(parseMessage(info!)).toEqual(new InfoMessage(2, 10, 'vsb/2.0', 0x5eed0001));
+    expect(parseMessage(refused!)).toEqual(new DispenseResultMessage(0x01020304, 3, 0x08));
+    expect(parseMessage(never!)).toEqual(new VendStatusMessage(0x01020304, 0, 0, 0, 0x0badf00d));
+  });
+
+  it('still reads the protocol 1 layouts (no epoch) of POLL, DISPENSE, VEND_STATUS and INFO', () => {
+    const [poll, dispense, status, info] = new FrameDecoder().push(
+      Buffer.from(
+        'fafb0101000001' +
+          'fafb100507010203040314' +
+          'fafb2207250102030402030004' +
+          'fafb230926010a7673622f312e3061',
+        'hex',
+      ),
+    );
+    expect(parseMessage(poll!)).toEqual(new PollMessage(0));
+    expect(parseMessage(dispense!)).toEqual(new DispenseMessage(0x01020304, 3, 0));
+    expect(parseMessage(status!)).toEqual(new VendStatusMessage(0x01020304, 2, 3, 0));
+    expect(parseMessage(info!)).toEqual(new InfoMessage(1, 10, 'vsb/1.0'));
+  });
+
+  it('refuses a protocol 2 INFO without its epoch and payload lengths between the layouts', () => {
+    expect(() => new InfoMessage(2, 1, 'x')).toThrow(/needs a bootEpoch/);
+    for (const [command, length] of [
+      [Command.Poll, 3],
+      [Command.Ack, 2],
+      [Command.Dispense, 7],
+      [Command.VendStatus, 9],
+      [Command.Info, 4],
+    ] as const) {
+      const payload = new Uint8Array(length);
+      payload[0] = 2; // an INFO of protocol 2, too short for its epoch
+      expect(() => parseMessage({ command, seq: 1, payload, checksum: 0 })).toThrow(/bad payload length/);
+    }
   });
 
   it('round-trips every message type through encode, decode and from()', () => {

@@ -8,6 +8,10 @@
  *   the link is free, never waiting for a POLL.
  * - vend-jobs.ts: DISPENSE, one per machine at a time (section 6).
  * - queries.ts: QUERY_VEND and GET_INFO (sections 3.4, 3.5).
+ * - Board identity, here: the boot epoch the board reports in POLL, in the
+ *   ACK of a DISPENSE, in VEND_STATUS and INFO (section 6.1). A new value
+ *   means the board restarted: logged, `restarted` emitted, the vend in
+ *   flight failed with DeviceRestarted, the link's dedupe memory cleared.
  * - Link health, here: any valid frame marks the board online; no frame for
  *   `silenceTimeoutMs` (POLL every ~200 ms), a port close or error marks it
  *   offline, fails everything pending with DeviceOffline, closes the port
@@ -26,13 +30,14 @@ import type {
 } from '../port.ts';
 import { PortSupervisor } from '../port-supervisor.ts';
 import { createTransport, type TransportFactory, type TransportOptions } from '../transport.ts';
-import { type Frame, FrameDecoder } from './codec.ts';
+import { Command, type Frame, FrameDecoder } from './codec.ts';
 import { SlotBoardLink } from './link.ts';
 import {
   DispenseMessage,
   DispenseProgressMessage,
   DispenseResultMessage,
   InfoMessage,
+  PollMessage,
   parseMessage,
   VendStatusMessage,
 } from './messages.ts';
@@ -102,6 +107,7 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
   private readonly queries: BoardQueries;
   private readonly silenceTimeoutMs: number;
   private lastRxAt = 0;
+  private epoch: number | undefined;
   private silenceTimer: NodeJS.Timeout | null = null;
 
   constructor(opts: SlotBoardDriverOptions) {
@@ -148,6 +154,8 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
       log: this.log,
       link: this.link,
       dispenseTimeoutMs: opts.dispenseTimeoutMs ?? 30_000,
+      bootEpoch: () => this.epoch,
+      onBootEpoch: this.noteBootEpoch,
       onOutcome: opts.onOutcome,
       onProgress: (vendToken, stage) => this.emit('progress', vendToken, stage),
     });
@@ -155,7 +163,13 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
       machineId: opts.machineId,
       link: this.link,
       requestTimeoutMs: opts.requestTimeoutMs ?? 1000,
+      onBootEpoch: this.noteBootEpoch,
     });
+  }
+
+  /** The board's boot epoch as last reported (section 6.1); undefined until it reported one. */
+  get bootEpoch(): number | undefined {
+    return this.epoch;
   }
 
   get online(): boolean {
@@ -220,8 +234,27 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
     else this.link.failAll(err);
   }
 
+  private readonly noteBootEpoch = (epoch: number): void => {
+    const previous = this.epoch;
+    if (previous === epoch) return;
+    this.epoch = epoch;
+    if (previous === undefined) {
+      this.log.info({ bootEpoch: epoch }, 'board boot epoch');
+      return;
+    }
+    // Section 6.1: a new epoch is a restarted board; what it remembers of tokens is not known.
+    this.log.warn({ previousEpoch: previous, bootEpoch: epoch }, 'board restarted');
+    this.link.peerRestarted();
+    this.vends.onBoardRestarted(previous, epoch);
+    this.emit('restarted', previous, epoch);
+  };
+
   private readonly onFrame = (f: Frame): void => {
     this.lastRxAt = performance.now();
+    if (f.command === Command.Poll && f.payload.length === 5) {
+      // Before anything else of this frame: a restart must be known before going online or acting.
+      this.noteBootEpoch(PollMessage.from(f.payload).bootEpoch!);
+    }
     this.port.setOnline();
     if (!this.link.receive(f)) return;
     let msg: ReturnType<typeof parseMessage>;

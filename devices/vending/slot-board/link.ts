@@ -46,8 +46,12 @@ export interface SlotBoardLinkOptions {
   isOpen: () => boolean;
 }
 
-/** Called once the board acknowledged the frame. */
-export type OnAck = () => void;
+/**
+ * Called once the board acknowledged the frame, with the ACK's payload:
+ * empty, or for a DISPENSE the boot epoch of the board that received it
+ * (section 3.2).
+ */
+export type OnAck = (ackPayload: Uint8Array) => void;
 /** Called when the frame will never be acknowledged (no ACK after the resends, or the link is gone). */
 export type OnFail = (err: VendgateError) => void;
 
@@ -146,7 +150,7 @@ export class SlotBoardLink implements FrameSender {
       const inflight = this.queue.inflight;
       if (inflight && f.seq === inflight.seq) {
         this.queue.complete();
-        inflight.onAck?.();
+        inflight.onAck?.(f.payload);
       }
       return false;
     }
@@ -160,6 +164,17 @@ export class SlotBoardLink implements FrameSender {
     this.lastRxCmd = cmd;
     this.lastRxCk = f.checksum;
     return true;
+  }
+
+  /**
+   * The board restarted (a new boot epoch): its seq counter started again,
+   * so the next data frame must not be taken for a resend of the last one
+   * from its previous life (section 4.3).
+   */
+  peerRestarted(): void {
+    this.lastRxSeq = -1;
+    this.lastRxCmd = -1;
+    this.lastRxCk = -1;
   }
 
   /** The port is gone: drop unwritten bytes, fail every frame pending with `err`. */

@@ -16,6 +16,8 @@ export const ResultCode = {
   EmptySlot: 0x05,
   UnknownSlot: 0x06,
   Busy: 0x07,
+  /** Section 6: the DISPENSE named another boot epoch; not acted on, not remembered. */
+  WrongEpoch: 0x08,
 } as const;
 export type ResultCodeValue = (typeof ResultCode)[keyof typeof ResultCode];
 
@@ -28,7 +30,11 @@ export const RESULT_NAMES: Readonly<Record<number, string>> = {
   5: 'empty-slot',
   6: 'unknown-slot',
   7: 'busy',
+  8: 'wrong-epoch',
 };
+
+/** Section 3.9: the protocol version this code speaks (2 added the boot epoch). */
+export const PROTOCOL_VERSION = 2;
 
 /** Section 3.6: DISPENSE_PROGRESS stages. */
 export const ProgressStage = { Accepted: 0x01, Dispensing: 0x02 } as const;
@@ -65,55 +71,100 @@ function checkU32(name: string, v: number): void {
     throw new RangeError(`${name} must be a u32, got ${v}`);
 }
 
+/** A boot epoch is 1..2^32-1; 0 means "not known" where the protocol allows it (section 4.4). */
+function checkEpoch(name: string, v: number | undefined): void {
+  if (v === undefined) return;
+  checkU32(name, v);
+}
+
 function checkU8(name: string, v: number): void {
   if (!Number.isInteger(v) || v < 0 || v > 0xff) throw new RangeError(`${name} must be a u8, got ${v}`);
 }
 
-/** Section 3.1: board -> host, every ~200 ms, seq 0, ACKed but never resent. */
+/**
+ * Section 3.1: board -> host, every ~200 ms, seq 0, ACKed but never resent.
+ * status u8, bootEpoch u32 (protocol 2; a protocol 1 board sends the status alone).
+ */
 export class PollMessage {
   static readonly command = Command.Poll;
-  constructor(readonly status: number = PollStatus.Idle) {
+  constructor(
+    readonly status: number = PollStatus.Idle,
+    readonly bootEpoch?: number,
+  ) {
     checkU8('status', status);
+    checkEpoch('bootEpoch', bootEpoch);
   }
   static from(p: Uint8Array): PollMessage {
+    if (p.length === 5) return new PollMessage(p[0]!, u32(p, 1));
     if (p.length > 1) throw invalid('POLL', p);
     return new PollMessage(p[0] ?? 0);
   }
+  payload(): Uint8Array {
+    if (this.bootEpoch === undefined) return Uint8Array.of(this.status);
+    const p = new Uint8Array(5);
+    p[0] = this.status;
+    putU32(p, 1, this.bootEpoch);
+    return p;
+  }
   serialize(seq = 0): Buffer {
-    return encodeFrame(Command.Poll, seq, Uint8Array.of(this.status));
+    return encodeFrame(Command.Poll, seq, this.payload());
   }
 }
 
-/** Section 3.2: either direction; the header seq is the acknowledged seq; no payload. */
+/**
+ * Section 3.2: either direction; the header seq is the acknowledged seq.
+ * No payload, except the board's ACK of a DISPENSE, which carries its boot
+ * epoch u32 (protocol 2): "this incarnation of the board received it".
+ */
 export class AckMessage {
   static readonly command = Command.Ack;
+  constructor(readonly bootEpoch?: number) {
+    checkEpoch('bootEpoch', bootEpoch);
+  }
   static from(p: Uint8Array): AckMessage {
+    if (p.length === 4) return new AckMessage(u32(p, 0));
     if (p.length !== 0) throw invalid('ACK', p);
     return new AckMessage();
   }
+  payload(): Uint8Array {
+    if (this.bootEpoch === undefined) return new Uint8Array(0);
+    const p = new Uint8Array(4);
+    putU32(p, 0, this.bootEpoch);
+    return p;
+  }
   serialize(seq: number): Buffer {
-    return encodeFrame(Command.Ack, seq);
+    return encodeFrame(Command.Ack, seq, this.payload());
   }
 }
 
-/** Section 3.3: host -> board. vendToken u32, slot u8. */
+/**
+ * Section 3.3: host -> board. vendToken u32, slot u8, bootEpoch u32: the
+ * boot epoch of the board the host means (0 = not known yet). A board with
+ * another epoch refuses it (result wrong-epoch), so a DISPENSE meant for a
+ * board that restarted meanwhile, a link-layer resend included, never acts.
+ * A protocol 1 host sends 5 bytes (no epoch).
+ */
 export class DispenseMessage {
   static readonly command = Command.Dispense;
   constructor(
     readonly vendToken: number,
     readonly slot: number,
+    readonly bootEpoch = 0,
   ) {
     checkU32('vendToken', vendToken);
     checkU8('slot', slot);
+    checkU32('bootEpoch', bootEpoch);
   }
   static from(p: Uint8Array): DispenseMessage {
+    if (p.length === 9) return new DispenseMessage(u32(p, 0), p[4]!, u32(p, 5));
     if (p.length !== 5) throw invalid('DISPENSE', p);
     return new DispenseMessage(u32(p, 0), p[4]!);
   }
   payload(): Uint8Array {
-    const p = new Uint8Array(5);
+    const p = new Uint8Array(9);
     putU32(p, 0, this.vendToken);
     p[4] = this.slot;
+    putU32(p, 5, this.bootEpoch);
     return p;
   }
   serialize(seq: number): Buffer {
@@ -209,7 +260,11 @@ export class DispenseResultMessage {
   }
 }
 
-/** Section 3.7: board -> host, answers QUERY_VEND. vendToken u32, state u8, slot u8, result u8. */
+/**
+ * Section 3.7: board -> host, answers QUERY_VEND. vendToken u32, state u8,
+ * slot u8, result u8, bootEpoch u32 (protocol 2: which incarnation of the
+ * board answered; a protocol 1 board sends 7 bytes).
+ */
 export class VendStatusMessage {
   static readonly command = Command.VendStatus;
   constructor(
@@ -217,22 +272,26 @@ export class VendStatusMessage {
     readonly state: number,
     readonly slot: number,
     readonly result: number,
+    readonly bootEpoch?: number,
   ) {
     checkU32('vendToken', vendToken);
     checkU8('state', state);
     checkU8('slot', slot);
     checkU8('result', result);
+    checkEpoch('bootEpoch', bootEpoch);
   }
   static from(p: Uint8Array): VendStatusMessage {
+    if (p.length === 11) return new VendStatusMessage(u32(p, 0), p[4]!, p[5]!, p[6]!, u32(p, 7));
     if (p.length !== 7) throw invalid('VEND_STATUS', p);
     return new VendStatusMessage(u32(p, 0), p[4]!, p[5]!, p[6]!);
   }
   payload(): Uint8Array {
-    const p = new Uint8Array(7);
+    const p = new Uint8Array(this.bootEpoch === undefined ? 7 : 11);
     putU32(p, 0, this.vendToken);
     p[4] = this.state;
     p[5] = this.slot;
     p[6] = this.result;
+    if (this.bootEpoch !== undefined) putU32(p, 7, this.bootEpoch);
     return p;
   }
   serialize(seq: number): Buffer {
@@ -240,29 +299,44 @@ export class VendStatusMessage {
   }
 }
 
-/** Section 3.9: board -> host, answers GET_INFO. version u8, slotCount u8, firmware ASCII (<= 62 bytes). */
+/**
+ * Section 3.9: board -> host, answers GET_INFO. version u8, slotCount u8,
+ * then from protocol 2 bootEpoch u32, then firmware ASCII (<= 58 bytes; 62
+ * in protocol 1, which has no epoch).
+ */
 export class InfoMessage {
   static readonly command = Command.Info;
+  readonly bootEpoch: number | undefined;
   constructor(
     readonly protocolVersion: number,
     readonly slotCount: number,
     readonly firmware: string,
+    bootEpoch?: number,
   ) {
     checkU8('protocolVersion', protocolVersion);
     checkU8('slotCount', slotCount);
-    if (Buffer.byteLength(firmware, 'latin1') > 62)
-      throw new RangeError('firmware string longer than 62 bytes');
+    checkEpoch('bootEpoch', bootEpoch);
+    if (protocolVersion >= 2 && bootEpoch === undefined)
+      throw new RangeError(`INFO of protocol ${protocolVersion} needs a bootEpoch`);
+    this.bootEpoch = protocolVersion >= 2 ? bootEpoch : undefined;
+    const room = protocolVersion >= 2 ? 58 : 62;
+    if (Buffer.byteLength(firmware, 'latin1') > room)
+      throw new RangeError(`firmware string longer than ${room} bytes`);
   }
   static from(p: Uint8Array): InfoMessage {
     if (p.length < 2) throw invalid('INFO', p);
-    return new InfoMessage(p[0]!, p[1]!, Buffer.from(p.subarray(2)).toString('latin1'));
+    if (p[0]! < 2) return new InfoMessage(p[0]!, p[1]!, Buffer.from(p.subarray(2)).toString('latin1'));
+    if (p.length < 6) throw invalid('INFO', p);
+    return new InfoMessage(p[0]!, p[1]!, Buffer.from(p.subarray(6)).toString('latin1'), u32(p, 2));
   }
   payload(): Uint8Array {
     const fw = Buffer.from(this.firmware, 'latin1');
-    const p = new Uint8Array(2 + fw.length);
+    const head = this.bootEpoch === undefined ? 2 : 6;
+    const p = new Uint8Array(head + fw.length);
     p[0] = this.protocolVersion;
     p[1] = this.slotCount;
-    p.set(fw, 2);
+    if (this.bootEpoch !== undefined) putU32(p, 2, this.bootEpoch);
+    p.set(fw, head);
     return p;
   }
   serialize(seq: number): Buffer {

@@ -26,7 +26,14 @@ class FakeLink implements FrameSender {
 }
 
 function queries(link = new FakeLink()) {
-  return { q: new BoardQueries({ machineId: 'm1', link, requestTimeoutMs: 500 }), link };
+  const epochs: number[] = [];
+  const q = new BoardQueries({
+    machineId: 'm1',
+    link,
+    requestTimeoutMs: 500,
+    onBootEpoch: (e) => epochs.push(e),
+  });
+  return { q, link, epochs };
 }
 
 describe('BoardQueries', () => {
@@ -80,7 +87,7 @@ describe('BoardQueries', () => {
     const { q, link } = queries();
     const p = q.queryVend(3);
     vi.advanceTimersByTime(5000);
-    link.sent[0]!.onAck!();
+    link.sent[0]!.onAck!(new Uint8Array(0));
     vi.advanceTimersByTime(500);
     const err = await expectVendgateError(p, ErrorCode.DeviceTimeout);
     expect(err.message).toBe('machine m1: no VEND_STATUS within 500 ms');
@@ -121,5 +128,17 @@ describe('BoardQueries', () => {
     q.failAll(deviceOfflineError('m1', 'port closed'));
     await expectVendgateError(a, ErrorCode.DeviceOffline);
     await expectVendgateError(b, ErrorCode.DeviceOffline);
+  });
+
+  it('says which boot epoch answered "never seen", and reports every epoch it hears', async () => {
+    const { q, link, epochs } = queries();
+    const p = q.queryVend(12);
+    link.sent[0]!.onAck!(new Uint8Array(0));
+    q.onVendStatus(new VendStatusMessage(12, VendState.NeverSeen, 0, 0, 0x7777));
+    expect(await p).toEqual({ kind: 'never-seen', vendToken: 12, bootEpoch: 0x7777 });
+    const i = q.info();
+    q.onInfo(new InfoMessage(2, 8, 'fw', 0x8888));
+    expect(await i).toEqual({ protocolVersion: 2, slotCount: 8, firmware: 'fw', bootEpoch: 0x8888 });
+    expect(epochs).toEqual([0x7777, 0x8888]);
   });
 });

@@ -23,12 +23,16 @@ export interface SlotBoardInfo {
   protocolVersion: number;
   slotCount: number;
   firmware: string;
+  /** The board's boot epoch (protocol 2, section 3.9). */
+  bootEpoch?: number;
 }
 
 export interface BoardQueriesOptions {
   machineId: string;
   link: FrameSender;
   requestTimeoutMs: number;
+  /** Every boot epoch a VEND_STATUS or INFO reported, before its callers hear the answer. */
+  onBootEpoch: (epoch: number) => void;
 }
 
 interface Waiter<T> {
@@ -42,7 +46,10 @@ interface Waiter<T> {
 export function vendStatusResult(m: VendStatusMessage): VendQueryResult {
   switch (m.state) {
     case VendState.NeverSeen:
-      return { kind: 'never-seen', vendToken: m.vendToken };
+      // Which board said so matters (section 6): a board that lost its memory says it too.
+      return m.bootEpoch === undefined
+        ? { kind: 'never-seen', vendToken: m.vendToken }
+        : { kind: 'never-seen', vendToken: m.vendToken, bootEpoch: m.bootEpoch };
     case VendState.InProgress:
       return { kind: 'in-progress', vendToken: m.vendToken };
     case VendState.Dispensed:
@@ -118,6 +125,7 @@ export class BoardQueries {
   }
 
   onVendStatus(m: VendStatusMessage): void {
+    if (m.bootEpoch !== undefined) this.opts.onBootEpoch(m.bootEpoch);
     const list = this.queries.get(m.vendToken);
     if (!list) return;
     this.queries.delete(m.vendToken);
@@ -126,9 +134,15 @@ export class BoardQueries {
   }
 
   onInfo(m: InfoMessage): void {
+    if (m.bootEpoch !== undefined) this.opts.onBootEpoch(m.bootEpoch);
     const list = this.infoWaiters;
     this.infoWaiters = [];
-    const info = { protocolVersion: m.protocolVersion, slotCount: m.slotCount, firmware: m.firmware };
+    const info: SlotBoardInfo = {
+      protocolVersion: m.protocolVersion,
+      slotCount: m.slotCount,
+      firmware: m.firmware,
+    };
+    if (m.bootEpoch !== undefined) info.bootEpoch = m.bootEpoch;
     for (const w of list) settleResolve(w, info);
   }
 

@@ -6,7 +6,13 @@ import type { VendOutcome } from '../port.ts';
 import { deviceOfflineError } from '../request-queue.ts';
 import { Command } from './codec.ts';
 import type { FrameSender, OnAck, OnFail } from './link.ts';
-import { DispenseMessage, DispenseProgressMessage, DispenseResultMessage, ResultCode } from './messages.ts';
+import {
+  AckMessage,
+  DispenseMessage,
+  DispenseProgressMessage,
+  DispenseResultMessage,
+  ResultCode,
+} from './messages.ts';
 import { failureReason, VendJobs } from './vend-jobs.ts';
 
 /** A link that records what would go on the wire and lets the test ACK or fail it. */
@@ -38,15 +44,19 @@ class FakeLink implements FrameSender {
 function jobs(link = new FakeLink(), dispenseTimeoutMs = 1000) {
   const outcomes: VendOutcome[] = [];
   const progress: string[] = [];
+  const epochs: number[] = [];
+  const board: { epoch: number | undefined } = { epoch: undefined };
   const v = new VendJobs({
     machineId: 'm1',
     log: silentLogger(),
     link,
     dispenseTimeoutMs,
+    bootEpoch: () => board.epoch,
+    onBootEpoch: (e) => epochs.push(e),
     onOutcome: (o) => outcomes.push(o),
     onProgress: (t, s) => progress.push(`${t}:${s}`),
   });
-  return { v, link, outcomes, progress };
+  return { v, link, outcomes, progress, epochs, board };
 }
 
 describe('VendJobs', () => {
@@ -97,7 +107,7 @@ describe('VendJobs', () => {
     const p = v.dispense(7, 1);
     vi.advanceTimersByTime(5000); // unacknowledged: the link's resends decide, not this timer
     expect(v.pending).toBe(1);
-    link.sent[0]!.onAck!();
+    link.sent[0]!.onAck!(new Uint8Array(0));
     vi.advanceTimersByTime(999);
     expect(v.pending).toBe(1);
     vi.advanceTimersByTime(1);
@@ -112,7 +122,14 @@ describe('VendJobs', () => {
     const q = v.dispense(9, 2);
     link.sent[0]!.onFail!(new VendgateError(ErrorCode.DeviceTimeout, 'no ACK', { seq: 1 }));
     const err = await expectVendgateError(p, ErrorCode.DeviceTimeout);
-    expect(err.context).toEqual({ seq: 1, vendToken: 8, slot: 2, sent: true });
+    expect(err.context).toEqual({
+      seq: 1,
+      vendToken: 8,
+      slot: 2,
+      sent: true,
+      sentEpoch: 0,
+      acknowledged: false,
+    });
     expect(link.dispensed).toEqual([8, 9]);
     v.onResult(new DispenseResultMessage(9, 2, ResultCode.Success));
     await q;
@@ -163,5 +180,67 @@ describe('VendJobs', () => {
     expect(failureReason(ResultCode.UnknownSlot)).toEqual({ reason: 'unknown-slot' });
     expect(failureReason(ResultCode.Busy)).toEqual({ reason: 'busy' });
     expect(failureReason(0xee)).toEqual({ reason: 'other', detail: 'board result code 0xee' });
+  });
+
+  it('names the boot epoch it knows in each DISPENSE, and 0 while none is known', () => {
+    const { v, link, board } = jobs();
+    void v.dispense(1, 1).catch(() => {});
+    expect(DispenseMessage.from(link.sent[0]!.payload).bootEpoch).toBe(0);
+    v.onResult(new DispenseResultMessage(1, 1, ResultCode.Success));
+    board.epoch = 0xcafe0001;
+    void v.dispense(2, 1).catch(() => {});
+    expect(DispenseMessage.from(link.sent[1]!.payload).bootEpoch).toBe(0xcafe0001);
+  });
+
+  it('reports the epoch a DISPENSE ACK names and says in a later rejection who acknowledged it', async () => {
+    const { v, link, epochs } = jobs(undefined, 1000);
+    const p = v.dispense(7, 1);
+    link.sent[0]!.onAck!(new AckMessage(0xbeef).payload());
+    expect(epochs).toEqual([0xbeef]);
+    vi.advanceTimersByTime(1000);
+    const err = await expectVendgateError(p, ErrorCode.DeviceTimeout);
+    expect(err.context).toMatchObject({ vendToken: 7, sent: true, acknowledged: true, ackEpoch: 0xbeef });
+  });
+
+  it('says a vend was not acknowledged when its DISPENSE never got an ACK', async () => {
+    const { v, link } = jobs();
+    const p = v.dispense(8, 1);
+    link.sent[0]!.onFail!(new VendgateError(ErrorCode.DeviceTimeout, 'no ACK'));
+    const err = await expectVendgateError(p, ErrorCode.DeviceTimeout);
+    expect(err.context).toMatchObject({ vendToken: 8, sent: true, acknowledged: false });
+    expect(err.context).not.toHaveProperty('ackEpoch');
+  });
+
+  it('fails the vend in flight with DeviceRestarted when the board restarts, then sends the next', async () => {
+    const { v, link, board } = jobs();
+    board.epoch = 0x11;
+    const a = v.dispense(1, 1);
+    const b = v.dispense(2, 1);
+    link.sent[0]!.onAck!(new AckMessage(0x11).payload());
+    board.epoch = 0x22;
+    v.onBoardRestarted(0x11, 0x22);
+    const err = await expectVendgateError(a, ErrorCode.DeviceRestarted);
+    expect(err.context).toMatchObject({
+      vendToken: 1,
+      sent: true,
+      acknowledged: true,
+      ackEpoch: 0x11,
+      sentEpoch: 0x11,
+      previousEpoch: 0x11,
+      bootEpoch: 0x22,
+    });
+    expect(link.dispensed).toEqual([1, 2]);
+    expect(DispenseMessage.from(link.sent[1]!.payload).bootEpoch).toBe(0x22);
+    v.onResult(new DispenseResultMessage(2, 1, ResultCode.Success));
+    expect(await b).toMatchObject({ kind: 'dispensed', vendToken: 2 });
+  });
+
+  it('takes a wrong-epoch refusal as no outcome: DeviceRestarted for the vend, nothing to onOutcome', async () => {
+    const { v, outcomes } = jobs();
+    const p = v.dispense(5, 1);
+    v.onResult(new DispenseResultMessage(5, 1, ResultCode.WrongEpoch));
+    await expectVendgateError(p, ErrorCode.DeviceRestarted);
+    v.onResult(new DispenseResultMessage(6, 1, ResultCode.WrongEpoch));
+    expect(outcomes).toEqual([]);
   });
 });

@@ -9,7 +9,15 @@
  * - After the board acknowledged a DISPENSE the result must follow within
  *   `dispenseTimeoutMs`, else DeviceTimeout (the caller then asks with
  *   QUERY_VEND, never dispenses again blind).
- * - Every rejection says in its context whether the DISPENSE was `sent`.
+ * - Every DISPENSE names the boot epoch of the board it is meant for
+ *   (section 3.3); the board's ACK names the epoch that received it.
+ * - Every rejection says in its context whether the DISPENSE was `sent`,
+ *   whether it was `acknowledged` and by which `ackEpoch`: a token a board
+ *   acknowledged and later calls "never seen" proves that board lost its
+ *   memory (section 6), so it must not be sent again.
+ * - A board that restarted (new epoch) while a vend was in flight fails
+ *   that vend with DeviceRestarted at once: the result will never come
+ *   from the board it was sent to.
  */
 import { ErrorCode, VendgateError } from '../../../core/errors.ts';
 import type { Log } from '../../../core/log.ts';
@@ -18,6 +26,7 @@ import { deviceTimeoutError } from '../request-queue.ts';
 import { Command } from './codec.ts';
 import type { FrameSender } from './link.ts';
 import {
+  AckMessage,
   DispenseMessage,
   type DispenseProgressMessage,
   type DispenseResultMessage,
@@ -65,6 +74,10 @@ export interface VendJobsOptions {
   log: Log;
   link: FrameSender;
   dispenseTimeoutMs: number;
+  /** The boot epoch of the board as last reported (undefined = not known yet: DISPENSE carries 0). */
+  bootEpoch: () => number | undefined;
+  /** Every boot epoch a DISPENSE's ACK reported. */
+  onBootEpoch: (epoch: number) => void;
   /** Every DISPENSE_RESULT, including late ones for vends no longer awaited. */
   onOutcome?: ((outcome: VendOutcome) => void) | undefined;
   onProgress: (vendToken: number, stage: 'accepted' | 'dispensing') => void;
@@ -74,6 +87,10 @@ interface VendJob {
   vendToken: number;
   slot: number;
   sent: boolean;
+  /** The epoch the DISPENSE named (0 = not known). */
+  sentEpoch: number;
+  /** Set once the board ACKed the DISPENSE: the epoch its ACK named, or null for an ACK without one. */
+  ackEpoch: number | null | undefined;
   timer: NodeJS.Timeout | null;
   promise: Promise<VendOutcome>;
   resolve: (o: VendOutcome) => void;
@@ -114,7 +131,17 @@ export class VendJobs {
       resolve = res;
       reject = rej;
     });
-    const job: VendJob = { vendToken, slot, sent: false, timer: null, promise, resolve, reject };
+    const job: VendJob = {
+      vendToken,
+      slot,
+      sent: false,
+      sentEpoch: 0,
+      ackEpoch: undefined,
+      timer: null,
+      promise,
+      resolve,
+      reject,
+    };
     this.jobs.set(vendToken, job);
     this.waiting.push(job);
     this.pump();
@@ -122,9 +149,20 @@ export class VendJobs {
   }
 
   onResult(m: DispenseResultMessage): void {
+    const job = this.jobs.get(m.vendToken);
+    if (m.result === ResultCode.WrongEpoch) {
+      // Not an outcome: the board we addressed is not there any more (section 6).
+      this.opts.log.warn({ vendToken: m.vendToken }, 'board refused a DISPENSE meant for its previous boot');
+      if (job)
+        this.finish(
+          job,
+          null,
+          this.restartedError(job, 'the board refused a DISPENSE meant for its previous boot'),
+        );
+      return;
+    }
     const outcome = toOutcome(m.vendToken, m.slot, m.result);
     this.opts.onOutcome?.(outcome);
-    const job = this.jobs.get(m.vendToken);
     if (job) this.finish(job, outcome, null);
     else
       this.opts.log.info({ vendToken: m.vendToken, outcome: outcome.kind }, 'outcome for a vend not awaited');
@@ -133,6 +171,24 @@ export class VendJobs {
   onProgress(m: DispenseProgressMessage): void {
     const stage = m.stage === ProgressStage.Accepted ? 'accepted' : 'dispensing';
     this.opts.onProgress(m.vendToken, stage);
+  }
+
+  /**
+   * The board reported a new boot epoch: the vend in flight will get no
+   * result from the board it was sent to. Fails it with DeviceRestarted
+   * (waiting vends go out next, to the new board).
+   */
+  onBoardRestarted(previousEpoch: number, bootEpoch: number): void {
+    const job = this.active;
+    if (!job) return;
+    this.finish(
+      job,
+      null,
+      this.restartedError(job, `the board restarted while the vend was in flight`, {
+        previousEpoch,
+        bootEpoch,
+      }),
+    );
   }
 
   /**
@@ -152,12 +208,13 @@ export class VendJobs {
     while (!this.active && this.waiting.length > 0) {
       const job = this.waiting.shift()!;
       if (this.jobs.get(job.vendToken) !== job) continue; // already settled (e.g. failed while waiting)
-      const payload = new DispenseMessage(job.vendToken, job.slot).payload();
+      job.sentEpoch = this.opts.bootEpoch() ?? 0;
+      const payload = new DispenseMessage(job.vendToken, job.slot, job.sentEpoch).payload();
       if (
         !this.opts.link.send(
           Command.Dispense,
           payload,
-          () => this.onAck(job),
+          (ack) => this.onAck(job, ack),
           (e) => this.onSendFail(job, e),
         )
       ) {
@@ -174,7 +231,10 @@ export class VendJobs {
     }
   }
 
-  private onAck(job: VendJob): void {
+  private onAck(job: VendJob, ack: Uint8Array): void {
+    const epoch = ack.length === 4 ? AckMessage.from(ack).bootEpoch! : null;
+    if (this.jobs.get(job.vendToken) === job) job.ackEpoch = epoch;
+    if (epoch !== null) this.opts.onBootEpoch(epoch);
     if (this.jobs.get(job.vendToken) !== job) return;
     job.timer = setTimeout(() => {
       job.timer = null;
@@ -184,14 +244,18 @@ export class VendJobs {
         deviceTimeoutError(
           this.opts.machineId,
           `no DISPENSE_RESULT within ${this.opts.dispenseTimeoutMs} ms`,
-          {
-            vendToken: job.vendToken,
-            slot: job.slot,
-            sent: true,
-          },
+          vendContext(job, true),
         ),
       );
     }, this.opts.dispenseTimeoutMs);
+  }
+
+  private restartedError(job: VendJob, why: string, context: Record<string, unknown> = {}): VendgateError {
+    return new VendgateError(ErrorCode.DeviceRestarted, `machine ${this.opts.machineId}: ${why}`, {
+      machineId: this.opts.machineId,
+      ...context,
+      ...vendContext(job, job.sent),
+    });
   }
 
   private onSendFail(job: VendJob, err: VendgateError): void {
@@ -215,12 +279,19 @@ export class VendJobs {
   }
 }
 
-/** `err` with the vend's token, slot and whether its DISPENSE went out added to its context. */
-function withVend(err: VendgateError, job: VendJob, sent: boolean): VendgateError {
-  return new VendgateError(err.code, err.message, {
-    ...err.context,
+/** What a rejection says about its vend: token, slot, whether the DISPENSE went out and who acknowledged it. */
+function vendContext(job: VendJob, sent: boolean): Record<string, unknown> {
+  return {
     vendToken: job.vendToken,
     slot: job.slot,
     sent,
-  });
+    sentEpoch: job.sentEpoch,
+    acknowledged: job.ackEpoch !== undefined,
+    ...(typeof job.ackEpoch === 'number' ? { ackEpoch: job.ackEpoch } : {}),
+  };
+}
+
+/** `err` with the vend's context (vendContext) added to its own. */
+function withVend(err: VendgateError, job: VendJob, sent: boolean): VendgateError {
+  return new VendgateError(err.code, err.message, { ...err.context, ...vendContext(job, sent) });
 }
