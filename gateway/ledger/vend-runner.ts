@@ -7,6 +7,15 @@ import type { BeginResult, OrderLedger, OrderRecord } from './ledger.ts';
 
 type Begun = Extract<BeginResult, { kind: 'dispense' }>;
 
+/** The longest pause between two tries of a write that failed because of the store. */
+const MAX_PERSIST_DELAY_MS = 30_000;
+
+/** better-sqlite3 errors carry SQLite's result code (SQLITE_FULL, SQLITE_IOERR_WRITE, ...). */
+function isStoreFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_');
+}
+
 export interface VendRunnerOptions {
   ledger: OrderLedger;
   machines: ReadonlyMap<string, VendingMachine>;
@@ -62,6 +71,36 @@ export class VendRunner {
       return Promise.resolve(work());
     } catch (err) {
       return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Like #write, for what must not be lost: the outcome a controller
+   * reported, or what was decided about an order already under way. A write
+   * that fails because of the store (a full disk, SQLITE_FULL; an I/O error)
+   * is kept in memory and tried again with backoff until it is durable, so
+   * the order never leaves `dispensing` without its outcome and never stays
+   * there for good because one commit failed. Resolves undefined only if the
+   * runner stopped first: the order is still `dispensing` on disk and
+   * recover() asks the controller after the restart. Other errors (bugs)
+   * are thrown at once.
+   */
+  async #persist<T>(what: string, orderId: string, work: () => T): Promise<T | undefined> {
+    let delay = this.#opts.retryDelayMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#write(work);
+      } catch (err) {
+        if (!isStoreFailure(err)) throw err;
+        if (this.#stopped) return undefined;
+        this.#opts.log.error(
+          { orderId, code: (err as { code?: unknown }).code, attempt, retryInMs: delay },
+          `could not record ${what}; kept in memory and retried until it is written`,
+        );
+        await sleep(delay);
+        if (this.#stopped) return undefined;
+        delay = Math.min(delay * 2, MAX_PERSIST_DELAY_MS);
+      }
     }
   }
 
@@ -179,9 +218,9 @@ export class VendRunner {
         break;
       }
     }
-    const begin = await this.#write(() => ledger.beginDispense(orderId));
+    const begin = await this.#persist('the vend intent', orderId, () => ledger.beginDispense(orderId));
     this.#opts.onChange();
-    if (begin.kind === 'settled') return;
+    if (!begin || begin.kind === 'settled') return;
     await this.#dispense(machine, machineId, orderId, begin);
   }
 
@@ -190,7 +229,7 @@ export class VendRunner {
     const { ledger, log } = this.#opts;
     try {
       const outcome = await machine.dispense({ vendToken: begin.vendToken, slot: begin.order.slot });
-      await this.#write(() => ledger.recordOutcome(orderId, outcome));
+      await this.#persist('the vend outcome', orderId, () => ledger.recordOutcome(orderId, outcome));
       this.#opts.onChange();
     } catch (err) {
       log.warn(
@@ -213,14 +252,16 @@ export class VendRunner {
       try {
         const q = await machine.queryVend(token);
         if (q.kind === 'dispensed' || q.kind === 'failed') {
-          await this.#write(() => ledger.recordOutcome(order.orderId, q));
+          await this.#persist('the vend outcome', order.orderId, () =>
+            ledger.recordOutcome(order.orderId, q),
+          );
           this.#opts.onChange();
           log.info({ orderId: order.orderId, outcome: q.kind }, 'vend resolved by asking the controller');
           return;
         }
         if (q.kind === 'never-seen') {
           if (order.expiresAt <= this.#opts.now()) {
-            await this.#write(() =>
+            await this.#persist('the refund', order.orderId, () =>
               ledger.refundNeverDispensed(
                 order.orderId,
                 ErrorCode.OrderExpired,
@@ -233,7 +274,9 @@ export class VendRunner {
           // The controller confirms it never saw this token, so sending it
           // again is not blind; the same token keeps it idempotent.
           const outcome = await machine.dispense({ vendToken: token, slot: order.slot });
-          await this.#write(() => ledger.recordOutcome(order.orderId, outcome));
+          await this.#persist('the vend outcome', order.orderId, () =>
+            ledger.recordOutcome(order.orderId, outcome),
+          );
           this.#opts.onChange();
           return;
         }
@@ -247,7 +290,7 @@ export class VendRunner {
       await sleep(retryDelayMs);
     }
     if (this.#stopped) return;
-    await this.#write(() =>
+    await this.#persist('the unresolved vend', order.orderId, () =>
       ledger.markUnresolved(
         order.orderId,
         'the controller did not say whether the vend happened before the resolve timeout',
