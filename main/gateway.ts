@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { IClientOptions } from 'mqtt';
 import type { Health } from '../api/schemas.ts';
 import { buildApi } from '../api/server.ts';
 import { connectMqtt, connectMqttOver } from '../contract/mqtt-client.ts';
 import { publicKeyFromBase64 } from '../contract/signing.ts';
-import { ErrorCode } from '../core/errors.ts';
+import { gatewayTopics } from '../contract/topics.ts';
+import { ErrorCode, isVendgateError } from '../core/errors.ts';
 import { type Log, namespaced } from '../core/log.ts';
 import { VERSION } from '../core/version.ts';
 import { DisplayHub } from '../devices/display/hub.ts';
@@ -17,19 +19,23 @@ import type { CashlessReader } from '../devices/vending/mdb/port.ts';
 import type { VendingMachine } from '../devices/vending/port.ts';
 import { SlotBoardDriver } from '../devices/vending/slot-board/driver.ts';
 import type { TransportFactory } from '../devices/vending/transport.ts';
+import { DiskReserve } from '../gateway/availability/disk-reserve.ts';
 import { type BeaconService, startBeaconService } from '../gateway/beacons/service.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from '../gateway/broker/embedded.ts';
 import { CashlessFlow, type CashlessMachine } from '../gateway/cashless/flow.ts';
 import type { Config, MachineConfig } from '../gateway/config/schema.ts';
 import { CouponEngine } from '../gateway/coupons/engine.ts';
+import { type SafeMode, startSafeMode } from '../gateway/health/safe-mode.ts';
 import { catalogFrom } from '../gateway/ledger/catalog.ts';
 import { OrderLedger } from '../gateway/ledger/ledger.ts';
 import { VendRunner } from '../gateway/ledger/vend-runner.ts';
 import { CommandGuard } from '../gateway/link/command-guard.ts';
 import { type AcceptedCommand, PlatformLink } from '../gateway/link/link.ts';
 import { Outbox } from '../gateway/outbox/outbox.ts';
-import { type Db, openStore } from '../gateway/store/db.ts';
+import type { Db } from '../gateway/store/db.ts';
 import { GroupCommit } from '../gateway/store/group-commit.ts';
+import { HighWaterKeeper } from '../gateway/store/high-water.ts';
+import { openInspectedStore, type StoreDistrust, untrustedError } from '../gateway/store/store-check.ts';
 
 export interface GatewayOptions {
   config: Config;
@@ -57,8 +63,35 @@ export interface Gateway {
   readonly brokerUrl: string;
   readonly http: FastifyInstance | undefined;
   readonly httpUrl: string | undefined;
+  /** The data directory's free-space reserve (refuses new orders below it). */
+  readonly disk: DiskReserve;
   health(): Health;
   stop(): Promise<void>;
+}
+
+/** What `vendgate start` runs: the gateway, or safe mode when its store is not trusted. */
+export type RunningGateway =
+  | { kind: 'running'; gateway: Gateway }
+  | { kind: 'safe-mode'; safeMode: SafeMode };
+
+/**
+ * Starts the gateway; when the store opens but cannot be trusted (damaged,
+ * emptied, went backwards: store-check.ts) starts safe mode instead, which
+ * stays up to say so until the operator acts. A store that cannot be opened
+ * at all still throws (one catalogued error naming the file).
+ */
+export async function runGateway(opts: GatewayOptions): Promise<RunningGateway> {
+  try {
+    return { kind: 'running', gateway: await startGateway(opts) };
+  } catch (err) {
+    if (!isVendgateError(err, ErrorCode.StoreUntrusted)) throw err;
+    const distrust = (err.context as { distrust?: StoreDistrust }).distrust;
+    if (!distrust) throw err;
+    return {
+      kind: 'safe-mode',
+      safeMode: await startSafeMode({ config: opts.config, log: opts.log, distrust }),
+    };
+  }
 }
 
 /**
@@ -70,14 +103,34 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config } = opts;
   const log = opts.log;
   const startedAt = Date.now();
-  const db = openStore({
-    path: config.store.path ?? `${config.dataDir}/vendgate.db`,
+  const storePath = config.store.path ?? `${config.dataDir}/vendgate.db`;
+  // Integrity and high-water checks before anything is written (README "Failure modes").
+  const { db, inspection } = openInspectedStore({
+    path: storePath,
     synchronous: config.store.synchronous,
+    log: namespaced(log, 'store'),
   });
+  if (inspection.distrust) {
+    db.close();
+    throw untrustedError(inspection.distrust);
+  }
+  const highWater = new HighWaterKeeper({ db, storePath, log: namespaced(log, 'store') });
+  highWater.start();
+  const disk = new DiskReserve({
+    dir: dirname(storePath),
+    reserveBytes: config.store.reserveBytes,
+    log: namespaced(log, 'store'),
+    // The WAL only grows between checkpoints; truncating it gives its space back.
+    reclaim: () => {
+      if (!db.inTransaction) db.pragma('wal_checkpoint(TRUNCATE)');
+    },
+  });
+  disk.start();
   const outbox = new Outbox(db, {
     gatewayId: config.gatewayId,
     maxRows: config.outbox.maxRows,
     telemetryTtlMs: config.outbox.telemetryTtlMs,
+    onAppend: () => highWater.noteAppended(),
   });
   // BLE (flow 3): the beacon fleet and the shake-claim verifier. A missing adapter never stops the gateway.
   let wakeLink: () => void = () => {};
@@ -151,7 +204,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     retentionMs: config.coupons.retentionDays * 86_400_000,
     log: namespaced(log, 'coupons'),
   });
-  coupons.syncConfig(config.coupons.campaigns);
+  try {
+    coupons.syncConfig(config.coupons.campaigns);
+  } catch (err) {
+    // A full disk must not stop the gateway from starting: the campaigns sync again at the next start.
+    log.error({ err, code: (err as { code?: unknown }).code }, 'could not store the configured campaigns');
+  }
   const ledger = new OrderLedger({ db, outbox, catalog, coupons });
   const commits = new GroupCommit(db);
 
@@ -202,12 +260,21 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     commits,
   });
 
+  const machineLog = namespaced(log, 'machines');
   for (const machine of machines.values()) {
+    // Runs in the serial port's data handler: a failed write (a full disk) must not escape it.
     const report = (online: boolean, reason?: string) => {
-      db.transaction(() =>
-        outbox.tryAppend('machine.status', { machineId: machine.machineId, online, reason }),
-      )();
-      notify();
+      try {
+        db.transaction(() =>
+          outbox.tryAppend('machine.status', { machineId: machine.machineId, online, reason }),
+        )();
+        notify();
+      } catch (err) {
+        machineLog.warn(
+          { machineId: machine.machineId, online, code: (err as { code?: unknown }).code },
+          'could not queue machine.status (telemetry, not retried)',
+        );
+      }
     };
     machine.on('online', () => report(true));
     machine.on('offline', (reason) => report(false, reason));
@@ -261,6 +328,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       return;
     }
     if (cmd.type === 'order.paid') {
+      if (disk.belowReserve) {
+        refuseForSpace(cmd.id, cmd.data.orderId);
+        return;
+      }
       if (outbox.saturated) {
         // Not recorded: the platform sees no order.accepted and retries.
         linkLog.error(
@@ -277,6 +348,28 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         r.kind === 'refused' ? `order refused: ${r.reason}` : `order ${r.kind}`,
       );
     }
+  }
+
+  /**
+   * Below the free-space reserve a new order is not recorded, and the
+   * platform is told so with a code it can act on (2005 StoreLowOnSpace,
+   * HTTP 503 class: send the order again later as a new command). The
+   * refusal is small; it fits in the reserve kept for exactly this.
+   */
+  function refuseForSpace(commandId: string, orderId: string): void {
+    const s = disk.state();
+    const reason = `the gateway's data directory has ${s.freeBytes} bytes free, below its reserve of ${s.reserveBytes}: order ${orderId} was not recorded; send it again later (retry in 60 s or more)`;
+    ordersLog.error(
+      { orderId, code: ErrorCode.StoreLowOnSpace, freeBytes: s.freeBytes },
+      'order refused: disk below reserve',
+    );
+    outbox.append('command.rejected', {
+      topic: gatewayTopics(config.gatewayId).command('order.paid'),
+      commandId,
+      commandType: 'order.paid',
+      code: ErrorCode.StoreLowOnSpace,
+      reason,
+    });
   }
 
   // Payment displays: the kiosk pages served at /display/{machineId}.
@@ -342,9 +435,17 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   for (const [id, screen] of idleScreens) await display.show(id, screen);
 
   await Promise.all([...machines.values(), ...readers.values()].map((m) => m.start()));
-  const closedSessions = cashless.recover();
-  if (closedSessions.closed + closedSessions.unresolved > 0)
-    log.info(closedSessions, 'cashless sessions closed after restart');
+  try {
+    const closedSessions = cashless.recover();
+    if (closedSessions.closed + closedSessions.unresolved > 0)
+      log.info(closedSessions, 'cashless sessions closed after restart');
+  } catch (err) {
+    // A full disk: the sessions stay open in the store and are closed at the next start.
+    log.error(
+      { err, code: (err as { code?: unknown }).code },
+      'could not close cashless sessions after restart',
+    );
+  }
   const recovered = runner.recover();
   if (recovered.resolving + recovered.queued > 0) log.info(recovered, 'resuming orders from the ledger');
   link.start();
@@ -357,7 +458,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     const s = outbox.stats();
     const connected = platformLink.connected;
     return {
-      status: connected && ms.every((m) => m.online) ? 'ok' : 'degraded',
+      status: connected && ms.every((m) => m.online) && !disk.belowReserve ? 'ok' : 'degraded',
       gatewayId: config.gatewayId,
       version: VERSION,
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
@@ -407,6 +508,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     brokerUrl,
     http,
     httpUrl,
+    disk,
     health,
     async stop() {
       if (stopped) return;
@@ -421,6 +523,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await Promise.all([...machines.values(), ...readers.values()].map((m) => m.stop()));
       await ble.stop();
       await broker?.close();
+      disk.stop();
+      highWater.stop();
       log.info({ groupCommit: commits.stats }, 'store closed');
       db.close();
     },

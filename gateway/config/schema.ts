@@ -125,9 +125,17 @@ export const ConfigSchema = z
           .enum(['normal', 'full'])
           .default('normal')
           .describe('normal survives a killed process; full also survives power loss (an fsync per commit).'),
+        reserveBytes: z
+          .number()
+          .int()
+          .nonnegative()
+          .default(32 * 1024 * 1024)
+          .describe(
+            'Free space kept on the data directory for the outcomes of vends already under way: below it, new paid orders are refused (command.rejected, code 2005) until space is freed.',
+          ),
       })
       .strict()
-      .default({ synchronous: 'normal' }),
+      .default({ synchronous: 'normal', reserveBytes: 32 * 1024 * 1024 }),
     broker: z
       .object({
         url: z
