@@ -128,7 +128,8 @@ export class HighWaterKeeper {
   /** Writes the committed mark if it moved. Returns false when it could not (logged). */
   writeNow(): boolean {
     const db = this.#opts.db;
-    if (!db.open) return false;
+    // An in-memory store (tests of pure logic) has nothing on disk to guard.
+    if (!db.open || this.#opts.storePath === ':memory:') return false;
     // Inside a transaction this connection would read its own uncommitted writes.
     if (db.inTransaction) {
       this.#sinceWrite = this.#opts.everySeqs;

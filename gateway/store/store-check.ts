@@ -64,6 +64,12 @@ export function openInspectedStore(opts: Omit<StoreOptions, 'migrations'> & { lo
         'the high-water file is unreadable; it is rewritten from the store, which cannot be checked against it this time',
       );
     }
+    if (highWater.kind === 'absent' && existed) {
+      opts.log.warn(
+        { path: highWaterPath(path) },
+        'no high-water file beside the store: it cannot be checked against one this time; one is kept from now on',
+      );
+    }
     if (problems.length > 0) {
       const distrust: StoreDistrust = {
         fault: 'damaged',
