@@ -124,7 +124,11 @@ export const EventSchemas = {
     .describe('A vending machine controller went online or offline.'),
   'outbox.dropped': z
     .object({
-      cause: z.enum(['bound', 'expired']),
+      cause: z
+        .enum(['bound', 'expired', 'store-accepted'])
+        .describe(
+          '`bound` and `expired`: telemetry left the outbox. `store-accepted`: the operator accepted a store that went backwards or was emptied, and the gateway skipped these seqs so none is used twice.',
+        ),
       count: z.number().int().positive(),
       seqs: z.array(z.number().int()).describe('The sequence numbers that will never be delivered.'),
       totalDropped: z.number().int(),
@@ -323,6 +327,16 @@ export const GatewayStatus = z
       .object({ pending: z.number().int(), dropped: z.number().int(), expired: z.number().int() })
       .optional(),
     lastSeq: z.number().int().optional(),
+    safeMode: z
+      .object({
+        fault: z.enum(['damaged', 'went-backwards', 'vanished']),
+        message: z.string(),
+        action: z.string().describe('What the operator must do before the gateway works again.'),
+      })
+      .optional()
+      .describe(
+        'Present when the gateway refused to trust its store (state is then offline): it dispenses nothing and publishes no events until the operator acts.',
+      ),
   })
   .describe(
     'Retained gateway status. Republished on every (re)connect (birth); the MQTT will sets state offline.',

@@ -84,6 +84,30 @@ export const ErrorGroups = defineErrors({
         meaning:
           "A write that must share the caller's transaction was called outside one (a programming error).",
       },
+      StoreLowOnSpace: {
+        code: 2005,
+        status: 503,
+        meaning:
+          'Free space on the data directory is below store.reserveBytes: a new order is not recorded; send it later.',
+      },
+      StoreNotADatabase: {
+        code: 2006,
+        status: 500,
+        meaning:
+          'The store file is not a readable SQLite database (a damaged header or image): restore a backup.',
+      },
+      StoreReadOnly: {
+        code: 2007,
+        status: 500,
+        meaning:
+          'The store file or its directory cannot be written by the gateway (permissions, a read-only mount).',
+      },
+      StoreUntrusted: {
+        code: 2008,
+        status: 503,
+        meaning:
+          'The store is damaged, emptied or went backwards: safe mode until the operator restores or accepts it.',
+      },
     },
   },
   link: {

@@ -27,15 +27,41 @@ export const REDACTED_PATHS = [
 
 export type Log = Logger;
 
+/**
+ * How repeated lines are limited: the first `burst` lines with the same
+ * message and error code (from the same logger) in an interval are written,
+ * the rest are counted, and one summary line per interval says how many were
+ * left out. A disk that stays full makes the same write fail thousands of
+ * times a minute; unlimited, those lines fill what little space is left and
+ * the log pipe's buffer grows the heap.
+ */
+export interface RepeatLimit {
+  burst: number;
+  intervalMs: number;
+  /** Most distinct lines tracked at once; the oldest is forgotten beyond it. Default 1000. */
+  maxKeys?: number;
+  now?: () => number;
+}
+
+export const DEFAULT_REPEAT_LIMIT: RepeatLimit = { burst: 5, intervalMs: 60_000 };
+
 export interface LogOptions {
   level?: string;
   pretty?: boolean;
   destination?: NodeJS.WritableStream;
+  /** Repeated-line limit; `false` writes every line. Default DEFAULT_REPEAT_LIMIT. */
+  repeats?: RepeatLimit | false;
 }
 
 export function createRootLogger(opts: LogOptions = {}): Log {
   const level = opts.level ?? process.env.VENDGATE_LOG_LEVEL ?? 'info';
-  const base = { redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, level };
+  const limiter =
+    opts.repeats === false ? undefined : new RepeatLimiter(opts.repeats ?? DEFAULT_REPEAT_LIMIT);
+  const base: pino.LoggerOptions = {
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    level,
+    ...(limiter ? { hooks: { logMethod: limiter.hook } } : {}),
+  };
   if (opts.destination) return pino(base, opts.destination as pino.DestinationStream);
   if (opts.pretty) {
     return pino({
@@ -57,4 +83,120 @@ export function namespaced(root: Log, ns: string): Log {
 /** A silent logger for tests and benchmarks. */
 export function silentLogger(): Log {
   return pino({ level: 'silent' });
+}
+
+type LogFn = (...args: unknown[]) => void;
+
+interface Seen {
+  windowStart: number;
+  written: number;
+  suppressed: number;
+  /** What the summary line repeats: the last suppressed call's arguments. */
+  last: unknown[];
+  logger: Logger;
+  method: LogFn;
+}
+
+/**
+ * The repeated-line limit as a pino `logMethod` hook. Child loggers inherit
+ * the hook, so one limiter covers every namespace of a root logger; a line's
+ * identity includes the child's bindings, so "m1 offline" and "m2 offline"
+ * are counted apart.
+ */
+export class RepeatLimiter {
+  readonly #limit: Required<RepeatLimit>;
+  readonly #seen = new Map<string, Seen>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(limit: RepeatLimit) {
+    this.#limit = { maxKeys: 1000, now: Date.now, ...limit };
+  }
+
+  /** pino calls this for every enabled log call, with the logger as `this`. */
+  readonly hook = (() => {
+    const limiter = this;
+    return function logMethod(this: Logger, args: unknown[], method: LogFn, level: number): void {
+      limiter.#onLine(this, args, method, level);
+    };
+  })();
+
+  /** Writes the summaries of every interval that has ended (the timer does this too). */
+  flush(): void {
+    const now = this.#limit.now();
+    for (const [key, s] of this.#seen) {
+      if (now - s.windowStart < this.#limit.intervalMs) continue;
+      this.#summarise(s, now);
+      this.#seen.delete(key);
+    }
+    if (this.#seen.size === 0 && this.#timer) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  #onLine(logger: Logger, args: unknown[], method: LogFn, level: number): void {
+    const key = lineKey(logger, args, level);
+    const now = this.#limit.now();
+    let s = this.#seen.get(key);
+    if (s && now - s.windowStart >= this.#limit.intervalMs) {
+      this.#summarise(s, now);
+      s = undefined;
+    }
+    if (!s) {
+      s = { windowStart: now, written: 0, suppressed: 0, last: args, logger, method };
+      this.#seen.delete(key);
+      this.#seen.set(key, s);
+      if (this.#seen.size > this.#limit.maxKeys) {
+        const oldest = this.#seen.keys().next().value;
+        if (oldest !== undefined) this.#seen.delete(oldest);
+      }
+      this.#arm();
+    }
+    if (s.written < this.#limit.burst) {
+      s.written++;
+      method.apply(logger, args);
+      return;
+    }
+    s.suppressed++;
+    s.last = args;
+  }
+
+  #summarise(s: Seen, now: number): void {
+    if (s.suppressed === 0) return;
+    const [first, ...rest] = s.last;
+    const seconds = Math.max(1, Math.round((now - s.windowStart) / 1000));
+    const obj = typeof first === 'object' && first !== null ? first : {};
+    const msg = typeof first === 'string' ? first : typeof rest[0] === 'string' ? rest[0] : '';
+    s.method.apply(s.logger, [
+      { ...obj, repeated: s.suppressed, repeatedOverSeconds: seconds },
+      `${msg} (repeated ${s.suppressed} more times in ${seconds} s)`,
+    ]);
+    s.suppressed = 0;
+  }
+
+  #arm(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => this.flush(), this.#limit.intervalMs);
+    this.#timer.unref();
+  }
+}
+
+const chindings = pino.symbols.chindingsSym as unknown as string;
+
+/** Same logger bindings, level, message and error code: the same line. */
+function lineKey(logger: Logger, args: unknown[], level: number): string {
+  const [first, second] = args;
+  let msg = '';
+  let code: unknown;
+  if (typeof first === 'string') msg = first;
+  else {
+    if (typeof second === 'string') msg = second;
+    if (first instanceof Error) code = (first as { code?: unknown }).code;
+    else if (typeof first === 'object' && first !== null) {
+      const o = first as { code?: unknown; err?: { code?: unknown } };
+      code = o.code ?? o.err?.code;
+    }
+  }
+  const bindings = (logger as unknown as Record<string, unknown>)[chindings];
+  return `${level}\u0000${String(bindings ?? '')}\u0000${msg}\u0000${String(code ?? '')}`;
 }

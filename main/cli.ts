@@ -5,7 +5,8 @@ import { createRootLogger } from '../core/log.ts';
 import { VERSION } from '../core/version.ts';
 import { runBeaconDecodeCli } from '../devices/beacon/decode-cli.ts';
 import { DEFAULT_CONFIG_PATH, loadConfig } from '../gateway/config/load.ts';
-import { startGateway } from './gateway.ts';
+import { acceptStore } from '../gateway/store/store-accept.ts';
+import { runGateway } from './gateway.ts';
 import { waitForSignal } from './signals.ts';
 
 const HELP = `vendgate ${VERSION}: edge gateway for vending machines, shake beacons and payment displays
@@ -18,6 +19,8 @@ Commands:
                                run a whole simulated site: embedded broker, SQLite file, N slot-board
                                machines on pty pairs, and a simulated platform placing R orders/s
   config check [--config FILE] validate a config file and print the result with defaults applied
+  store accept [--config FILE] after restoring a store or deciding to go on with it, leave safe mode:
+                               continues past the store's high-water mark (docs/failure-modes.md)
   keys generate                print a new Ed25519 key pair (base64 raw) for signing platform commands
   sim slot-board --port PATH [--log FILE] [--config JSON]
                                run the simulated slot-board controller on a serial port
@@ -54,6 +57,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'config':
       return runConfig(rest);
+    case 'store':
+      return runStore(rest);
     case 'keys':
       if (rest[0] !== 'generate') break;
       process.stdout.write(`${JSON.stringify(generateRawKeyPair(), null, 2)}\n`);
@@ -83,11 +88,33 @@ async function runStart(args: string[]): Promise<number> {
     { source, gatewayId: config.gatewayId, machines: config.machines.length },
     `vendgate ${VERSION} starting`,
   );
-  const gw = await startGateway({ config, log });
-  log.info({ broker: gw.brokerUrl, http: gw.httpUrl }, 'vendgate running');
+  const run = await runGateway({ config, log });
+  const gw = run.kind === 'running' ? run.gateway : run.safeMode;
+  log.info(
+    { broker: gw.brokerUrl, http: gw.httpUrl },
+    run.kind === 'running' ? 'vendgate running' : 'vendgate in safe mode',
+  );
   await waitForSignal();
   log.info('stopping');
   await gw.stop();
+  return 0;
+}
+
+function runStore(args: string[]): number {
+  if (args[0] !== 'accept') {
+    process.stderr.write('usage: vendgate store accept [--config FILE]\n');
+    return 2;
+  }
+  const { values } = parseArgs({ args: args.slice(1), options: { config: { type: 'string', short: 'c' } } });
+  const { config } = loadConfig({ path: values.config, required: values.config !== undefined });
+  const log = createRootLogger({ level: config.log.level, pretty: config.log.pretty });
+  const path = config.store.path ?? `${config.dataDir}/vendgate.db`;
+  const r = acceptStore({ path, synchronous: config.store.synchronous, gatewayId: config.gatewayId, log });
+  process.stdout.write(
+    r.fault
+      ? `vendgate: accepted the store ${path} (${r.fault}): it continues at seq ${r.after.seq + 1} and vend token ${r.after.vendToken ?? '-'}; ${r.skippedSeqs} seqs reported to the platform as skipped\n`
+      : `vendgate: the store ${path} is consistent; nothing to accept (high-water file rewritten)\n`,
+  );
   return 0;
 }
 

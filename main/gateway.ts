@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { IClientOptions } from 'mqtt';
 import type { Health } from '../api/schemas.ts';
 import { buildApi } from '../api/server.ts';
 import { connectMqtt, connectMqttOver, redactUrl, tlsClientOptions } from '../contract/mqtt-client.ts';
 import { publicKeyFromBase64 } from '../contract/signing.ts';
+import { ErrorCode, isVendgateError } from '../core/errors.ts';
 import { type Log, namespaced } from '../core/log.ts';
 import { VERSION } from '../core/version.ts';
 import { DisplayFanout } from '../devices/display/fanout.ts';
@@ -14,6 +16,7 @@ import type { CashlessReader } from '../devices/vending/mdb/port.ts';
 import type { VendingMachine } from '../devices/vending/port.ts';
 import { type BuiltInDrivers, VENDING_DRIVERS, type VendingDriverList } from '../devices/vending/registry.ts';
 import type { TransportFactory } from '../devices/vending/transport.ts';
+import { DiskReserve } from '../gateway/availability/disk-reserve.ts';
 import { AvailabilityReporter } from '../gateway/availability/reporter.ts';
 import { type BeaconService, startBeaconService } from '../gateway/beacons/service.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from '../gateway/broker/embedded.ts';
@@ -24,14 +27,17 @@ import type { AnyConfig, ConfigFor, MachineConfigFor } from '../gateway/config/s
 import { CouponEngine } from '../gateway/coupons/engine.ts';
 import { CouponUpkeep } from '../gateway/coupons/upkeep.ts';
 import { GatewayHealth } from '../gateway/health/health.ts';
+import { type SafeMode, startSafeMode } from '../gateway/health/safe-mode.ts';
 import { catalogFrom } from '../gateway/ledger/catalog.ts';
 import { OrderLedger } from '../gateway/ledger/ledger.ts';
 import { VendRunner } from '../gateway/ledger/vend-runner.ts';
 import { CommandGuard } from '../gateway/link/command-guard.ts';
 import { PlatformLink } from '../gateway/link/link.ts';
 import { Outbox } from '../gateway/outbox/outbox.ts';
-import { type Db, openStore } from '../gateway/store/db.ts';
+import type { Db } from '../gateway/store/db.ts';
 import { GroupCommit } from '../gateway/store/group-commit.ts';
+import { HighWaterKeeper } from '../gateway/store/high-water.ts';
+import { openInspectedStore, type StoreDistrust, untrustedError } from '../gateway/store/store-check.ts';
 import { Lifecycle, PartGroup } from './lifecycle.ts';
 import { simulatedRadioFor } from './simulated-radio.ts';
 import {
@@ -75,8 +81,37 @@ export interface Gateway<D extends VendingDriverList = BuiltInDrivers> {
   readonly uplinkUrl: string | undefined;
   readonly http: FastifyInstance | undefined;
   readonly httpUrl: string | undefined;
+  /** The data directory's free-space reserve (new orders are deferred below it). */
+  readonly disk: DiskReserve;
   health(): Health;
   stop(): Promise<void>;
+}
+
+/** What `vendgate start` runs: the gateway, or safe mode when its store is not trusted. */
+export type RunningGateway<D extends VendingDriverList = BuiltInDrivers> =
+  | { kind: 'running'; gateway: Gateway<D> }
+  | { kind: 'safe-mode'; safeMode: SafeMode };
+
+/**
+ * Starts the gateway; when the store opens but cannot be trusted (damaged,
+ * emptied, went backwards: store-check.ts) starts safe mode instead, which
+ * stays up to say so until the operator acts. A store that cannot be opened
+ * at all still throws (one catalogued error naming the file).
+ */
+export async function runGateway<D extends VendingDriverList = BuiltInDrivers>(
+  opts: GatewayOptions<D>,
+): Promise<RunningGateway<D>> {
+  try {
+    return { kind: 'running', gateway: await startGateway(opts) };
+  } catch (err) {
+    if (!isVendgateError(err, ErrorCode.StoreUntrusted)) throw err;
+    const distrust = (err.context as { distrust?: StoreDistrust }).distrust;
+    if (!distrust) throw err;
+    return {
+      kind: 'safe-mode',
+      safeMode: await startSafeMode({ config: opts.config as unknown as AnyConfig, log: opts.log, distrust }),
+    };
+  }
 }
 
 /**
@@ -101,24 +136,47 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
   const startedAt = Date.now();
 
   // ------------------------------------------------------------ store
+  // Integrity and high-water checks before anything is written (docs/failure-modes.md).
+  const storePath = config.store.path ?? `${config.dataDir}/vendgate.db`;
+  const storeLog = namespaced(log, 'store');
   let commits: GroupCommit | undefined;
   const db = await life.step(
     'store',
-    () =>
-      openStore({
-        path: config.store.path ?? `${config.dataDir}/vendgate.db`,
+    () => {
+      const { db, inspection } = openInspectedStore({
+        path: storePath,
         synchronous: config.store.synchronous,
-      }),
+        log: storeLog,
+      });
+      if (inspection.distrust) {
+        db.close();
+        throw untrustedError(inspection.distrust);
+      }
+      return db;
+    },
     (store) => {
       log.info({ groupCommit: commits?.stats }, 'store closed');
       store.close();
     },
   );
   commits = new GroupCommit(db);
+  const highWater = new HighWaterKeeper({ db, storePath, log: storeLog });
+  await life.start('store high-water mark', highWater);
+  const disk = new DiskReserve({
+    dir: dirname(storePath),
+    reserveBytes: config.store.reserveBytes,
+    log: storeLog,
+    // The WAL only grows between checkpoints; truncating it gives its space back.
+    reclaim: () => {
+      if (!db.inTransaction) db.pragma('wal_checkpoint(TRUNCATE)');
+    },
+  });
+  await life.start('disk reserve', disk);
   const outbox = new Outbox(db, {
     gatewayId: config.gatewayId,
     maxRows: config.outbox.maxRows,
     telemetryTtlMs: config.outbox.telemetryTtlMs,
+    onAppend: () => highWater.noteAppended(),
   });
 
   // ------------------------------------------------------------ broker
@@ -252,7 +310,17 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
   });
   await life.step(
     'coupon campaigns',
-    () => void coupons.syncConfig(config.coupons.campaigns),
+    () => {
+      try {
+        coupons.syncConfig(config.coupons.campaigns);
+      } catch (err) {
+        // A full disk must not stop the gateway from starting: the campaigns sync again at the next start.
+        log.error(
+          { err, code: (err as { code?: unknown }).code },
+          'could not store the configured campaigns',
+        );
+      }
+    },
     () => {},
   );
   const ledger = new OrderLedger({
@@ -279,6 +347,7 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     readers: [...readers.values()],
     outbox,
     ledger,
+    disk,
   });
 
   // ------------------------------------------------------------ displays
@@ -354,8 +423,16 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
   await life.step(
     'vend flows',
     () => {
-      const closed = cashless.recover();
-      if (closed.closed + closed.unresolved > 0) log.info(closed, 'cashless sessions closed after restart');
+      try {
+        const closed = cashless.recover();
+        if (closed.closed + closed.unresolved > 0) log.info(closed, 'cashless sessions closed after restart');
+      } catch (err) {
+        // A full disk: the sessions stay open in the store and are closed at the next start.
+        log.error(
+          { err, code: (err as { code?: unknown }).code },
+          'could not close cashless sessions after restart',
+        );
+      }
       const recovered = runner.recover();
       if (recovered.resolving + recovered.queued > 0) log.info(recovered, 'resuming orders from the ledger');
     },
@@ -373,6 +450,7 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     ledger,
     runner,
     outbox,
+    disk,
     log: namespaced(log, 'link'),
     ordersLog: namespaced(log, 'orders'),
   });
@@ -423,6 +501,7 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     uplinkUrl: uplink?.url,
     http,
     httpUrl,
+    disk,
     health: () => health.report(),
     stop: () => life.stop(),
   };

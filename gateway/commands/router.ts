@@ -45,6 +45,14 @@ export interface CommandRouterOptions {
   outbox: { readonly saturated: boolean };
   /** The retry hint a deferred order carries. Default 5000 ms. */
   deferRetryAfterMs?: number;
+  /**
+   * The data directory's free-space reserve: below it a new paid order is
+   * deferred (2005 StoreLowOnSpace), so the disk keeps room for the outcomes
+   * of what is already in flight.
+   */
+  disk?: { readonly belowReserve: boolean; state(): { freeBytes: number; reserveBytes: number } };
+  /** The retry hint of an order deferred for disk space. Default 60 s. */
+  diskRetryAfterMs?: number;
   /** For commands that failed. */
   log: Log;
   /** For the decision on each paid order; default `log`. */
@@ -85,8 +93,22 @@ export class CommandRouter {
    */
   admit(cmd: AcceptedCommand): Deferral | undefined {
     if (cmd.type !== 'order.paid') return undefined;
-    const { cashless, outbox } = this.#o;
-    if (cashless.owns(cmd.data.orderId, cmd.data.machineId) || !outbox.saturated) return undefined;
+    const { cashless, outbox, disk } = this.#o;
+    if (cashless.owns(cmd.data.orderId, cmd.data.machineId)) return undefined;
+    if (disk?.belowReserve) {
+      const s = disk.state();
+      const retryAfterMs = this.#o.diskRetryAfterMs ?? 60_000;
+      this.#ordersLog.error(
+        { orderId: cmd.data.orderId, code: ErrorCode.StoreLowOnSpace, freeBytes: s.freeBytes, retryAfterMs },
+        'order deferred: the data directory is below its free-space reserve',
+      );
+      return {
+        code: ErrorCode.StoreLowOnSpace,
+        reason: `the gateway's data directory has ${s.freeBytes} bytes free, below its reserve of ${s.reserveBytes}; send the same command again later`,
+        retryAfterMs,
+      };
+    }
+    if (!outbox.saturated) return undefined;
     this.#ordersLog.warn(
       { orderId: cmd.data.orderId, code: ErrorCode.OutboxFull, retryAfterMs: this.#retryAfterMs },
       'order deferred: the outbox is full of undelivered money events',

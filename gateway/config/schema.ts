@@ -255,9 +255,17 @@ export function configSchemaFor<const D extends VendingDriverList>(drivers: D) {
             .describe(
               'normal survives a killed process; full also survives power loss (an fsync per commit).',
             ),
+          reserveBytes: z
+            .number()
+            .int()
+            .nonnegative()
+            .default(32 * 1024 * 1024)
+            .describe(
+              'Free space kept on the data directory for the outcomes of vends already under way: below it, new paid orders are deferred (command.deferred, code 2005) until space is freed.',
+            ),
         })
         .strict()
-        .default({ synchronous: 'normal' }),
+        .default({ synchronous: 'normal', reserveBytes: 32 * 1024 * 1024 }),
       broker: z
         .object({
           url: z

@@ -38,6 +38,8 @@ export interface GatewayHealthOptions {
   readers: readonly DeviceAvailability[];
   outbox: Pick<Outbox, 'stats'>;
   ledger: Pick<OrderLedger, 'countByState'>;
+  /** Below the data directory's free-space reserve the gateway takes no new orders: degraded. */
+  disk?: { readonly belowReserve: boolean };
   now?: () => number;
 }
 
@@ -56,7 +58,7 @@ export class GatewayHealth {
     const s = o.outbox.stats();
     const connected = o.link.connected;
     return {
-      status: connected && machines.every((m) => m.online) ? 'ok' : 'degraded',
+      status: connected && machines.every((m) => m.online) && !o.disk?.belowReserve ? 'ok' : 'degraded',
       gatewayId: o.gatewayId,
       version: o.version,
       uptimeSeconds: Math.round((this.#now() - o.startedAt) / 1000),

@@ -8,6 +8,15 @@ import type { BeginResult, OrderLedger, OrderRecord } from './ledger.ts';
 
 type Begun = Extract<BeginResult, { kind: 'dispense' }>;
 
+/** The longest pause between two tries of a write that failed because of the store. */
+const MAX_PERSIST_DELAY_MS = 30_000;
+
+/** better-sqlite3 errors carry SQLite's result code (SQLITE_FULL, SQLITE_IOERR_WRITE, ...). */
+function isStoreFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_');
+}
+
 export interface VendRunnerOptions {
   ledger: OrderLedger;
   machines: ReadonlyMap<string, VendingMachine>;
@@ -89,6 +98,36 @@ export class VendRunner {
       return Promise.resolve(work());
     } catch (err) {
       return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Like #write, for what must not be lost: the outcome a controller
+   * reported, or what was decided about an order already under way. A write
+   * that fails because of the store (a full disk, SQLITE_FULL; an I/O error)
+   * is kept in memory and tried again with backoff until it is durable, so
+   * the order never leaves `dispensing` without its outcome and never stays
+   * there for good because one commit failed. Resolves undefined only if the
+   * runner stopped first: the order is still `dispensing` on disk and
+   * recover() asks the controller after the restart. Other errors (bugs)
+   * are thrown at once.
+   */
+  async #persist<T>(what: string, orderId: string, work: () => T): Promise<T | undefined> {
+    let delay = this.#opts.retryDelayMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#write(work);
+      } catch (err) {
+        if (!isStoreFailure(err)) throw err;
+        if (this.#stopped) return undefined;
+        this.#opts.log.error(
+          { orderId, code: (err as { code?: unknown }).code, attempt, retryInMs: delay },
+          `could not record ${what}; kept in memory and retried until it is written`,
+        );
+        await sleep(delay);
+        if (this.#stopped) return undefined;
+        delay = Math.min(delay * 2, MAX_PERSIST_DELAY_MS);
+      }
     }
   }
 
@@ -244,7 +283,7 @@ export class VendRunner {
     if (this.#mono() >= deadline) {
       // By the monotonic clock, whatever the wall clock says now (it may have been set back).
       log.warn({ orderId, machineId }, 'the order expired before its machine could dispense it');
-      await this.#write(() =>
+      await this.#persist('the refund', orderId, () =>
         ledger.refundNeverDispensed(
           orderId,
           ErrorCode.OrderExpired,
@@ -254,9 +293,11 @@ export class VendRunner {
       this.#opts.onChange();
       return;
     }
-    const begin = await this.#write(() => ledger.beginDispense(orderId, { boardEpoch: machine.bootEpoch }));
+    const begin = await this.#persist('the vend intent', orderId, () =>
+      ledger.beginDispense(orderId, { boardEpoch: machine.bootEpoch }),
+    );
     this.#opts.onChange();
-    if (begin.kind === 'settled') return;
+    if (!begin || begin.kind === 'settled') return;
     await this.#dispense(machine, machineId, orderId, begin);
   }
 
@@ -265,7 +306,7 @@ export class VendRunner {
     const { ledger, log } = this.#opts;
     try {
       const outcome = await machine.dispense({ vendToken: begin.vendToken, slot: begin.order.slot });
-      await this.#write(() => ledger.recordOutcome(orderId, outcome));
+      await this.#persist('the vend outcome', orderId, () => ledger.recordOutcome(orderId, outcome));
       this.#opts.onChange();
     } catch (err) {
       log.warn(
@@ -287,7 +328,9 @@ export class VendRunner {
       try {
         const q = await machine.queryVend(token);
         if (q.kind === 'dispensed' || q.kind === 'failed') {
-          await this.#write(() => ledger.recordOutcome(order.orderId, q));
+          await this.#persist('the vend outcome', order.orderId, () =>
+            ledger.recordOutcome(order.orderId, q),
+          );
           this.#opts.onChange();
           log.info({ orderId: order.orderId, outcome: q.kind }, 'vend resolved by asking the controller');
           return;
@@ -299,12 +342,14 @@ export class VendRunner {
               { orderId: order.orderId, vendToken: token, reason: doubt },
               'vend reported for reconciliation',
             );
-            await this.#write(() => ledger.markUnresolved(order.orderId, doubt));
+            await this.#persist('the reconciliation report', order.orderId, () =>
+              ledger.markUnresolved(order.orderId, doubt),
+            );
             this.#opts.onChange();
             return;
           }
           if (this.#mono() >= this.#deadline(order)) {
-            await this.#write(() =>
+            await this.#persist('the refund', order.orderId, () =>
               ledger.refundNeverDispensed(
                 order.orderId,
                 ErrorCode.OrderExpired,
@@ -319,7 +364,9 @@ export class VendRunner {
           // idempotent.
           try {
             const outcome = await machine.dispense({ vendToken: token, slot: order.slot });
-            await this.#write(() => ledger.recordOutcome(order.orderId, outcome));
+            await this.#persist('the vend outcome', order.orderId, () =>
+              ledger.recordOutcome(order.orderId, outcome),
+            );
             this.#opts.onChange();
             return;
           } catch (err) {
@@ -337,7 +384,7 @@ export class VendRunner {
       await sleep(retryDelayMs);
     }
     if (this.#stopped) return;
-    await this.#write(() =>
+    await this.#persist('the unresolved vend', order.orderId, () =>
       ledger.markUnresolved(
         order.orderId,
         'the controller did not say whether the vend happened before the resolve timeout',

@@ -18,6 +18,11 @@ export interface OutboxOptions {
   /** Telemetry older than this expires undelivered (stale status is worse than none). */
   telemetryTtlMs: number;
   now?: () => number;
+  /**
+   * Called after each seq is handed out, inside the appending transaction
+   * (the high-water file keeper counts them; store/high-water.ts).
+   */
+  onAppend?: () => void;
 }
 
 export interface OutboxRow {
@@ -43,7 +48,7 @@ export interface OutboxStats {
  */
 export class Outbox {
   readonly #db: Db;
-  readonly #opts: Required<OutboxOptions>;
+  readonly #opts: Required<Omit<OutboxOptions, 'onAppend'>> & Pick<OutboxOptions, 'onAppend'>;
   readonly #allocate: Statement<[number, number, number], { next_seq: number }>;
   readonly #adjust: Statement<[number, number]>;
   readonly #state: Statement<[], { next_seq: number; rows: number; critical: number }>;
@@ -86,9 +91,15 @@ export class Outbox {
     // the rows, so a caller's rollback also rolls them back (an in-memory
     // count would go stale) while reading them stays O(1) instead of a
     // COUNT(*) scan per order. Recounted once at start-up.
-    db.prepare(
-      "UPDATE outbox_state SET rows = (SELECT COUNT(*) FROM outbox), critical = (SELECT COUNT(*) FROM outbox WHERE class = 'critical') WHERE id = 1",
-    ).run();
+    // On a full disk this write can fail; the counts it would fix are kept
+    // in the same transactions as the rows anyway, so start without it.
+    try {
+      db.prepare(
+        "UPDATE outbox_state SET rows = (SELECT COUNT(*) FROM outbox), critical = (SELECT COUNT(*) FROM outbox WHERE class = 'critical') WHERE id = 1",
+      ).run();
+    } catch (err) {
+      if (!String((err as { code?: unknown }).code).startsWith('SQLITE_')) throw err;
+    }
     this.#appendedUpTo = this.#state.get()!.next_seq;
   }
 
@@ -139,6 +150,7 @@ export class Outbox {
       seq = this.#allocate.get(critical, 1, this.#opts.maxRows)!.next_seq;
     }
     if (seq > this.#appendedUpTo) this.#appendedUpTo = seq;
+    this.#opts.onAppend?.();
     const now = this.#opts.now();
     const envelope: EventEnvelope = {
       id: randomUUID(),
