@@ -1,19 +1,16 @@
 import { z } from 'zod';
 import { EpochMs, MachineId, Money, OrderId, Provider, Slot } from './common.ts';
 import { CampaignId, CampaignSpec, ClaimRequest, CouponCode } from './coupons.ts';
+import { SignedEnvelope } from './signed.ts';
 
 /**
  * Commands from the platform are signed with Ed25519. The wire form keeps the
  * signed body as the exact JSON string that was signed, so no canonical JSON
  * is needed: `sig` is the signature over the UTF-8 bytes of `body`.
  */
-export const SignedCommand = z
-  .object({
-    body: z.string().max(16_384).describe('The command body as a JSON string (see CommandBody).'),
-    sig: z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'a base64 Ed25519 signature (88 characters)'),
-    keyId: z.string().max(64).optional().describe('Which platform key signed it, when several are trusted.'),
-  })
-  .strict();
+export const SignedCommand = SignedEnvelope.describe(
+  'A signed command: `body` is the command body as JSON text (see CommandBody); `keyId` names the platform key, `default` when absent.',
+);
 export type SignedCommand = z.infer<typeof SignedCommand>;
 
 export const CommandSchemas = {

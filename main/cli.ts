@@ -5,6 +5,7 @@ import { createRootLogger } from '../core/log.ts';
 import { VERSION } from '../core/version.ts';
 import { runBeaconDecodeCli } from '../devices/beacon/decode-cli.ts';
 import { DEFAULT_CONFIG_PATH, loadConfig } from '../gateway/config/load.ts';
+import { loadGatewayKey } from '../gateway/link/gateway-key.ts';
 import { startGateway } from './gateway.ts';
 import { waitForSignal } from './signals.ts';
 
@@ -19,6 +20,8 @@ Commands:
                                machines on pty pairs, and a simulated platform placing R orders/s
   config check [--config FILE] validate a config file and print the result with defaults applied
   keys generate                print a new Ed25519 key pair (base64 raw) for signing platform commands
+  keys gateway [--config FILE] print this gateway's event-signing public key and key id (for the platform
+                               to pin), making the key in the data dir on first use
   sim slot-board --port PATH [--log FILE] [--config JSON]
                                run the simulated slot-board controller on a serial port
   sim mdb --port PATH [--control SOCKET|PORT] [--log FILE]
@@ -55,6 +58,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'config':
       return runConfig(rest);
     case 'keys':
+      if (rest[0] === 'gateway') return runGatewayKey(rest.slice(1));
       if (rest[0] !== 'generate') break;
       process.stdout.write(`${JSON.stringify(generateRawKeyPair(), null, 2)}\n`);
       return 0;
@@ -121,6 +125,15 @@ async function runSim(args: string[]): Promise<number> {
   }
   process.stderr.write('usage: vendgate sim slot-board|mdb|display|select ...\n');
   return 2;
+}
+
+function runGatewayKey(args: string[]): number {
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } } });
+  const { config } = loadConfig({ path: values.config, required: values.config !== undefined });
+  const key = loadGatewayKey({ dataDir: config.dataDir, seed: config.platform.gatewayKey });
+  const out = { gatewayId: config.gatewayId, alg: 'Ed25519', keyId: key.keyId, publicKey: key.publicKey };
+  process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+  return 0;
 }
 
 function runConfig(args: string[]): number {

@@ -26,6 +26,7 @@ import { catalogFrom } from '../gateway/ledger/catalog.ts';
 import { OrderLedger } from '../gateway/ledger/ledger.ts';
 import { VendRunner } from '../gateway/ledger/vend-runner.ts';
 import { CommandGuard } from '../gateway/link/command-guard.ts';
+import { loadGatewayKey } from '../gateway/link/gateway-key.ts';
 import { type AcceptedCommand, PlatformLink } from '../gateway/link/link.ts';
 import { Outbox } from '../gateway/outbox/outbox.ts';
 import { type Db, openStore } from '../gateway/store/db.ts';
@@ -214,6 +215,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   }
 
   const linkLog = namespaced(log, 'link');
+  const gatewayKey = loadGatewayKey({ dataDir: config.dataDir, seed: config.platform.gatewayKey });
+  linkLog.info(
+    { keyId: gatewayKey.keyId, publicKey: gatewayKey.publicKey, source: gatewayKey.source },
+    'events are signed with the gateway key',
+  );
+  if (gatewayKey.tightened)
+    linkLog.warn({ path: gatewayKey.path }, 'the gateway key file was readable by others; set to 0600');
   const embeddedBroker = broker;
   const ordersLog = namespaced(log, 'orders');
   link = new PlatformLink({
@@ -229,6 +237,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     guard,
     db,
     commits,
+    gatewayKey,
     log: linkLog,
     resendAfterMs: config.platform.resendAfterMs,
     status: () => ({

@@ -160,7 +160,21 @@ export const ConfigSchema = z
           )
           .default({})
           .describe('Trusted platform command-signing keys by key id ("default" when commands name none).'),
-        maxSkewMs: z.number().int().nonnegative().default(30_000),
+        gatewayKey: z
+          .string()
+          .regex(/^[A-Za-z0-9+/]{43}=$/, 'a base64 raw 32-byte Ed25519 seed')
+          .optional()
+          .describe(
+            'The gateway event-signing key (base64 raw seed; a secret). Default: made on first start in {dataDir}/gateway-key.json (mode 0600).',
+          ),
+        maxSkewMs: z
+          .number()
+          .int()
+          .nonnegative()
+          .default(30_000)
+          .describe(
+            'Clock skew allowed on the issuedAt of commands, acks and responses; expiresAt gets none.',
+          ),
         maxCommandLifetimeMs: z
           .number()
           .int()
