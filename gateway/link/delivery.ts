@@ -219,7 +219,7 @@ export class EventDelivery {
    * (clamping let a forged `upTo: 2147483647` delete everything sent).
    */
   onAck(payload: Buffer): void {
-    const opened = this.#opts.platform.open('ack', payload, EventAck);
+    const opened = this.#opts.platform.open('ack', payload, EventAck, ErrorCode.AckInvalid);
     if (!opened.ok) {
       this.refusedAcks++;
       this.#log.warn({ code: opened.code, reason: opened.reason, bytes: payload.length }, 'refused an ack');

@@ -49,7 +49,13 @@ export class PlatformMessages {
     this.#opts = opts;
   }
 
-  open<T extends PlatformStamp>(what: string, payload: Buffer, schema: z.ZodType<T>): OpenedMessage<T> {
+  open<T extends PlatformStamp>(
+    what: string,
+    payload: Buffer,
+    schema: z.ZodType<T>,
+    /** The code for a payload that is signed and verifies but breaks its schema. */
+    invalidCode: ErrorCodeValue = ErrorCode.PayloadInvalid,
+  ): OpenedMessage<T> {
     if (payload.length > MAX_PLATFORM_MESSAGE_BYTES) {
       return fail(
         ErrorCode.PayloadTooLarge,
@@ -69,13 +75,14 @@ export class PlatformMessages {
         ? fail(ErrorCode.PlatformMessageUnsigned, `${what} is not signed: expected {body, sig, keyId}`)
         : fail(ErrorCode.PayloadInvalid, `${what} envelope invalid: ${describe(signed.error)}`);
     }
-    return this.#verified(what, signed.data, schema);
+    return this.#verified(what, signed.data, schema, invalidCode);
   }
 
   #verified<T extends PlatformStamp>(
     what: string,
     signed: SignedEnvelope,
     schema: z.ZodType<T>,
+    invalidCode: ErrorCodeValue,
   ): OpenedMessage<T> {
     const keyId = signed.keyId ?? 'default';
     const key = this.#opts.keys.get(keyId);
@@ -90,11 +97,11 @@ export class PlatformMessages {
     try {
       bodyJson = JSON.parse(signed.body);
     } catch (err) {
-      return fail(ErrorCode.PayloadInvalid, `${what} signed body is not JSON: ${(err as Error).message}`);
+      return fail(invalidCode, `${what} signed body is not JSON: ${(err as Error).message}`);
     }
     const parsed = schema.safeParse(bodyJson);
     if (!parsed.success) {
-      return fail(ErrorCode.PayloadInvalid, `${what} body invalid: ${describe(parsed.error)}`);
+      return fail(invalidCode, `${what} body invalid: ${describe(parsed.error)}`);
     }
     const b = parsed.data;
     if (b.keyId !== keyId) {
