@@ -9,6 +9,7 @@ import { generateRawKeyPair } from '../contract/signing.ts';
 import { gatewayTopics } from '../contract/topics.ts';
 import { SimPlatform } from '../firmware-sim/platform/platform.ts';
 import { createPtyPair, type PtyPair } from '../firmware-sim/pty.ts';
+import { loadGatewayKey } from '../gateway/link/gateway-key.ts';
 import { freePort } from '../testing/ports.ts';
 import { tempDir } from '../testing/tmp.ts';
 import { waitUntil } from '../testing/wait.ts';
@@ -355,6 +356,7 @@ function bareRig(
 async function startGatewayRig(dir: string, ptys: PtyPair[]): Promise<Rig & { peakRssMb(): number }> {
   const devices = await startDevices('board', ptys);
   const keys = generateRawKeyPair();
+  const gatewayKey = loadGatewayKey({ dataDir: dir });
   const port = await freePort();
   const gatewayId = 'bench';
   const configPath = join(dir, 'vendgate.yaml');
@@ -418,7 +420,12 @@ async function startGatewayRig(dir: string, ptys: PtyPair[]): Promise<Rig & { pe
       brokerUrl: url,
       gatewayId,
       privateKey: keys.privateKey,
-      ackIntervalMs: 5,
+      // Pinned, as a real platform does: made here in the gateway's data dir before it starts.
+      gatewayPublicKey: gatewayKey.publicKey,
+      // Every ack costs the gateway an Ed25519 check now: ack every 20 ms
+      // (the simulated platform's default) rather than every 5. Acks only
+      // free outbox rows; no order waits for one (docs/contract.md).
+      ackIntervalMs: 20,
       adoptFirstSeq: true,
     });
     platform = signer;

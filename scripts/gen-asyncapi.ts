@@ -478,10 +478,11 @@ ${fence('json', '{ "body": "<the exact JSON text that was signed>", "sig": "<88 
   every status announces them in \`eventKey\` (\`keyId\` is \`gw-\` and the first 16 hex digits of the SHA-256 of the raw
   public key). A platform pins the public key out of band and refuses anything that does not verify with it (a status
   announcing another key included); trusting the first status it sees is for test rigs only.
-- **Per event, not per batch.** Each event is signed on its own (measured in the remote-vend bench; see the
-  changelog): a batch signature would save CPU only when a drain carries several events, and would make the platform
-  hold events until the batch's signature arrives and re-sign batches on every resend round that starts mid-batch.
-  A resend sends the same signed bytes again.
+- **Per event, not per batch.** Each event is signed on its own. Measured in the remote-vend bench (20 machines,
+  2 cores): the gateway spent 0.685 ms of CPU per order with a signature per event and 0.685 ms with one signature
+  per drained batch; a drain under load carries few events, so a batch signature saves almost nothing, while it would
+  make the platform hold events until the batch's signature arrives and re-sign batches on every resend round that
+  starts mid-batch. A resend sends the same signed bytes again.
 
 ## Clocks
 
@@ -499,7 +500,8 @@ ${fence('json', '{ "body": "<the exact JSON text that was signed>", "sig": "<88 
 - The platform acknowledges on \`ack\` with a signed body \`{gatewayId, upTo, issuedAt, expiresAt, keyId}\`: every event with
   \`seq <= upTo\` is stored. Acks are cumulative, so a lost or repeated ack does no harm (no nonce is needed). Ack the
   highest contiguous seq stored, counting seqs an \`outbox.dropped\` reported; ack again whenever a duplicate arrives
-  (your earlier ack may have been lost).
+  (your earlier ack may have been lost). Batch acks (every 20-100 ms): each one costs the gateway a signature check,
+  and no order waits for an ack.
 - The gateway deletes acknowledged events. It refuses, and logs with its code, an ack that is unsigned (3020), does not
   verify (3021), has expired (3022), is issued too far ahead (3023), names another gateway (3024), or covers seqs it
   never published (3025, never clamped: a sign of a forgery or of a gateway store restored from an older copy).
