@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { EpochMs, MachineId, Money, OrderId, Provider, Slot } from './common.ts';
 import { CampaignId, CampaignSpec, ClaimRequest, CouponCode } from './coupons.ts';
+import { SignedEnvelope } from './signed.ts';
 
 /**
  * The largest command a gateway takes: the whole MQTT payload (this
@@ -23,21 +24,16 @@ export function commandPayloadBytes(signed: SignedCommand): number {
  * signed body as the exact JSON string that was signed, so no canonical JSON
  * is needed: `sig` is the signature over the UTF-8 bytes of `body`.
  */
-export const SignedCommand = z
-  .object({
-    body: z
-      .string()
-      .max(COMMAND_MAX_PAYLOAD_BYTES)
-      .describe(
-        `The command body as a JSON string (see CommandBody). The whole payload, this object as UTF-8 JSON, is at most ${COMMAND_MAX_PAYLOAD_BYTES} bytes.`,
-      ),
-    sig: z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'a base64 Ed25519 signature (88 characters)'),
-    keyId: z.string().max(64).optional().describe('Which platform key signed it, when several are trusted.'),
-  })
-  .strict()
-  .describe(
-    `A signed command as published on cmd/{type}. The payload is at most ${COMMAND_MAX_PAYLOAD_BYTES} bytes of UTF-8 JSON; a larger one is refused (3003) unread.`,
-  );
+export const SignedCommand = SignedEnvelope.extend({
+  body: z
+    .string()
+    .max(COMMAND_MAX_PAYLOAD_BYTES)
+    .describe(
+      `The command body as a JSON string (see CommandBody). The whole payload, this object as UTF-8 JSON, is at most ${COMMAND_MAX_PAYLOAD_BYTES} bytes.`,
+    ),
+}).describe(
+  `A signed command as published on cmd/{type}: \`body\` is the command body as JSON text (see CommandBody); \`keyId\` names the platform key, \`default\` when absent. The payload is at most ${COMMAND_MAX_PAYLOAD_BYTES} bytes of UTF-8 JSON; a larger one is refused (3003) unread.`,
+);
 export type SignedCommand = z.infer<typeof SignedCommand>;
 
 export const CommandSchemas = {

@@ -4,29 +4,46 @@ import { RequestEnvelope, ResponseEnvelope } from './envelopes.ts';
 
 const correlationId = fc.string({ minLength: 8, maxLength: 64 });
 const data = fc.jsonValue();
+const epochMs = fc.integer({ min: 0, max: 2 ** 45 });
+const sha256 = fc.stringMatching(/^[0-9a-f]{64}$/);
+const stamp = { type: 'order.create', gatewayId: 'gw-1' };
 
-describe('the request and response envelopes', () => {
+describe('the request and response bodies', () => {
   it('accept every request that round-trips through JSON with a correlation id of 8 to 64 characters', () => {
     fc.assert(
-      fc.property(correlationId, data, (id, d) => {
-        const wire = JSON.parse(JSON.stringify({ correlationId: id, data: d }));
+      fc.property(correlationId, data, epochMs, epochMs, (id, d, issuedAt, expiresAt) => {
+        const wire = JSON.parse(
+          JSON.stringify({ correlationId: id, ...stamp, issuedAt, expiresAt, data: d }),
+        );
         expect(RequestEnvelope.parse(wire)).toEqual(wire);
       }),
     );
   });
 
-  it('accept a response carrying data or an error with a reason', () => {
+  it('accept a response carrying data or an error with a reason, bound to a request digest', () => {
     fc.assert(
       fc.property(
         correlationId,
+        sha256,
+        epochMs,
         fc.oneof(
           data.map((d) => ({ data: d })),
           fc.record({
             error: fc.record({ reason: fc.string(), code: fc.integer() }, { requiredKeys: ['reason'] }),
           }),
         ),
-        (id, body) => {
-          const wire = JSON.parse(JSON.stringify({ correlationId: id, ...body }));
+        (id, digest, issuedAt, body) => {
+          const wire = JSON.parse(
+            JSON.stringify({
+              correlationId: id,
+              ...stamp,
+              requestSha256: digest,
+              issuedAt,
+              expiresAt: issuedAt + 1,
+              keyId: 'default',
+              ...body,
+            }),
+          );
           expect(ResponseEnvelope.parse(wire)).toEqual(wire);
         },
       ),
@@ -48,19 +65,52 @@ describe('the request and response envelopes', () => {
     );
   });
 
-  it('refuse unknown keys, so a misspelt field is an error rather than silently dropped', () => {
-    expect(RequestEnvelope.safeParse({ correlationId: 'abcdefgh', data: 1, extra: true }).success).toBe(
-      false,
-    );
-    expect(ResponseEnvelope.safeParse({ correlationId: 'abcdefgh', eror: { reason: 'x' } }).success).toBe(
-      false,
+  it('refuse a response whose request digest is not 64 lowercase hex digits', () => {
+    fc.assert(
+      fc.property(
+        fc.string().filter((s) => !/^[0-9a-f]{64}$/.test(s)),
+        (digest) => {
+          const r = ResponseEnvelope.safeParse({
+            correlationId: 'abcdefgh',
+            ...stamp,
+            requestSha256: digest,
+            issuedAt: 1,
+            expiresAt: 2,
+            keyId: 'default',
+          });
+          expect(r.success).toBe(false);
+          expect(r.error?.issues.map((i) => i.path[0])).toContain('requestSha256');
+        },
+      ),
     );
   });
 
+  it('refuse unknown keys, so a misspelt field is an error rather than silently dropped', () => {
+    const req = { correlationId: 'abcdefgh', ...stamp, issuedAt: 1, expiresAt: 2, data: 1 };
+    expect(RequestEnvelope.safeParse(req).success).toBe(true);
+    expect(RequestEnvelope.safeParse({ ...req, extra: true }).success).toBe(false);
+    const res = {
+      correlationId: 'abcdefgh',
+      ...stamp,
+      requestSha256: 'a'.repeat(64),
+      issuedAt: 1,
+      expiresAt: 2,
+      keyId: 'k',
+    };
+    expect(ResponseEnvelope.safeParse(res).success).toBe(true);
+    expect(ResponseEnvelope.safeParse({ ...res, eror: { reason: 'x' } }).success).toBe(false);
+  });
+
   it('refuse an error without a reason or with a fractional code', () => {
-    expect(ResponseEnvelope.safeParse({ correlationId: 'abcdefgh', error: {} }).success).toBe(false);
-    expect(
-      ResponseEnvelope.safeParse({ correlationId: 'abcdefgh', error: { reason: 'x', code: 1.5 } }).success,
-    ).toBe(false);
+    const res = {
+      correlationId: 'abcdefgh',
+      ...stamp,
+      requestSha256: 'a'.repeat(64),
+      issuedAt: 1,
+      expiresAt: 2,
+      keyId: 'k',
+    };
+    expect(ResponseEnvelope.safeParse({ ...res, error: {} }).success).toBe(false);
+    expect(ResponseEnvelope.safeParse({ ...res, error: { reason: 'x', code: 1.5 } }).success).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { EpochMs, MachineId, Money, OrderId, Slot } from './common.ts';
 import { BeaconId, CampaignId, ClaimId, CouponValue, UserRef } from './coupons.ts';
+import { KeyId, SignedEnvelope } from './signed.ts';
 
 /**
  * Every event the gateway publishes, by type. Critical events are about money
@@ -312,21 +313,73 @@ export const EventEnvelope = z
   .strict();
 export type EventEnvelope = z.infer<typeof EventEnvelope>;
 
-/** The platform's end-to-end acknowledgement: every event with seq <= upTo was stored. */
-export const EventAck = z.object({ upTo: z.number().int().nonnegative() }).strict();
+/**
+ * The platform's end-to-end acknowledgement, the signed body of an `ack`
+ * message (`{body, sig, keyId}`, signed.ts): every event with seq <= upTo
+ * was stored. Cumulative, so a lost or repeated ack does no harm and needs
+ * no nonce; the validity window bounds a replay.
+ */
+export const EventAck = z
+  .object({
+    gatewayId: z.string().describe('The gateway whose events are acknowledged; others refuse it.'),
+    upTo: z.number().int().nonnegative().describe('Every event with seq <= upTo is stored.'),
+    issuedAt: EpochMs.describe('When the platform signed it; may run ahead of the gateway by the skew.'),
+    expiresAt: EpochMs.describe('Refused at or after this instant, with no skew allowance.'),
+    keyId: KeyId.describe(
+      'The platform key that signed it; must equal the envelope keyId (default `default`).',
+    ),
+  })
+  .strict()
+  .describe('Signed ack body: the platform stored every event with seq <= upTo.');
 export type EventAck = z.infer<typeof EventAck>;
+
+/** The wire form of an event on `evt/{type}`: the envelope's JSON text signed by the gateway key. */
+export const SignedEvent = SignedEnvelope.extend({
+  keyId: KeyId.describe('The gateway key id, as announced in the status message.'),
+}).describe(
+  'An event: `body` is the EventEnvelope as JSON text, `sig` the gateway Ed25519 signature over it.',
+);
+export type SignedEvent = z.infer<typeof SignedEvent>;
 
 export const GatewayStatus = z
   .object({
     state: z.enum(['online', 'offline']),
     gatewayId: z.string(),
+    issuedAt: EpochMs.optional().describe('When the gateway signed this status.'),
     version: z.string().optional(),
     startedAt: EpochMs.optional(),
     machines: z.array(z.object({ machineId: MachineId, online: z.boolean() })).optional(),
     outbox: z
       .object({ pending: z.number().int(), dropped: z.number().int(), expired: z.number().int() })
       .optional(),
-    lastSeq: z.number().int().optional(),
+    lastSeq: z
+      .number()
+      .int()
+      .nonnegative()
+      .optional()
+      .describe(
+        'The highest event seq the gateway has allocated: everything up to it exists or is reported.',
+      ),
+    ackedSeq: z
+      .number()
+      .int()
+      .nonnegative()
+      .optional()
+      .describe(
+        'Every event with seq <= ackedSeq was acknowledged and left the outbox: a platform that stored nothing resumes after it.',
+      ),
+    eventKey: z
+      .object({
+        alg: z.literal('Ed25519'),
+        keyId: KeyId,
+        publicKey: z
+          .string()
+          .regex(/^[A-Za-z0-9+/]{43}=$/, 'a base64 raw 32-byte Ed25519 public key')
+          .describe('Padded base64 of the raw 32-byte public key (`vendgate keys gateway` prints it).'),
+      })
+      .strict()
+      .optional()
+      .describe('The key the gateway signs events, requests and this status with.'),
     safeMode: z
       .object({
         fault: z.enum(['damaged', 'went-backwards', 'vanished']),
@@ -339,6 +392,6 @@ export const GatewayStatus = z
       ),
   })
   .describe(
-    'Retained gateway status. Republished on every (re)connect (birth); the MQTT will sets state offline.',
+    'Retained gateway status, signed by the gateway key. Republished on every (re)connect (birth) and when the ack watermark moves; the MQTT will sets state offline.',
   );
 export type GatewayStatus = z.infer<typeof GatewayStatus>;

@@ -64,3 +64,9 @@ export function verifyBody(body: string, sigBase64: string, publicKey: KeyObject
   if (sig.length !== 64) return false;
   return verify(null, Buffer.from(body, 'utf8'), publicKey, sig);
 }
+
+/** The base64 raw 32-byte public key of an Ed25519 key (private or public). */
+export function publicKeyToBase64(key: KeyObject): string {
+  const pub = key.type === 'private' ? createPublicKey(key) : key;
+  return pub.export({ format: 'der', type: 'spki' }).subarray(SPKI_PREFIX.length).toString('base64');
+}

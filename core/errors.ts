@@ -143,6 +143,48 @@ export const ErrorGroups = defineErrors({
         meaning: 'The platform did not answer a request in time.',
       },
       RequestRefused: { code: 3008, status: 502, meaning: 'The platform answered a request with a refusal.' },
+      PlatformMessageUnsigned: {
+        code: 3020,
+        status: 401,
+        meaning: 'An ack or a response from the platform arrived without a signature; nothing was changed.',
+      },
+      PlatformSignatureInvalid: {
+        code: 3021,
+        status: 401,
+        meaning:
+          "An ack's or a response's signature does not verify, or names an unknown or mismatched platform key.",
+      },
+      PlatformMessageExpired: {
+        code: 3022,
+        status: 410,
+        meaning: 'An ack or a response arrived at or after its expiresAt (no clock skew is allowed on it).',
+      },
+      PlatformMessageNotYetValid: {
+        code: 3023,
+        status: 400,
+        meaning: 'An ack or a response was issued further in the future than the allowed clock skew.',
+      },
+      PlatformMessageMisaddressed: {
+        code: 3024,
+        status: 421,
+        meaning: 'An ack or a response names another gateway, or a response answers another request.',
+      },
+      AckBeyondPublished: {
+        code: 3025,
+        status: 409,
+        meaning:
+          'A signed ack covers events this gateway never published: a forgery, or a store that went backwards. Nothing is deleted.',
+      },
+      EventSignatureInvalid: {
+        code: 3026,
+        status: 401,
+        meaning: 'An event, request or status from a gateway is unsigned or its signature does not verify.',
+      },
+      GatewayKeyInvalid: {
+        code: 3027,
+        status: 500,
+        meaning: "The gateway's own signing key file or configured seed cannot be read or is malformed.",
+      },
     },
   },
   commands: {

@@ -5,6 +5,7 @@ import { createRootLogger } from '../core/log.ts';
 import { VERSION } from '../core/version.ts';
 import { runBeaconDecodeCli } from '../devices/beacon/decode-cli.ts';
 import { DEFAULT_CONFIG_PATH, loadConfig } from '../gateway/config/load.ts';
+import { loadGatewayKey } from '../gateway/link/gateway-key.ts';
 import { acceptStore } from '../gateway/store/store-accept.ts';
 import { runGateway } from './gateway.ts';
 import { waitForSignal } from './signals.ts';
@@ -22,6 +23,8 @@ Commands:
   store accept [--config FILE] after restoring a store or deciding to go on with it, leave safe mode:
                                continues past the store's high-water mark (docs/failure-modes.md)
   keys generate                print a new Ed25519 key pair (base64 raw) for signing platform commands
+  keys gateway [--config FILE] print this gateway's event-signing public key and key id (for the platform
+                               to pin), making the key in the data dir on first use
   sim slot-board --port PATH [--log FILE] [--config JSON]
                                run the simulated slot-board controller on a serial port
   sim mdb --port PATH [--control SOCKET|PORT] [--log FILE]
@@ -60,6 +63,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'store':
       return runStore(rest);
     case 'keys':
+      if (rest[0] === 'gateway') return runGatewayKey(rest.slice(1));
       if (rest[0] !== 'generate') break;
       process.stdout.write(`${JSON.stringify(generateRawKeyPair(), null, 2)}\n`);
       return 0;
@@ -115,6 +119,15 @@ function runStore(args: string[]): number {
       ? `vendgate: accepted the store ${path} (${r.fault}): it continues at seq ${r.after.seq + 1} and vend token ${r.after.vendToken ?? '-'}; ${r.skippedSeqs} seqs reported to the platform as skipped\n`
       : `vendgate: the store ${path} is consistent; nothing to accept (high-water file rewritten)\n`,
   );
+  return 0;
+}
+
+function runGatewayKey(args: string[]): number {
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } } });
+  const { config } = loadConfig({ path: values.config, required: values.config !== undefined });
+  const key = loadGatewayKey({ dataDir: config.dataDir, seed: config.platform.gatewayKey });
+  const out = { gatewayId: config.gatewayId, alg: 'Ed25519', keyId: key.keyId, publicKey: key.publicKey };
+  process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   return 0;
 }
 

@@ -32,6 +32,7 @@ import { catalogFrom } from '../gateway/ledger/catalog.ts';
 import { OrderLedger } from '../gateway/ledger/ledger.ts';
 import { VendRunner } from '../gateway/ledger/vend-runner.ts';
 import { CommandGuard } from '../gateway/link/command-guard.ts';
+import { loadGatewayKey } from '../gateway/link/gateway-key.ts';
 import { PlatformLink } from '../gateway/link/link.ts';
 import { Outbox } from '../gateway/outbox/outbox.ts';
 import type { Db } from '../gateway/store/db.ts';
@@ -252,6 +253,14 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     // With the embedded broker, the link reaches it in-process, not over a loopback socket.
     connectLink = (o) => connectMqttOver(() => embeddedBroker.openInProcess(), o);
   }
+  const linkLog = namespaced(log, 'link');
+  const gatewayKey = loadGatewayKey({ dataDir: config.dataDir, seed: config.platform.gatewayKey });
+  linkLog.info(
+    { keyId: gatewayKey.keyId, publicKey: gatewayKey.publicKey, source: gatewayKey.source },
+    'events are signed with the gateway key',
+  );
+  if (gatewayKey.tightened)
+    linkLog.warn({ path: gatewayKey.path }, 'the gateway key file was readable by others; set to 0600');
   const link: PlatformLink = new PlatformLink({
     brokerUrl: linkUrl,
     ...(connectLink ? { connect: connectLink } : {}),
@@ -270,7 +279,8 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     }),
     db,
     commits,
-    log: namespaced(log, 'link'),
+    gatewayKey,
+    log: linkLog,
     resendAfterMs: config.platform.resendAfterMs,
     status: () => health.linkStatus(),
   });

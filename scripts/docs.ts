@@ -8,7 +8,7 @@ import { OrderLedger } from '../gateway/ledger/ledger.ts';
 import { Outbox } from '../gateway/outbox/outbox.ts';
 import { openStore } from '../gateway/store/db.ts';
 import { renderErrorsMarkdown } from './errors-doc.ts';
-import { buildAsyncApi, buildJsonSchemas } from './gen-asyncapi.ts';
+import { buildAsyncApi, buildContractDoc, buildJsonSchemas } from './gen-asyncapi.ts';
 
 /**
  * Every generated document, by path relative to the repository root. The
@@ -18,6 +18,7 @@ import { buildAsyncApi, buildJsonSchemas } from './gen-asyncapi.ts';
 export async function buildDocs(): Promise<Record<string, string>> {
   const files: Record<string, string> = {};
   files['docs/asyncapi.yaml'] = buildAsyncApi();
+  files['docs/contract.md'] = buildContractDoc();
   for (const [name, schema] of Object.entries(buildJsonSchemas())) {
     files[`docs/schemas/${name}`] = `${JSON.stringify(schema, null, 2)}\n`;
   }

@@ -49,7 +49,14 @@ describe('the generated AsyncAPI document', () => {
       const ch = doc.channels[`evt.${type}`];
       expect(ch?.address).toBe(`vendgate/v1/{gatewayId}/evt/${type}`);
       const msg = doc.components.messages[`event.${type}`]!;
-      const props = msg.payload.properties as Record<string, Record<string, unknown>>;
+      // Events are signed: the payload is {body, sig, keyId}; `x-signed-body` is the envelope's schema.
+      expect(msg.payload.required).toEqual(['body', 'sig']);
+      const signedBody = (msg.payload.properties as Record<string, Record<string, unknown>>).body!;
+      const envelope = resolve(doc, (signedBody['x-signed-body'] as { $ref: string }).$ref) as Record<
+        string,
+        unknown
+      >;
+      const props = envelope.properties as Record<string, Record<string, unknown>>;
       expect(props.type).toMatchObject({ const: type });
       expect(props.seq).toMatchObject({ type: 'integer' });
       expect(props.data).toMatchObject({ type: 'object' });
@@ -82,6 +89,25 @@ describe('the generated AsyncAPI document', () => {
     expect(doc.operations.receiveAck?.action).toBe('receive');
     expect(doc.channels.request?.address).toBe('vendgate/v1/{gatewayId}/req/{requestType}');
     expect(doc.channels.response?.address).toBe('vendgate/v1/{gatewayId}/res/{requestType}');
+  });
+
+  it('gives req/order.create and res/order.create their real schemas, not `data: {}`', () => {
+    expect(doc.channels['req.order.create']?.address).toBe('vendgate/v1/{gatewayId}/req/order.create');
+    const schemas = (
+      doc.components as unknown as {
+        schemas: Record<string, { properties: Record<string, { required?: string[] }> }>;
+      }
+    ).schemas;
+    expect(schemas['RequestBody.order.create']!.properties.data!.required).toEqual(
+      expect.arrayContaining(['sessionId', 'machineId', 'slot', 'price', 'deadline']),
+    );
+    const res = schemas['ResponseBody.order.create']!;
+    expect(Object.keys(res.properties)).toEqual(
+      expect.arrayContaining(['requestSha256', 'correlationId', 'keyId']),
+    );
+    expect(res.properties.data!.required).toEqual(
+      expect.arrayContaining(['orderId', 'paymentUrl', 'providers', 'expiresAt']),
+    );
   });
 
   it('has no dangling $ref', () => {

@@ -2,17 +2,29 @@ import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { SignedCommand } from '../../contract/commands.ts';
+import { requestDigest, sealBody } from '../../contract/signed.ts';
 import { generateRawKeyPair, publicKeyFromBase64, verifyBody } from '../../contract/signing.ts';
 import { gatewayTopics } from '../../contract/topics.ts';
 import { silentLogger } from '../../core/log.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from '../../gateway/broker/embedded.ts';
+import { ephemeralGatewayKey } from '../../gateway/link/gateway-key.ts';
 import { cleanupsAfterEach } from '../../testing/cleanups.ts';
 import { waitUntil } from '../../testing/wait.ts';
 import { SimPlatform } from './platform.ts';
 
 const log = silentLogger();
 const keys = generateRawKeyPair();
+const gatewayKey = ephemeralGatewayKey();
 const cleanups = cleanupsAfterEach();
+/** What the gateway publishes: the JSON text signed with its key. */
+const signed = (body: unknown, key = gatewayKey) => sealBody(JSON.stringify(body), key.privateKey, key.keyId);
+/** The body of a message the platform signed, after checking the signature. */
+function opened(payload: Buffer): Record<string, unknown> {
+  const s = SignedCommand.parse(JSON.parse(payload.toString()));
+  if (!verifyBody(s.body, s.sig, publicKeyFromBase64(keys.publicKey)))
+    throw new Error('not signed by the platform');
+  return JSON.parse(s.body) as Record<string, unknown>;
+}
 
 async function setup(
   gatewayId = 'gw-sim',
@@ -31,6 +43,7 @@ async function setup(
     brokerUrl: broker.url,
     gatewayId,
     privateKey: keys.privateKey,
+    gatewayPublicKey: gatewayKey.publicKey,
     ackIntervalMs: 10,
     ...(onEvent ? { onEvent } : {}),
   });
@@ -43,13 +56,13 @@ async function setup(
   const acks: number[] = [];
   const commands: Array<{ topic: string; payload: string }> = [];
   gw.on('message', (topic, payload) => {
-    if (topic === t.ack) acks.push(JSON.parse(payload.toString()).upTo);
+    if (topic === t.ack) acks.push(opened(payload).upTo as number);
     else commands.push({ topic, payload: payload.toString() });
   });
   await gw.subscribeAsync([t.ack, t.commandWildcard], { qos: 1 });
   const emit = async (seq: number, type: string, data: unknown) => {
     const env = { id: randomUUID(), seq, gatewayId, ts: Date.now(), type, data };
-    await gw.publishAsync(t.event(type), JSON.stringify(env), { qos: 1 });
+    await gw.publishAsync(t.event(type), signed(env), { qos: 1 });
   };
   return { broker, platform, gw, acks, commands, emit };
 }
@@ -146,19 +159,55 @@ describe('the simulated platform', () => {
     platform.onRequest('order.create', (data) => ({ orderId: 'order-9999', got: data }));
     const res = new Promise<unknown>((resolve) => {
       gw.on('message', (topic, payload) => {
-        if (topic === t.response('order.create')) resolve(JSON.parse(payload.toString()));
+        if (topic === t.response('order.create')) resolve(opened(payload));
       });
     });
     await gw.subscribeAsync(t.responseWildcard, { qos: 1 });
-    await gw.publishAsync(
-      t.request('order.create'),
-      JSON.stringify({ correlationId: 'corr-0001', data: { slot: 3 } }),
-      { qos: 1 },
-    );
-    expect(await res).toEqual({
+    const now = Date.now();
+    const request = {
       correlationId: 'corr-0001',
+      type: 'order.create',
+      gatewayId: 'gw-sim',
+      issuedAt: now,
+      expiresAt: now + 5000,
+      data: { slot: 3 },
+    };
+    // Unsigned, then signed by another key: both refused, neither answered.
+    await gw.publishAsync(t.request('order.create'), JSON.stringify(request), { qos: 1 });
+    await gw.publishAsync(t.request('order.create'), signed(request, ephemeralGatewayKey()), { qos: 1 });
+    await gw.publishAsync(t.request('order.create'), signed(request), { qos: 1 });
+    expect(await res).toMatchObject({
+      correlationId: 'corr-0001',
+      type: 'order.create',
+      gatewayId: 'gw-sim',
+      requestSha256: requestDigest(JSON.stringify(request)),
+      keyId: 'default',
       data: { orderId: 'order-9999', got: { slot: 3 } },
     });
+    expect(platform.refusedMessages).toBe(2);
+  });
+
+  it('refuses unsigned events and events signed by any key but the gateway one, and acks none of them', async () => {
+    const { platform, gw, acks, emit } = await setup();
+    const t = gatewayTopics('gw-sim');
+    const env = (seq: number) => ({
+      id: randomUUID(),
+      seq,
+      gatewayId: 'gw-sim',
+      ts: Date.now(),
+      type: 'order.state',
+      data: state(seq),
+    });
+    await gw.publishAsync(t.event('order.state'), JSON.stringify(env(1)), { qos: 1 });
+    await gw.publishAsync(t.event('order.state'), signed(env(1), ephemeralGatewayKey()), { qos: 1 });
+    const forged = JSON.parse(signed(env(1))) as { body: string; sig: string; keyId: string };
+    forged.body = forged.body.replace('"seq":1', '"seq":2');
+    await gw.publishAsync(t.event('order.state'), JSON.stringify(forged), { qos: 1 });
+    await waitUntil(() => platform.invalidEvents === 3, { timeoutMs: 2000, what: 'three refusals' });
+    expect(platform.events).toEqual([]);
+    await emit(1, 'order.state', state(1));
+    await waitUntil(() => acks.at(-1) === 1, { timeoutMs: 2000, what: 'ack 1' });
+    expect(acks).toEqual([1]);
   });
 
   it('says what it was waiting for when waitFor times out', async () => {

@@ -2,17 +2,37 @@ import type { KeyObject } from 'node:crypto';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
 import type { CommandBody, CommandData, CommandType, SignedCommand } from '../../contract/commands.ts';
-import { EventEnvelope, GatewayStatus } from '../../contract/events.ts';
+import { RequestEnvelope, type ResponseEnvelope } from '../../contract/envelopes.ts';
+import { type EventAck, EventEnvelope, GatewayStatus } from '../../contract/events.ts';
 import { connectMqtt } from '../../contract/mqtt-client.ts';
-import { generateRawKeyPair, privateKeyFromBase64, signBody } from '../../contract/signing.ts';
+import { keyIdOf, requestDigest, SignedEnvelope, sealBody } from '../../contract/signed.ts';
+import {
+  generateRawKeyPair,
+  privateKeyFromBase64,
+  publicKeyFromBase64,
+  signBody,
+  verifyBody,
+} from '../../contract/signing.ts';
 import { gatewayTopics, parseTopic } from '../../contract/topics.ts';
+import { ErrorCode } from '../../core/errors.ts';
 import { type Log, silentLogger } from '../../core/log.ts';
 
 export interface SimPlatformOptions {
   brokerUrl: string;
   gatewayId: string;
-  /** base64 raw Ed25519 seed the platform signs commands with. */
+  /** base64 raw Ed25519 seed the platform signs commands, acks and responses with. */
   privateKey: string;
+  /** The key id the gateway trusts that seed under; default `default`. */
+  keyId?: string;
+  /**
+   * The gateway's public key (base64 raw, `vendgate keys gateway`): events,
+   * requests and statuses must verify against it. When not given, the key
+   * the first status announces and verifies with is pinned (trust on first
+   * use; a real platform pins it out of band).
+   */
+  gatewayPublicKey?: string;
+  /** How long the acks and responses it signs stay valid. Default 60 s. */
+  signedLifetimeMs?: number;
   username?: string;
   password?: string;
   clientId?: string;
@@ -20,8 +40,9 @@ export interface SimPlatformOptions {
   ackIntervalMs?: number;
   /**
    * The seq the platform has already stored everything up to. Default 0 (a
-   * fresh gateway starts at 1). With `adoptFirstSeq`, the first event seen
-   * sets it instead, for attaching to a gateway that has been running.
+   * fresh gateway starts at 1). With `adoptFirstSeq`, the platform attaches
+   * to a gateway that has been running: the `ackedSeq` watermark of the
+   * first verified status sets it (or, before any status, the first event).
    */
   baselineSeq?: number;
   adoptFirstSeq?: boolean;
@@ -75,6 +96,8 @@ export class SimPlatform {
   readonly opts: SimPlatformOptions;
   readonly #topics: ReturnType<typeof gatewayTopics>;
   readonly #key: KeyObject;
+  readonly #keyId: string;
+  #gatewayKey: { keyId: string; key: KeyObject } | undefined;
   readonly #log: Log;
   #client: MqttClient | undefined;
   readonly #bySeq = new Map<number, EventEnvelope>();
@@ -98,7 +121,10 @@ export class SimPlatform {
   readonly sentCommands: SentCommand[] = [];
   /** Every ack published, oldest first. */
   readonly acksSent: number[] = [];
+  /** Events refused: unsigned, forged, malformed, or for another gateway. */
   invalidEvents = 0;
+  /** Statuses and requests refused for a missing or bad gateway signature. */
+  refusedMessages = 0;
   /** When false, the platform stores events but stops acknowledging them. */
   acking = true;
 
@@ -106,6 +132,13 @@ export class SimPlatform {
     this.opts = opts;
     this.#topics = gatewayTopics(opts.gatewayId);
     this.#key = privateKeyFromBase64(opts.privateKey);
+    this.#keyId = opts.keyId ?? 'default';
+    if (opts.gatewayPublicKey !== undefined) {
+      this.#gatewayKey = {
+        keyId: keyIdOf(opts.gatewayPublicKey),
+        key: publicKeyFromBase64(opts.gatewayPublicKey),
+      };
+    }
     this.#log = opts.log ?? silentLogger();
     this.#contiguous = opts.baselineSeq ?? 0;
     this.#baselineAdopted = !opts.adoptFirstSeq;
@@ -293,6 +326,32 @@ export class SimPlatform {
     await this.#publish(this.#topics.ack, payload);
   }
 
+  /** A signed ack payload as this platform makes them; `body` overrides fields (to test refusals). */
+  signAck(upTo: number, body: Partial<EventAck> = {}, signWith?: string): string {
+    const issuedAt = Date.now();
+    const ack: EventAck = {
+      gatewayId: this.opts.gatewayId,
+      upTo,
+      issuedAt,
+      expiresAt: issuedAt + (this.opts.signedLifetimeMs ?? 60_000),
+      keyId: this.#keyId,
+      ...body,
+    };
+    const key = signWith ? privateKeyFromBase64(signWith) : this.#key;
+    return sealBody(JSON.stringify(ack), key, this.#keyId);
+  }
+
+  /** Signs a response body as this platform does (overrides to test refusals) and publishes it on res/{type}. */
+  async publishResponse(type: string, body: Partial<ResponseEnvelope>, signWith?: string): Promise<void> {
+    const payload = this.#signResponse(type, body, signWith);
+    await this.#publish(this.#topics.response(type), payload);
+  }
+
+  /** The key the gateway signs with, once pinned or learned. */
+  get gatewayKeyId(): string | undefined {
+    return this.#gatewayKey?.keyId;
+  }
+
   /** Answers `req/{type}` requests from the gateway; a throw becomes an error response. */
   onRequest(type: string, handler: RequestHandler): void {
     this.#handlers.set(type, handler);
@@ -344,12 +403,86 @@ export class SimPlatform {
     await c.publishAsync(topic, payload, { qos: 1 });
   }
 
+  /**
+   * The body of a message the gateway signed, or undefined (counted and
+   * logged) when it is unsigned or does not verify against the gateway key.
+   */
+  #openGatewaySigned(what: string, payload: Buffer): unknown {
+    let signed: SignedEnvelope | undefined;
+    try {
+      const parsed = SignedEnvelope.safeParse(JSON.parse(payload.toString('utf8')));
+      if (parsed.success) signed = parsed.data;
+    } catch {
+      // not JSON: refused below
+    }
+    const known = this.#gatewayKey;
+    if (
+      !signed ||
+      !known ||
+      signed.keyId !== known.keyId ||
+      !verifyBody(signed.body, signed.sig, known.key)
+    ) {
+      this.#log.warn(
+        { code: ErrorCode.EventSignatureInvalid, what, keyId: signed?.keyId, pinned: known?.keyId },
+        known
+          ? 'sim platform refused a message not signed by the gateway key'
+          : 'sim platform knows no gateway key yet',
+      );
+      return undefined;
+    }
+    try {
+      return JSON.parse(signed.body);
+    } catch {
+      return undefined;
+    }
+  }
+
+  #onStatus(payload: Buffer): void {
+    if (!this.#gatewayKey) {
+      // Trust on first use: the key the status names, if the status verifies with it.
+      try {
+        const signed = SignedEnvelope.parse(JSON.parse(payload.toString('utf8')));
+        const announced = GatewayStatus.parse(JSON.parse(signed.body)).eventKey;
+        if (announced && announced.keyId === keyIdOf(announced.publicKey)) {
+          const key = publicKeyFromBase64(announced.publicKey);
+          if (verifyBody(signed.body, signed.sig, key)) this.#gatewayKey = { keyId: announced.keyId, key };
+        }
+      } catch {
+        // refused below
+      }
+    }
+    const body = this.#openGatewaySigned('status', payload);
+    const s = GatewayStatus.safeParse(body);
+    if (!s.success || s.data.gatewayId !== this.opts.gatewayId) {
+      this.refusedMessages++;
+      return;
+    }
+    this.statuses.push(s.data);
+    const acked = s.data.ackedSeq;
+    if (acked === undefined) return;
+    if (!this.#baselineAdopted) {
+      // Attaching to a running gateway: resume after its watermark.
+      this.#baselineAdopted = true;
+      this.#contiguous = acked;
+    } else if (acked > this.#contiguous) {
+      // Everything up to it was acknowledged (by this platform or one before
+      // it) and has left the gateway: waiting for it would wait forever.
+      this.#contiguous = acked;
+      this.#advance();
+    }
+  }
+
+  #advance(): void {
+    while (this.#bySeq.has(this.#contiguous + 1) || this.#dropped.has(this.#contiguous + 1)) {
+      this.#contiguous++;
+    }
+  }
+
   #onMessage(topic: string, payload: Buffer): void {
     const t = parseTopic(topic);
     if (!t || t.gatewayId !== this.opts.gatewayId) return;
     if (t.kind === 'status') {
-      const s = GatewayStatus.safeParse(JSON.parse(payload.toString('utf8')));
-      if (s.success) this.statuses.push(s.data);
+      this.#onStatus(payload);
       return;
     }
     if (t.kind === 'req' && t.type !== undefined) {
@@ -357,10 +490,10 @@ export class SimPlatform {
       return;
     }
     if (t.kind !== 'evt') return;
-    const parsed = EventEnvelope.safeParse(JSON.parse(payload.toString('utf8')));
+    const parsed = EventEnvelope.safeParse(this.#openGatewaySigned('event', payload));
     if (!parsed.success || parsed.data.type !== t.type || parsed.data.gatewayId !== this.opts.gatewayId) {
       this.invalidEvents++;
-      this.#log.warn({ topic }, 'sim platform got an invalid event');
+      this.#log.warn({ topic }, 'sim platform refused an event');
       return;
     }
     const evt = parsed.data;
@@ -384,9 +517,7 @@ export class SimPlatform {
       const id = String(data.orderId);
       this.vends.set(id, (this.vends.get(id) ?? 0) + 1);
     }
-    while (this.#bySeq.has(this.#contiguous + 1) || this.#dropped.has(this.#contiguous + 1)) {
-      this.#contiguous++;
-    }
+    this.#advance();
     this.#ackDue = true;
     this.opts.onEvent?.(evt);
   }
@@ -398,33 +529,48 @@ export class SimPlatform {
     this.#ackDue = false;
     this.#lastAckSent = this.#contiguous;
     this.acksSent.push(this.#contiguous);
-    c.publish(this.#topics.ack, JSON.stringify({ upTo: this.#contiguous }), { qos: 1 });
+    c.publish(this.#topics.ack, this.signAck(this.#contiguous), { qos: 1 });
   }
 
   async #answer(type: string, payload: Buffer): Promise<void> {
-    let req: { correlationId?: unknown; data?: unknown };
-    try {
-      req = JSON.parse(payload.toString('utf8'));
-    } catch {
+    const body = this.#openGatewaySigned(`request ${type}`, payload);
+    const req = RequestEnvelope.safeParse(body);
+    if (!req.success || req.data.type !== type || req.data.gatewayId !== this.opts.gatewayId) {
+      this.refusedMessages++;
       return;
     }
-    if (typeof req.correlationId !== 'string') return;
-    const correlationId = req.correlationId;
+    const signedBody = (JSON.parse(payload.toString('utf8')) as SignedEnvelope).body;
+    const { correlationId } = req.data;
+    const bound = { correlationId, requestSha256: requestDigest(signedBody) };
     const handler = this.#handlers.get(type);
-    let res: object;
+    let res: Partial<ResponseEnvelope>;
     if (!handler) {
-      res = { correlationId, error: { reason: `no handler for ${type}` } };
+      res = { ...bound, error: { reason: `no handler for ${type}` } };
     } else {
       try {
-        res = { correlationId, data: await handler(req.data, { correlationId, type }) };
+        res = { ...bound, data: await handler(req.data.data, { correlationId, type }) };
       } catch (err) {
         const code = (err as { code?: unknown }).code;
         res = {
-          correlationId,
+          ...bound,
           error: { reason: (err as Error).message, ...(typeof code === 'number' ? { code } : {}) },
         };
       }
     }
-    await this.#publish(this.#topics.response(type), JSON.stringify(res)).catch(() => {});
+    await this.#publish(this.#topics.response(type), this.#signResponse(type, res)).catch(() => {});
+  }
+
+  #signResponse(type: string, body: Partial<ResponseEnvelope>, signWith?: string): string {
+    const issuedAt = Date.now();
+    const res: Partial<ResponseEnvelope> = {
+      type,
+      gatewayId: this.opts.gatewayId,
+      issuedAt,
+      expiresAt: issuedAt + (this.opts.signedLifetimeMs ?? 60_000),
+      keyId: this.#keyId,
+      ...body,
+    };
+    const key = signWith ? privateKeyFromBase64(signWith) : this.#key;
+    return sealBody(JSON.stringify(res), key, this.#keyId);
   }
 }

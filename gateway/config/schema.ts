@@ -347,7 +347,21 @@ export function configSchemaFor<const D extends VendingDriverList>(drivers: D) {
             )
             .default({})
             .describe('Trusted platform command-signing keys by key id ("default" when commands name none).'),
-          maxSkewMs: z.number().int().nonnegative().default(30_000),
+          gatewayKey: z
+            .string()
+            .regex(/^[A-Za-z0-9+/]{43}=$/, 'a base64 raw 32-byte Ed25519 seed')
+            .optional()
+            .describe(
+              'The gateway event-signing key (base64 raw seed; a secret). Default: made on first start in {dataDir}/gateway-key.json (mode 0600).',
+            ),
+          maxSkewMs: z
+            .number()
+            .int()
+            .nonnegative()
+            .default(30_000)
+            .describe(
+              "How far a signed message's issuedAt may lie ahead of the gateway's clock. expiresAt gets no such grace.",
+            ),
           maxCommandLifetimeMs: z
             .number()
             .int()

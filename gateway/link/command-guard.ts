@@ -120,6 +120,20 @@ export class CommandGuard {
     this.#prune = db.prepare('DELETE FROM seen_commands WHERE expires_at < ?');
   }
 
+  /**
+   * Whom this guard trusts and how it reads the clock: the link opens the
+   * platform's acks and responses with the same keys and skew as commands.
+   */
+  get trust(): {
+    gatewayId: string;
+    keys: ReadonlyMap<string, KeyObject>;
+    maxSkewMs: number;
+    now: () => number;
+  } {
+    const o = this.#opts;
+    return { gatewayId: o.gatewayId, keys: o.keys, maxSkewMs: o.maxSkewMs, now: o.now };
+  }
+
   check(topicType: string | undefined, payload: Buffer): GuardResult {
     const o = this.open(payload);
     if (!o.ok) return o;

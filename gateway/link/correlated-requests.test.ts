@@ -1,12 +1,24 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { RequestEnvelope } from '../../contract/envelopes.ts';
+import { requestDigest, sealBody } from '../../contract/signed.ts';
+import {
+  generateRawKeyPair,
+  privateKeyFromBase64,
+  publicKeyFromBase64,
+  verifyBody,
+} from '../../contract/signing.ts';
 import { gatewayTopics } from '../../contract/topics.ts';
 import { ErrorCode } from '../../core/errors.ts';
 import { silentLogger } from '../../core/log.ts';
 import { expectVendgateError } from '../../testing/index.ts';
 import { CorrelatedRequests } from './correlated-requests.ts';
+import { ephemeralGatewayKey } from './gateway-key.ts';
+import { PlatformMessages } from './platform-messages.ts';
 
 const topics = gatewayTopics('gw1');
+const gatewayKey = ephemeralGatewayKey();
+const platformKeys = generateRawKeyPair();
+const platformKey = privateKeyFromBase64(platformKeys.privateKey);
 
 afterEach(() => {
   vi.useRealTimers();
@@ -16,9 +28,12 @@ afterEach(() => {
 function recordingConnection() {
   const connection = {
     failWith: undefined as Error | undefined,
-    sent: [] as Array<{ topic: string; request: RequestEnvelope }>,
+    sent: [] as Array<{ topic: string; request: RequestEnvelope; body: string }>,
     publish(topic: string, message: string, _opts: { qos: 1 }, callback: (err?: Error) => void) {
-      connection.sent.push({ topic, request: JSON.parse(message) as RequestEnvelope });
+      const signed = JSON.parse(message) as { body: string; sig: string; keyId: string };
+      if (!verifyBody(signed.body, signed.sig, publicKeyFromBase64(gatewayKey.publicKey)))
+        throw new Error('a request not signed by the gateway key');
+      connection.sent.push({ topic, request: JSON.parse(signed.body) as RequestEnvelope, body: signed.body });
       callback(connection.failWith);
     },
   };
@@ -26,10 +41,39 @@ function recordingConnection() {
 }
 
 function setup() {
-  const requests = new CorrelatedRequests({ requestTopic: topics.request, log: silentLogger() });
+  const requests = new CorrelatedRequests({
+    requestTopic: topics.request,
+    gatewayId: 'gw1',
+    key: gatewayKey,
+    platform: new PlatformMessages({
+      gatewayId: 'gw1',
+      keys: new Map([['default', publicKeyFromBase64(platformKeys.publicKey)]]),
+      maxSkewMs: 30_000,
+      maxLifetimeMs: 3600_000,
+      now: Date.now,
+    }),
+    now: Date.now,
+    log: silentLogger(),
+  });
   const c = recordingConnection();
-  const answer = (type: string | undefined, res: object) =>
-    requests.onResponse(type, Buffer.from(JSON.stringify(res)));
+  /**
+   * Signs an answer as the platform does, bound to the request with that
+   * correlation id (or `res.requestSha256` when given) and addressed to gw1.
+   */
+  const answer = (type: string | undefined, res: Record<string, unknown>, signWith = platformKey) => {
+    const request = c.sent.find((x) => x.request.correlationId === res.correlationId);
+    const now = Date.now();
+    const body = {
+      type: type ?? 'order.create',
+      gatewayId: 'gw1',
+      requestSha256: request ? requestDigest(request.body) : '0'.repeat(64),
+      issuedAt: now,
+      expiresAt: now + 30_000,
+      keyId: 'default',
+      ...res,
+    };
+    requests.onResponse(type, Buffer.from(sealBody(JSON.stringify(body), signWith, undefined)));
+  };
   return { requests, c, answer };
 }
 
@@ -89,9 +133,57 @@ describe('correlated requests', () => {
     s.answer('order.create', { correlationId: 'someone-else', data: 'not ours' });
     s.answer('order.create', { correlationId: id, data: 'x', extra: 1 });
     s.requests.onResponse('order.create', Buffer.from('not json'));
+    s.requests.onResponse(
+      'order.create',
+      Buffer.from(JSON.stringify({ correlationId: id, data: 'unsigned' })),
+    );
     expect(s.requests.pending).toBe(1);
     vi.advanceTimersByTime(1000);
     await expectVendgateError(pending, ErrorCode.RequestTimeout);
+  });
+
+  it('signs each request with the gateway key, naming the gateway, its type and when the gateway stops waiting', () => {
+    const s = setup();
+    const before = Date.now();
+    void s.requests.send(s.c, 'order.create', { slot: 1 }, 3000).catch(() => {});
+    const r = s.c.sent[0]!.request;
+    expect(r).toMatchObject({ type: 'order.create', gatewayId: 'gw1', data: { slot: 1 } });
+    expect(r.expiresAt - r.issuedAt).toBe(3000);
+    expect(r.issuedAt).toBeGreaterThanOrEqual(before);
+    s.requests.abortAll();
+  });
+
+  it('refuses an answer signed for another request, for another gateway, with another key, or expired, and keeps waiting for the real one', async () => {
+    const s = setup();
+    const pending = s.requests.send(s.c, 'order.create', { slot: 1 }, 5000);
+    const other = s.requests.send(s.c, 'order.create', { slot: 2 }, 5000);
+    const [mine, theirs] = s.c.sent;
+    const id = mine!.request.correlationId;
+    const now = Date.now();
+    // A genuine answer to the other request, replayed with this request's correlation id.
+    s.answer('order.create', {
+      correlationId: id,
+      requestSha256: requestDigest(theirs!.body),
+      data: 'replayed',
+    });
+    s.answer('order.create', { correlationId: id, gatewayId: 'gw2', data: 'misaddressed' });
+    s.answer(
+      'order.create',
+      { correlationId: id, data: 'forged' },
+      privateKeyFromBase64(generateRawKeyPair().privateKey),
+    );
+    s.answer('order.create', {
+      correlationId: id,
+      issuedAt: now - 60_000,
+      expiresAt: now - 1,
+      data: 'expired',
+    });
+    s.answer('order.create', { correlationId: id, type: 'order.cancel', data: 'another type' });
+    expect(s.requests.pending).toBe(2);
+    s.answer('order.create', { correlationId: id, data: 'genuine' });
+    await expect(pending).resolves.toBe('genuine');
+    s.requests.abortAll();
+    await expectVendgateError(other, ErrorCode.BrokerUnreachable);
   });
 
   it('rejects with BrokerUnreachable when not connected, or when the publish fails', async () => {

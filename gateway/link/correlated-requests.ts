@@ -1,17 +1,29 @@
 import { randomUUID } from 'node:crypto';
 import { type RequestEnvelope, ResponseEnvelope } from '../../contract/envelopes.ts';
+import { requestDigest, sealBody } from '../../contract/signed.ts';
 import { ErrorCode, VendgateError } from '../../core/errors.ts';
 import type { Log } from '../../core/log.ts';
+import type { GatewayKey } from './gateway-key.ts';
+import type { PlatformMessages } from './platform-messages.ts';
 import type { QosOnePublisher } from './publisher.ts';
 
 export interface CorrelatedRequestsOptions {
   /** The topic a request of this type is published on (`req/{type}`). */
   requestTopic: (type: string) => string;
+  gatewayId: string;
+  /** Signs each request, so the platform acts only on this gateway's. */
+  key: GatewayKey;
+  /** Opens the platform's signed responses. */
+  platform: PlatformMessages;
+  /** The wall clock a request's issuedAt and expiresAt are stamped with. */
+  now: () => number;
   log: Log;
 }
 
 interface PendingRequest {
   type: string;
+  /** Hex SHA-256 of the signed request body: the answer must name it. */
+  digest: string;
   resolve: (data: unknown) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
@@ -67,9 +79,19 @@ export class CorrelatedRequests {
         );
       }, timeoutMs);
       timer.unref();
-      this.#pending.set(correlationId, { type, resolve, reject, timer });
-      const body: RequestEnvelope = { correlationId, data };
-      publisher.publish(this.#opts.requestTopic(type), JSON.stringify(body), { qos: 1 }, (err) => {
+      const issuedAt = this.#opts.now();
+      const request: RequestEnvelope = {
+        correlationId,
+        type,
+        gatewayId: this.#opts.gatewayId,
+        issuedAt,
+        expiresAt: issuedAt + timeoutMs,
+        data,
+      };
+      const body = JSON.stringify(request);
+      this.#pending.set(correlationId, { type, digest: requestDigest(body), resolve, reject, timer });
+      const wire = sealBody(body, this.#opts.key.privateKey, this.#opts.key.keyId);
+      publisher.publish(this.#opts.requestTopic(type), wire, { qos: 1 }, (err) => {
         if (!err) return;
         const p = this.#pending.get(correlationId);
         if (!p) return;
@@ -87,45 +109,50 @@ export class CorrelatedRequests {
     });
   }
 
-  /** A `res/{type}` payload from the platform. */
+  /**
+   * A `res/{type}` payload from the platform. It settles a request only when
+   * signed by a trusted platform key, addressed to this gateway, within its
+   * validity window, and bound to that very request (type, correlation id
+   * and the SHA-256 of its body); anything else is refused with a logged
+   * reason and the request keeps waiting for its real answer.
+   */
   onResponse(type: string | undefined, payload: Buffer): void {
     const log = this.#opts.log;
-    let json: unknown;
-    try {
-      json = JSON.parse(payload.toString('utf8'));
-    } catch {
-      log.warn({ type, code: ErrorCode.PayloadNotJson }, 'ignored a response that is not JSON');
+    const opened = this.#opts.platform.open(`response ${type ?? ''}`.trim(), payload, ResponseEnvelope);
+    if (!opened.ok) {
+      log.warn({ type, code: opened.code, reason: opened.reason }, 'refused a response');
       return;
     }
-    const res = ResponseEnvelope.safeParse(json);
-    if (!res.success) {
+    const res = opened.body;
+    const p = this.#pending.get(res.correlationId);
+    if (!p) {
+      log.debug({ type, correlationId: res.correlationId }, 'ignored an unexpected or late response');
+      return;
+    }
+    if (p.type !== type || res.type !== type || res.requestSha256 !== p.digest) {
       log.warn(
-        { type, code: ErrorCode.PayloadInvalid, issues: res.error.issues },
-        'ignored an invalid response',
+        {
+          type,
+          correlationId: res.correlationId,
+          code: ErrorCode.PlatformMessageMisaddressed,
+          reason: 'the response is signed for another request (type or request digest differ)',
+        },
+        'refused a response',
       );
       return;
     }
-    const p = this.#pending.get(res.data.correlationId);
-    if (!p || p.type !== type) {
-      log.debug({ type, correlationId: res.data.correlationId }, 'ignored an unexpected or late response');
-      return;
-    }
-    this.#pending.delete(res.data.correlationId);
+    this.#pending.delete(res.correlationId);
     clearTimeout(p.timer);
-    if (res.data.error) {
+    if (res.error) {
       p.reject(
-        new VendgateError(
-          ErrorCode.RequestRefused,
-          `the platform refused ${type}: ${res.data.error.reason}`,
-          {
-            type,
-            correlationId: res.data.correlationId,
-            platformCode: res.data.error.code,
-          },
-        ),
+        new VendgateError(ErrorCode.RequestRefused, `the platform refused ${type}: ${res.error.reason}`, {
+          type,
+          correlationId: res.correlationId,
+          platformCode: res.error.code,
+        }),
       );
     } else {
-      p.resolve(res.data.data);
+      p.resolve(res.data);
     }
   }
 

@@ -1,5 +1,12 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { sealBody } from '../../contract/signed.ts';
+import {
+  generateRawKeyPair,
+  privateKeyFromBase64,
+  publicKeyFromBase64,
+  verifyBody,
+} from '../../contract/signing.ts';
 import { gatewayTopics } from '../../contract/topics.ts';
 import { silentLogger } from '../../core/log.ts';
 import { cleanupsAfterEach, tempDir, waitUntil } from '../../testing/index.ts';
@@ -7,7 +14,13 @@ import { Outbox } from '../outbox/outbox.ts';
 import { openStore } from '../store/db.ts';
 import { GroupCommit } from '../store/group-commit.ts';
 import { EventDelivery, type EventDeliveryOptions } from './delivery.ts';
+import { ephemeralGatewayKey } from './gateway-key.ts';
+import { PlatformMessages } from './platform-messages.ts';
 import type { QosOnePublisher } from './publisher.ts';
+
+const gatewayKey = ephemeralGatewayKey();
+const platformKeys = generateRawKeyPair();
+const platformKey = privateKeyFromBase64(platformKeys.privateKey);
 
 const topics = gatewayTopics('gw1');
 const cleanups = cleanupsAfterEach();
@@ -23,7 +36,13 @@ function recordingConnection() {
     sent,
     seqs: () => sent.map((s) => s.seq),
     publish(topic: string, message: string, _opts: { qos: 1 }, callback: (err?: Error) => void) {
-      const envelope = JSON.parse(message) as { seq: number; type: string };
+      const signed = JSON.parse(message) as { body: string; sig: string; keyId: string };
+      if (
+        signed.keyId !== gatewayKey.keyId ||
+        !verifyBody(signed.body, signed.sig, publicKeyFromBase64(gatewayKey.publicKey))
+      )
+        throw new Error('published an event not signed by the gateway key');
+      const envelope = JSON.parse(signed.body) as { seq: number; type: string };
       sent.push({ topic, seq: envelope.seq, type: envelope.type });
       callback(connection.failWith);
     },
@@ -45,17 +64,7 @@ function setup(opts: Partial<EventDeliveryOptions> & { telemetryTtlMs?: number }
     telemetryTtlMs: opts.telemetryTtlMs ?? 60_000,
     now: () => clock.now,
   });
-  const delivery = new EventDelivery({
-    outbox,
-    eventTopic: topics.event,
-    log: silentLogger(),
-    resendAfterMs: 2000,
-    maxInFlight: 500,
-    expireEveryMs: 5000,
-    commandEventsDelayMs: 20,
-    now: () => clock.now,
-    ...opts,
-  });
+  const delivery = new EventDelivery({ ...deliveryOptions(outbox, clock), ...opts });
   cleanups.push(() => delivery.stop());
   let n = 0;
   const append = (count: number) => {
@@ -67,8 +76,43 @@ function setup(opts: Partial<EventDeliveryOptions> & { telemetryTtlMs?: number }
     }
   };
   const ack = (upTo: number | string) =>
-    delivery.onAck(Buffer.from(typeof upTo === 'number' ? JSON.stringify({ upTo }) : upTo));
+    delivery.onAck(Buffer.from(typeof upTo === 'number' ? signedAck(upTo, clock.now) : upTo));
   return { db, outbox, delivery, clock, append, ack };
+}
+
+/** The options every test shares; `clock.now` is the wall clock acks are judged by and the monotonic one. */
+function deliveryOptions(outbox: Outbox, clock: { now: number }): EventDeliveryOptions {
+  return {
+    outbox,
+    eventTopic: topics.event,
+    log: silentLogger(),
+    key: gatewayKey,
+    platform: new PlatformMessages({
+      gatewayId: 'gw1',
+      keys: new Map([['default', publicKeyFromBase64(platformKeys.publicKey)]]),
+      maxSkewMs: 30_000,
+      maxLifetimeMs: 3600_000,
+      now: () => clock.now,
+    }),
+    resendAfterMs: 2000,
+    maxInFlight: 500,
+    expireEveryMs: 5000,
+    commandEventsDelayMs: 20,
+    monoNow: () => clock.now,
+  };
+}
+
+/** An ack as the platform signs it. */
+function signedAck(upTo: number, now: number, body: Record<string, unknown> = {}): string {
+  const json = JSON.stringify({
+    gatewayId: 'gw1',
+    upTo,
+    issuedAt: now,
+    expiresAt: now + 60_000,
+    keyId: 'default',
+    ...body,
+  });
+  return sealBody(json, platformKey, undefined);
 }
 
 describe('event delivery', () => {
@@ -172,39 +216,113 @@ describe('event delivery', () => {
     expect(s.outbox.stats().pending).toBe(1);
   });
 
-  it('believes no ack beyond the highest seq it published, and ignores acks that are not valid', () => {
+  it('refuses an ack beyond the highest seq it published instead of clamping it, and acks that are not valid', () => {
     const s = setup();
     const c = recordingConnection();
     s.delivery.online(c);
     s.append(2);
     s.delivery.drain();
     s.append(2);
-    for (const bad of ['nonsense', '{"upTo":"all"}', '{"upTo":-1}', '{"upTo":1,"extra":true}']) s.ack(bad);
+    const now = s.clock.now;
+    for (const bad of [
+      'nonsense',
+      '{"upTo":4}',
+      signedAck(1, now, { upTo: 'all' }),
+      signedAck(1, now, { extra: true }),
+      signedAck(1, now, { gatewayId: 'gw2' }),
+      signedAck(1, now, { keyId: 'other' }),
+      signedAck(1, now, { issuedAt: now - 120_000, expiresAt: now }),
+      sealBody(
+        JSON.stringify({ gatewayId: 'gw1', upTo: 2, issuedAt: now, expiresAt: now + 1000, keyId: 'default' }),
+        privateKeyFromBase64(generateRawKeyPair().privateKey),
+        undefined,
+      ),
+    ])
+      s.ack(bad);
     expect(s.delivery.ackedSeq).toBe(0);
     expect(s.outbox.stats().pending).toBe(4);
     s.ack(1_000_000);
+    s.ack(3);
+    expect(s.delivery.ackedSeq).toBe(0);
+    expect(s.outbox.stats().pending).toBe(4);
+    expect(s.delivery.refusedAcks).toBe(10);
+    s.ack(2);
     expect(s.delivery.ackedSeq).toBe(2);
     expect(s.outbox.stats().pending).toBe(2);
+  });
+
+  it('applies the clock skew to issuedAt only: an ack past its expiresAt is refused however small the lag', () => {
+    const s = setup();
+    const c = recordingConnection();
+    s.delivery.online(c);
+    s.append(3);
+    s.delivery.drain();
+    const now = s.clock.now;
+    s.ack(signedAck(1, now, { issuedAt: now - 10_000, expiresAt: now }));
+    s.ack(signedAck(1, now, { issuedAt: now + 30_001, expiresAt: now + 60_000 }));
+    expect(s.delivery.ackedSeq).toBe(0);
+    s.ack(signedAck(1, now, { issuedAt: now + 30_000, expiresAt: now + 60_000 }));
+    expect(s.delivery.ackedSeq).toBe(1);
+    s.ack(signedAck(2, now, { issuedAt: now - 10_000, expiresAt: now + 1 }));
+    expect(s.delivery.ackedSeq).toBe(2);
+  });
+
+  it('signs every event once and sends the same signed bytes again on a resend', () => {
+    const s = setup({ resendAfterMs: 2000 });
+    const wires: string[] = [];
+    const c = recordingConnection();
+    const publish = c.publish.bind(c);
+    c.publish = (topic, message, opts, callback) => {
+      wires.push(message);
+      publish(topic, message, opts, callback);
+    };
+    s.delivery.online(c);
+    s.append(2);
+    s.delivery.drain();
+    s.clock.now += 2000;
+    s.delivery.checkResend();
+    expect(c.seqs()).toEqual([1, 2, 1, 2]);
+    expect(wires[2]).toBe(wires[0]);
+    expect(wires[3]).toBe(wires[1]);
+  });
+
+  it('resumes after the oldest row left in the outbox when it starts, and says so as its watermark', () => {
+    const s = setup();
+    s.append(5);
+    s.outbox.ack(3);
+    const d = new EventDelivery(deliveryOptions(s.outbox, s.clock));
+    d.start();
+    cleanups.push(() => d.stop());
+    expect(d.ackedSeq).toBe(3);
+    const c = recordingConnection();
+    d.online(c);
+    d.drain();
+    expect(c.seqs()).toEqual([4, 5]);
+  });
+
+  it('carries at most maxInFlight events in one resend round, however long the backlog', () => {
+    const s = setup({ maxInFlight: 256, resendAfterMs: 2000 });
+    const c = recordingConnection();
+    s.delivery.online(c);
+    s.append(3000);
+    s.delivery.drain();
+    expect(c.sent).toHaveLength(256);
+    s.clock.now += 2000;
+    s.delivery.checkResend();
+    expect(c.sent).toHaveLength(512);
+    expect(c.seqs().slice(256)).toEqual(Array.from({ length: 256 }, (_, i) => i + 1));
+    s.ack(100);
+    expect(c.seqs().at(-1)).toBeLessThanOrEqual(356);
   });
 
   it('deletes acknowledged rows in the group commit when one is given', async () => {
     const s = setup();
     const commits = new GroupCommit(s.db);
-    const d = new EventDelivery({
-      outbox: s.outbox,
-      eventTopic: topics.event,
-      commits,
-      log: silentLogger(),
-      resendAfterMs: 2000,
-      maxInFlight: 500,
-      expireEveryMs: 5000,
-      commandEventsDelayMs: 20,
-      now: () => s.clock.now,
-    });
+    const d = new EventDelivery({ ...deliveryOptions(s.outbox, s.clock), commits });
     d.online(recordingConnection());
     s.append(2);
     d.drain();
-    d.onAck(Buffer.from('{"upTo":2}'));
+    d.onAck(Buffer.from(signedAck(2, s.clock.now)));
     expect(d.ackedSeq).toBe(2);
     await waitUntil(() => commits.stats.units === 1, { what: 'the ack in a group commit' });
     expect(s.outbox.stats().pending).toBe(0);

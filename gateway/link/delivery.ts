@@ -1,9 +1,15 @@
 import { EventAck } from '../../contract/events.ts';
+import { sealBody } from '../../contract/signed.ts';
 import { ErrorCode } from '../../core/errors.ts';
 import type { Log } from '../../core/log.ts';
 import type { Outbox } from '../outbox/outbox.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
+import type { GatewayKey } from './gateway-key.ts';
+import type { PlatformMessages } from './platform-messages.ts';
 import type { QosOnePublisher } from './publisher.ts';
+
+/** Default for `maxInFlight`: how many unacknowledged events one (re)send round carries at most. */
+export const DEFAULT_MAX_IN_FLIGHT = 256;
 
 export interface EventDeliveryOptions {
   outbox: Outbox;
@@ -12,11 +18,21 @@ export interface EventDeliveryOptions {
   /** When given, the deletes of acknowledged rows share the turn's one commit. */
   commits?: Pick<GroupCommit, 'run'> | undefined;
   log: Log;
+  /** Signs every event: the platform refuses unsigned ones. */
+  key: GatewayKey;
+  /** Opens the platform's signed acks. */
+  platform: PlatformMessages;
   resendAfterMs: number;
   maxInFlight: number;
   expireEveryMs: number;
   commandEventsDelayMs: number;
-  now: () => number;
+  /**
+   * The monotonic clock (core/clock.ts `monoMs`) the resend timer reads: a
+   * wall clock stepped back by NTP must not hold resends back for minutes.
+   */
+  monoNow: () => number;
+  /** The ack watermark moved (the link republishes the status with it). */
+  acked?: (ackedSeq: number) => void;
 }
 
 /**
@@ -54,13 +70,23 @@ export class EventDelivery {
   /** When the oldest unacknowledged publish went out or the ack last advanced. */
   #lastProgressAt = 0;
   #timers: NodeJS.Timeout[] = [];
+  /**
+   * The signed wire payloads of the events in flight, by seq: a resend
+   * round sends the same bytes again instead of signing them again.
+   */
+  readonly #sealed = new Map<number, string>();
+  /** Acks refused since start (forged, expired, misaddressed, beyond what was published). */
+  refusedAcks = 0;
 
   constructor(opts: EventDeliveryOptions) {
     this.#opts = opts;
     this.#log = opts.log;
   }
 
-  /** The highest seq the platform has acknowledged since this delivery started. */
+  /**
+   * Every event with seq <= this left the outbox: acknowledged by the
+   * platform (or, telemetry only, reported dropped). The status watermark.
+   */
   get ackedSeq(): number {
     return this.#ackedSeq;
   }
@@ -68,6 +94,14 @@ export class EventDelivery {
   /** Arms the resend check and the telemetry expiry. */
   start(): void {
     this.#stopped = false;
+    if (this.#ackedSeq === 0) {
+      // Rows leave the outbox only when acknowledged (or reported dropped),
+      // so everything before the oldest row left: that is the watermark the
+      // status announces, and where sending resumes.
+      const [oldest] = this.#opts.outbox.pendingAfter(0, 1);
+      this.#ackedSeq = oldest ? oldest.seq - 1 : this.#opts.outbox.stats().lastSeq;
+      this.#sentUpTo = Math.max(this.#sentUpTo, this.#ackedSeq);
+    }
     const tick = Math.max(20, Math.min(500, Math.floor(this.#opts.resendAfterMs / 4)));
     this.#timers.push(setInterval(() => this.checkResend(), tick).unref());
     this.#timers.push(setInterval(() => this.expire(), this.#opts.expireEveryMs).unref());
@@ -93,6 +127,7 @@ export class EventDelivery {
     this.#publisher = publisher;
     this.#sentUpTo = this.#ackedSeq;
     this.#inFlight = [];
+    this.#sealed.clear();
   }
 
   /** The connection is gone; events stay in the outbox until the next `online`. */
@@ -147,10 +182,17 @@ export class EventDelivery {
         if (room <= 0 || !this.#opts.outbox.mayHaveAfter(this.#sentUpTo)) return;
         const rows = this.#opts.outbox.pendingAfter(this.#sentUpTo, Math.min(room, 100));
         if (rows.length === 0) return;
-        if (this.#inFlight.length === 0) this.#lastProgressAt = this.#opts.now();
+        if (this.#inFlight.length === 0) this.#lastProgressAt = this.#opts.monoNow();
         const connection = this.#connection;
         for (const row of rows) {
-          publisher.publish(this.#opts.eventTopic(row.type), row.envelope, { qos: 1 }, (err) => {
+          let wire = this.#sealed.get(row.seq);
+          if (wire === undefined) {
+            // Per event, not per batch: each event verifies on its own, so the
+            // platform can store and ack it as it comes (docs/contract.md, "Signatures").
+            wire = sealBody(row.envelope, this.#opts.key.privateKey, this.#opts.key.keyId);
+            this.#sealed.set(row.seq, wire);
+          }
+          publisher.publish(this.#opts.eventTopic(row.type), wire, { qos: 1 }, (err) => {
             // Not fatal: the resend check sends it again unless the platform acks it.
             if (err && connection === this.#connection) {
               this.#log.debug({ seq: row.seq, err: err.message }, 'event publish failed');
@@ -170,34 +212,41 @@ export class EventDelivery {
     }
   }
 
-  /** The platform's `ack` payload: it stored every event up to `upTo`. */
+  /**
+   * The platform's signed `ack`: it stored every event up to `upTo`. A
+   * forged, expired or misaddressed ack changes nothing; one beyond what
+   * this gateway ever allocated is refused and reported, never clamped
+   * (clamping let a forged `upTo: 2147483647` delete everything sent).
+   */
   onAck(payload: Buffer): void {
-    let json: unknown;
-    try {
-      json = JSON.parse(payload.toString('utf8'));
-    } catch {
-      this.#log.warn(
-        { code: ErrorCode.AckInvalid, bytes: payload.length },
-        'ignored an ack that is not JSON',
-      );
+    const opened = this.#opts.platform.open('ack', payload, EventAck, ErrorCode.AckInvalid);
+    if (!opened.ok) {
+      this.refusedAcks++;
+      this.#log.warn({ code: opened.code, reason: opened.reason, bytes: payload.length }, 'refused an ack');
       return;
     }
-    const ack = EventAck.safeParse(json);
-    if (!ack.success) {
-      this.#log.warn({ code: ErrorCode.AckInvalid, issues: ack.error.issues }, 'ignored an invalid ack');
-      return;
-    }
-    let upTo = ack.data.upTo;
-    if (upTo > this.#highestPublished) {
-      // Acking what was never sent would delete undelivered events and stall
-      // the cursor past every future seq; believe it only as far as we sent.
-      this.#log.warn(
-        { code: ErrorCode.AckInvalid, upTo, highestPublished: this.#highestPublished },
-        'ack covers events not yet published; clamped',
-      );
-      upTo = this.#highestPublished;
-    }
+    const upTo = opened.body.upTo;
     if (upTo <= this.#ackedSeq) return;
+    if (upTo > this.#highestPublished) {
+      this.refusedAcks++;
+      const lastSeq = this.#opts.outbox.stats().lastSeq;
+      if (upTo > lastSeq) {
+        // Signed by a trusted key, yet past every seq this store ever made:
+        // the store was restored from an older copy, or a platform key leaked.
+        this.#log.error(
+          { code: ErrorCode.AckBeyondPublished, upTo, lastSeq, highestPublished: this.#highestPublished },
+          'refused an ack beyond the last event this gateway made; nothing deleted',
+        );
+      } else {
+        // Made before this process started, not yet resent: the platform
+        // acks again once the resend reaches it.
+        this.#log.info(
+          { code: ErrorCode.AckBeyondPublished, upTo, highestPublished: this.#highestPublished },
+          'ignored an ack beyond what this process has published so far',
+        );
+      }
+      return;
+    }
     // Deleting acknowledged rows is housekeeping: if it fails they are sent
     // again after a restart and the platform dedupes them by seq.
     const outbox = this.#opts.outbox;
@@ -213,8 +262,10 @@ export class EventDelivery {
     let i = 0;
     while (i < this.#inFlight.length && this.#inFlight[i]! <= upTo) i++;
     if (i > 0) this.#inFlight.splice(0, i);
-    this.#lastProgressAt = this.#opts.now();
+    for (const seq of this.#sealed.keys()) if (seq <= upTo) this.#sealed.delete(seq);
+    this.#lastProgressAt = this.#opts.monoNow();
     this.#log.debug({ upTo, inFlight: this.#inFlight.length }, 'platform acknowledged events');
+    this.#opts.acked?.(upTo);
     this.notify();
   }
 
@@ -222,7 +273,7 @@ export class EventDelivery {
   checkResend(): void {
     try {
       if (!this.#publisher || this.#inFlight.length === 0) return;
-      const silentFor = this.#opts.now() - this.#lastProgressAt;
+      const silentFor = this.#opts.monoNow() - this.#lastProgressAt;
       if (silentFor < this.#opts.resendAfterMs) return;
       this.#log.info(
         { fromSeq: this.#ackedSeq + 1, unacked: this.#inFlight.length, silentFor },

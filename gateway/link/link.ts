@@ -2,7 +2,9 @@ import { EventEmitter } from 'node:events';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { GatewayStatus } from '../../contract/events.ts';
 import { connectMqtt } from '../../contract/mqtt-client.ts';
+import { sealBody } from '../../contract/signed.ts';
 import { gatewayTopics, parseTopic } from '../../contract/topics.ts';
+import { type Clock, systemClock } from '../../core/clock.ts';
 import type { Log } from '../../core/log.ts';
 import { type CommandAnswerLimits, CommandAnswers } from '../commands/answers.ts';
 import type { Outbox } from '../outbox/outbox.ts';
@@ -11,7 +13,9 @@ import type { GroupCommit } from '../store/group-commit.ts';
 import type { CommandGuard } from './command-guard.ts';
 import { type AcceptedCommand, CommandIntake } from './command-intake.ts';
 import { CorrelatedRequests } from './correlated-requests.ts';
-import { EventDelivery } from './delivery.ts';
+import { DEFAULT_MAX_IN_FLIGHT, EventDelivery } from './delivery.ts';
+import { ephemeralGatewayKey, type GatewayKey } from './gateway-key.ts';
+import { PlatformMessages } from './platform-messages.ts';
 
 export type { AcceptedCommand } from './command-intake.ts';
 
@@ -36,12 +40,34 @@ export interface PlatformLinkOptions {
    * gateway passes one that reaches its embedded broker in-process.
    */
   connect?: (options: IClientOptions) => MqttClient;
-  /** What the birth message republishes besides state and gatewayId. */
+  /**
+   * What the birth message republishes besides what the link fills in
+   * itself (state, gatewayId, issuedAt, the lastSeq/ackedSeq watermark and
+   * the event key).
+   */
   status: () => Omit<GatewayStatus, 'state' | 'gatewayId'>;
   log: Log;
+  /**
+   * The gateway's own key, which signs events, requests and the status
+   * (gateway-key.ts `loadGatewayKey`). Default: a key for this process
+   * only, which a platform that pinned the real one refuses.
+   */
+  gatewayKey?: GatewayKey;
+  /**
+   * Wall clock for what goes on the wire and the validity of acks and
+   * responses; monotonic clock for the resend timer. Default the system's.
+   */
+  clock?: Clock;
+  /** Longest validity window an ack or a response may claim. Default 1 hour. */
+  maxPlatformMessageLifetimeMs?: number;
+  /** The status is republished with the new ack watermark at most this often. Default 1000. */
+  statusEveryMs?: number;
   /** Resend from the last acknowledged seq when no ack advances for this long. Default 2000. */
   resendAfterMs?: number;
-  /** Most events published beyond the last acknowledged one. Default 500. */
+  /**
+   * Most events published beyond the last acknowledged one: also what one
+   * resend round carries at most, however long the backlog. Default 256.
+   */
   maxInFlight?: number;
   /** How often telemetry past its TTL is expired. Default 5000. */
   expireEveryMs?: number;
@@ -58,6 +84,7 @@ export interface PlatformLinkOptions {
   reconnectMaxMs?: number;
   /** MQTT keepalive in seconds; default 30. */
   keepaliveSec?: number;
+  /** @deprecated the wall clock; pass `clock` instead (this overrides its wallMs). */
   now?: () => number;
 }
 
@@ -88,9 +115,13 @@ export interface PlatformLinkEvents {
  */
 export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
   readonly #opts: Required<
-    Omit<PlatformLinkOptions, 'username' | 'password' | 'commits' | 'connect' | 'answerLimits'>
+    Omit<
+      PlatformLinkOptions,
+      'username' | 'password' | 'commits' | 'connect' | 'answerLimits' | 'now' | 'clock'
+    >
   > &
     Pick<PlatformLinkOptions, 'username' | 'password' | 'commits' | 'connect' | 'answerLimits'>;
+  readonly #clock: Clock;
   readonly #topics: ReturnType<typeof gatewayTopics>;
   readonly #log: Log;
   readonly #delivery: EventDelivery;
@@ -101,25 +132,47 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
   /** Bumped on every (re)connect so late callbacks of an old connection do nothing. */
   #generation = 0;
   #reconnectDelay: number;
+  #statusTimer: NodeJS.Timeout | undefined;
+  #lastStatusAt = Number.NEGATIVE_INFINITY;
 
   constructor(opts: PlatformLinkOptions) {
     super();
+    const { now, clock, ...rest } = opts;
+    const base = clock ?? systemClock;
+    this.#clock = now ? { wallMs: now, monoMs: () => base.monoMs() } : base;
     this.#opts = {
       clientId: `vendgate-${opts.gatewayId}`,
+      gatewayKey: opts.gatewayKey ?? ephemeralGatewayKey(),
+      maxPlatformMessageLifetimeMs: 3600_000,
+      statusEveryMs: 1000,
       resendAfterMs: 2000,
-      maxInFlight: 500,
+      maxInFlight: DEFAULT_MAX_IN_FLIGHT,
       expireEveryMs: 5000,
       commandEventsDelayMs: 20,
       reconnectMinMs: 250,
       reconnectMaxMs: 10_000,
       keepaliveSec: 30,
-      now: Date.now,
-      ...opts,
+      ...rest,
     };
     const o = this.#opts;
     this.#topics = gatewayTopics(opts.gatewayId);
     this.#log = opts.log;
     this.#reconnectDelay = o.reconnectMinMs;
+    if (!opts.gatewayKey) {
+      this.#log.warn(
+        { keyId: o.gatewayKey.keyId },
+        'no gateway key given: events are signed with a key for this process only',
+      );
+    }
+    const wallMs = () => this.#clock.wallMs();
+    const trust = o.guard.trust;
+    const platform = new PlatformMessages({
+      gatewayId: o.gatewayId,
+      keys: trust.keys,
+      maxSkewMs: trust.maxSkewMs,
+      maxLifetimeMs: o.maxPlatformMessageLifetimeMs,
+      now: opts.now ?? (clock ? wallMs : trust.now),
+    });
     this.#delivery = new EventDelivery({
       outbox: o.outbox,
       eventTopic: this.#topics.event,
@@ -129,7 +182,10 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
       maxInFlight: o.maxInFlight,
       expireEveryMs: o.expireEveryMs,
       commandEventsDelayMs: o.commandEventsDelayMs,
-      now: o.now,
+      key: o.gatewayKey,
+      platform,
+      monoNow: () => this.#clock.monoMs(),
+      acked: () => this.#statusSoon(),
     });
     const delivery = this.#delivery;
     this.#intake = new CommandIntake({
@@ -146,25 +202,44 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
         log: o.log,
         notify: () => delivery.notify(),
         ...(o.answerLimits ? { limits: o.answerLimits } : {}),
-        now: o.now,
+        now: wallMs,
       }),
       decided: () => delivery.notifySoon(),
     });
-    this.#requests = new CorrelatedRequests({ requestTopic: this.#topics.request, log: o.log });
+    this.#requests = new CorrelatedRequests({
+      requestTopic: this.#topics.request,
+      gatewayId: o.gatewayId,
+      key: o.gatewayKey,
+      platform,
+      now: wallMs,
+      log: o.log,
+    });
+  }
+
+  /** The key id and public key this link signs with (also in every status). */
+  get eventKey(): { keyId: string; publicKey: string } {
+    return { keyId: this.#opts.gatewayKey.keyId, publicKey: this.#opts.gatewayKey.publicKey };
+  }
+
+  /** Acks refused since start: forged, expired, misaddressed, or beyond what was published. */
+  get refusedAcks(): number {
+    return this.#delivery.refusedAcks;
   }
 
   get connected(): boolean {
     return this.#connected;
   }
 
-  /** The highest seq the platform has acknowledged since this link started. */
+  /** Every event with seq <= this has left the outbox (the status watermark). */
   get ackedSeq(): number {
     return this.#delivery.ackedSeq;
   }
 
   start(): void {
     if (this.#client) return;
-    const willPayload = JSON.stringify({ state: 'offline', gatewayId: this.#opts.gatewayId });
+    // The will is fixed when connecting, so it carries no watermark: a
+    // platform keeps the one from the last birth or status.
+    const willPayload = this.#sealStatus({ state: 'offline', gatewayId: this.#opts.gatewayId }, false);
     const options: IClientOptions = {
       clientId: this.#opts.clientId,
       clean: false,
@@ -228,8 +303,10 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
     this.#delivery.stop();
     this.#intake.stop();
     this.#requests.abortAll();
+    clearTimeout(this.#statusTimer);
+    this.#statusTimer = undefined;
     if (this.#connected) {
-      const offline = JSON.stringify({ state: 'offline', gatewayId: this.#opts.gatewayId });
+      const offline = this.#sealStatus({ state: 'offline', gatewayId: this.#opts.gatewayId }, true);
       try {
         await withTimeout(client.publishAsync(this.#topics.status, offline, { qos: 1, retain: true }), 3000);
       } catch (err) {
@@ -284,8 +361,9 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
       } catch (err) {
         this.#log.error({ err }, 'status() threw; the birth message carries the state only');
       }
-      const birth: GatewayStatus = { ...extra, state: 'online', gatewayId: this.#opts.gatewayId };
-      await client.publishAsync(t.status, JSON.stringify(birth), { qos: 1, retain: true });
+      const birth = this.#sealStatus({ ...extra, state: 'online', gatewayId: this.#opts.gatewayId }, true);
+      this.#lastStatusAt = this.#clock.monoMs();
+      await client.publishAsync(t.status, birth, { qos: 1, retain: true });
       if (generation !== this.#generation) return;
     } catch (err) {
       // The connection dropped (or the broker refused a subscription); the next connect redoes all this.
@@ -301,6 +379,49 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
     this.#delivery.online(client);
     this.#safeEmit('connect');
     this.#delivery.drain();
+  }
+
+  /**
+   * The signed status: what `status()` gave, with the link's own fields on
+   * top, so nothing a caller returns can misstate the watermark or the key.
+   */
+  #sealStatus(status: GatewayStatus, watermark: boolean): string {
+    const key = this.#opts.gatewayKey;
+    const { lastSeq: _lastSeq, ackedSeq: _ackedSeq, ...given } = status;
+    const body: GatewayStatus = {
+      ...given,
+      issuedAt: this.#clock.wallMs(),
+      ...(watermark ? { lastSeq: this.#opts.outbox.stats().lastSeq, ackedSeq: this.#delivery.ackedSeq } : {}),
+      eventKey: { alg: 'Ed25519', keyId: key.keyId, publicKey: key.publicKey },
+    };
+    return sealBody(JSON.stringify(body), key.privateKey, key.keyId);
+  }
+
+  /**
+   * The ack watermark moved: republish the retained status with it, at most
+   * every `statusEveryMs`, so a platform that starts now reads an ackedSeq
+   * at most that old (docs/contract.md, "Resuming").
+   */
+  #statusSoon(): void {
+    if (this.#statusTimer || !this.#connected) return;
+    const wait = Math.max(0, this.#lastStatusAt + this.#opts.statusEveryMs - this.#clock.monoMs());
+    this.#statusTimer = setTimeout(() => {
+      this.#statusTimer = undefined;
+      const client = this.#client;
+      if (!client || !this.#connected) return;
+      let extra: Omit<GatewayStatus, 'state' | 'gatewayId'> = {};
+      try {
+        extra = this.#opts.status();
+      } catch (err) {
+        this.#log.error({ err }, 'status() threw; the status carries the state only');
+      }
+      this.#lastStatusAt = this.#clock.monoMs();
+      const payload = this.#sealStatus({ ...extra, state: 'online', gatewayId: this.#opts.gatewayId }, true);
+      client.publish(this.#topics.status, payload, { qos: 1, retain: true }, (err) => {
+        if (err) this.#log.debug({ err: err.message }, 'status republish failed');
+      });
+    }, wait);
+    this.#statusTimer.unref();
   }
 
   #onMessage(topic: string, payload: Buffer): void {

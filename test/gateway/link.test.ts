@@ -9,6 +9,7 @@ import { silentLogger } from '../../core/log.ts';
 import { type PaidOrder, SimPlatform } from '../../firmware-sim/platform/platform.ts';
 import { startEmbeddedBroker } from '../../gateway/broker/embedded.ts';
 import { CommandGuard } from '../../gateway/link/command-guard.ts';
+import { ephemeralGatewayKey } from '../../gateway/link/gateway-key.ts';
 import { type AcceptedCommand, PlatformLink } from '../../gateway/link/link.ts';
 import { Outbox } from '../../gateway/outbox/outbox.ts';
 import { type Db, openStore } from '../../gateway/store/db.ts';
@@ -110,16 +111,19 @@ describe.each(brokers)('the platform link over %s', (_name, makeBroker, availabl
       maxSkewMs: 30_000,
       maxLifetimeMs: 24 * 3600_000,
     });
+    const gatewayKey = ephemeralGatewayKey();
     const platform = new SimPlatform({
       brokerUrl: opts.platformUrl ?? brokerUrl,
       gatewayId,
       privateKey: keys.privateKey,
+      gatewayPublicKey: gatewayKey.publicKey,
     });
     await platform.connect();
     cleanups.push(() => platform.close());
     const link = new PlatformLink({
       brokerUrl,
       gatewayId,
+      gatewayKey,
       outbox,
       guard,
       db,
@@ -264,9 +268,12 @@ describe.each(brokers)('the platform link over %s', (_name, makeBroker, availabl
       // The retained message is what a platform that connects later sees.
       expect(await retainedStatus(b.url, online.gatewayId)).toMatchObject({ state: 'online' });
       await s.link.stop();
-      expect(await retainedStatus(b.url, online.gatewayId)).toEqual({
+      expect(await retainedStatus(b.url, online.gatewayId)).toMatchObject({
         state: 'offline',
         gatewayId: online.gatewayId,
+        lastSeq: 0,
+        ackedSeq: 0,
+        eventKey: { keyId: s.link.eventKey.keyId, publicKey: s.link.eventKey.publicKey },
       });
     },
   );
@@ -312,7 +319,7 @@ describe.each(brokers)('the platform link over %s', (_name, makeBroker, availabl
   );
 
   it.skipIf(!available)(
-    'ignores invalid acks, believes none beyond what was published, and keeps working',
+    'ignores invalid and unsigned acks, refuses a signed one beyond what was published, and keeps working',
     async () => {
       const b = await makeBroker();
       cleanups.push(() => b.close());
@@ -323,11 +330,12 @@ describe.each(brokers)('the platform link over %s', (_name, makeBroker, availabl
       await s.platform.publishAck('{"upTo":"all"}');
       await s.platform.publishAck('nonsense');
       await s.platform.publishAck('{"upTo":-1}');
+      await s.platform.publishAck('{"upTo":3}');
       await new Promise((r) => setTimeout(r, 100));
       expect(s.outbox.stats().pending).toBe(3);
       // An ack beyond anything published must not delete events not yet sent.
       s.append(1);
-      await s.platform.publishAck('{"upTo":1000000}');
+      await s.platform.publishAck(s.platform.signAck(1_000_000));
       await new Promise((r) => setTimeout(r, 100));
       s.append(2);
       await waitUntil(() => s.platform.events.length === 6, {
@@ -458,7 +466,8 @@ async function retainedStatus(url: string, gatewayId: string): Promise<unknown> 
       c.on('message', (_topic, payload, packet) => {
         if (!packet.retain) return;
         clearTimeout(t);
-        resolve(JSON.parse(payload.toString()));
+        // The status is signed by the gateway key: the body is what it says.
+        resolve(JSON.parse((JSON.parse(payload.toString()) as { body: string }).body));
       });
     });
     await c.subscribeAsync(gatewayTopics(gatewayId).status, { qos: 1 });
