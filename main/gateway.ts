@@ -34,6 +34,12 @@ import { GroupCommit } from '../gateway/store/group-commit.ts';
 import { Lifecycle, PartGroup } from './lifecycle.ts';
 import { simulatedRadioFor } from './simulated-radio.ts';
 import {
+  brokerListenFailure,
+  isLoopbackHost,
+  listenFailure,
+  untilBrokerAccepts,
+} from './startup-failures.ts';
+import {
   cashlessMachines,
   catalogEntries,
   createDevices,
@@ -132,6 +138,8 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
           users: [...embedded.users, ...devices],
           trustLoopback: embedded.users.length === 0 && devices.length > 0,
           log: namespaced(log, 'broker'),
+        }).catch((err: unknown) => {
+          throw brokerListenFailure(err, embedded.host, embedded.port);
         }),
       (b) => b.close(),
     );
@@ -249,12 +257,19 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
       : await life.step(
           'MQTT displays',
           async () => {
-            const client = connectMqtt(brokerUrl, {
+            // Like the link, the displays' client reaches the embedded broker in-process: over a loopback
+            // socket it would need a login as soon as broker users are configured (no trusted loopback
+            // then), fail it, and the first subscription would end in "Connection closed".
+            const options: IClientOptions = {
               clientId: `vendgate-${config.gatewayId}-displays`,
               username: config.broker.username,
               password: config.broker.password,
               reconnectPeriod: 1000,
-            });
+            };
+            const client = embeddedBroker
+              ? connectMqttOver(() => embeddedBroker.openInProcess(), options)
+              : connectMqtt(brokerUrl, options);
+            await untilBrokerAccepts(client, brokerUrl, 'MQTT displays');
             const devices = new MqttPaymentDisplay({
               client,
               gatewayId: config.gatewayId,
@@ -345,12 +360,18 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     : await life.step(
         'HTTP API',
         async () => {
-          const api = await buildApi({ ledger, health: () => health.report(), log, displays });
+          const { host, port, token, limits } = config.http;
+          if (token === undefined && !isLoopbackHost(host))
+            log.warn(
+              { host },
+              'the HTTP API listens beyond loopback without http.token: anyone who reaches it may use it',
+            );
+          const api = await buildApi({ ledger, health: () => health.report(), log, displays, token, limits });
           try {
-            await api.listen({ host: config.http.host, port: config.http.port });
+            await api.listen({ host, port });
           } catch (err) {
             await api.close();
-            throw err;
+            throw listenFailure(err, host, port);
           }
           const addr = api.server.address();
           httpUrl = typeof addr === 'object' && addr ? `http://${config.http.host}:${addr.port}` : undefined;
