@@ -38,6 +38,7 @@ import {
   isLoopbackHost,
   listenFailure,
   untilBrokerAccepts,
+  withoutCredentials,
 } from './startup-failures.ts';
 import {
   cashlessMachines,
@@ -239,7 +240,8 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     gatewayId: config.gatewayId,
     version: VERSION,
     startedAt,
-    brokerUrl,
+    // /health shows it to whoever may read the API: never the broker password of mqtt://user:pass@host.
+    brokerUrl: withoutCredentials(brokerUrl),
     link,
     machines: [...machines.values()],
     readers: [...readers.values()],

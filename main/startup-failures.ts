@@ -67,6 +67,7 @@ export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
-function withoutCredentials(url: string): string {
+/** A broker URL fit to show: `mqtt://user:pass@host` loses its user and password. */
+export function withoutCredentials(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//');
 }
