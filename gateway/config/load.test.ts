@@ -236,7 +236,9 @@ describe('configuration', () => {
               walk(x, underSecret || /password|userKey|token|^secret$|privateKey/i.test(k));
         };
         walk(value, false);
-        for (const s of secrets) expect(masked).not.toContain(JSON.stringify(s));
+        // A string that is also a plain value elsewhere in the tree is shown there, rightly.
+        for (const s of secrets)
+          if (!plainValues.includes(s)) expect(masked).not.toContain(JSON.stringify(s));
         for (const p of plainValues) expect(masked).toContain(JSON.stringify(p).slice(1, -1));
         if (secrets.length > 0) expect(masked).toContain(MASK);
       }),
