@@ -1,7 +1,8 @@
 /**
  * The operator dashboard: one static page that polls /health and
  * /api/orders. No build step, no framework; text is inserted with
- * textContent only, so nothing from an order can inject markup.
+ * textContent only, so nothing from an order can inject markup. With an
+ * operator token its requests carry the session cookie (auth.ts).
  */
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en">
@@ -38,7 +39,14 @@ const money = (p) => new Intl.NumberFormat(navigator.language, { style: 'currenc
   .format(p.amount / 10 ** (new Intl.NumberFormat('en', { style: 'currency', currency: p.currency }).resolvedOptions().maximumFractionDigits));
 async function refresh() {
   try {
-    const h = await (await fetch('/health')).json();
+    const res = await fetch('/health');
+    if (res.status === 401) {
+      // With http.token set, the browser logs in once by opening /?token=<token> (a session cookie).
+      const link = document.getElementById('link');
+      link.textContent = 'log in: open /?token=<operator token>'; link.className = 'bad';
+      return;
+    }
+    const h = await res.json();
     document.getElementById('gw').textContent = h.gatewayId + ' · v' + h.version;
     const link = document.getElementById('link');
     link.textContent = h.platform.connected ? 'platform connected' : 'platform disconnected';

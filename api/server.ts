@@ -1,15 +1,32 @@
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { OrderState } from '../contract/events.ts';
-import { ErrorCode, type ErrorCodeValue, errorSpec, VendgateError } from '../core/errors.ts';
+import { ErrorCode, VendgateError } from '../core/errors.ts';
 import type { Log } from '../core/log.ts';
 import type { DisplayHub } from '../devices/display/hub.ts';
 import type { OrderLedger } from '../gateway/ledger/ledger.ts';
+import { SESSION_COOKIE, tokenGuard } from './auth.ts';
 import { DASHBOARD_HTML } from './dashboard.ts';
+import {
+  COMMON_ERRORS,
+  clientErrorHandler,
+  errorHandler,
+  errorResponses,
+  frameworkErrorHandler,
+  parseInput,
+  pathOf,
+  sendError,
+} from './errors.ts';
 import { kioskPlugin } from './kiosk/plugin.ts';
+import {
+  capConnections,
+  HTTP_LIMIT_DEFAULTS,
+  type HttpLimits,
+  MAX_URL_LENGTH,
+  serverOptions,
+} from './limits.ts';
 import { renderMetrics } from './metrics.ts';
 import {
-  ApiError,
   type Health,
   Health as HealthSchema,
   jsonSchema,
@@ -19,81 +36,96 @@ import {
   OrderQuery,
 } from './schemas.ts';
 
-/** The catalogue code for a client error fastify raises itself, by its status; any other 4xx is HttpBadRequest. */
-const FASTIFY_CLIENT_ERROR: Readonly<Record<number, ErrorCodeValue>> = {
-  404: ErrorCode.HttpNotFound,
-  413: ErrorCode.PayloadTooLarge,
-};
-
 export interface ApiDeps {
   ledger: OrderLedger;
   /** Payment displays: serves the kiosk pages at /display/:displayId when given. */
   displays?: DisplayHub;
   health: () => Health;
   log?: Log;
+  /** The operator token (config http.token): when set, every route but the kiosk pages needs it (auth.ts). */
+  token?: string;
+  /** Timeouts and caps on clients (config http.limits); default HTTP_LIMIT_DEFAULTS. */
+  limits?: HttpLimits;
 }
 
 /**
  * Builds the operator HTTP API. Returns the app; the caller decides whether
- * to listen (tests use `inject`). Every route has schemas; errors come from
- * the catalogue as `{code, name, message}`.
+ * to listen (tests use `inject`). Every route has schemas; every error,
+ * fastify's and Node's included, answers the catalogue's `{code, name,
+ * message}` with its entry's status (errors.ts).
  */
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
+  const limits = deps.limits ?? HTTP_LIMIT_DEFAULTS;
+  // Request logs are kept at warn (the dashboard polls every 2 s), or quieter when the root logger is.
+  const httpLog = deps.log?.child(
+    { ns: 'http' },
+    { level: deps.log.levelVal > deps.log.levels.values.warn! ? deps.log.level : 'warn' },
+  );
   const app = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast only drops pino's extra generics.
-    // Request logs are kept at warn: the dashboard polls every 2 s.
-    loggerInstance: deps.log?.child({ ns: 'http' }, { level: 'warn' }) as FastifyBaseLogger | undefined,
+    loggerInstance: httpLog as FastifyBaseLogger | undefined,
     bodyLimit: 64 * 1024,
+    // An unknown query field is refused, not dropped: a typo (?limt=5) must not silently mean the default.
+    ajv: { customOptions: { removeAdditional: false } },
+    ...serverOptions(limits),
+    clientErrorHandler: clientErrorHandler(httpLog, limits),
+    frameworkErrors: frameworkErrorHandler,
   });
+  capConnections(app.server, limits, httpLog);
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
       info: {
         title: 'vendgate operator API',
         version: '1',
-        description: 'Orders, health and metrics of one vendgate gateway.',
+        description:
+          'Orders, health and metrics of one vendgate gateway. Every error answers `{code, name, message}` from the vendgate error catalogue (docs/errors.md) with the status of its entry. When http.token is set, every route but the kiosk pages needs it: `Authorization: Bearer <token>`, or the session cookie that opening `/?token=<token>` sets.',
+      },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE },
+        },
       },
     },
   });
 
-  // The status of every error answer comes from the catalogue entry of its code (core/errors.ts). The
-  // body is serialized here, not by the route's response schema for that status: /health's 503 is a
-  // Health document, and an OutboxFull (503) raised there must still answer `{code, name, message}`.
-  const answer = (reply: FastifyReply, code: ErrorCodeValue, message: string) => {
-    const spec = errorSpec(code);
-    return reply
-      .status(spec?.status ?? 500)
-      .type('application/json; charset=utf-8')
-      .serializer(JSON.stringify)
-      .send({ code, name: spec?.name ?? 'HttpInternal', message });
-  };
-
-  app.setErrorHandler((err, _req, reply) => {
-    if (err instanceof VendgateError) return answer(reply, err.code, err.message);
-    const e = err as { validation?: unknown; statusCode?: number; code?: unknown; message: string };
-    if (e.validation) return answer(reply, ErrorCode.HttpBadRequest, e.message);
-    const status = e.statusCode;
-    if (status !== undefined && status >= 400 && status < 500) {
-      // fastify's own errors (FST_*: a body too large, not JSON) have fixed messages that echo no input.
-      const own = typeof e.code === 'string' && e.code.startsWith('FST_');
-      const code = FASTIFY_CLIENT_ERROR[status] ?? ErrorCode.HttpBadRequest;
-      return answer(reply, code, own ? e.message : 'bad request');
-    }
-    deps.log?.error({ err }, 'unhandled API error');
-    return answer(reply, ErrorCode.HttpInternal, 'internal error');
-  });
+  app.setErrorHandler(errorHandler(deps.log));
   app.setNotFoundHandler((req, reply) =>
-    answer(reply, ErrorCode.HttpNotFound, `no route ${req.method} ${req.url}`),
+    sendError(reply, ErrorCode.HttpNotFound, `no route ${req.method} ${pathOf(req.url)}`),
   );
+  app.addHook('onRequest', async (req) => {
+    if (req.url.length > MAX_URL_LENGTH)
+      throw new VendgateError(
+        ErrorCode.HttpUriTooLong,
+        `the URL is longer than ${MAX_URL_LENGTH} characters`,
+      );
+  });
+  if (deps.token !== undefined) {
+    const guard = tokenGuard(deps.token);
+    app.addHook('onRequest', (req, reply) => guard.check(req, reply));
+  }
 
-  const errors = { 400: jsonSchema(ApiError), 404: jsonSchema(ApiError) };
+  // The token is optional, so is the security requirement (the empty alternative): OpenAPI 3.1 section 4.8.30.
+  const security = (): { security: Array<Record<string, string[]>> } => ({
+    security: [{ bearer: [] }, { session: [] }, {}],
+  });
+  const common = [...COMMON_ERRORS];
 
   app.get(
     '/health',
     {
       schema: {
         summary: 'Gateway health: platform link, machines, outbox',
-        response: { 200: jsonSchema(HealthSchema), 503: jsonSchema(HealthSchema) },
+        ...security(),
+        response: {
+          200: jsonSchema(HealthSchema),
+          503: {
+            ...jsonSchema(HealthSchema),
+            description: 'Degraded: the same document, with status "degraded".',
+          },
+          ...errorResponses(...common),
+        },
       },
     },
     async (_req, reply) => {
@@ -107,12 +139,14 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     {
       schema: {
         summary: 'List orders, newest first, optionally by state or machine',
+        ...security(),
         querystring: jsonSchema(OrderQuery, 'input'),
-        response: { 200: jsonSchema(OrderList), ...errors },
+        response: { 200: jsonSchema(OrderList), ...errorResponses(ErrorCode.HttpBadRequest, ...common) },
       },
     },
     async (req) => {
-      const q = OrderQuery.parse(req.query);
+      // The JSON Schema checks the form; zod checks what it cannot say (limit=Infinity is a number, not an integer).
+      const q = parseInput(OrderQuery, req.query, 'query');
       const orders = deps.ledger.list(q);
       return { orders, count: orders.length };
     },
@@ -123,8 +157,17 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     {
       schema: {
         summary: 'One order with its state',
+        ...security(),
         params: jsonSchema(OrderParams, 'input'),
-        response: { 200: jsonSchema(Order), ...errors },
+        response: {
+          200: jsonSchema(Order),
+          ...errorResponses(
+            ErrorCode.HttpBadRequest,
+            ErrorCode.OrderNotFound,
+            ErrorCode.HttpUriTooLong,
+            ...common,
+          ),
+        },
       },
     },
     async (req) => {
@@ -139,8 +182,9 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     {
       schema: {
         summary: 'Prometheus metrics',
+        ...security(),
         produces: ['text/plain'],
-        response: { 200: { type: 'string' } },
+        response: { 200: { type: 'string' }, ...errorResponses(...common) },
       },
     },
     async (_req, reply) => reply.type('text/plain; version=0.0.4').send(renderMetrics(deps.health())),
@@ -152,7 +196,18 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
 
   app.get(
     '/',
-    { schema: { summary: 'Operator dashboard (HTML)', produces: ['text/html'] } },
+    {
+      schema: {
+        summary: 'Operator dashboard (HTML); with http.token set, /?token=<token> logs the browser in',
+        ...security(),
+        produces: ['text/html'],
+        response: {
+          200: { type: 'string' },
+          303: { type: 'null', description: 'Logged in: the session cookie is set; go to /.' },
+          ...errorResponses(...common),
+        },
+      },
+    },
     async (_req, reply) => reply.type('text/html; charset=utf-8').send(DASHBOARD_HTML),
   );
 

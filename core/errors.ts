@@ -16,15 +16,31 @@
  */
 
 /** The HTTP statuses a catalogued error may be answered with (RFC 9110 section 15). */
-export type HttpErrorStatus = 400 | 401 | 404 | 409 | 410 | 413 | 421 | 422 | 500 | 502 | 503 | 504;
+export type HttpErrorStatus =
+  | 400
+  | 401
+  | 404
+  | 408
+  | 409
+  | 410
+  | 413
+  | 414
+  | 421
+  | 422
+  | 431
+  | 500
+  | 502
+  | 503
+  | 504;
 
 export interface ErrorSpec {
   readonly code: number;
   /**
    * The status the HTTP API answers with. 400 malformed input, 401 not
-   * authenticated, 404 the named thing does not exist, 409 conflicts with the
-   * current state, 410 expired, 422 well-formed but against a business rule,
-   * 500 our own fault or configuration, 502 a device or the platform failed
+   * authenticated, 404 the named thing does not exist, 408 the request came too
+   * slowly, 409 conflicts with the current state, 410 expired, 413 / 414 / 431
+   * the body / URL / header section is too large (RFC 9110 section 15.5, RFC
+   * 6585 section 5), 422 well-formed but against a business rule, 500 our own fault or configuration, 502 a device or the platform failed
    * or refused, 503 temporarily unavailable, 504 a device or the platform did
    * not answer in time.
    */
@@ -465,6 +481,36 @@ export const ErrorGroups = defineErrors({
         code: 9003,
         status: 500,
         meaning: 'An unexpected fault inside the gateway; the details are in its log, not in the answer.',
+      },
+      HttpUnauthorized: {
+        code: 9004,
+        status: 401,
+        meaning: 'The API needs the operator token (http.token) and the request had none or a wrong one.',
+      },
+      HttpBodyTooLarge: {
+        code: 9005,
+        status: 413,
+        meaning: 'A request body is larger than the API accepts.',
+      },
+      HttpUriTooLong: {
+        code: 9006,
+        status: 414,
+        meaning: 'A request URL, or one of its path parameters, is longer than the API accepts.',
+      },
+      HttpHeadersTooLarge: {
+        code: 9007,
+        status: 431,
+        meaning: "A request's header section (request line included) is larger than the API accepts.",
+      },
+      HttpRequestTimeout: {
+        code: 9008,
+        status: 408,
+        meaning: 'A client did not send its request headers or body in time; the connection is closed.',
+      },
+      HttpListenFailed: {
+        code: 9009,
+        status: 500,
+        meaning: 'The HTTP API cannot listen on its configured address (in use, or not permitted).',
       },
     },
   },

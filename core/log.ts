@@ -1,29 +1,57 @@
 import pino, { type Logger } from 'pino';
+import { VendgateError } from './errors.ts';
 
-/**
- * Structured, namespaced logs. Payment tokens, signatures, secrets and user
- * identifiers are redacted wherever they appear in a logged object, so a log
- * file shipped to support never carries them.
- */
-export const REDACTED_PATHS = [
-  '*.password',
-  '*.secret',
-  '*.privateKey',
-  '*.sig',
-  '*.signature',
-  '*.token',
-  '*.paymentUrl',
-  '*.codeUrl',
-  '*.userId',
-  '*.openid',
+/** Fields that are secrets or identify a person, at the top of a logged object and one or two levels down. */
+const REDACTED_FIELDS = [
   'password',
   'secret',
   'privateKey',
   'sig',
+  'signature',
   'token',
+  'userKey',
+  'apiKey',
+  'authorization',
+  'cookie',
   'paymentUrl',
+  'codeUrl',
   'userId',
+  'openid',
 ];
+
+/**
+ * Structured, namespaced logs. Payment tokens, signatures, secrets (the
+ * operator token, coupons.userKey, passwords) and user identifiers are
+ * redacted wherever they appear in a logged object (top level, one and two
+ * levels down, and the headers of a logged request), so a log file shipped
+ * to support never carries them.
+ */
+export const REDACTED_PATHS = [
+  ...REDACTED_FIELDS,
+  ...REDACTED_FIELDS.map((f) => `*.${f}`),
+  ...REDACTED_FIELDS.map((f) => `*.*.${f}`),
+  'req.headers.authorization',
+  'req.headers.cookie',
+];
+
+/**
+ * Errors in logs: a catalogued error is an expected failure (a port in use,
+ * a bad config) whose code, message and context say what went wrong, so it
+ * is logged without its stack; anything else is a fault and keeps pino's
+ * full form, stack included.
+ */
+export function serializeError(err: unknown): unknown {
+  if (!(err instanceof VendgateError)) return pino.stdSerializers.err(err as Error);
+  const cause = err.cause instanceof Error ? err.cause.message : undefined;
+  return {
+    type: 'VendgateError',
+    code: err.code,
+    name: err.codeName,
+    message: err.message,
+    context: err.context,
+    ...(cause === undefined ? {} : { cause }),
+  };
+}
 
 export type Log = Logger;
 
@@ -59,6 +87,7 @@ export function createRootLogger(opts: LogOptions = {}): Log {
     opts.repeats === false ? undefined : new RepeatLimiter(opts.repeats ?? DEFAULT_REPEAT_LIMIT);
   const base: pino.LoggerOptions = {
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    serializers: { err: serializeError },
     level,
     ...(limiter ? { hooks: { logMethod: limiter.hook } } : {}),
   };

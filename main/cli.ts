@@ -4,7 +4,7 @@ import { isVendgateError } from '../core/errors.ts';
 import { createRootLogger } from '../core/log.ts';
 import { VERSION } from '../core/version.ts';
 import { runBeaconDecodeCli } from '../devices/beacon/decode-cli.ts';
-import { DEFAULT_CONFIG_PATH, loadConfig } from '../gateway/config/load.ts';
+import { DEFAULT_CONFIG_PATH, loadConfig, maskSecrets } from '../gateway/config/load.ts';
 import { loadGatewayKey } from '../gateway/link/gateway-key.ts';
 import { acceptStore } from '../gateway/store/store-accept.ts';
 import { runGateway } from './gateway.ts';
@@ -138,7 +138,8 @@ function runConfig(args: string[]): number {
   }
   const { values } = parseArgs({ args: args.slice(1), options: { config: { type: 'string', short: 'c' } } });
   const { config, source } = loadConfig({ path: values.config, required: values.config !== undefined });
-  process.stdout.write(`${source}: valid\n${JSON.stringify(config, null, 2)}\n`);
+  // Shown to a person and often pasted into a ticket: passwords, tokens and keys are masked.
+  process.stdout.write(`${source}: valid\n${JSON.stringify(maskSecrets(config), null, 2)}\n`);
   return 0;
 }
 
@@ -147,9 +148,29 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (isVendgateError(err))
-      process.stderr.write(`vendgate: error ${err.code} (${err.codeName}): ${err.message}\n`);
-    else process.stderr.write(`vendgate: ${(err as Error).stack ?? String(err)}\n`);
-    process.exitCode = 1;
+    const { text, exitCode } = describeFailure(err, process.env.VENDGATE_LOG_LEVEL);
+    process.stderr.write(text);
+    process.exitCode = exitCode;
   },
 );
+
+/**
+ * What the CLI prints when a command fails. A catalogued error or a wrong
+ * option is the user's to fix: its message, never a stack trace. Anything
+ * else is our fault: one line too, with the stack only at debug level.
+ */
+function describeFailure(err: unknown, logLevel: string | undefined): { text: string; exitCode: number } {
+  if (isVendgateError(err))
+    return { text: `vendgate: error ${err.code} (${err.codeName}): ${err.message}\n`, exitCode: 1 };
+  const e = err as NodeJS.ErrnoException;
+  if (typeof e?.code === 'string' && e.code.startsWith('ERR_PARSE_ARGS_')) {
+    return { text: `vendgate: ${e.message}; see "vendgate help"\n`, exitCode: 2 };
+  }
+  const debug = logLevel === 'debug' || logLevel === 'trace';
+  const detail =
+    debug && e instanceof Error && e.stack ? `\n${e.stack}` : ' (set VENDGATE_LOG_LEVEL=debug for the stack)';
+  return {
+    text: `vendgate: unexpected error: ${e instanceof Error ? e.message : String(err)}${detail}\n`,
+    exitCode: 1,
+  };
+}

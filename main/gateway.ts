@@ -42,6 +42,13 @@ import { openInspectedStore, type StoreDistrust, untrustedError } from '../gatew
 import { Lifecycle, PartGroup } from './lifecycle.ts';
 import { simulatedRadioFor } from './simulated-radio.ts';
 import {
+  brokerListenFailure,
+  isLoopbackHost,
+  listenFailure,
+  untilBrokerAccepts,
+  withoutCredentials,
+} from './startup-failures.ts';
+import {
   cashlessMachines,
   catalogEntries,
   createDevices,
@@ -198,12 +205,14 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
           users: [...embedded.users, ...devices],
           gatewayId: config.gatewayId,
           // Display accounts are the gateway's own: they alone do not turn anonymous loopback off.
-          allowAnonymousLoopback:
-            embedded.allowAnonymousLoopback ?? (embedded.users.length === 0 ? true : undefined),
+          // Anonymous loopback trust is on while no users exist, off once they do (unless set).
+          allowAnonymousLoopback: embedded.allowAnonymousLoopback ?? embedded.users.length === 0,
           maxPacketSize: embedded.maxPacketSize,
           connectTimeoutMs: embedded.connectTimeoutMs,
           maxConnections: embedded.maxConnections,
           log: namespaced(log, 'broker'),
+        }).catch((err: unknown) => {
+          throw brokerListenFailure(err, embedded.host, embedded.port);
         }),
       (b) => b.close(),
     );
@@ -381,6 +390,7 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
             const client = inProcess
               ? connectMqttOver(() => inProcess.openInProcess(), displayOptions)
               : connectMqtt(brokerUrl, displayOptions);
+            await untilBrokerAccepts(client, brokerUrl, 'MQTT displays');
             const devices = new MqttPaymentDisplay({
               client,
               gatewayId: config.gatewayId,
@@ -478,12 +488,18 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     : await life.step(
         'HTTP API',
         async () => {
-          const api = await buildApi({ ledger, health: () => health.report(), log, displays });
+          const { host, port, token, limits } = config.http;
+          if (token === undefined && !isLoopbackHost(host))
+            log.warn(
+              { host },
+              'the HTTP API listens beyond loopback without http.token: anyone who reaches it may use it',
+            );
+          const api = await buildApi({ ledger, health: () => health.report(), log, displays, token, limits });
           try {
-            await api.listen({ host: config.http.host, port: config.http.port });
+            await api.listen({ host, port });
           } catch (err) {
             await api.close();
-            throw err;
+            throw listenFailure(err, host, port);
           }
           const addr = api.server.address();
           httpUrl = typeof addr === 'object' && addr ? `http://${config.http.host}:${addr.port}` : undefined;

@@ -14,6 +14,7 @@ import { ErrorCode } from '../../core/errors.ts';
 import type { DisplayHub } from '../../devices/display/hub.ts';
 import { screenQrUrl } from '../../devices/display/messages.ts';
 import { renderQrSvg } from '../../devices/display/qr.ts';
+import { errorHandler, errorResponses, sendError } from '../errors.ts';
 import { KIOSK_CSP, kioskHtml } from './page.ts';
 import { kioskView } from './view.ts';
 
@@ -30,12 +31,18 @@ const params = {
   additionalProperties: false,
 } as const;
 
+/** The kiosk pages are public (no operator token); a bad display id is a 400. */
+const pageErrors = errorResponses(ErrorCode.HttpBadRequest, ErrorCode.HttpInternal);
+
 type Req = FastifyRequest<{ Params: { displayId: string } }>;
 
 export async function kioskPlugin(app: FastifyInstance, opts: KioskPluginOptions): Promise<void> {
   const { hub } = opts;
   const keepAliveMs = opts.keepAliveMs ?? 15_000;
   const open = new Set<() => void>();
+
+  // The plugin's own scope answers its errors from the catalogue, whatever app it is registered in.
+  app.setErrorHandler(errorHandler(undefined));
 
   app.addHook('preClose', async () => {
     for (const end of [...open]) end();
@@ -48,6 +55,7 @@ export async function kioskPlugin(app: FastifyInstance, opts: KioskPluginOptions
         summary: 'Kiosk page of a payment display (HTML, updated live over SSE)',
         params,
         produces: ['text/html'],
+        response: { 200: { type: 'string' }, ...pageErrors },
       },
     },
     async (req: Req, reply: FastifyReply) =>
@@ -66,6 +74,7 @@ export async function kioskPlugin(app: FastifyInstance, opts: KioskPluginOptions
         summary: 'Server-Sent Events of a display: a `render` event per screen, the current one first',
         params,
         produces: ['text/event-stream'],
+        response: { 200: { type: 'string' }, ...pageErrors },
       },
     },
     (req: Req, reply: FastifyReply) => {
@@ -115,18 +124,21 @@ export async function kioskPlugin(app: FastifyInstance, opts: KioskPluginOptions
         summary: "The QR code of a display's current screen (SVG)",
         params,
         produces: ['image/svg+xml'],
+        response: {
+          200: { type: 'string' },
+          ...errorResponses(ErrorCode.HttpBadRequest, ErrorCode.HttpNotFound, ErrorCode.HttpInternal),
+        },
       },
     },
     async (req: Req, reply: FastifyReply) => {
       const render = hub.current(req.params.displayId);
       const url = render ? screenQrUrl(render.screen) : undefined;
       if (url === undefined) {
-        // Answered here, not thrown, so the 404 does not depend on the host app's error handler.
-        return reply.status(404).send({
-          code: ErrorCode.HttpNotFound,
-          name: 'HttpNotFound',
-          message: `display "${req.params.displayId}" shows no QR code now`,
-        });
+        return sendError(
+          reply,
+          ErrorCode.HttpNotFound,
+          `display "${req.params.displayId}" shows no QR code now`,
+        );
       }
       const qr = await renderQrSvg(url, { level: 'M' });
       return reply

@@ -1,15 +1,25 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, isVendgateError } from '../../core/errors.ts';
+import { expectVendgateError } from '../../testing/errors.ts';
 import { tempDir } from '../../testing/tmp.ts';
-import { applyEnvOverrides, loadConfig, parseConfig } from './load.ts';
+import { applyEnvOverrides, loadConfig, MASK, maskSecrets, parseConfig } from './load.ts';
+import { HTTP_LIMIT_DEFAULTS } from './schema.ts';
+
+function configFile(text: string): { path: string; cleanup: () => void } {
+  const { dir, cleanup } = tempDir();
+  const path = join(dir, 'vendgate.yaml');
+  writeFileSync(path, text);
+  return { path, cleanup };
+}
 
 describe('configuration', () => {
   it('is valid when empty, with the documented defaults', () => {
     const c = parseConfig({});
     expect(c.gatewayId).toBe('vendgate-1');
-    expect(c.http).toEqual({ enabled: true, host: '127.0.0.1', port: 8080 });
+    expect(c.http).toEqual({ enabled: true, host: '127.0.0.1', port: 8080, limits: HTTP_LIMIT_DEFAULTS });
     expect(c.broker.embedded.host).toBe('127.0.0.1');
     expect(c.machines).toEqual([]);
   });
@@ -107,6 +117,132 @@ describe('configuration', () => {
     } finally {
       cleanup();
     }
+  });
+
+  it('refuses a file whose root is a list, a scalar or a line of text instead of starting on defaults', async () => {
+    for (const [text, kind] of [
+      ['- gatewayId: a\n- http: {}\n', 'a list'],
+      ['42\n', 'a number'],
+      ['true\n', 'a boolean'],
+      ['just some words\n', 'a line of text'],
+    ] as const) {
+      const f = configFile(text);
+      try {
+        const err = await expectVendgateError(
+          () => loadConfig({ path: f.path, env: {} }),
+          ErrorCode.ConfigInvalid,
+        );
+        expect(err.message).toContain(`its root is ${kind}`);
+      } finally {
+        f.cleanup();
+      }
+    }
+  });
+
+  it('still reads an empty file as the defaults', () => {
+    const f = configFile('');
+    try {
+      expect(loadConfig({ path: f.path, env: {} }).config.gatewayId).toBe('vendgate-1');
+    } finally {
+      f.cleanup();
+    }
+  });
+
+  it('never quotes the broken line of a YAML file, which may hold a password', async () => {
+    const f = configFile('broker:\n  password: "Secr3t\n');
+    try {
+      const err = await expectVendgateError(
+        () => loadConfig({ path: f.path, env: {} }),
+        ErrorCode.ConfigYamlSyntax,
+      );
+      expect(err.message).toMatch(/at line \d+, column \d+/);
+      expect(err.message).not.toContain('Secr3t');
+    } finally {
+      f.cleanup();
+    }
+  });
+
+  it('names the environment variable behind a wrong value, with what was expected', async () => {
+    const err = await expectVendgateError(
+      () => loadConfig({ path: '/nonexistent/vendgate.yaml', env: { VENDGATE_HTTP__PORT: 'abc' } }),
+      ErrorCode.ConfigInvalid,
+    );
+    expect(err.message).toContain('VENDGATE_HTTP__PORT: expected a number (got "abc"; it sets http.port)');
+    expect(err.context.env).toEqual(['VENDGATE_HTTP__PORT']);
+  });
+
+  it('names the environment variable that adds an unknown field', async () => {
+    const err = await expectVendgateError(
+      () => loadConfig({ path: '/nonexistent/vendgate.yaml', env: { VENDGATE_HTPP__PORT: '1' } }),
+      ErrorCode.ConfigInvalid,
+    );
+    expect(err.message).toMatch(/VENDGATE_HTPP__PORT: Unrecognized key: "htpp"/);
+  });
+
+  it('keeps a list when an environment variable changes one of its items', () => {
+    const raw = { machines: [{ id: 'm1', port: '/dev/a', slots: [{ slot: 1 }] }] };
+    expect(applyEnvOverrides(raw, { VENDGATE_MACHINES__0__PORT: '/dev/b' })).toEqual({
+      machines: [{ id: 'm1', port: '/dev/b', slots: [{ slot: 1 }] }],
+    });
+  });
+
+  it('never shows a secret in an error, from the file or from the environment', async () => {
+    const f = configFile('broker:\n  password: 12\ncoupons:\n  userKey: Secr3t\n');
+    try {
+      const err = await expectVendgateError(
+        () => loadConfig({ path: f.path, env: { VENDGATE_HTTP__TOKEN: 'Tok3n' } }),
+        ErrorCode.ConfigInvalid,
+      );
+      expect(err.message).toContain('coupons.userKey: at least 16 characters');
+      expect(err.message).toContain('VENDGATE_HTTP__TOKEN');
+      expect(err.message).toContain('broker.password');
+      expect(err.message).not.toMatch(/Secr3t|Tok3n|got 12/);
+    } finally {
+      f.cleanup();
+    }
+  });
+
+  it('masks every password, token and key of a config, at any depth, and nothing else', () => {
+    const secret = fc.string({ minLength: 1 }).map((s) => `S!${s}`);
+    const plainValue = fc.string().map((s) => `P!${s}`);
+    const key = fc.constantFrom('password', 'userKey', 'token', 'secret', 'privateKey', 'uplinkPassword');
+    const plain = fc.constantFrom('host', 'port', 'id', 'secretEnv', 'publicKeys', 'beaconKey');
+    const tree = fc.letrec((tie) => ({
+      node: fc.oneof(
+        { depthSize: 'small' },
+        fc
+          .array(
+            fc.oneof(
+              fc.tuple(key, secret),
+              fc.tuple(plain, plainValue),
+              fc.tuple(fc.oneof(key, plain), tie('node')),
+            ),
+            { maxLength: 4 },
+          )
+          .map((entries) => Object.fromEntries(entries)),
+        fc.array(tie('node'), { maxLength: 3 }),
+      ),
+    })).node;
+    fc.assert(
+      fc.property(tree, (value) => {
+        const masked = JSON.stringify(maskSecrets(value));
+        const secrets: string[] = [];
+        const plainValues: string[] = [];
+        const walk = (v: unknown, underSecret: boolean): void => {
+          if (typeof v === 'string') (underSecret ? secrets : plainValues).push(v);
+          else if (Array.isArray(v)) for (const x of v) walk(x, underSecret);
+          else if (v && typeof v === 'object')
+            for (const [k, x] of Object.entries(v))
+              walk(x, underSecret || /password|userKey|token|^secret$|privateKey/i.test(k));
+        };
+        walk(value, false);
+        // A string that is also a plain value elsewhere in the tree is shown there, rightly.
+        for (const s of secrets)
+          if (!plainValues.includes(s)) expect(masked).not.toContain(JSON.stringify(s));
+        for (const p of plainValues) expect(masked).toContain(JSON.stringify(p).slice(1, -1));
+        if (secrets.length > 0) expect(masked).toContain(MASK);
+      }),
+    );
   });
 
   it('maps UPPER_SNAKE environment names to camelCase paths', () => {

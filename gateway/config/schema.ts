@@ -109,6 +109,62 @@ export function machineSchemaFor<const D extends VendingDriverList>(drivers: D) 
     .describe(`A vending machine; its \`driver\` (default ${first.name}) decides which other fields it has.`);
 }
 
+/**
+ * Bounds on HTTP clients, so slow or idle ones cannot hold the gateway's
+ * sockets (slowloris): each timeout closes the connection with a 408 when it
+ * passes, and connections beyond the cap are refused as they arrive.
+ */
+export const HttpLimits = z
+  .object({
+    maxConnections: z
+      .number()
+      .int()
+      .min(1)
+      .default(128)
+      .describe('Open connections at most; more are closed as they arrive.'),
+    headersTimeoutMs: z
+      .number()
+      .int()
+      .min(100)
+      .default(10_000)
+      .describe('A client must send its whole request line and headers within this.'),
+    requestTimeoutMs: z
+      .number()
+      .int()
+      .min(100)
+      .default(30_000)
+      .describe(
+        'A client must send its whole request, body included, within this (at least headersTimeoutMs).',
+      ),
+    keepAliveTimeoutMs: z
+      .number()
+      .int()
+      .min(100)
+      .default(5000)
+      .describe('An idle keep-alive connection is closed after this.'),
+    idleTimeoutMs: z
+      .number()
+      .int()
+      .min(1000)
+      .default(60_000)
+      .describe(
+        'A connection on which nothing moves for this long is closed (longer than the 15 s keep-alive of kiosk event streams).',
+      ),
+    maxRequestsPerSocket: z
+      .number()
+      .int()
+      .min(1)
+      .default(1000)
+      .describe('A keep-alive connection is closed after this many requests.'),
+  })
+  .strict()
+  .refine((l) => l.headersTimeoutMs <= l.requestTimeoutMs, {
+    message: 'headersTimeoutMs must not exceed requestTimeoutMs',
+    path: ['headersTimeoutMs'],
+  });
+export type HttpLimits = z.infer<typeof HttpLimits>;
+export const HTTP_LIMIT_DEFAULTS: HttpLimits = HttpLimits.parse({});
+
 const BrokerUser = z
   .object({
     username: z.string().min(1),
@@ -289,7 +345,7 @@ export function configSchemaFor<const D extends VendingDriverList>(drivers: D) {
                 .boolean()
                 .optional()
                 .describe(
-                  "Let clients on a loopback address connect without a login (never with the gateway's or a user's client id). Default: yes when no users are configured; once users exist it must be set explicitly.",
+                  "Let clients on a loopback address connect without a login (never with the gateway's or a user's client id). Default: yes while no users are configured, no once users exist.",
                 ),
               maxPacketSize: z
                 .number()
@@ -404,11 +460,24 @@ export function configSchemaFor<const D extends VendingDriverList>(drivers: D) {
       http: z
         .object({
           enabled: z.boolean().default(true),
-          host: z.string().default('127.0.0.1'),
+          host: z
+            .string()
+            .default('127.0.0.1')
+            .describe('Listen address; loopback only by default. Set http.token before opening it wider.'),
           port: Port.default(8080),
+          token: z
+            .string()
+            .min(16, 'at least 16 characters')
+            .max(256)
+            .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
+            .optional()
+            .describe(
+              'Operator token for the API and the dashboard: requests send `Authorization: Bearer <token>`, a browser opens /?token=<token> once and keeps a cookie. Set it through VENDGATE_HTTP__TOKEN. When unset the API is open to whoever reaches http.host. The kiosk pages (/display/...) never need it.',
+            ),
+          limits: HttpLimits.default(HTTP_LIMIT_DEFAULTS),
         })
         .strict()
-        .default({ enabled: true, host: '127.0.0.1', port: 8080 }),
+        .default({ enabled: true, host: '127.0.0.1', port: 8080, limits: HTTP_LIMIT_DEFAULTS }),
       machines: z.array(machineSchemaFor(drivers)).default([]),
       ble: BleConfig.default(BLE_CONFIG_DEFAULTS),
       coupons: z
