@@ -84,6 +84,17 @@ export const ErrorGroups = defineErrors({
         meaning:
           "A write that must share the caller's transaction was called outside one (a programming error).",
       },
+      StoreTransitionInvalid: {
+        code: 2005,
+        status: 409,
+        meaning:
+          'A state change the platform store does not allow (e.g. an order from refunded back to paid).',
+      },
+      StoreUnavailable: {
+        code: 2006,
+        status: 503,
+        meaning: 'The platform database (PostgreSQL) cannot be reached or refused a query.',
+      },
     },
   },
   link: {
@@ -119,6 +130,16 @@ export const ErrorGroups = defineErrors({
         meaning: 'The platform did not answer a request in time.',
       },
       RequestRefused: { code: 3008, status: 502, meaning: 'The platform answered a request with a refusal.' },
+      EventSignatureInvalid: {
+        code: 3009,
+        status: 401,
+        meaning: "An upstream event's gateway signature is missing where required or does not verify.",
+      },
+      GatewayIdInvalid: {
+        code: 3010,
+        status: 400,
+        meaning: 'A topic names a gateway id that is not 1-64 letters, digits, _ or -.',
+      },
     },
   },
   commands: {
