@@ -62,6 +62,12 @@ export interface EventRow {
   /** The gateway's timestamp of the event. */
   ts: number;
   data: unknown;
+  /**
+   * Why the event is stored but not handled: its envelope and signature were
+   * good but its data breaks the type's schema (or the type is unknown). It
+   * still counts for the watermark, so one bad event cannot stall a gateway.
+   */
+  problem: string | null;
   receivedAt: number;
 }
 
@@ -247,7 +253,7 @@ export interface RefundAttempt {
 }
 
 export interface RefundRepo {
-  /** `ON CONFLICT DO NOTHING` on out_refund_no and on (out_trade_no) for gateway-requested refunds. */
+  /** `ON CONFLICT DO NOTHING` on out_refund_no and on the source event id: false when either exists. */
   create(r: RefundCreate): Promise<boolean>;
   get(outRefundNo: string): Promise<RefundRow | undefined>;
   forOrder(outTradeNo: string): Promise<RefundRow[]>;
