@@ -150,12 +150,18 @@ export function decodeRequest(payload: Buffer, gatewayId: string, gatewayKey: st
     inner = parseJson(Buffer.from(json.body, 'utf8'), 'signed request body');
   }
   // The signed body has more fields (type, gatewayId, validity); the plain envelope is strict.
-  const parsed = (body === undefined ? RequestEnvelope : RequestEnvelope.partial().passthrough()).safeParse(inner);
+  const parsed = (body === undefined ? RequestEnvelope : RequestEnvelope.partial().passthrough()).safeParse(
+    inner,
+  );
   const correlationId = (inner as { correlationId?: unknown } | null)?.correlationId;
   if (!parsed.success || typeof correlationId !== 'string') {
-    throw new VendgateError(ErrorCode.PayloadInvalid, `a request from ${gatewayId} breaks the request envelope`, {
-      gatewayId,
-    });
+    throw new VendgateError(
+      ErrorCode.PayloadInvalid,
+      `a request from ${gatewayId} breaks the request envelope`,
+      {
+        gatewayId,
+      },
+    );
   }
   return { correlationId, data: (inner as { data?: unknown }).data, body };
 }
@@ -173,8 +179,12 @@ function parseJson(payload: Buffer, what: string): unknown {
   try {
     return JSON.parse(payload.toString('utf8'));
   } catch {
-    throw new VendgateError(ErrorCode.PayloadNotJson, `the ${what} payload is not JSON (${payload.length} bytes)`, {
-      bytes: payload.length,
-    });
+    throw new VendgateError(
+      ErrorCode.PayloadNotJson,
+      `the ${what} payload is not JSON (${payload.length} bytes)`,
+      {
+        bytes: payload.length,
+      },
+    );
   }
 }

@@ -121,10 +121,16 @@ const CREATE_LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (
 )`;
 
 /** Applies every migration not yet recorded, each in its own locked transaction; returns the version reached. */
-export async function migrate(driver: SqlDriver, migrations: readonly Migration[] = MIGRATIONS): Promise<number> {
-  await driver.transaction(async (q) => {
-    await q.query(CREATE_LEDGER);
-  }, { exclusive: true });
+export async function migrate(
+  driver: SqlDriver,
+  migrations: readonly Migration[] = MIGRATIONS,
+): Promise<number> {
+  await driver.transaction(
+    async (q) => {
+      await q.query(CREATE_LEDGER);
+    },
+    { exclusive: true },
+  );
   const latest = migrations.at(-1)?.version ?? 0;
   const applied = await currentVersion(driver);
   if (applied > latest) {

@@ -70,10 +70,10 @@ function gatewayRepo(q: SqlExecutor): GatewayRepo {
       await q.query('UPDATE gateways SET last_seen_at = $2 WHERE gateway_id = $1', [gatewayId, at]);
     },
     async advanceWatermark(gatewayId, upTo) {
-      const r = await q.query('UPDATE gateways SET acked_up_to = $2 WHERE gateway_id = $1 AND acked_up_to < $2', [
-        gatewayId,
-        upTo,
-      ]);
+      const r = await q.query(
+        'UPDATE gateways SET acked_up_to = $2 WHERE gateway_id = $1 AND acked_up_to < $2',
+        [gatewayId, upTo],
+      );
       return r.rowCount === 1;
     },
     async setPublicKey(gatewayId, publicKey) {
@@ -103,7 +103,16 @@ function eventRepo(q: SqlExecutor): EventRepo {
       const r = await q.query(
         `INSERT INTO events (gateway_id, seq, event_id, type, ts, data, problem, received_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
-        [e.gatewayId, e.seq, e.eventId, e.type, e.ts, JSON.stringify(e.data ?? null), e.problem, e.receivedAt],
+        [
+          e.gatewayId,
+          e.seq,
+          e.eventId,
+          e.type,
+          e.ts,
+          JSON.stringify(e.data ?? null),
+          e.problem,
+          e.receivedAt,
+        ],
       );
       return r.rowCount === 1 ? 'stored' : 'duplicate';
     },
@@ -127,7 +136,9 @@ function eventRepo(q: SqlExecutor): EventRepo {
       const r =
         gatewayId === undefined
           ? await q.query<{ n: number }>('SELECT COUNT(*) AS n FROM events')
-          : await q.query<{ n: number }>('SELECT COUNT(*) AS n FROM events WHERE gateway_id = $1', [gatewayId]);
+          : await q.query<{ n: number }>('SELECT COUNT(*) AS n FROM events WHERE gateway_id = $1', [
+              gatewayId,
+            ]);
       return Number(r.rows[0]?.n ?? 0);
     },
     async coveredSeqsAbove(gatewayId, afterSeq, limit) {
@@ -283,7 +294,9 @@ function refundRepo(q: SqlExecutor): RefundRepo {
       return r.rows[0] ? refundRow(r.rows[0]) : undefined;
     },
     async forOrder(outTradeNo) {
-      const r = await q.query('SELECT * FROM refunds WHERE out_trade_no = $1 ORDER BY created_at', [outTradeNo]);
+      const r = await q.query('SELECT * FROM refunds WHERE out_trade_no = $1 ORDER BY created_at', [
+        outTradeNo,
+      ]);
       return r.rows.map(refundRow);
     },
     async due(at, limit = 100) {

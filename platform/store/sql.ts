@@ -37,7 +37,9 @@ export function toSqlitePlaceholders(sql: string): string {
   return sql.replace(/\$(\d+)/g, '@p$1');
 }
 
-export function toSqliteParams(params: readonly SqlValue[]): Record<string, string | number | bigint | null | Buffer> {
+export function toSqliteParams(
+  params: readonly SqlValue[],
+): Record<string, string | number | bigint | null | Buffer> {
   const named: Record<string, string | number | bigint | null | Buffer> = {};
   params.forEach((v, i) => {
     named[`p${i + 1}`] = v === undefined ? null : typeof v === 'boolean' ? (v ? 1 : 0) : v;

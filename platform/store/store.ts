@@ -24,7 +24,8 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   }
   let driver: SqlDriver;
   if (opts.backend === 'sqlite') {
-    if (!opts.sqlitePath) throw new VendgateError(ErrorCode.ConfigInvalid, 'the sqlite store needs a file path', {});
+    if (!opts.sqlitePath)
+      throw new VendgateError(ErrorCode.ConfigInvalid, 'the sqlite store needs a file path', {});
     driver = openSqliteDriver(opts.sqlitePath);
   } else {
     if (!opts.postgresUrl)
@@ -41,7 +42,8 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
 }
 
 function createStore(driver: SqlDriver, payerHashKey: Buffer): Store {
-  const hashPayerId = (payerId: string) => createHmac('sha256', payerHashKey).update(payerId, 'utf8').digest('hex');
+  const hashPayerId = (payerId: string) =>
+    createHmac('sha256', payerHashKey).update(payerId, 'utf8').digest('hex');
   let savepoints = 0;
   const txOn = (q: SqlExecutor): StoreTx => {
     const t: StoreTx = {

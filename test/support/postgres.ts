@@ -88,7 +88,8 @@ export async function startPostgres(opts: { durable?: boolean } = {}): Promise<P
     'max_connections=200',
   ];
   // Tests don't survive power loss anyway; the benchmark asks for a durable server to measure the real commit.
-  if (!opts.durable) settings.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
+  if (!opts.durable)
+    settings.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
   const [cmd, args] = asPostgres(join(bin, 'postgres'), settings);
   let stderr = '';
   const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
