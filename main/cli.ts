@@ -17,6 +17,7 @@ Commands:
   demo [--machines N] [--rate R] [--http-port P]
                                run a whole simulated site: embedded broker, SQLite file, N slot-board
                                machines on pty pairs, and a simulated platform placing R orders/s
+  platform start -c FILE       run the operator platform (payments, refunds, reconciliation) from FILE
   config check [--config FILE] validate a config file and print the result with defaults applied
   keys generate                print a new Ed25519 key pair (base64 raw) for signing platform commands
   sim slot-board --port PATH [--log FILE] [--config JSON]
@@ -54,6 +55,10 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'config':
       return runConfig(rest);
+    case 'platform': {
+      const { runPlatformCli } = await import('./platform.ts');
+      return runPlatformCli(rest);
+    }
     case 'keys':
       if (rest[0] !== 'generate') break;
       process.stdout.write(`${JSON.stringify(generateRawKeyPair(), null, 2)}\n`);
