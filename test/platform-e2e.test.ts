@@ -173,4 +173,35 @@ describe('the platform payments chain against the sandboxes and a real gateway',
     expect(ops).toContain(h.gatewayId);
     expect(ops).toContain('online');
   });
+
+  it('reconciles the day with both providers balanced to the fen and no mismatch, as JSON and as a page', async () => {
+    const day = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
+    const res = await fetch(`${platform.url}/api/reconcile/${day}`, { method: 'POST' });
+    expect(res.status).toBe(200);
+    const report = (await res.json()) as {
+      errors: unknown[];
+      mismatches: unknown[];
+      totals: Array<{
+        provider: string;
+        paid: number;
+        dispensed: number;
+        refunded: number;
+        balanced: boolean;
+      }>;
+    };
+    expect(report.errors).toEqual([]);
+    expect(report.mismatches).toEqual([]);
+    const wechat = report.totals.find((t) => t.provider === 'wechat');
+    expect(wechat).toMatchObject({ balanced: true, refunded: 350 });
+    expect(wechat!.paid).toBe(wechat!.dispensed + wechat!.refunded);
+    expect(report.totals.find((t) => t.provider === 'alipay')).toMatchObject({
+      paid: 350,
+      dispensed: 350,
+      balanced: true,
+    });
+    const saved = (await (await fetch(`${platform.url}/api/reconcile/${day}`)).json()) as { day: string };
+    expect(saved.day).toBe(day);
+    const html = await (await fetch(`${platform.url}/ops/reconcile/${day}`)).text();
+    expect(html).toContain('Mismatches (0)');
+  });
 });

@@ -9,9 +9,10 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { silentLogger } from '../core/log.ts';
+import { createRootLogger, type Log, silentLogger } from '../core/log.ts';
 import { type AlipaySandboxProcess, spawnAlipaySandbox } from '../firmware-sim/providers/alipay/spawn.ts';
 import { spawnWechatSandbox, type WechatSandboxProcess } from '../firmware-sim/providers/wechatpay/spawn.ts';
 import { platformOptionsFrom } from '../main/platform.ts';
@@ -153,13 +154,32 @@ export function platformConfig(i: PlatformConfigInput): Record<string, unknown> 
   };
 }
 
-export async function startPlatformInProcess(raw: Record<string, unknown>): Promise<PlatformService> {
-  return startPlatformService(platformOptionsFrom(raw, silentLogger(), String(raw.dataDir)));
+export async function startPlatformInProcess(
+  raw: Record<string, unknown>,
+  log?: Log,
+): Promise<PlatformService> {
+  return startPlatformService(platformOptionsFrom(raw, log ?? silentLogger(), String(raw.dataDir)));
+}
+
+/** A logger that keeps every line as parsed JSON, to check what was logged (and that no secret was). */
+export function capturingLog(): { log: Log; lines: Array<Record<string, unknown>>; text: () => string } {
+  const lines: Array<Record<string, unknown>> = [];
+  let raw = '';
+  const destination = new Writable({
+    write(chunk, _enc, done) {
+      raw += chunk.toString();
+      for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l));
+      done();
+    },
+  });
+  return { log: createRootLogger({ level: 'debug', destination }), lines, text: () => raw };
 }
 
 export interface PlatformProcess {
   readonly url: string;
   readonly child: ChildProcess | undefined;
+  /** Writes another config for the next start (same port and data directory). */
+  rewrite(raw: Record<string, unknown>): void;
   start(): Promise<void>;
   kill(signal?: NodeJS.Signals): void;
   stop(): Promise<void>;
@@ -174,6 +194,9 @@ export function platformProcess(raw: Record<string, unknown>): PlatformProcess {
   let child: ChildProcess | undefined;
   return {
     url,
+    rewrite(next: Record<string, unknown>) {
+      writeFileSync(path, stringify(next));
+    },
     get child() {
       return child;
     },

@@ -79,6 +79,8 @@ export async function handleNotification(
     return answer(false, 'failed', (err as Error).message);
   }
   if (settled.kind === 'unknown') return answer(false, 'unknown', settled.reason);
-  if (settled.kind === 'paid') await sendOrderPaid(ctx, settled.order);
+  // Not awaited: the provider's answer must not wait on the broker. Stored as paid, the order is sent by
+  // the repair pass if this send does not get through.
+  if (settled.kind === 'paid') void sendOrderPaid(ctx, settled.order);
   return answer(true, settled.kind, settled.kind === 'refunding' ? settled.reason : undefined);
 }

@@ -60,6 +60,8 @@ export async function closeExpiredOrders(ctx: PaymentsContext, limit = 100): Pro
 export async function pollOnce(ctx: PaymentsContext): Promise<PollSummary> {
   const { queried, paid } = await queryPendingOrders(ctx);
   const closed = await closeExpiredOrders(ctx);
-  const repaired = await repairPaidOrders(ctx);
+  // At start every recorded command is resent (repairPaidOrders in payments.ts); here only those whose
+  // publish has had time to get through, so a broker outage is not answered with a storm of copies.
+  const repaired = await repairPaidOrders(ctx, { resendRecordedAfterMs: 30_000 });
   return { queried, paid, closed, repaired };
 }
