@@ -1,8 +1,9 @@
 /**
  * Runs yesterday's reconciliation once a day, after the providers publish
- * their bills (WeChat Pay from 10:00 the next day, Alipay from 09:00;
- * Beijing time): each check runs it when the hour has passed and the
- * report is not there yet, so a platform restarted at noon still does it.
+ * the previous day's bills in the morning (WeChat Pay from 10:00 Beijing
+ * time): each check runs it when the hour has passed and the report is not
+ * there yet, so a platform restarted at noon still does it. A day with a
+ * bill that could not be fetched is not saved, so the next check retries.
  */
 import type { Log } from '../../core/log.ts';
 import { beijingDay } from './match.ts';
