@@ -128,8 +128,16 @@ async function drive(brokerUrl: string, name: string): Promise<IngestRun> {
       s.acked = Math.max(s.acked, upTo);
       publishMore(s);
     });
-    await c.subscribeAsync(`${TOPIC_ROOT}/+/ack`, { qos: 1 });
   }
+  // Each connection hears only its own gateways' acks, as each gateway would.
+  await Promise.all(
+    clients.map((c) =>
+      c.subscribeAsync(
+        states.filter((s) => s.client === c).map((s) => gatewayTopics(s.id).ack),
+        { qos: 1 },
+      ),
+    ),
+  );
   const t0 = performance.now();
   for (const s of states) publishMore(s);
   const total = GATEWAYS * EVENTS_PER_GATEWAY;
