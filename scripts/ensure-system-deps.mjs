@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // Makes sure the Debian packages the real-transport tests need are present:
 // socat (pty pairs for serial), mosquitto (the second broker the integration
-// suite runs against), chromium and CJK fonts (kiosk page tests). As root it installs what is missing with apt-get;
+// suite runs against), chromium and CJK fonts (kiosk page tests), postgresql (the platform store). As root it installs what is missing with apt-get;
 // otherwise it says exactly what to install and fails.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 
 const NEEDED = [
   { bin: 'socat', pkg: 'socat', why: 'pseudo-terminal pairs for the serial controller simulators' },
@@ -19,12 +19,21 @@ const NEEDED = [
     pkg: 'fonts-noto-cjk',
     why: 'CJK glyphs so zh-CN and ja kiosk screens render and can be checked for overflow',
   },
+  {
+    // Debian keeps the server binaries off PATH, under /usr/lib/postgresql/<major>/bin.
+    check: () => {
+      const root = '/usr/lib/postgresql';
+      return existsSync(root) && readdirSync(root).some((m) => existsSync(`${root}/${m}/bin/postgres`));
+    },
+    pkg: 'postgresql',
+    why: 'the PostgreSQL server the platform store tests and benchmark run against',
+  },
 ];
 
 const has = (bin) =>
   spawnSync('sh', ['-c', `command -v ${bin} || test -x /usr/sbin/${bin}`], { stdio: 'ignore' }).status === 0;
 
-const present = (n) => (n.file ? existsSync(n.file) : has(n.bin));
+const present = (n) => (n.check ? n.check() : n.file ? existsSync(n.file) : has(n.bin));
 const missing = NEEDED.filter((n) => !present(n));
 if (missing.length === 0) process.exit(0);
 

@@ -25,37 +25,49 @@ export async function ingestBatch(
   stats: FleetStats,
   log: Log,
 ): Promise<IngestResult> {
-  const watermarks = new Map<string, number>();
+  const gateways = [...new Set(batch.map((e) => e.gatewayId))];
+  let watermarks = new Map<string, number>();
   const highestStored = new Map<string, number>();
+  const noteStored = (e: EventInsert) => {
+    stats.stored++;
+    highestStored.set(e.gatewayId, Math.max(highestStored.get(e.gatewayId) ?? 0, e.seq));
+  };
   await store.tx(async (t) => {
-    for (const gw of new Set(batch.map((e) => e.gatewayId))) {
-      await t.gateways.ensure(gw, batch[0]!.receivedAt);
-      watermarks.set(gw, (await t.gateways.get(gw))?.ackedUpTo ?? 0);
-    }
+    // Round trips per batch, not per event: a fleet's batch touches hundreds of gateways.
+    await t.gateways.ensureMany(gateways, batch[0]!.receivedAt);
+    watermarks = await t.gateways.watermarks(gateways);
+    const plain: EventInsert[] = [];
+    const withWork: { e: EventInsert; handlers: readonly FleetEventHandler[] }[] = [];
     for (const e of batch) {
       // At or below the watermark it was stored (or acked to the gateway) before: a redelivery.
-      if (e.seq <= watermarks.get(e.gatewayId)!) {
+      if (e.seq <= (watermarks.get(e.gatewayId) ?? 0)) {
         stats.duplicates++;
         continue;
       }
       const handlers = e.problem === null ? handlersFor(e.type) : [];
-      const store1 = async (tx: StoreTx) => {
+      if (handlers.length > 0 || (e.problem === null && e.type === 'outbox.dropped'))
+        withWork.push({ e, handlers });
+      else plain.push(e);
+    }
+    const stored = await t.events.insertMany(plain);
+    for (const e of plain) {
+      // A key counts once: the same event twice in one batch is stored once and is a duplicate once.
+      if (stored.delete(`${e.gatewayId} ${e.seq}`)) noteStored(e);
+      else stats.duplicates++;
+    }
+    for (const { e, handlers } of withWork) {
+      const one = async (tx: StoreTx) => {
         if ((await tx.events.insert(e)) === 'duplicate') return false;
-        if (e.problem === null && e.type === 'outbox.dropped') {
+        if (e.type === 'outbox.dropped') {
           await tx.events.recordDropped(e.gatewayId, (e.data as { seqs: number[] }).seqs);
         }
         for (const h of handlers) await h(e as FleetEvent, tx);
         return true;
       };
       try {
-        // A savepoint only where a handler could fail alone; a bare insert cannot (DO NOTHING).
-        const stored = handlers.length > 0 ? await t.savepoint(store1) : await store1(t);
-        if (stored) {
-          stats.stored++;
-          highestStored.set(e.gatewayId, Math.max(highestStored.get(e.gatewayId) ?? 0, e.seq));
-        } else {
-          stats.duplicates++;
-        }
+        // A savepoint where a handler could fail alone: only its event and writes are undone.
+        if (await (handlers.length > 0 ? t.savepoint(one) : one(t))) noteStored(e);
+        else stats.duplicates++;
       } catch (err) {
         stats.handlerFailures++;
         log.error(
@@ -64,10 +76,16 @@ export async function ingestBatch(
         );
       }
     }
-    for (const [gw, from] of watermarks) {
-      const to = await walkWatermark(t, gw, from);
+    const covered = await t.events.coveredAboveWatermarks(gateways);
+    for (const gw of gateways) {
+      const from = watermarks.get(gw) ?? 0;
+      let to = from;
+      for (const s of covered.get(gw) ?? []) {
+        if (s !== to + 1) break;
+        to = s;
+      }
       if (to > from) await t.gateways.advanceWatermark(gw, to);
-      watermarks.set(gw, Math.max(from, to));
+      watermarks.set(gw, to);
       const high = highestStored.get(gw);
       if (high !== undefined && high > to) {
         stats.gapsDetected++;

@@ -38,6 +38,10 @@ export interface GatewayRepo {
   list(): Promise<GatewayRow[]>;
   /** Inserts the gateway when unknown (watermark 0); returns true when it was new. */
   ensure(gatewayId: string, at: number): Promise<boolean>;
+  /** `ensure` for many in one statement. */
+  ensureMany(gatewayIds: readonly string[], at: number): Promise<void>;
+  /** The stored watermarks of these gateways (absent ones are left out). */
+  watermarks(gatewayIds: readonly string[]): Promise<Map<string, number>>;
   /**
    * Records a status message: last status, online, outbox depth, last seen.
    * For a gateway with no stored event and a zero watermark whose status
@@ -79,6 +83,8 @@ export type EventInsertResult = 'stored' | 'duplicate';
 export interface EventRepo {
   /** Stores once by (gateway, seq) and by event id (`ON CONFLICT DO NOTHING`). */
   insert(e: EventInsert): Promise<EventInsertResult>;
+  /** `insert` for many rows in one statement; returns the `${gatewayId} ${seq}` keys that were stored. */
+  insertMany(rows: readonly EventInsert[]): Promise<Set<string>>;
   get(gatewayId: string, seq: number): Promise<EventRow | undefined>;
   byId(eventId: string): Promise<EventRow | undefined>;
   list(gatewayId: string, opts?: { afterSeq?: number; limit?: number; type?: string }): Promise<EventRow[]>;
@@ -88,6 +94,8 @@ export interface EventRepo {
    * (outbox.dropped), ascending, at most `limit`: what the watermark walks.
    */
   coveredSeqsAbove(gatewayId: string, afterSeq: number, limit: number): Promise<number[]>;
+  /** coveredSeqsAbove for many gateways at once, each above its stored watermark, ascending. */
+  coveredAboveWatermarks(gatewayIds: readonly string[]): Promise<Map<string, number[]>>;
   /** Records seqs an `outbox.dropped` said will never come (idempotent). */
   recordDropped(gatewayId: string, seqs: readonly number[]): Promise<void>;
 }

@@ -48,6 +48,24 @@ function gatewayRepo(q: SqlExecutor): GatewayRepo {
       );
       return r.rowCount === 1;
     },
+    async ensureMany(gatewayIds, at) {
+      if (gatewayIds.length === 0) return;
+      const values = gatewayIds.map((_, i) => `($${i + 2}, $1, $1)`).join(', ');
+      await q.query(
+        `INSERT INTO gateways (gateway_id, created_at, last_seen_at) VALUES ${values} ON CONFLICT DO NOTHING`,
+        [at, ...gatewayIds],
+      );
+    },
+    async watermarks(gatewayIds) {
+      const out = new Map<string, number>();
+      if (gatewayIds.length === 0) return out;
+      const r = await q.query<{ gateway_id: string; acked_up_to: number }>(
+        `SELECT gateway_id, acked_up_to FROM gateways WHERE gateway_id IN (${placeholders(gatewayIds.length, 1)})`,
+        gatewayIds,
+      );
+      for (const row of r.rows) out.set(String(row.gateway_id), Number(row.acked_up_to));
+      return out;
+    },
     async recordStatus(gatewayId, status, at) {
       await q.query(
         `INSERT INTO gateways (gateway_id, last_status, online, last_seen_at, outbox_depth, created_at)
@@ -116,6 +134,44 @@ function eventRepo(q: SqlExecutor): EventRepo {
       );
       return r.rowCount === 1 ? 'stored' : 'duplicate';
     },
+    async insertMany(rows) {
+      const stored = new Set<string>();
+      for (let i = 0; i < rows.length; i += EVENT_INSERT_CHUNK) {
+        const chunk = rows.slice(i, i + EVENT_INSERT_CHUNK);
+        const values = chunk.map((_, j) => `(${placeholders(8, j * 8 + 1)})`).join(', ');
+        const r = await q.query<{ gateway_id: string; seq: number }>(
+          `INSERT INTO events (gateway_id, seq, event_id, type, ts, data, problem, received_at)
+           VALUES ${values} ON CONFLICT DO NOTHING RETURNING gateway_id, seq`,
+          chunk.flatMap((e) => [
+            e.gatewayId,
+            e.seq,
+            e.eventId,
+            e.type,
+            e.ts,
+            JSON.stringify(e.data ?? null),
+            e.problem,
+            e.receivedAt,
+          ]),
+        );
+        for (const row of r.rows) stored.add(`${row.gateway_id} ${Number(row.seq)}`);
+      }
+      return stored;
+    },
+    async coveredAboveWatermarks(gatewayIds) {
+      const out = new Map<string, number[]>(gatewayIds.map((g) => [g, []]));
+      if (gatewayIds.length === 0) return out;
+      const list = placeholders(gatewayIds.length, 1);
+      const r = await q.query<{ gateway_id: string; seq: number }>(
+        `SELECT e.gateway_id, e.seq FROM events e JOIN gateways g ON g.gateway_id = e.gateway_id
+           WHERE e.gateway_id IN (${list}) AND e.seq > g.acked_up_to
+         UNION SELECT d.gateway_id, d.seq FROM dropped_seqs d JOIN gateways g ON g.gateway_id = d.gateway_id
+           WHERE d.gateway_id IN (${list}) AND d.seq > g.acked_up_to
+         ORDER BY 1, 2`,
+        gatewayIds,
+      );
+      for (const row of r.rows) out.get(String(row.gateway_id))?.push(Number(row.seq));
+      return out;
+    },
     async get(gatewayId, seq) {
       const r = await q.query('SELECT * FROM events WHERE gateway_id = $1 AND seq = $2', [gatewayId, seq]);
       return r.rows[0] ? eventRow(r.rows[0]) : undefined;
@@ -160,6 +216,14 @@ function eventRepo(q: SqlExecutor): EventRepo {
       }
     },
   };
+}
+
+/** Rows per multi-row INSERT: 8 parameters each stays far below SQLite's 32766 and PostgreSQL's 65535. */
+const EVENT_INSERT_CHUNK = 250;
+
+/** `$from, $from+1, ...` n placeholders. */
+function placeholders(n: number, from: number): string {
+  return Array.from({ length: n }, (_, i) => `$${from + i}`).join(', ');
 }
 
 function orderRepo(q: SqlExecutor, hashPayerId: (id: string) => string): OrderRepo {
