@@ -63,8 +63,6 @@ export const PaymentsConfigSchema = z
       .int()
       .min(10)
       .default(10 * 60_000),
-    /** An accepted refund is queried again this often until the provider says it succeeded. */
-    refundCheckMs: z.number().int().min(10).default(60_000),
   })
   .strict();
 
