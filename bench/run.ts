@@ -3,12 +3,13 @@
  * its bare baseline, with ratios. Results go to bench/results/*.json.
  *
  *   npm run bench                 all benchmarks
- *   npm run bench -- remote-vend  one of: remote-vend, select-then-pay, beacon-parse, coupons
+ *   npm run bench -- remote-vend  one of: remote-vend, select-then-pay, beacon-parse, coupons, platform-ingest
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { formatBeaconParseBench, runBeaconParseBench } from './beacon-parse.ts';
 import { formatCouponBench, runCouponBench } from './coupons.ts';
+import { formatPlatformIngestBench, runPlatformIngestBench } from './platform-ingest.ts';
 import {
   formatRemoteVendTargets,
   REMOTE_VEND_TARGETS,
@@ -95,6 +96,14 @@ async function main(): Promise<void> {
     const r = await runBeaconParseBench({ seconds: 8 });
     console.log(`${formatBeaconParseBench(r)}\n`);
     writeFileSync('bench/results/beacon-parse.json', `${JSON.stringify(r, null, 2)}\n`);
+  }
+  if (!only || only === 'platform-ingest') {
+    const r = await runPlatformIngestBench();
+    console.log(`${formatPlatformIngestBench(r)}\n`);
+    writeFileSync(
+      'bench/results/platform-ingest.json',
+      `${JSON.stringify({ date: new Date().toISOString(), ...r }, null, 2)}\n`,
+    );
   }
   if (!only || only === 'coupons') {
     const r = await runCouponBench();

@@ -6,6 +6,7 @@
  *   1xxx config        2xxx store         3xxx platform link / contract
  *   4xxx commands      5xxx order ledger  6xxx vending devices
  *   7xxx beacons/BLE   8xxx coupons       9xxx HTTP API / displays
+ *   10xxx platform (payments, refunds, reconciliation, operator API)
  *   11xxx payment providers (110xx shared, 111xx WeChat Pay, 112xx Alipay)
  *
  * Each code is declared once, below, with its name, the HTTP status the API
@@ -124,6 +125,17 @@ export const ErrorGroups = defineErrors({
         meaning:
           'The store is damaged, emptied or went backwards: safe mode until the operator restores or accepts it.',
       },
+      StoreTransitionInvalid: {
+        code: 2009,
+        status: 409,
+        meaning:
+          'A state change the platform store does not allow (e.g. an order from refunded back to paid).',
+      },
+      StoreUnavailable: {
+        code: 2010,
+        status: 503,
+        meaning: 'The platform database (PostgreSQL) cannot be reached or refused a query.',
+      },
     },
   },
   link: {
@@ -200,6 +212,11 @@ export const ErrorGroups = defineErrors({
         code: 3027,
         status: 500,
         meaning: "The gateway's own signing key file or configured seed cannot be read or is malformed.",
+      },
+      GatewayIdInvalid: {
+        code: 3028,
+        status: 400,
+        meaning: 'A topic names a gateway id that is not 1-64 letters, digits, _ or -.',
       },
     },
   },
@@ -675,6 +692,55 @@ export const ErrorGroups = defineErrors({
         code: 11212,
         status: 400,
         meaning: 'A value given to the Alipay adapter breaks the API limits (length, characters).',
+      },
+    },
+  },
+  platform: {
+    title: 'Platform payments',
+    first: 10000,
+    last: 10999,
+    errors: {
+      PlatformOrderUnknown: {
+        code: 10001,
+        status: 404,
+        meaning: 'No platform order has that out_trade_no.',
+      },
+      PlatformMachineUnknown: {
+        code: 10002,
+        status: 404,
+        meaning: 'The catalogue has no such gateway and machine, or no such product on it.',
+      },
+      PlatformProviderUnavailable: {
+        code: 10003,
+        status: 422,
+        meaning: 'The payment provider asked for is not configured on this platform.',
+      },
+      PlatformOrderState: {
+        code: 10004,
+        status: 409,
+        meaning:
+          'The order is not in a state that allows this (e.g. resolving an order that is not unresolved).',
+      },
+      PlatformOrderCreateRefused: {
+        code: 10005,
+        status: 422,
+        meaning:
+          'A gateway order.create was refused: unknown machine, price or currency not payable, deadline past.',
+      },
+      PlatformConfigInvalid: {
+        code: 10006,
+        status: 500,
+        meaning: 'The platform payments configuration breaks its schema.',
+      },
+      PlatformReportUnknown: {
+        code: 10007,
+        status: 404,
+        meaning: 'No reconciliation report exists for that day.',
+      },
+      PlatformUnauthorized: {
+        code: 10008,
+        status: 401,
+        meaning: 'The operator API needs a valid bearer token.',
       },
     },
   },

@@ -19,6 +19,7 @@ Commands:
   demo [--machines N] [--rate R] [--http-port P]
                                run a whole simulated site: embedded broker, SQLite file, N slot-board
                                machines on pty pairs, and a simulated platform placing R orders/s
+  platform start -c FILE       run the operator platform (payments, refunds, reconciliation) from FILE
   config check [--config FILE] validate a config file and print the result with defaults applied
   store accept [--config FILE] after restoring a store or deciding to go on with it, leave safe mode:
                                continues past the store's high-water mark (docs/failure-modes.md)
@@ -62,6 +63,10 @@ export async function main(argv: string[]): Promise<number> {
       return runConfig(rest);
     case 'store':
       return runStore(rest);
+    case 'platform': {
+      const { runPlatformCli } = await import('./platform.ts');
+      return runPlatformCli(rest);
+    }
     case 'keys':
       if (rest[0] === 'gateway') return runGatewayKey(rest.slice(1));
       if (rest[0] !== 'generate') break;

@@ -2,13 +2,14 @@
 // Makes sure the Debian packages a README command needs are present, before
 // it starts: `npm start` (the demo) needs socat for its pty pairs; `npm test`
 // also needs mosquitto (the second broker of the integration suite),
-// chromium and CJK fonts (kiosk page tests). As root it installs what is
+// chromium and CJK fonts (kiosk page tests) and postgresql (the platform
+// store's second backend). As root it installs what is
 // missing with apt-get; otherwise it prints one line naming the packages and
 // the command that installs them, and exits 1. Never a stack trace.
 //
 //   node scripts/ensure-system-deps.mjs demo|test
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
 const SOCAT = { bin: 'socat', pkg: 'socat', why: 'pseudo-terminal pairs for the simulated serial machines' };
@@ -26,6 +27,15 @@ const NEEDS = {
       file: '/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc',
       pkg: 'fonts-noto-cjk',
       why: 'CJK glyphs so zh-CN and ja kiosk screens render',
+    },
+    {
+      // Debian keeps the server binaries off PATH, under /usr/lib/postgresql/<major>/bin.
+      check: () => {
+        const root = '/usr/lib/postgresql';
+        return existsSync(root) && readdirSync(root).some((m) => existsSync(`${root}/${m}/bin/postgres`));
+      },
+      pkg: 'postgresql',
+      why: 'the PostgreSQL server the platform store tests and benchmark run against',
     },
   ],
 };
@@ -54,7 +64,7 @@ function onPath(bin) {
   });
 }
 
-const present = (n) => (n.file ? existsSync(n.file) : onPath(n.bin));
+const present = (n) => (n.check ? n.check() : n.file ? existsSync(n.file) : onPath(n.bin));
 const missing = needed.filter((n) => !present(n));
 if (missing.length === 0) process.exit(0);
 

@@ -1,0 +1,258 @@
+/**
+ * Platform event ingestion: 500 simulated gateways publish events over one
+ * Mosquitto broker; the platform's fleet link stores each once and acks it
+ * (SQLite file, then PostgreSQL), beside a bare baseline in the same run: an
+ * MQTT subscriber that only parses each event and acks the contiguous seq.
+ * Measures events/s, ack latency (publish -> the ack covering it) and the
+ * peak RSS of this process (broker and database servers excluded).
+ *
+ *   npm run bench -- platform-ingest
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import type { MqttClient } from 'mqtt';
+import { connectMqttAsync } from '../contract/mqtt-client.ts';
+import { generateRawKeyPair } from '../contract/signing.ts';
+import { gatewayTopics, parseTopic, TOPIC_ROOT } from '../contract/topics.ts';
+import { createFleetLink } from '../platform/fleet/link.ts';
+import { SigningKeyring } from '../platform/signing/keyring.ts';
+import type { StoreBackend } from '../platform/store/port.ts';
+import { openStore } from '../platform/store/store.ts';
+import { freePort } from '../testing/ports.ts';
+import { postgresAvailable, startPostgres } from '../testing/postgres.ts';
+import { tempDir } from '../testing/tmp.ts';
+import { waitUntil } from '../testing/wait.ts';
+import { fmt, summarize } from './stats.ts';
+
+export interface IngestRun {
+  name: string;
+  events: number;
+  seconds: number;
+  eventsPerSec: number;
+  ackLatencyMs: ReturnType<typeof summarize>;
+  peakRssMb: number;
+}
+
+export interface PlatformIngestResult {
+  gateways: number;
+  eventsPerGateway: number;
+  inFlightPerGateway: number;
+  publisherConnections: number;
+  runs: IngestRun[];
+}
+
+const GATEWAYS = 500;
+const EVENTS_PER_GATEWAY = 20;
+const IN_FLIGHT = 10;
+const PUBLISHERS = 20;
+
+async function startMosquitto(dir: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const port = await freePort();
+  const conf = join(dir, 'mosquitto.conf');
+  writeFileSync(
+    conf,
+    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 0\nmax_queued_messages 100000\n`,
+  );
+  const bin = existsSync('/usr/sbin/mosquitto') ? '/usr/sbin/mosquitto' : 'mosquitto';
+  const child: ChildProcess = spawn(bin, ['-c', conf], { stdio: 'ignore' });
+  await waitUntil(
+    () =>
+      new Promise<boolean>((resolve) => {
+        const s = connect({ port, host: '127.0.0.1' });
+        s.once('connect', () => {
+          s.destroy();
+          resolve(true);
+        });
+        s.once('error', () => resolve(false));
+      }),
+    { timeoutMs: 10_000, what: 'mosquitto up', everyMs: 25 },
+  );
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
+/** The load: GATEWAYS ids over PUBLISHERS connections, each gateway at most IN_FLIGHT unacked events. */
+async function drive(brokerUrl: string, name: string): Promise<IngestRun> {
+  const runId = randomUUID().slice(0, 8);
+  const clients: MqttClient[] = [];
+  for (let i = 0; i < PUBLISHERS; i++)
+    clients.push(await connectMqttAsync(brokerUrl, { clientId: `load-${runId}-${i}` }));
+  const latencies: number[] = [];
+  let peakRss = process.memoryUsage().rss;
+  const rssTimer = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }, 50);
+  const states = Array.from({ length: GATEWAYS }, (_, g) => ({
+    id: `bench-${runId}-${g}`,
+    client: clients[g % PUBLISHERS]!,
+    next: 1,
+    acked: 0,
+    sentAt: new Map<number, number>(),
+  }));
+  const byId = new Map(states.map((s) => [s.id, s]));
+  const publishMore = (s: (typeof states)[number]) => {
+    while (s.next <= EVENTS_PER_GATEWAY && s.next - s.acked <= IN_FLIGHT) {
+      const seq = s.next++;
+      const env = {
+        id: randomUUID(),
+        seq,
+        gatewayId: s.id,
+        ts: Date.now(),
+        type: 'machine.status',
+        data: { machineId: 'm1', online: seq % 2 === 0 },
+      };
+      s.sentAt.set(seq, performance.now());
+      s.client.publish(gatewayTopics(s.id).event('machine.status'), JSON.stringify(env), { qos: 1 });
+    }
+  };
+  for (const c of clients) {
+    c.on('message', (topic, payload) => {
+      const t = parseTopic(topic);
+      const s = t && byId.get(t.gatewayId);
+      if (!s) return;
+      const upTo = (JSON.parse(payload.toString('utf8')) as { upTo: number }).upTo;
+      const now = performance.now();
+      for (let q = s.acked + 1; q <= upTo; q++) {
+        const at = s.sentAt.get(q);
+        if (at !== undefined) latencies.push(now - at);
+        s.sentAt.delete(q);
+      }
+      s.acked = Math.max(s.acked, upTo);
+      publishMore(s);
+    });
+  }
+  // Each connection hears only its own gateways' acks, as each gateway would.
+  await Promise.all(
+    clients.map((c) =>
+      c.subscribeAsync(
+        states.filter((s) => s.client === c).map((s) => gatewayTopics(s.id).ack),
+        { qos: 1 },
+      ),
+    ),
+  );
+  const t0 = performance.now();
+  for (const s of states) publishMore(s);
+  const total = GATEWAYS * EVENTS_PER_GATEWAY;
+  await waitUntil(() => latencies.length >= total, {
+    timeoutMs: 300_000,
+    what: `${name}: every event acked`,
+    everyMs: 5,
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  clearInterval(rssTimer);
+  await Promise.all(clients.map((c) => c.endAsync(true)));
+  return {
+    name,
+    events: total,
+    seconds,
+    eventsPerSec: total / seconds,
+    ackLatencyMs: summarize(latencies),
+    peakRssMb: peakRss / 2 ** 20,
+  };
+}
+
+/** The baseline: parse each event and ack the contiguous seq per gateway every 5 ms, storing nothing. */
+async function bareSubscriber(brokerUrl: string): Promise<() => Promise<void>> {
+  const c = await connectMqttAsync(brokerUrl, { clientId: `bare-${randomUUID()}` });
+  const contiguous = new Map<string, number>();
+  const due = new Set<string>();
+  c.on('message', (topic, payload) => {
+    const t = parseTopic(topic);
+    if (!t) return;
+    const env = JSON.parse(payload.toString('utf8')) as { seq: number };
+    const at = contiguous.get(t.gatewayId) ?? 0;
+    if (env.seq === at + 1) contiguous.set(t.gatewayId, env.seq);
+    due.add(t.gatewayId);
+  });
+  await c.subscribeAsync(`${TOPIC_ROOT}/+/evt/#`, { qos: 1 });
+  const timer = setInterval(() => {
+    for (const gw of due)
+      c.publish(gatewayTopics(gw).ack, JSON.stringify({ upTo: contiguous.get(gw) ?? 0 }), { qos: 1 });
+    due.clear();
+  }, 5);
+  return async () => {
+    clearInterval(timer);
+    await c.endAsync(true);
+  };
+}
+
+async function platformRun(brokerUrl: string, backend: StoreBackend, dir: string, postgresUrl?: string) {
+  const store = await openStore({
+    backend,
+    sqlitePath: join(dir, `platform-${backend}.db`),
+    postgresUrl,
+    payerHashKey: Buffer.alloc(32, 1),
+  });
+  const link = createFleetLink({
+    brokerUrl,
+    store,
+    signer: new SigningKeyring([{ keyId: 'default', privateKey: generateRawKeyPair().privateKey }]),
+    protocolVersion: 5,
+  });
+  await link.start();
+  try {
+    return await drive(brokerUrl, `vendgate platform, ${backend}`);
+  } finally {
+    await link.stop();
+    await store.close();
+  }
+}
+
+export async function runPlatformIngestBench(): Promise<PlatformIngestResult> {
+  const tmp = tempDir('vendgate-bench-ingest-');
+  const broker = await startMosquitto(tmp.dir);
+  const runs: IngestRun[] = [];
+  try {
+    const stopBare = await bareSubscriber(broker.url);
+    runs.push(await drive(broker.url, 'bare: parse + ack, no store'));
+    await stopBare();
+    runs.push(await platformRun(broker.url, 'sqlite', tmp.dir));
+    if (postgresAvailable()) {
+      // Durable (fsync on), as a fleet would run it.
+      const pg = await startPostgres({ durable: true });
+      try {
+        runs.push(await platformRun(broker.url, 'postgres', tmp.dir, await pg.createDatabase()));
+      } finally {
+        await pg.stop();
+      }
+    }
+  } finally {
+    await broker.stop();
+    tmp.cleanup();
+  }
+  return {
+    gateways: GATEWAYS,
+    eventsPerGateway: EVENTS_PER_GATEWAY,
+    inFlightPerGateway: IN_FLIGHT,
+    publisherConnections: PUBLISHERS,
+    runs,
+  };
+}
+
+export function formatPlatformIngestBench(r: PlatformIngestResult): string {
+  const row = (x: IngestRun) =>
+    `${x.name.padEnd(34)} ${fmt(x.eventsPerSec, 0).padStart(9)} ${fmt(x.ackLatencyMs.p50).padStart(8)} ${fmt(x.ackLatencyMs.p99).padStart(8)} ${fmt(x.peakRssMb, 1).padStart(8)}`;
+  const bare = r.runs[0]!;
+  return [
+    `platform ingest: ${r.gateways} gateways x ${r.eventsPerGateway} events (${r.inFlightPerGateway} in flight each) over ${r.publisherConnections} connections, Mosquitto`,
+    '',
+    `${'path'.padEnd(34)} ${'events/s'.padStart(9)} ${'ack p50'.padStart(8)} ${'ack p99'.padStart(8)} ${'RSS MB'.padStart(8)}`,
+    ...r.runs.map(row),
+    '',
+    ...r.runs
+      .slice(1)
+      .map(
+        (x) =>
+          `${x.name}: throughput ${fmt(x.eventsPerSec / bare.eventsPerSec)}x of bare, ack p99 +${fmt(x.ackLatencyMs.p99 - bare.ackLatencyMs.p99)} ms`,
+      ),
+    '(RSS: this process, load generator included; broker and PostgreSQL are their own processes)',
+  ].join('\n');
+}

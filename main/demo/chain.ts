@@ -1,0 +1,238 @@
+/**
+ * The whole payments chain for `npm start`: the WeChat Pay and Alipay
+ * sandboxes (their own processes, their own keys), the platform service on
+ * a SQLite file, and the gateway with its simulated site on the embedded
+ * broker. The machines' static QR codes open the platform's phone page; the
+ * order page links to the sandbox's simulated phone, so a person can buy a
+ * drink by hand and watch it dispense (or, after a jam, be refunded at the
+ * sandbox). Simulated customers keep buying in the background.
+ */
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createRootLogger, namespaced } from '../../core/log.ts';
+import { spawnAlipaySandbox } from '../../firmware-sim/providers/alipay/spawn.ts';
+import { spawnWechatSandbox } from '../../firmware-sim/providers/wechatpay/spawn.ts';
+import { parseConfig } from '../../gateway/config/load.ts';
+import { parsePaymentsConfig } from '../../platform/payments/config.ts';
+import { AlipayProvider } from '../../platform/providers/alipay/index.ts';
+import { WechatPayProvider } from '../../platform/providers/wechatpay/index.ts';
+import { startPlatformService } from '../../platform/service.ts';
+import { startGateway } from '../gateway.ts';
+import { waitForSignal } from '../signals.ts';
+import { DEMO_BEACON, startSimSite } from './site.ts';
+
+const MCHID = '1230000109';
+const APPID = 'wxd678efh567hg6787';
+const SERIAL = '1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C';
+const ALIPAY_APP = '2021000000000042';
+const ALIPAY_SELLER = '2088000000000042';
+
+function rsa() {
+  const k = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return {
+    privatePem: k.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicPem: k.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  };
+}
+
+export async function runChainDemo(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      machines: { type: 'string', default: '2' },
+      cashless: { type: 'string', default: '1' },
+      rate: { type: 'string', default: '0.2' },
+      'http-port': { type: 'string', default: '8080' },
+      'platform-port': { type: 'string', default: '8090' },
+      'broker-port': { type: 'string', default: '1883' },
+      dir: { type: 'string', default: './data/demo' },
+      platform: { type: 'string' },
+    },
+  });
+  const dir = resolve(values.dir);
+  const platformPort = Number(values['platform-port']);
+  const base = `http://127.0.0.1:${platformPort}`;
+  const log = createRootLogger({ level: 'info', pretty: true });
+
+  const merchant = rsa();
+  const app = rsa();
+  const apiV3Key = randomBytes(16).toString('hex');
+  const [wechatSandbox, alipaySandbox] = await Promise.all([
+    spawnWechatSandbox({
+      mode: 'domestic',
+      mchid: MCHID,
+      appid: APPID,
+      merchantSerialNo: SERIAL,
+      merchantPublicKeyPem: merchant.publicPem,
+      apiV3Key,
+      retryScale: 0.01,
+    }),
+    spawnAlipaySandbox({
+      appPublicKey: app.publicPem,
+      appId: ALIPAY_APP,
+      sellerId: ALIPAY_SELLER,
+      retryScale: 0.01,
+      billsSameDay: true,
+    }),
+  ]);
+
+  const site = await startSimSite({
+    dir,
+    machines: Number(values.machines),
+    cashlessMachines: Number(values.cashless),
+    beacons: true,
+    httpPort: Number(values['http-port']),
+    brokerPort: Number(values['broker-port']),
+  });
+  const gatewayId = site.config.gatewayId ?? 'demo-site';
+  // The machines' stickers open the platform's phone page for that machine.
+  for (const m of site.config.machines ?? []) {
+    if (m.display) m.display.staticQrUrl = `${base}/m/${gatewayId}/${m.id}`;
+  }
+  const config = parseConfig(site.config, 'demo site');
+  const gw = await startGateway({ config, log });
+
+  const catalogue = [
+    {
+      gatewayId,
+      machines: site.machines.map((m) => {
+        const entry = config.machines.find((c) => c.id === m.id);
+        return {
+          machineId: m.id,
+          name: entry?.display?.name ?? m.id,
+          currency: entry?.currency ?? 'CNY',
+          products: (entry?.slots ?? []).map((s) => ({
+            slot: s.slot,
+            name: s.name ?? `Slot ${s.slot}`,
+            price: (s as { price?: number }).price ?? 350,
+          })),
+        };
+      }),
+    },
+  ];
+  const plog = namespaced(log, 'platform');
+  const platform = await startPlatformService({
+    dataDir: join(dir, 'platform'),
+    store: {
+      backend: 'sqlite',
+      sqlitePath: join(dir, 'platform', 'platform.db'),
+      payerHashKey: randomBytes(32),
+    },
+    fleet: { brokerUrl: gw.brokerUrl, protocolVersion: 4 },
+    signingKeys: [{ keyId: 'default', privateKey: site.keys.privateKey }],
+    providers: {
+      wechat: new WechatPayProvider({
+        config: {
+          baseUrl: wechatSandbox.url,
+          mchid: MCHID,
+          appid: APPID,
+          merchantSerialNo: SERIAL,
+          merchantPrivateKey: merchant.privatePem,
+          apiV3Key,
+          platformKeys: { [wechatSandbox.platformSerial]: wechatSandbox.platformPublicKeyPem },
+          timeoutMs: 3000,
+        },
+        refundNotifyUrl: `${base}/notify/wechat`,
+        log: namespaced(log, 'wechatpay'),
+      }),
+      alipay: new AlipayProvider(
+        {
+          gatewayUrl: alipaySandbox.gatewayUrl,
+          appId: ALIPAY_APP,
+          sellerId: ALIPAY_SELLER,
+          appPrivateKey: app.privatePem,
+          alipayPublicKey: alipaySandbox.alipayPublicKey,
+          requestTimeoutMs: 3000,
+        },
+        { log: namespaced(log, 'alipay') },
+      ),
+    },
+    payments: parsePaymentsConfig({
+      publicBaseUrl: base,
+      catalogue,
+      pollIntervalMs: 5000,
+      refundRetryMs: 1000,
+    }),
+    http: {
+      host: '127.0.0.1',
+      port: platformPort,
+      payLinks: {
+        wechat: (qr) => `${wechatSandbox.url}/sandbox/phone?code=${encodeURIComponent(qr)}`,
+        alipay: (qr) => `${alipaySandbox.phoneUrl}?qr=${encodeURIComponent(qr)}`,
+      },
+    },
+    log: plog,
+  });
+
+  log.info(
+    { dashboard: gw.httpUrl, platform: `${base}/ops`, wechat: wechatSandbox.url, alipay: alipaySandbox.url },
+    `demo chain running: dashboard ${gw.httpUrl}/ · platform ${base}/ops (Ctrl-C to stop)`,
+  );
+  for (const m of site.machines) {
+    log.info(
+      `buy a drink at ${m.id} by hand: open ${base}/m/${gatewayId}/${m.id} (its kiosk: ${gw.httpUrl}/display/${m.id})`,
+    );
+  }
+  for (const c of site.cashless) {
+    log.info(
+      `select on ${c.id}: npx vendgate sim select --control ${c.controlPort} --item 2, then pay the QR on ${gw.httpUrl}/display/${c.id}`,
+    );
+  }
+  log.info(
+    `a jam gives a refund: the machines' simulators jam now and then; refunds show at ${base}/ops and in the sandbox bills`,
+  );
+
+  // Simulated customers: buy on the phone page's API and pay on the sandbox phone (most of the time).
+  let n = 0;
+  const customers = setInterval(
+    () => {
+      const m = site.machines[n % site.machines.length];
+      const provider = n % 2 ? 'alipay' : 'wechat';
+      const willPay = n++ % 6 !== 5;
+      if (!m) return;
+      const jam = n % 7 === 0 && m === site.machines[0];
+      if (jam) m.board.fault({ fault: 'jam', slot: 6, count: 1 });
+      void (async () => {
+        const res = await fetch(`${base}/m/${gatewayId}/${m.id}/orders`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ slot: jam ? 6 : 1 + (n % 5), provider }),
+        });
+        const o = (await res.json()) as { outTradeNo?: string; qrContent?: string };
+        if (!o.qrContent) return;
+        if (!willPay) return;
+        if (provider === 'wechat') await wechatSandbox.pay(o.qrContent);
+        else await alipaySandbox.phone.pay(o.qrContent);
+      })().catch((err: Error) => plog.warn({ err: err.message }, 'a simulated customer gave up'));
+    },
+    Math.max(500, 1000 / Number(values.rate)),
+  );
+  // Select-then-pay: a button pressed now and then; the shown code is paid on the sandbox phone.
+  let press = 0;
+  const cashlessCustomers = setInterval(() => {
+    for (const c of site.cashless) {
+      c.sim.select(1 + (press++ % 6));
+      setTimeout(() => {
+        const screen = gw.displays.current(c.id)?.screen;
+        if (screen?.kind === 'awaiting-payment' && press % 4 !== 0)
+          void wechatSandbox.pay(screen.paymentUrl).catch(() => {});
+      }, 4000);
+    }
+  }, 25_000);
+  let shake = 0;
+  const shakes = setInterval(() => {
+    const claim = { userId: `demo-visitor-${shake++ % 7}`, beaconId: DEMO_BEACON, seenAt: Date.now() };
+    void platform.fleet.sendCommand(gatewayId, 'coupon.claim', claim).catch(() => {});
+  }, 15_000);
+
+  await waitForSignal();
+  clearInterval(customers);
+  clearInterval(cashlessCustomers);
+  clearInterval(shakes);
+  await platform.stop();
+  await gw.stop();
+  await site.stop();
+  await Promise.allSettled([wechatSandbox.stop(), alipaySandbox.stop()]);
+  return 0;
+}

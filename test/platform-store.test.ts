@@ -1,0 +1,313 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode } from '../core/errors.ts';
+import type { Store, StoreBackend } from '../platform/store/port.ts';
+import { openStore } from '../platform/store/store.ts';
+import { cleanupsAfterEach, expectVendgateError, tempDir } from '../testing/index.ts';
+import { type PostgresHandle, startPostgres } from './support/postgres.ts';
+
+const KEY = Buffer.from('0123456789abcdef0123456789abcdef');
+const cleanups = cleanupsAfterEach();
+let pg: PostgresHandle | undefined;
+
+beforeAll(async () => {
+  pg = await startPostgres();
+});
+afterAll(async () => {
+  await pg?.stop();
+});
+
+/** A fresh store: a new SQLite file, or a new PostgreSQL database. */
+async function freshStore(backend: StoreBackend): Promise<{ store: Store; reopen: () => Promise<Store> }> {
+  const tmp = tempDir('vendgate-pstore-');
+  cleanups.push(tmp.cleanup);
+  const sqlitePath = join(tmp.dir, 'platform.db');
+  const postgresUrl = backend === 'postgres' ? await pg!.createDatabase() : undefined;
+  const open = async () => {
+    const s = await openStore({ backend, sqlitePath, postgresUrl, payerHashKey: KEY });
+    cleanups.push(() => s.close());
+    return s;
+  };
+  return { store: await open(), reopen: open };
+}
+
+function event(gatewayId: string, seq: number, over: Partial<{ eventId: string; type: string }> = {}) {
+  return {
+    gatewayId,
+    seq,
+    eventId: over.eventId ?? `00000000-0000-4000-8000-${String(seq).padStart(12, '0')}`,
+    type: over.type ?? 'machine.status',
+    ts: 1_700_000_000_000 + seq,
+    data: { machineId: 'm1', online: true },
+    problem: null,
+    receivedAt: 1_700_000_000_500 + seq,
+  };
+}
+
+const order = (outTradeNo: string) => ({
+  outTradeNo,
+  gatewayId: 'gw1',
+  machineId: 'm1',
+  slot: 3,
+  amount: 350,
+  currency: 'CNY',
+  provider: 'wechat',
+  expiresAt: 2_000,
+  createdAt: 1_000,
+});
+
+describe.each(['sqlite', 'postgres'] as const)('the platform store on %s', (backend) => {
+  it('applies its migrations once and records them, so reopening changes nothing', async () => {
+    const { store, reopen } = await freshStore(backend);
+    expect(await store.schemaVersion()).toBe(1);
+    await store.gateways.ensure('gw1', 5);
+    await store.close();
+    const again = await reopen();
+    expect(await again.schemaVersion()).toBe(1);
+    expect((await again.gateways.get('gw1'))?.createdAt).toBe(5);
+  });
+
+  it('stores an event once by (gateway, seq) and once by event id', async () => {
+    const { store } = await freshStore(backend);
+    expect(await store.events.insert(event('gw1', 1))).toBe('stored');
+    expect(await store.events.insert(event('gw1', 1))).toBe('duplicate');
+    // Same seq, another id (a gateway that lost its database) and same id, another seq: both refused.
+    expect(
+      await store.events.insert(event('gw1', 1, { eventId: '10000000-0000-4000-8000-000000000001' })),
+    ).toBe('duplicate');
+    expect(await store.events.insert({ ...event('gw1', 2), eventId: event('gw1', 1).eventId })).toBe(
+      'duplicate',
+    );
+    expect(
+      await store.events.insert(event('gw2', 1, { eventId: '20000000-0000-4000-8000-000000000001' })),
+    ).toBe('stored');
+    expect(await store.events.count()).toBe(2);
+    const back = await store.events.get('gw1', 1);
+    expect(back).toEqual(event('gw1', 1));
+  });
+
+  it('lists covered seqs above a watermark, stored and reported dropped together', async () => {
+    const { store } = await freshStore(backend);
+    for (const s of [1, 2, 4, 7]) await store.events.insert(event('gw1', s));
+    await store.events.recordDropped('gw1', [3, 5]);
+    await store.events.recordDropped('gw1', [3]);
+    expect(await store.events.coveredSeqsAbove('gw1', 1, 100)).toEqual([2, 3, 4, 5, 7]);
+    expect(await store.events.coveredSeqsAbove('gw1', 0, 2)).toEqual([1, 2]);
+  });
+
+  it('moves a watermark only forward', async () => {
+    const { store } = await freshStore(backend);
+    await store.gateways.ensure('gw1', 1);
+    expect(await store.gateways.advanceWatermark('gw1', 5)).toBe(true);
+    expect(await store.gateways.advanceWatermark('gw1', 3)).toBe(false);
+    expect(await store.gateways.advanceWatermark('gw1', 5)).toBe(false);
+    expect((await store.gateways.get('gw1'))?.ackedUpTo).toBe(5);
+  });
+
+  it('learns a new gateway watermark from a birth with an empty outbox, and never for one it has events of', async () => {
+    const { store } = await freshStore(backend);
+    const birth = {
+      state: 'online' as const,
+      gatewayId: 'gw1',
+      lastSeq: 41,
+      outbox: { pending: 0, dropped: 0, expired: 0 },
+    };
+    await store.gateways.recordStatus('gw1', birth, 10);
+    const g = await store.gateways.get('gw1');
+    expect(g).toMatchObject({
+      ackedUpTo: 41,
+      watermarkSource: 'status',
+      online: true,
+      outboxDepth: 0,
+      lastSeenAt: 10,
+    });
+    expect(g?.lastStatus).toEqual(birth);
+
+    await store.events.insert(event('gw2', 1));
+    await store.gateways.recordStatus('gw2', { ...birth, gatewayId: 'gw2' }, 10);
+    expect((await store.gateways.get('gw2'))?.ackedUpTo).toBe(0);
+    // Pending events and no ackedSeq: lastSeq - pending could skip one, so nothing is learned.
+    await store.gateways.recordStatus(
+      'gw3',
+      { ...birth, gatewayId: 'gw3', outbox: { pending: 4, dropped: 0, expired: 0 } },
+      10,
+    );
+    expect((await store.gateways.get('gw3'))?.ackedUpTo).toBe(0);
+    await store.gateways.recordStatus('gw1', { state: 'offline', gatewayId: 'gw1' }, 20);
+    expect(await store.gateways.get('gw1')).toMatchObject({ online: false, outboxDepth: 0, ackedUpTo: 41 });
+  });
+
+  it('moves an order through its states only by conditional updates, so of two racers exactly one wins', async () => {
+    const { store } = await freshStore(backend);
+    expect(await store.orders.create(order('o-000001'))).toBe(true);
+    expect(await store.orders.create(order('o-000001'))).toBe(false);
+    const racers = await Promise.all([
+      store.tx((t) => t.orders.transition('o-000001', 'created', 'paid', 1_100, { transactionId: 'tx-a' })),
+      store.tx((t) => t.orders.transition('o-000001', 'created', 'paid', 1_100, { transactionId: 'tx-b' })),
+    ]);
+    expect(racers.filter(Boolean)).toHaveLength(1);
+    expect(
+      await store.orders.transition('o-000001', 'paid', 'refund_requested', 1_200, { reason: 'jam' }),
+    ).toBe(true);
+    expect(await store.orders.transition('o-000001', 'paid', 'dispensed', 1_300)).toBe(false);
+    expect(await store.orders.transition('o-000001', 'refund_requested', 'refunded', 1_400)).toBe(true);
+    const o = await store.orders.get('o-000001');
+    expect(o).toMatchObject({
+      state: 'refunded',
+      reason: 'jam',
+      amount: 350,
+      currency: 'CNY',
+      updatedAt: 1_400,
+    });
+    expect(['tx-a', 'tx-b']).toContain(o?.transactionId);
+    await expectVendgateError(
+      store.orders.transition('o-000001', 'refunded', 'paid', 1_500),
+      ErrorCode.StoreTransitionInvalid,
+    );
+  });
+
+  it('keeps a cross-border payment and only an HMAC of the payer id, which retention clears', async () => {
+    const { store } = await freshStore(backend);
+    await store.orders.create(order('o-000002'));
+    await store.orders.transition('o-000002', 'created', 'paid', 1_100, {
+      transactionId: 'tx-2',
+      payerAmount: 2_650,
+      payerCurrency: 'CNY',
+      exchangeRate: '7.5714',
+      payerId: 'oUpF8uMuAJO_M2pxb1Q9zNjWeS6o',
+      paidAt: 1_090,
+    });
+    const paid = await store.orders.get('o-000002');
+    expect(paid).toMatchObject({
+      payerAmount: 2_650,
+      payerCurrency: 'CNY',
+      exchangeRate: '7.5714',
+      paidAt: 1_090,
+    });
+    expect(paid?.payerHash).toBe(store.hashPayerId('oUpF8uMuAJO_M2pxb1Q9zNjWeS6o'));
+    expect(paid?.payerHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(JSON.stringify(paid)).not.toContain('oUpF8uMuAJO');
+    await store.orders.transition('o-000002', 'paid', 'dispensed', 1_200);
+    await store.events.insert({ ...event('gw1', 1), receivedAt: 1_000 });
+    await store.events.insert({ ...event('gw1', 2), receivedAt: 9_000 });
+    await store.notifications.record('wechat', 'tx-2', 'o-000002', 1_000);
+    const purged = await store.purge(5_000);
+    expect(purged).toEqual({ events: 1, notifications: 1, payerHashesCleared: 1 });
+    expect((await store.orders.get('o-000002'))?.payerHash).toBeNull();
+    expect(await store.events.count('gw1')).toBe(1);
+  });
+
+  it('dedupes provider notifications by provider and key', async () => {
+    const { store } = await freshStore(backend);
+    expect(await store.notifications.record('wechat', 'n-1', 'o-000003', 1)).toBe(true);
+    expect(await store.notifications.record('wechat', 'n-1', 'o-000003', 2)).toBe(false);
+    expect(await store.notifications.record('alipay', 'n-1', null, 2)).toBe(true);
+    expect(await store.notifications.seen('wechat', 'n-1')).toBe(true);
+    expect(await store.notifications.seen('wechat', 'n-2')).toBe(false);
+  });
+
+  it('keeps one refund per out_refund_no and per source event, and records each attempt once', async () => {
+    const { store } = await freshStore(backend);
+    const refund = {
+      outRefundNo: 'r-o-000004',
+      outTradeNo: 'o-000004',
+      amount: 350,
+      currency: 'CNY',
+      reason: 'vend failed',
+      sourceEventId: 'evt-1',
+      nextAttemptAt: 100,
+      createdAt: 50,
+    };
+    expect(await store.refunds.create(refund)).toBe(true);
+    expect(await store.refunds.create({ ...refund, outRefundNo: 'r-other' })).toBe(false);
+    expect(await store.refunds.due(99)).toEqual([]);
+    expect((await store.refunds.due(100)).map((r) => r.outRefundNo)).toEqual(['r-o-000004']);
+    const next = { state: 'pending' as const, nextAttemptAt: 200, outcome: 'provider timeout' };
+    const both = await Promise.all([
+      store.refunds.recordAttempt('r-o-000004', 'pending', 0, next, 110),
+      store.refunds.recordAttempt('r-o-000004', 'pending', 0, next, 110),
+    ]);
+    expect(both.filter(Boolean)).toHaveLength(1);
+    expect(
+      await store.refunds.recordAttempt(
+        'r-o-000004',
+        'pending',
+        1,
+        { state: 'accepted', nextAttemptAt: 300, providerRefundId: 'wx-r-1' },
+        210,
+      ),
+    ).toBe(true);
+    expect(await store.refunds.get('r-o-000004')).toMatchObject({
+      state: 'accepted',
+      attempts: 2,
+      nextAttemptAt: 300,
+      providerRefundId: 'wx-r-1',
+      outcome: 'provider timeout',
+    });
+    expect(await store.refunds.forOrder('o-000004')).toHaveLength(1);
+  });
+
+  it('records a command before it is published and marks it published once', async () => {
+    const { store } = await freshStore(backend);
+    const c = {
+      commandId: 'cmd-00000001',
+      gatewayId: 'gw1',
+      type: 'order.paid',
+      payload: '{"body":"{}"}',
+      at: 5,
+    };
+    expect(await store.commands.record(c)).toBe(true);
+    expect(await store.commands.record(c)).toBe(false);
+    expect(await store.commands.transition('cmd-00000001', 'recorded', 'published', 9)).toBe(true);
+    expect(await store.commands.transition('cmd-00000001', 'recorded', 'published', 9)).toBe(false);
+    expect(await store.commands.list({ gatewayId: 'gw1' })).toEqual(
+      [{ ...c, at: undefined, createdAt: 5, state: 'published', publishedAt: 9 }].map(
+        ({ at: _, ...row }) => row,
+      ),
+    );
+  });
+
+  it('rolls a failed transaction back whole, and a failed savepoint back alone', async () => {
+    const { store } = await freshStore(backend);
+    await expect(
+      store.tx(async (t) => {
+        await t.events.insert(event('gw1', 1));
+        throw new Error('handler broke');
+      }),
+    ).rejects.toThrow('handler broke');
+    expect(await store.events.count()).toBe(0);
+    await store.tx(async (t) => {
+      await t.events.insert(event('gw1', 1));
+      await t
+        .savepoint(async (sp) => {
+          await sp.events.insert(event('gw1', 2));
+          throw new Error('only this part');
+        })
+        .catch(() => {});
+      await t.events.insert(event('gw1', 3));
+    });
+    expect((await store.events.list('gw1')).map((e) => e.seq)).toEqual([1, 3]);
+  });
+});
+
+describe('opening the platform store', () => {
+  it('refuses a payer hash key shorter than 16 bytes', async () => {
+    const tmp = tempDir();
+    cleanups.push(tmp.cleanup);
+    await expectVendgateError(
+      openStore({ backend: 'sqlite', sqlitePath: join(tmp.dir, 'x.db'), payerHashKey: Buffer.alloc(8) }),
+      ErrorCode.ConfigInvalid,
+    );
+  });
+
+  it('names PostgreSQL as unreachable when nothing listens', async () => {
+    await expectVendgateError(
+      openStore({
+        backend: 'postgres',
+        postgresUrl: 'postgres://postgres@127.0.0.1:1/none',
+        payerHashKey: KEY,
+      }),
+      ErrorCode.StoreUnavailable,
+    );
+  });
+});
