@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectMqttAsync } from '../contract/mqtt-client.ts';
+import { requestDigest, SignedEnvelope } from '../contract/signed.ts';
+import { publicKeyFromBase64, verifyBody } from '../contract/signing.ts';
 import { gatewayTopics } from '../contract/topics.ts';
 import { createFleetLink } from '../platform/fleet/link.ts';
 import type { FleetLink } from '../platform/fleet/port.ts';
@@ -10,6 +12,7 @@ import { SigningKeyring } from '../platform/signing/keyring.ts';
 import type { Store, StoreBackend } from '../platform/store/port.ts';
 import { openStore } from '../platform/store/store.ts';
 import { cleanupsAfterEach, tempDir, waitUntil } from '../testing/index.ts';
+import { gatewaySigner } from './support/gateway-signer.ts';
 import { type PostgresHandle, startPostgres } from './support/postgres.ts';
 import { startRig } from './support/rig.ts';
 
@@ -48,17 +51,25 @@ async function startLink(store: Store, brokerUrl: string, privateKey: string, pr
   return link;
 }
 
-/** A hand-driven gateway on the broker: publishes envelopes as it likes and records the acks it gets. */
-async function rawGateway(brokerUrl: string, gatewayId: string) {
+/**
+ * A hand-driven gateway on the broker: signs with its own gateway key and
+ * publishes envelopes as it likes; records the signed acks and responses it
+ * gets (bodies checked against the platform key).
+ */
+async function rawGateway(brokerUrl: string, gatewayId: string, platformPublicKey: string) {
   const client: MqttClient = await connectMqttAsync(brokerUrl, { clientId: `raw-${randomUUID()}` });
   cleanups.push(() => client.endAsync(true));
   const t = gatewayTopics(gatewayId);
+  const signer = gatewaySigner();
+  const platformKey = publicKeyFromBase64(platformPublicKey);
   const acks: number[] = [];
   const responses: unknown[] = [];
   client.on('message', (topic, payload) => {
-    const json = JSON.parse(payload.toString('utf8'));
-    if (topic === t.ack) acks.push(json.upTo);
-    else responses.push(json);
+    const signed = SignedEnvelope.parse(JSON.parse(payload.toString('utf8')));
+    if (!verifyBody(signed.body, signed.sig, platformKey)) throw new Error(`an unverified ${topic}`);
+    const body = JSON.parse(signed.body);
+    if (topic === t.ack) acks.push(body.upTo);
+    else responses.push(body);
   });
   await client.subscribeAsync([t.ack, t.responseWildcard], { qos: 1 });
   const ids = new Map<number, string>();
@@ -77,8 +88,17 @@ async function rawGateway(brokerUrl: string, gatewayId: string) {
         type: 'machine.status',
         data: over.data ?? { machineId: 'm1', online: seq % 2 === 0 },
       };
-      await client.publishAsync(t.event('machine.status'), JSON.stringify(env), { qos: 1 });
+      await client.publishAsync(t.event('machine.status'), signer.seal(env), { qos: 1 });
     },
+    /** The retained signed status announcing its key: the platform trusts the key on first use. */
+    birth: (
+      status: { lastSeq?: number; outbox?: { pending: number; dropped: number; expired: number } } = {},
+    ) =>
+      client.publishAsync(t.status, signer.status({ state: 'online', gatewayId, ...status }), {
+        qos: 1,
+        retain: true,
+      }),
+    seal: signer.seal,
     publish: (topic: string, payload: string, retain = false) =>
       client.publishAsync(topic, payload, { qos: 1, retain }),
   };
@@ -125,7 +145,8 @@ describe.each(['sqlite', 'postgres'] as const)('the fleet link on %s', (backend)
     const rig = await startRig({ gateway: 'none', broker: 'aedes', platform: false });
     const { store, open } = await storeFor(backend);
     let link: FleetLink = await startLink(store, rig.brokerUrl, rig.keys.privateKey, 4);
-    const gw = await rawGateway(rig.brokerUrl, 'gw-raw');
+    const gw = await rawGateway(rig.brokerUrl, 'gw-raw', rig.keys.publicKey);
+    await gw.birth();
     await gw.event(1);
     await gw.event(2);
     await gw.event(2);
@@ -154,49 +175,51 @@ describe.each(['sqlite', 'postgres'] as const)('the fleet link on %s', (backend)
     const { store } = await storeFor(backend);
     const link = await startLink(store, rig.brokerUrl, rig.keys.privateKey, 4);
     link.onRequest('order.create', (data, ctx) => ({ echo: data, gatewayId: ctx.gatewayId }));
-    const gw = await rawGateway(rig.brokerUrl, 'gw-late');
+    const gw = await rawGateway(rig.brokerUrl, 'gw-late', rig.keys.publicKey);
     const t = gatewayTopics('gw-late');
-    await gw.publish(
-      t.status,
-      JSON.stringify({
-        state: 'online',
-        gatewayId: 'gw-late',
-        lastSeq: 40,
-        outbox: { pending: 0, dropped: 0, expired: 0 },
-      }),
-      true,
-    );
+    await gw.birth({ lastSeq: 40, outbox: { pending: 0, dropped: 0, expired: 0 } });
     await waitUntil(async () => (await store.gateways.get('gw-late'))?.ackedUpTo === 40, {
       what: 'watermark 40',
     });
     await gw.event(41);
     await waitUntil(() => gw.lastAck() === 41, { what: 'ack 41' });
 
-    await gw.publish(
-      t.request('order.create'),
-      JSON.stringify({ correlationId: 'corr-0001', data: { a: 1 } }),
-    );
-    await waitUntil(() => gw.responses.length === 1, { what: 'a response' });
-    expect(gw.responses[0]).toEqual({
+    const now = Date.now();
+    const request = gw.seal({
       correlationId: 'corr-0001',
+      type: 'order.create',
+      gatewayId: 'gw-late',
+      issuedAt: now,
+      expiresAt: now + 10_000,
+      data: { a: 1 },
+    });
+    await gw.publish(t.request('order.create'), request);
+    await waitUntil(() => gw.responses.length === 1, { what: 'a response' });
+    expect(gw.responses[0]).toMatchObject({
+      correlationId: 'corr-0001',
+      type: 'order.create',
+      gatewayId: 'gw-late',
+      requestSha256: requestDigest(SignedEnvelope.parse(JSON.parse(request)).body),
+      keyId: 'default',
       data: { echo: { a: 1 }, gatewayId: 'gw-late' },
     });
 
     const before = link.stats().invalid;
     await gw.publish(t.event('machine.status'), 'not json');
-    await gw.publish(
-      t.event('vend.succeeded'),
-      JSON.stringify({
-        id: randomUUID(),
-        seq: 42,
-        gatewayId: 'gw-late',
-        ts: 1,
-        type: 'machine.status',
-        data: {},
-      }),
-    );
+    const misfiled = {
+      id: randomUUID(),
+      seq: 42,
+      gatewayId: 'gw-late',
+      ts: 1,
+      type: 'machine.status',
+      data: {},
+    };
+    await gw.publish(t.event('vend.succeeded'), gw.seal(misfiled));
     await gw.publish(`vendgate/v1/bad$id/evt/machine.status`, '{}');
-    await waitUntil(() => link.stats().invalid === before + 3, { what: 'three refusals' });
+    // Well formed and filed right, but unsigned, or signed by another key: refused too.
+    await gw.publish(t.event('machine.status'), JSON.stringify(misfiled));
+    await gw.publish(t.event('machine.status'), gatewaySigner().seal(misfiled));
+    await waitUntil(() => link.stats().invalid === before + 5, { what: 'five refusals' });
     // A valid envelope whose data breaks its schema is stored with its problem, so it cannot stall the gateway.
     await gw.event(42, { data: { machineId: 'm1' } });
     await waitUntil(() => gw.lastAck() === 42, { what: 'ack 42' });

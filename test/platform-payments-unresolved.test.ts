@@ -23,6 +23,7 @@ import {
   startPlatformInProcess,
   startSandboxes,
 } from './platform-payments-harness.ts';
+import { type GatewaySigner, gatewaySigner } from './support/gateway-signer.ts';
 import { useRig } from './support/rig.ts';
 
 const GW = 'gw-hand';
@@ -67,11 +68,27 @@ describe('outcome events and the unresolved queue', () => {
     tmp.cleanup();
   });
 
+  const signers = new Map<string, GatewaySigner>();
+  /** Each hand-played gateway signs with its own key, announced in a status before its first event. */
+  const signerFor = async (gatewayId: string) => {
+    let signer = signers.get(gatewayId);
+    if (!signer) {
+      signer = gatewaySigner();
+      signers.set(gatewayId, signer);
+      await client.publishAsync(
+        gatewayTopics(gatewayId).status,
+        signer.status({ state: 'online', gatewayId }),
+        { qos: 1 },
+      );
+    }
+    return signer;
+  };
   const state = async (no: string) => (await platform.store.orders.get(no))?.state;
   const publish = async (type: string, data: unknown, over: { seq?: number; gatewayId?: string } = {}) => {
     const gatewayId = over.gatewayId ?? GW;
     const env = { id: randomUUID(), seq: over.seq ?? ++seq, gatewayId, ts: Date.now(), type, data };
-    await client.publishAsync(gatewayTopics(gatewayId).event(type), JSON.stringify(env), { qos: 1 });
+    const signer = await signerFor(gatewayId);
+    await client.publishAsync(gatewayTopics(gatewayId).event(type), signer.seal(env), { qos: 1 });
     return env;
   };
   /** A paid order: bought on the API, paid on the sandbox phone, order.paid received here signed. */

@@ -85,7 +85,8 @@ export class CorrelatedRequests {
         type,
         gatewayId: this.#opts.gatewayId,
         issuedAt,
-        expiresAt: issuedAt + timeoutMs,
+        // A timeout measured on the monotonic clock is fractional; the contract's EpochMs is an integer.
+        expiresAt: issuedAt + Math.ceil(timeoutMs),
         data,
       };
       const body = JSON.stringify(request);

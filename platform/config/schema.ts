@@ -85,7 +85,6 @@ export const PlatformConfigSchema = z
         ingestBatchMs: z.number().int().min(0).max(1000).default(2),
         ingestBatchMax: z.number().int().min(1).max(5000).default(500),
         commandTtlMs: z.number().int().min(1000).max(3_600_000).default(60_000),
-        requireSignedEvents: z.boolean().default(false),
       })
       .strict()
       .default({
@@ -93,7 +92,6 @@ export const PlatformConfigSchema = z
         ingestBatchMs: 2,
         ingestBatchMax: 500,
         commandTtlMs: 60_000,
-        requireSignedEvents: false,
       }),
     /** The payments plane's sections (HTTP, providers) are validated by their own schemas. */
     http: z.record(z.string(), z.unknown()).optional(),

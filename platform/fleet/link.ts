@@ -6,7 +6,7 @@ import {
   CommandSchemas,
   type CommandType,
 } from '../../contract/commands.ts';
-import { GatewayStatus } from '../../contract/events.ts';
+import type { GatewayStatus } from '../../contract/events.ts';
 import { connectMqtt } from '../../contract/mqtt-client.ts';
 import { GatewayIdPattern, gatewayTopics, parseTopic, TOPIC_ROOT } from '../../contract/topics.ts';
 import { ErrorCode, VendgateError } from '../../core/errors.ts';
@@ -14,9 +14,11 @@ import { type Log, silentLogger } from '../../core/log.ts';
 import {
   decodeEvent,
   decodeRequest,
+  decodeStatus,
   encodeAck,
   encodeResponse,
-  type LinkWire,
+  type TrustedGatewayKey,
+  trustedGatewayKey,
 } from '../signing/link-messages.ts';
 import type { EventInsert } from '../store/port.ts';
 import { dataProblem, ingestBatch, walkWatermark } from './ingest.ts';
@@ -33,12 +35,14 @@ import type {
 
 type WorkItem =
   | { kind: 'event'; row: EventInsert }
-  | { kind: 'status'; gatewayId: string; status: GatewayStatus; at: number };
-
-export interface FleetLinkExtraOptions {
-  /** The link's message forms (signing/link-messages.ts); default 'plain', today's contract. */
-  wire?: LinkWire;
-}
+  | {
+      kind: 'status';
+      gatewayId: string;
+      status: GatewayStatus;
+      at: number;
+      /** Set when this status taught the key (trust on first use): pinned in the store before it counts. */
+      firstUseKey: TrustedGatewayKey | undefined;
+    };
 
 /**
  * The platform's one MQTT connection to a fleet (README "MQTT contract"):
@@ -46,20 +50,23 @@ export interface FleetLinkExtraOptions {
  * exactly once in batches and acks each gateway after the commit, answers
  * requests, and sends signed commands recorded in the store first.
  */
-export function createFleetLink(opts: FleetLinkOptions & FleetLinkExtraOptions): FleetLink {
+export function createFleetLink(opts: FleetLinkOptions): FleetLink {
   return new MqttFleetLink(opts);
 }
 
 class MqttFleetLink implements FleetLink {
-  readonly #o: FleetLinkOptions & FleetLinkExtraOptions;
+  readonly #o: FleetLinkOptions;
   readonly #log: Log;
   readonly #now: () => number;
   #client: MqttClient | undefined;
   readonly #handlers = new Map<string, Set<FleetEventHandler>>();
   readonly #requestHandlers = new Map<string, FleetRequestHandler>();
   readonly #statusHandlers = new Set<FleetStatusHandler>();
-  /** Gateway event keys (base64), from the store and from statuses carrying `eventKey`. */
-  readonly #gatewayKeys = new Map<string, string>();
+  /**
+   * Each gateway's key (docs/contract.md, "Signatures"): pinned in the store,
+   * or learned from its first status that verifies with the key it announces.
+   */
+  readonly #gatewayKeys = new Map<string, TrustedGatewayKey>();
   readonly #queue: WorkItem[] = [];
   #working = false;
   #flushTimer: NodeJS.Timeout | undefined;
@@ -81,7 +88,7 @@ class MqttFleetLink implements FleetLink {
     commandsSent: 0,
   };
 
-  constructor(o: FleetLinkOptions & FleetLinkExtraOptions) {
+  constructor(o: FleetLinkOptions) {
     if (o.sharedGroup !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(o.sharedGroup)) {
       throw new VendgateError(
         ErrorCode.ConfigInvalid,
@@ -129,8 +136,18 @@ class MqttFleetLink implements FleetLink {
   }
 
   async start(): Promise<void> {
-    for (const g of await this.#o.store.gateways.list())
-      if (g.publicKey) this.#gatewayKeys.set(g.gatewayId, g.publicKey);
+    for (const g of await this.#o.store.gateways.list()) {
+      if (!g.publicKey) continue;
+      try {
+        this.#gatewayKeys.set(g.gatewayId, trustedGatewayKey(g.publicKey));
+      } catch (err) {
+        // Its messages are refused until an operator fixes the stored key: nothing unverified gets in.
+        this.#log.error(
+          { err: (err as Error).message, gatewayId: g.gatewayId },
+          'a stored gateway key is malformed',
+        );
+      }
+    }
     const version = this.#o.protocolVersion ?? 5;
     const client = connectMqtt(this.#o.brokerUrl, {
       clientId: this.#o.clientId ?? `vendgate-platform-${randomBytes(4).toString('hex')}`,
@@ -244,12 +261,7 @@ class MqttFleetLink implements FleetLink {
 
   #onEvent(gatewayId: string, type: string | undefined, payload: Buffer): void {
     this.#stats.received++;
-    const { envelope } = decodeEvent(
-      payload,
-      { gatewayId, type },
-      this.#gatewayKeys.get(gatewayId) ?? null,
-      this.#o.requireSignedEvents ?? false,
-    );
+    const envelope = decodeEvent(payload, { gatewayId, type }, this.#gatewayKeys.get(gatewayId));
     this.#queue.push({
       kind: 'event',
       row: {
@@ -268,37 +280,18 @@ class MqttFleetLink implements FleetLink {
 
   #onStatus(gatewayId: string, payload: Buffer): void {
     if (payload.length === 0) return; // a cleared retained status
-    let json: unknown;
-    try {
-      json = JSON.parse(payload.toString('utf8'));
-    } catch {
-      throw new VendgateError(ErrorCode.PayloadNotJson, `the status of ${gatewayId} is not JSON`, {
-        gatewayId,
-      });
-    }
-    // The signed contract wraps the status like an event; its body is the status.
-    if (typeof json === 'object' && json !== null && typeof (json as { body?: unknown }).body === 'string') {
-      json = JSON.parse((json as { body: string }).body);
-    }
-    const parsed = GatewayStatus.safeParse(json);
-    if (!parsed.success || parsed.data.gatewayId !== gatewayId) {
-      throw new VendgateError(ErrorCode.PayloadInvalid, `the status of ${gatewayId} breaks its schema`, {
-        gatewayId,
-      });
-    }
-    // passthrough of fields the signed contract adds (ackedSeq, eventKey), read by the store.
-    const status = { ...(json as object), ...parsed.data } as GatewayStatus;
-    const key = (json as { eventKey?: { publicKey?: unknown } }).eventKey?.publicKey;
-    if (typeof key === 'string') this.#gatewayKeys.set(gatewayId, key);
-    this.#queue.push({ kind: 'status', gatewayId, status, at: this.#now() });
+    const { status, key, firstUse } = decodeStatus(payload, gatewayId, this.#gatewayKeys.get(gatewayId));
+    // Trusted at once so the events right behind it verify; #recordStatus then pins it in the
+    // store, or falls back to the key another replica pinned first.
+    if (firstUse) this.#gatewayKeys.set(gatewayId, key);
+    this.#queue.push({
+      kind: 'status',
+      gatewayId,
+      status,
+      at: this.#now(),
+      firstUseKey: firstUse ? key : undefined,
+    });
     this.#scheduleWork();
-    for (const h of this.#statusHandlers) {
-      try {
-        h(gatewayId, status);
-      } catch (err) {
-        this.#log.error({ err }, 'a status handler threw');
-      }
-    }
   }
 
   #scheduleWork(): void {
@@ -364,12 +357,37 @@ class MqttFleetLink implements FleetLink {
 
   async #recordStatus(s: Extract<WorkItem, { kind: 'status' }>): Promise<void> {
     try {
+      if (s.firstUseKey && !(await this.#pinFirstUseKey(s.gatewayId, s.firstUseKey, s.at))) return;
       await this.#o.store.gateways.recordStatus(s.gatewayId, s.status, s.at);
-      const key = (s.status as { eventKey?: { publicKey?: string } }).eventKey?.publicKey;
-      if (key) await this.#o.store.gateways.setPublicKey(s.gatewayId, key);
     } catch (err) {
       this.#log.error({ err, gatewayId: s.gatewayId }, 'recording a gateway status failed');
+      return;
     }
+    for (const h of this.#statusHandlers) {
+      try {
+        h(s.gatewayId, s.status);
+      } catch (err) {
+        this.#log.error({ err }, 'a status handler threw');
+      }
+    }
+  }
+
+  /** Pins a key learned on first use; false (and the stored key trusted instead) when another was pinned first. */
+  async #pinFirstUseKey(gatewayId: string, key: TrustedGatewayKey, at: number): Promise<boolean> {
+    const gateways = this.#o.store.gateways;
+    await gateways.ensure(gatewayId, at);
+    const pinned = await gateways.pinPublicKey(gatewayId, key.publicKey);
+    if (pinned === key.publicKey) {
+      this.#log.info({ gatewayId, keyId: key.keyId }, 'pinned a gateway key on first use');
+      return true;
+    }
+    if (pinned !== undefined) this.#gatewayKeys.set(gatewayId, trustedGatewayKey(pinned));
+    else this.#gatewayKeys.delete(gatewayId);
+    this.#log.warn(
+      { code: ErrorCode.EventSignatureInvalid, gatewayId, keyId: key.keyId },
+      'refused a status: another key was pinned for this gateway first',
+    );
+    return false;
   }
 
   #flushAcks(): void {
@@ -377,7 +395,7 @@ class MqttFleetLink implements FleetLink {
     if (!c?.connected || this.#ackDue.size === 0) return;
     const now = this.#now();
     for (const [gw, upTo] of this.#ackDue) {
-      const payload = encodeAck(gw, upTo, this.#o.wire ?? 'plain', this.#o.signer, now);
+      const payload = encodeAck(gw, upTo, this.#o.signer, now);
       this.#pendingPublishes++;
       c.publish(gatewayTopics(gw).ack, payload, { qos: 1 }, (err) => {
         this.#pendingPublishes--;
@@ -396,7 +414,8 @@ class MqttFleetLink implements FleetLink {
   async #answer(gatewayId: string, type: string, payload: Buffer): Promise<void> {
     this.#pendingRequests++;
     try {
-      const req = decodeRequest(payload, gatewayId, this.#gatewayKeys.get(gatewayId) ?? null);
+      const req = decodeRequest(payload, { gatewayId, type }, this.#gatewayKeys.get(gatewayId));
+      const { correlationId } = req.envelope;
       const handler = this.#requestHandlers.get(type);
       let result: { data: unknown } | { error: { code?: number; reason: string } };
       if (!handler) {
@@ -405,15 +424,14 @@ class MqttFleetLink implements FleetLink {
         };
       } else {
         try {
-          result = { data: await handler(req.data, { gatewayId, correlationId: req.correlationId, type }) };
+          result = { data: await handler(req.envelope.data, { gatewayId, correlationId, type }) };
         } catch (err) {
           const code = err instanceof VendgateError ? err.code : undefined;
           result = { error: { reason: (err as Error).message, ...(code !== undefined ? { code } : {}) } };
         }
       }
       const body = encodeResponse(
-        { gatewayId, type, correlationId: req.correlationId, requestBody: req.body, result },
-        this.#o.wire ?? 'plain',
+        { gatewayId, type, correlationId, requestBody: req.body, result },
         this.#o.signer,
         this.#now(),
       );

@@ -35,8 +35,6 @@ export interface FleetLinkOptions {
   ingestBatchMax?: number;
   /** A command's validity window from issue. Default 60 s. */
   commandTtlMs?: number;
-  /** Refuse events that carry no gateway signature (once gateways sign). Default false. */
-  requireSignedEvents?: boolean;
   log?: Log;
   now?: () => number;
 }

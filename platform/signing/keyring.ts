@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
+import { sealBody } from '../../contract/signed.ts';
 import { privateKeyFromBase64, signBody } from '../../contract/signing.ts';
 import { ErrorCode, VendgateError } from '../../core/errors.ts';
 import type { CommandSigner, PublishedKey, SignedPayload, SigningKeyConfig } from './port.ts';
@@ -80,5 +81,10 @@ export class SigningKeyring implements CommandSigner {
   sign(body: string): SignedPayload {
     const k = this.#current();
     return { body, sig: signBody(body, k.key), keyId: k.keyId };
+  }
+
+  seal(bodyFor: (keyId: string) => string): string {
+    const k = this.#current();
+    return sealBody(bodyFor(k.keyId), k.key, k.keyId);
   }
 }

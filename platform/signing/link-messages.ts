@@ -1,121 +1,105 @@
-import { createHash } from 'node:crypto';
-import { RequestEnvelope } from '../../contract/envelopes.ts';
-import { EventEnvelope } from '../../contract/events.ts';
+import type { KeyObject } from 'node:crypto';
+import type { z } from 'zod';
+import { RequestEnvelope, type ResponseEnvelope } from '../../contract/envelopes.ts';
+import { type EventAck, EventEnvelope, GatewayStatus } from '../../contract/events.ts';
+import { keyIdOf, requestDigest, SignedEnvelope } from '../../contract/signed.ts';
 import { publicKeyFromBase64, verifyBody } from '../../contract/signing.ts';
 import { ErrorCode, VendgateError } from '../../core/errors.ts';
 import type { CommandSigner } from './port.ts';
 
 /**
- * The one place the link's message forms are decided, so the switch to
- * signed acks, responses and events is here alone. Today's contract (main):
- * `ack` is `{upTo}`, a response is `{correlationId, data | error}`, an event
- * is the bare EventEnvelope. The signed contract being drafted wraps each in
- * `{body, sig, keyId}` (body the exact JSON text signed); `wire: 'signed'`
- * produces and accepts that form, and `'plain'` stays the default until the
- * gateway accepts it.
+ * The link's message forms, in one place, as docs/contract.md defines them
+ * and the gateway checks them (gateway/link/platform-messages.ts): every
+ * message is a signed envelope `{body, sig, keyId}` (contract/signed.ts).
+ * Acks and responses go out sealed with the platform key; events, requests
+ * and the status come in sealed with the gateway key, and nothing of them is
+ * read before the signature over `body` verified. There is no unsigned form.
  */
-export type LinkWire = 'plain' | 'signed';
 
-/** How long a signed ack or response stays valid (bounds a replay; they are cumulative/correlated). */
+/**
+ * How long a signed ack or response stays valid. The gateway refuses one at
+ * or after `expiresAt` with no skew allowance and one claiming more than 1 h,
+ * so this leaves room for a platform clock some minutes behind while keeping
+ * a replay window short (acks are cumulative, responses bound to one request).
+ */
 const SIGNED_VALIDITY_MS = 5 * 60_000;
 
-export function encodeAck(
-  gatewayId: string,
-  upTo: number,
-  wire: LinkWire,
-  signer: CommandSigner,
-  now: number,
-): string {
-  if (wire === 'plain') return JSON.stringify({ upTo });
-  const body = JSON.stringify({
-    gatewayId,
-    upTo,
-    issuedAt: now,
-    expiresAt: now + SIGNED_VALIDITY_MS,
-    keyId: signer.currentKeyId(),
+/** Signed gateway messages are small; anything bigger is refused before parsing. */
+export const MAX_GATEWAY_MESSAGE_BYTES = 64 * 1024;
+
+/** A gateway's public key, parsed once, with its derived key id (`gw-` + SHA-256 prefix). */
+export interface TrustedGatewayKey {
+  /** Padded base64 of the raw 32-byte Ed25519 public key, as stored and announced. */
+  publicKey: string;
+  keyId: string;
+  key: KeyObject;
+}
+
+export function trustedGatewayKey(publicKey: string): TrustedGatewayKey {
+  try {
+    return { publicKey, keyId: keyIdOf(publicKey), key: publicKeyFromBase64(publicKey) };
+  } catch (err) {
+    throw new VendgateError(
+      ErrorCode.EventSignatureInvalid,
+      `a gateway public key is malformed: ${(err as Error).message}`,
+      {},
+    );
+  }
+}
+
+/** The signed `ack` payload: every event of this gateway with seq <= upTo is stored (contract EventAck). */
+export function encodeAck(gatewayId: string, upTo: number, signer: CommandSigner, now: number): string {
+  return signer.seal((keyId) => {
+    const ack: EventAck = { gatewayId, upTo, issuedAt: now, expiresAt: now + SIGNED_VALIDITY_MS, keyId };
+    return JSON.stringify(ack);
   });
-  return JSON.stringify(signer.sign(body));
 }
 
 export interface ResponseInput {
   gatewayId: string;
   type: string;
   correlationId: string;
-  /** The exact request body (signed form) the response binds to. */
-  requestBody: string | undefined;
+  /** The exact signed body of the request answered: the response names its SHA-256. */
+  requestBody: string;
   result: { data: unknown } | { error: { code?: number; reason: string } };
 }
 
-export function encodeResponse(r: ResponseInput, wire: LinkWire, signer: CommandSigner, now: number): string {
-  if (wire === 'plain') return JSON.stringify({ correlationId: r.correlationId, ...r.result });
-  const body = JSON.stringify({
-    correlationId: r.correlationId,
-    type: r.type,
-    gatewayId: r.gatewayId,
-    requestSha256: createHash('sha256')
-      .update(r.requestBody ?? '', 'utf8')
-      .digest('hex'),
-    issuedAt: now,
-    expiresAt: now + SIGNED_VALIDITY_MS,
-    keyId: signer.currentKeyId(),
-    ...r.result,
+/** The signed `res/{type}` payload answering one request (contract ResponseEnvelope). */
+export function encodeResponse(r: ResponseInput, signer: CommandSigner, now: number): string {
+  return signer.seal((keyId) => {
+    const response: ResponseEnvelope = {
+      correlationId: r.correlationId,
+      type: r.type,
+      gatewayId: r.gatewayId,
+      requestSha256: requestDigest(r.requestBody),
+      issuedAt: now,
+      expiresAt: now + SIGNED_VALIDITY_MS,
+      keyId,
+      ...r.result,
+    };
+    return JSON.stringify(response);
   });
-  return JSON.stringify(signer.sign(body));
 }
 
-export interface DecodedEvent {
-  envelope: EventEnvelope;
-  /** True when a gateway signature was present and verified. */
-  signed: boolean;
+export interface LinkTopic {
+  gatewayId: string;
+  type: string | undefined;
 }
 
 /**
- * Parses and verifies one `evt/{type}` payload: the envelope (plain) or the
- * signed `{body, sig, keyId}` whose signature must verify against the
- * gateway's key. Throws a VendgateError naming what was wrong; the topic's
- * gateway id and type must match the envelope's.
+ * Opens one `evt/{type}` payload: signed by the gateway's key, a valid
+ * EventEnvelope, filed under its own gateway and type. Throws a
+ * VendgateError naming what was wrong; an event is refused (not stored, not
+ * acked, so the gateway resends it) while its gateway's key is unknown.
  */
 export function decodeEvent(
   payload: Buffer,
-  topic: { gatewayId: string; type: string | undefined },
-  gatewayKey: string | null,
-  requireSigned: boolean,
-): DecodedEvent {
-  const json = parseJson(payload, 'event');
-  let envelopeJson: unknown = json;
-  let signed = false;
-  if (isSignedForm(json)) {
-    if (!gatewayKey) {
-      throw new VendgateError(
-        ErrorCode.EventSignatureInvalid,
-        `a signed event from ${topic.gatewayId} arrived before its key is known (no status with eventKey)`,
-        { gatewayId: topic.gatewayId },
-      );
-    }
-    if (!verifyBody(json.body, json.sig, publicKeyFromBase64(gatewayKey))) {
-      throw new VendgateError(
-        ErrorCode.EventSignatureInvalid,
-        `the signature of an event from ${topic.gatewayId} does not verify against its key`,
-        { gatewayId: topic.gatewayId, keyId: json.keyId },
-      );
-    }
-    envelopeJson = parseJson(Buffer.from(json.body, 'utf8'), 'signed event body');
-    signed = true;
-  } else if (requireSigned) {
-    throw new VendgateError(ErrorCode.EventSignatureInvalid, `an unsigned event from ${topic.gatewayId}`, {
-      gatewayId: topic.gatewayId,
-    });
-  }
-  const parsed = EventEnvelope.safeParse(envelopeJson);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new VendgateError(
-      ErrorCode.PayloadInvalid,
-      `an event from ${topic.gatewayId} breaks the envelope schema at ${issue?.path.join('.') || '(root)'}: ${issue?.message}`,
-      { gatewayId: topic.gatewayId },
-    );
-  }
-  const envelope = parsed.data;
+  topic: LinkTopic,
+  gatewayKey: TrustedGatewayKey | undefined,
+): EventEnvelope {
+  const signed = openSigned('event', payload, topic.gatewayId);
+  verifyWith('event', signed, topic.gatewayId, gatewayKey);
+  const envelope = parseBody('event', signed.body, EventEnvelope, topic.gatewayId);
   if (envelope.gatewayId !== topic.gatewayId || envelope.type !== topic.type) {
     throw new VendgateError(
       ErrorCode.PayloadInvalid,
@@ -123,68 +107,165 @@ export function decodeEvent(
       { gatewayId: topic.gatewayId },
     );
   }
-  return { envelope, signed };
+  return envelope;
 }
 
 export interface DecodedRequest {
-  correlationId: string;
-  data: unknown;
-  /** The signed body text, when signed (responses bind to its digest). */
-  body: string | undefined;
+  envelope: RequestEnvelope;
+  /** The exact signed body text: the response binds to its digest. */
+  body: string;
 }
 
-/** Parses a `req/{type}` payload (plain envelope, or signed form verified against the gateway key). */
-export function decodeRequest(payload: Buffer, gatewayId: string, gatewayKey: string | null): DecodedRequest {
-  const json = parseJson(payload, 'request');
-  let inner: unknown = json;
-  let body: string | undefined;
-  if (isSignedForm(json)) {
-    if (!gatewayKey || !verifyBody(json.body, json.sig, publicKeyFromBase64(gatewayKey))) {
+/** Opens one `req/{type}` payload: signed by the gateway's key, a valid RequestEnvelope for this gateway and type. */
+export function decodeRequest(
+  payload: Buffer,
+  topic: LinkTopic,
+  gatewayKey: TrustedGatewayKey | undefined,
+): DecodedRequest {
+  const signed = openSigned('request', payload, topic.gatewayId);
+  verifyWith('request', signed, topic.gatewayId, gatewayKey);
+  const envelope = parseBody('request', signed.body, RequestEnvelope, topic.gatewayId);
+  if (envelope.gatewayId !== topic.gatewayId || envelope.type !== topic.type) {
+    throw new VendgateError(
+      ErrorCode.PayloadInvalid,
+      `a request on ${topic.gatewayId}/req/${topic.type} says gateway ${envelope.gatewayId} type ${envelope.type}`,
+      { gatewayId: topic.gatewayId },
+    );
+  }
+  return { envelope, body: signed.body };
+}
+
+export interface DecodedStatus {
+  status: GatewayStatus;
+  /** The key it verified with: the pinned one, or the one it announced when none was pinned. */
+  key: TrustedGatewayKey;
+  /** True when no key was pinned and this status's own `eventKey` was trusted (first use). */
+  firstUse: boolean;
+}
+
+/**
+ * Opens a `status` payload. With a pinned key it must verify with that key
+ * and announce no other. With none (trust on first use), it must announce
+ * an `eventKey` whose id is derived from the public key as the contract
+ * says and verify with it; that key is then the one to pin.
+ */
+export function decodeStatus(
+  payload: Buffer,
+  gatewayId: string,
+  pinned: TrustedGatewayKey | undefined,
+): DecodedStatus {
+  const signed = openSigned('status', payload, gatewayId);
+  let key = pinned;
+  if (!key) {
+    // Only the announcement is read before verifying, to learn which key to verify with.
+    const announced = parseBody('status', signed.body, GatewayStatus, gatewayId).eventKey;
+    if (!announced) {
       throw new VendgateError(
         ErrorCode.EventSignatureInvalid,
-        `a request from ${gatewayId} is signed by a key that does not verify`,
+        `the first status of ${gatewayId} announces no eventKey, so there is no key to trust`,
         { gatewayId },
       );
     }
-    body = json.body;
-    inner = parseJson(Buffer.from(json.body, 'utf8'), 'signed request body');
+    key = trustedGatewayKey(announced.publicKey);
+    if (announced.keyId !== key.keyId) {
+      throw new VendgateError(
+        ErrorCode.EventSignatureInvalid,
+        `the status of ${gatewayId} announces key id ${announced.keyId}, but its public key's id is ${key.keyId}`,
+        { gatewayId },
+      );
+    }
   }
-  // The signed body has more fields (type, gatewayId, validity); the plain envelope is strict.
-  const parsed = (body === undefined ? RequestEnvelope : RequestEnvelope.partial().passthrough()).safeParse(
-    inner,
-  );
-  const correlationId = (inner as { correlationId?: unknown } | null)?.correlationId;
-  if (!parsed.success || typeof correlationId !== 'string') {
+  verifyWith('status', signed, gatewayId, key);
+  const status = parseBody('status', signed.body, GatewayStatus, gatewayId);
+  if (status.gatewayId !== gatewayId) {
     throw new VendgateError(
       ErrorCode.PayloadInvalid,
-      `a request from ${gatewayId} breaks the request envelope`,
-      {
-        gatewayId,
-      },
+      `the status on ${gatewayId}/status says gateway ${status.gatewayId}`,
+      { gatewayId },
     );
   }
-  return { correlationId, data: (inner as { data?: unknown }).data, body };
-}
-
-function isSignedForm(json: unknown): json is { body: string; sig: string; keyId?: string } {
-  return (
-    typeof json === 'object' &&
-    json !== null &&
-    typeof (json as { body?: unknown }).body === 'string' &&
-    typeof (json as { sig?: unknown }).sig === 'string'
-  );
-}
-
-function parseJson(payload: Buffer, what: string): unknown {
-  try {
-    return JSON.parse(payload.toString('utf8'));
-  } catch {
+  if (status.eventKey && status.eventKey.publicKey !== key.publicKey) {
     throw new VendgateError(
-      ErrorCode.PayloadNotJson,
-      `the ${what} payload is not JSON (${payload.length} bytes)`,
-      {
-        bytes: payload.length,
-      },
+      ErrorCode.EventSignatureInvalid,
+      `the status of ${gatewayId} announces key ${status.eventKey.keyId}, not the pinned ${key.keyId}`,
+      { gatewayId, keyId: status.eventKey.keyId, pinned: key.keyId },
     );
+  }
+  return { status, key, firstUse: pinned === undefined };
+}
+
+function openSigned(what: string, payload: Buffer, gatewayId: string): SignedEnvelope {
+  if (payload.length > MAX_GATEWAY_MESSAGE_BYTES) {
+    throw new VendgateError(
+      ErrorCode.PayloadTooLarge,
+      `a ${what} from ${gatewayId} is ${payload.length} bytes; at most ${MAX_GATEWAY_MESSAGE_BYTES}`,
+      { gatewayId, bytes: payload.length },
+    );
+  }
+  const json = parseJson(payload.toString('utf8'), `${what} payload from ${gatewayId}`, gatewayId);
+  const signed = SignedEnvelope.safeParse(json);
+  if (!signed.success) {
+    throw new VendgateError(
+      ErrorCode.EventSignatureInvalid,
+      `a ${what} from ${gatewayId} is not a signed envelope {body, sig, keyId}: ${issueOf(signed.error)}`,
+      { gatewayId },
+    );
+  }
+  return signed.data;
+}
+
+function verifyWith(
+  what: string,
+  signed: SignedEnvelope,
+  gatewayId: string,
+  key: TrustedGatewayKey | undefined,
+): void {
+  if (!key) {
+    throw new VendgateError(
+      ErrorCode.EventSignatureInvalid,
+      `a ${what} from ${gatewayId} arrived before its key is known (no verified status with eventKey yet)`,
+      { gatewayId },
+    );
+  }
+  if (signed.keyId !== key.keyId) {
+    throw new VendgateError(
+      ErrorCode.EventSignatureInvalid,
+      `a ${what} from ${gatewayId} names key ${signed.keyId ?? '(none)'}, not its key ${key.keyId}`,
+      { gatewayId, keyId: signed.keyId, pinned: key.keyId },
+    );
+  }
+  if (!verifyBody(signed.body, signed.sig, key.key)) {
+    throw new VendgateError(
+      ErrorCode.EventSignatureInvalid,
+      `the signature of a ${what} from ${gatewayId} does not verify against its key ${key.keyId}`,
+      { gatewayId, keyId: key.keyId },
+    );
+  }
+}
+
+function parseBody<T>(what: string, body: string, schema: z.ZodType<T>, gatewayId: string): T {
+  const parsed = schema.safeParse(parseJson(body, `signed ${what} body from ${gatewayId}`, gatewayId));
+  if (!parsed.success) {
+    throw new VendgateError(
+      ErrorCode.PayloadInvalid,
+      `a ${what} from ${gatewayId} breaks its schema: ${issueOf(parsed.error)}`,
+      { gatewayId },
+    );
+  }
+  return parsed.data;
+}
+
+function issueOf(error: z.ZodError): string {
+  const issue = error.issues[0];
+  return `${issue?.path.join('.') || '(root)'}: ${issue?.message}`;
+}
+
+function parseJson(text: string, what: string, gatewayId: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new VendgateError(ErrorCode.PayloadNotJson, `the ${what} is not JSON (${text.length} characters)`, {
+      gatewayId,
+    });
   }
 }

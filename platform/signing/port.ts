@@ -1,7 +1,7 @@
 /**
- * The platform's signing, in one place: commands (and, once the contract
- * says so, acks and request responses) are signed with Ed25519; upstream
- * events may carry a gateway signature to verify. Keys have ids; two may be
+ * The platform's signing, in one place: commands, acks and request
+ * responses are signed with Ed25519 (docs/contract.md); events, requests
+ * and statuses carry a gateway signature, verified in link-messages.ts. Keys have ids; two may be
  * valid at once for rotation: the newest signs, and both are listed so a
  * gateway can be configured to trust either.
  */
@@ -35,4 +35,11 @@ export interface CommandSigner {
   publicKeys(): PublishedKey[];
   /** Signs the UTF-8 bytes of `body` with the current key. */
   sign(body: string): SignedPayload;
+  /**
+   * The wire payload `{body, sig, keyId}` (contract `sealBody`) of the body
+   * `bodyFor` builds for the current key id: acks and responses repeat the
+   * key id in their body, and building it from the key that then signs
+   * keeps the two equal across a rotation boundary.
+   */
+  seal(bodyFor: (keyId: string) => string): string;
 }

@@ -28,7 +28,11 @@ export interface GatewayRow {
   watermarkSource: 'zero' | 'status';
   /** The outbox depth its last status reported. */
   outboxDepth: number | null;
-  /** Base64 raw Ed25519 key its events are signed with, when it signs them. */
+  /**
+   * Base64 raw Ed25519 key its events, requests and statuses must verify
+   * with: pinned from its first verified status (trust on first use), or set
+   * by an operator; null until then.
+   */
   publicKey: string | null;
   createdAt: number;
 }
@@ -54,6 +58,13 @@ export interface GatewayRepo {
   /** Conditional: moves the watermark only forward (`WHERE acked_up_to < $upTo`). */
   advanceWatermark(gatewayId: string, upTo: number): Promise<boolean>;
   setPublicKey(gatewayId: string, publicKey: string | null): Promise<void>;
+  /**
+   * Trust on first use: stores `publicKey` only when the gateway has none
+   * (conditional, so replicas racing agree on the first), and returns the
+   * key stored afterwards, the one to verify with; undefined for an unknown
+   * gateway (call `ensure` first).
+   */
+  pinPublicKey(gatewayId: string, publicKey: string): Promise<string | undefined>;
 }
 
 // ---------------------------------------------------------------- events

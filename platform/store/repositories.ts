@@ -97,6 +97,18 @@ function gatewayRepo(q: SqlExecutor): GatewayRepo {
     async setPublicKey(gatewayId, publicKey) {
       await q.query('UPDATE gateways SET public_key = $2 WHERE gateway_id = $1', [gatewayId, publicKey]);
     },
+    async pinPublicKey(gatewayId, publicKey) {
+      await q.query('UPDATE gateways SET public_key = $2 WHERE gateway_id = $1 AND public_key IS NULL', [
+        gatewayId,
+        publicKey,
+      ]);
+      const r = await q.query<{ public_key: string | null }>(
+        'SELECT public_key FROM gateways WHERE gateway_id = $1',
+        [gatewayId],
+      );
+      const stored = r.rows[0]?.public_key;
+      return stored === undefined || stored === null ? undefined : String(stored);
+    },
   };
 }
 
