@@ -46,7 +46,6 @@ import {
   isLoopbackHost,
   listenFailure,
   untilBrokerAccepts,
-  withoutCredentials,
 } from './startup-failures.ts';
 import {
   cashlessMachines,

@@ -26,7 +26,8 @@ import { waitUntil } from '../testing/wait.ts';
 import { finalAtPlatform, useRig } from './support/rig.ts';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '../bin/vendgate.js');
-const STORE_FILES = ['vendgate.db', 'vendgate.db-wal', 'vendgate.db.highwater'];
+// The gateway's signing key goes along: the same gateway, whose key lives beside its store.
+const STORE_FILES = ['vendgate.db', 'vendgate.db-wal', 'vendgate.db.highwater', 'gateway-key.json'];
 
 /**
  * Damaged copies of a real store: the gateway runs as its own process with a

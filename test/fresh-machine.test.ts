@@ -137,7 +137,8 @@ describe.skipIf(!canHide(SOCAT))('the README commands on a machine without socat
       { mode: 0o755 },
     );
     const child = inNamespace(
-      `exec npm start -- --http-port 0 --broker-port 0 --dir ${join(dir, 'demo')} --machines 1 --cashless 0 --rate 0.1`,
+      // The install step is what is tested: the lighter demo (a simulated platform, no provider sandboxes).
+      `exec npm start -- --platform sim --http-port 0 --broker-port 0 --dir ${join(dir, 'demo')} --machines 1 --cashless 0 --rate 0.1`,
       npmEnv(dir, { PATH: `${fake}:${process.env.PATH}` }),
     );
     cleanups.push(async () => {

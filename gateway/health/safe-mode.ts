@@ -2,12 +2,14 @@ import { createServer, type Server } from 'node:http';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { GatewayStatus } from '../../contract/events.ts';
 import { connectMqtt, connectMqttOver } from '../../contract/mqtt-client.ts';
+import { sealBody } from '../../contract/signed.ts';
 import { gatewayTopics } from '../../contract/topics.ts';
 import { ErrorCode } from '../../core/errors.ts';
 import type { Log } from '../../core/log.ts';
 import { VERSION } from '../../core/version.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from '../broker/embedded.ts';
 import type { Config } from '../config/schema.ts';
+import { loadGatewayKey } from '../link/gateway-key.ts';
 import type { StoreDistrust } from '../store/store-check.ts';
 
 /** What /health answers in safe mode (always with HTTP 503). */
@@ -38,7 +40,7 @@ export interface SafeMode {
  * restores the store or runs `vendgate store accept` and restarts.
  */
 export async function startSafeMode(opts: {
-  config: Pick<Config, 'gatewayId' | 'http' | 'broker'>;
+  config: Pick<Config, 'gatewayId' | 'http' | 'broker' | 'dataDir' | 'platform'>;
   log: Log;
   distrust: StoreDistrust;
 }): Promise<SafeMode> {
@@ -94,7 +96,18 @@ export async function startSafeMode(opts: {
     startedAt: since,
     safeMode: { fault: distrust.fault, message: distrust.message, action: distrust.action },
   };
-  const payload = JSON.stringify(status);
+  // Signed with the gateway's key like every status, so the platform believes it (the key lives
+  // beside the store, not in it: a damaged store does not take it along).
+  const key = loadGatewayKey({ dataDir: config.dataDir, seed: config.platform.gatewayKey });
+  const payload = sealBody(
+    JSON.stringify({
+      ...status,
+      issuedAt: Date.now(),
+      eventKey: { alg: 'Ed25519', keyId: key.keyId, publicKey: key.publicKey },
+    } satisfies GatewayStatus),
+    key.privateKey,
+    key.keyId,
+  );
   const options: IClientOptions = {
     // Not the link's client id: its persistent session holds commands that must wait for a trusted store.
     clientId: `vendgate-${config.gatewayId}-safe-mode`,
