@@ -50,6 +50,16 @@ export const Health = z.object({
     lastSeq: z.number().int(),
   }),
   orders: z.record(z.string(), z.number().int()),
+  clock: z
+    .object({
+      ok: z.boolean(),
+      skewMs: z.number().int().nullable(),
+      maxSkewMs: z.number().int(),
+      samples: z.number().int(),
+      message: z.string().optional(),
+    })
+    .optional()
+    .describe("The gateway's wall clock against the platform's signed command times."),
 });
 export type Health = z.infer<typeof Health>;
 

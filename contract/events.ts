@@ -380,6 +380,14 @@ export const GatewayStatus = z
       .strict()
       .optional()
       .describe('The key the gateway signs events, requests and this status with.'),
+    clock: z
+      .object({
+        ok: z.boolean(),
+        skewMs: z.number().int().nullable().describe('Gateway wall clock minus the platform clock, ms.'),
+      })
+      .strict()
+      .optional()
+      .describe("The gateway's wall clock checked against the issuedAt of the platform's signed commands."),
     safeMode: z
       .object({
         fault: z.enum(['damaged', 'went-backwards', 'vanished']),

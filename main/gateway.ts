@@ -21,6 +21,7 @@ import { AvailabilityReporter } from '../gateway/availability/reporter.ts';
 import { type BeaconService, startBeaconService } from '../gateway/beacons/service.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from '../gateway/broker/embedded.ts';
 import { CashlessFlow } from '../gateway/cashless/flow.ts';
+import { ClockWatch } from '../gateway/clock/clock-watch.ts';
 import { CommandRouter } from '../gateway/commands/router.ts';
 import { resolveUplinkTls } from '../gateway/config/load.ts';
 import type { AnyConfig, ConfigFor, MachineConfigFor } from '../gateway/config/schema.ts';
@@ -269,6 +270,8 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
   );
   if (gatewayKey.tightened)
     linkLog.warn({ path: gatewayKey.path }, 'the gateway key file was readable by others; set to 0600');
+  // The wall clock checked against the platform's signed times (a box without RTC boots wrong).
+  const clockWatch = new ClockWatch({ maxSkewMs: config.platform.maxSkewMs, log: namespaced(log, 'clock') });
   const link: PlatformLink = new PlatformLink({
     brokerUrl: linkUrl,
     ...(connectLink ? { connect: connectLink } : {}),
@@ -366,7 +369,9 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     outbox,
     ledger,
     disk,
+    clock: clockWatch,
   });
+  link.on('command', (command) => clockWatch.observe(command.issuedAt));
 
   // ------------------------------------------------------------ displays
   const displayLog = namespaced(log, 'display');

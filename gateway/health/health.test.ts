@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Health } from '../../api/schemas.ts';
 import { GatewayStatus } from '../../contract/events.ts';
+import { ManualClock } from '../../core/clock.ts';
+import { ClockWatch } from '../clock/clock-watch.ts';
 import { GatewayHealth, type GatewayHealthOptions } from './health.ts';
 
 function rig(over: Partial<GatewayHealthOptions> = {}) {
@@ -66,5 +68,22 @@ describe('the gateway health report', () => {
       outbox: { pending: 4, dropped: 1, expired: 3 },
     });
     expect(GatewayStatus.parse({ state: 'online', gatewayId: 'gw-7', ...s })).toMatchObject(s);
+  });
+
+  it('is degraded, says why, and tells the platform when the wall clock disagrees with the signed command times', () => {
+    const clock = new ManualClock(Date.UTC(2026, 11, 1, 12));
+    const watch = new ClockWatch({ maxSkewMs: 30_000, clock });
+    const { health } = rig({ clock: watch });
+    watch.observe(clock.wallMs());
+    expect(health.report().status).toBe('ok');
+    clock.setWall(clock.wallMs() - 5 * 60_000); // set back five minutes, as after a boot without RTC
+    const r = health.report();
+    expect(r.status).toBe('degraded');
+    expect(r.clock).toMatchObject({ ok: false, skewMs: -300_000 });
+    expect(r.clock?.message).toContain('behind');
+    expect(Health.parse(r)).toEqual(r);
+    const status = { state: 'online' as const, gatewayId: 'gw-7', ...health.linkStatus() };
+    expect(status.clock).toEqual({ ok: false, skewMs: -300_000 });
+    expect(GatewayStatus.parse(status)).toEqual(status);
   });
 });

@@ -4,7 +4,9 @@
  * platform on every (re)connect. `ok` only while the platform link is up and
  * every machine (remote-vend and cashless) answers.
  */
+
 import type { GatewayStatus } from '../../contract/events.ts';
+import type { ClockStatus } from '../clock/clock-watch.ts';
 import type { OrderLedger } from '../ledger/ledger.ts';
 import type { Outbox } from '../outbox/outbox.ts';
 
@@ -23,6 +25,7 @@ export interface HealthReport {
   machines: Array<{ machineId: string; online: boolean }>;
   outbox: { pending: number; dropped: number; expired: number; lastSeq: number };
   orders: Record<string, number>;
+  clock?: ClockStatus;
 }
 
 export interface GatewayHealthOptions {
@@ -40,6 +43,8 @@ export interface GatewayHealthOptions {
   ledger: Pick<OrderLedger, 'countByState'>;
   /** Below the data directory's free-space reserve the gateway takes no new orders: degraded. */
   disk?: { readonly belowReserve: boolean };
+  /** The wall clock checked against the platform's signed times: a wrong clock is degraded. */
+  clock?: { status(): ClockStatus };
   now?: () => number;
 }
 
@@ -57,8 +62,11 @@ export class GatewayHealth {
     const machines = [...o.machines, ...o.readers].map(availability);
     const s = o.outbox.stats();
     const connected = o.link.connected;
+    const clock = o.clock?.status();
+    const healthy =
+      connected && machines.every((m) => m.online) && !o.disk?.belowReserve && clock?.ok !== false;
     return {
-      status: connected && machines.every((m) => m.online) && !o.disk?.belowReserve ? 'ok' : 'degraded',
+      status: healthy ? 'ok' : 'degraded',
       gatewayId: o.gatewayId,
       version: o.version,
       uptimeSeconds: Math.round((this.#now() - o.startedAt) / 1000),
@@ -66,6 +74,7 @@ export class GatewayHealth {
       machines,
       outbox: { pending: s.pending, dropped: s.dropped, expired: s.expired, lastSeq: s.lastSeq },
       orders: o.ledger.countByState(),
+      ...(clock ? { clock } : {}),
     };
   }
 
@@ -78,6 +87,7 @@ export class GatewayHealth {
       startedAt: o.startedAt,
       machines: [...o.machines].map(availability),
       outbox: { pending, dropped, expired },
+      ...(o.clock ? { clock: (({ ok, skewMs }) => ({ ok, skewMs }))(o.clock.status()) } : {}),
     };
   }
 }
