@@ -16,9 +16,12 @@ Usage: vendgate <command> [options]
 
 Commands:
   start [--config FILE]        run the gateway from FILE (default ${DEFAULT_CONFIG_PATH}) and VENDGATE_* env
-  demo [--machines N] [--rate R] [--http-port P]
-                               run a whole simulated site: embedded broker, SQLite file, N slot-board
-                               machines on pty pairs, and a simulated platform placing R orders/s
+  demo [--machines N] [--cashless N] [--rate R] [--http-port P] [--platform-port P]
+       [--broker-port P] [--dir DIR] [--platform sim]
+                               run the whole chain on one machine: the WeChat Pay and Alipay sandboxes,
+                               the platform, the gateway with N slot-board machines and N MDB machines
+                               on pty pairs, simulated customers buying R orders/s; --platform sim runs
+                               a simulated platform placing signed orders instead (no providers)
   platform start -c FILE       run the operator platform (payments, refunds, reconciliation) from FILE
   config check [--config FILE] validate a config file and print the result with defaults applied
   store accept [--config FILE] after restoring a store or deciding to go on with it, leave safe mode:
