@@ -3,12 +3,13 @@
  * its bare baseline, with ratios. Results go to bench/results/*.json.
  *
  *   npm run bench                 all benchmarks
- *   npm run bench -- remote-vend  one of: remote-vend, select-then-pay, beacon-parse, coupons, platform-ingest
+ *   npm run bench -- remote-vend  one of: remote-vend, select-then-pay, beacon-parse, coupons, platform-ingest, hostile-input
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { formatBeaconParseBench, runBeaconParseBench } from './beacon-parse.ts';
 import { formatCouponBench, runCouponBench } from './coupons.ts';
+import { formatHostileInputBench, runHostileInputBench } from './hostile-input.ts';
 import { formatPlatformIngestBench, runPlatformIngestBench } from './platform-ingest.ts';
 import {
   formatRemoteVendTargets,
@@ -109,6 +110,11 @@ async function main(): Promise<void> {
     const r = await runCouponBench();
     console.log(`${formatCouponBench(r)}\n`);
     writeFileSync('bench/results/coupons.json', `${JSON.stringify(r, null, 2)}\n`);
+  }
+  if (!only || only === 'hostile-input') {
+    const r = await runHostileInputBench();
+    console.log(`${formatHostileInputBench(r)}\n`);
+    writeFileSync('bench/results/hostile-input.json', `${JSON.stringify(r, null, 2)}\n`);
   }
   console.log('results written to bench/results/');
 }
