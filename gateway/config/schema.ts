@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CampaignConfig } from '../../contract/coupons.ts';
+import { CampaignConfig, TimeZone } from '../../contract/coupons.ts';
 import { GatewayIdPattern } from '../../contract/topics.ts';
 import { CurrencyCode, MinorUnits } from '../../core/money.ts';
 import {
@@ -291,6 +291,9 @@ export function configSchemaFor<const D extends VendingDriverList>(drivers: D) {
   return z
     .object({
       gatewayId: z.string().regex(GatewayIdPattern, '1-64 letters, digits, _ or -').default('vendgate-1'),
+      timeZone: TimeZone.default('Asia/Shanghai').describe(
+        "The site's IANA time zone: days of sales, the dashboard's clock and DEX schedules follow it.",
+      ),
       dataDir: z
         .string()
         .default('./data')
