@@ -48,6 +48,21 @@ export interface VendingMachineEvents {
   progress: [vendToken: number, stage: 'accepted' | 'dispensing'];
   /** The controller reported a new boot identity: it restarted (and may have lost its memory of tokens). */
   restarted: [previousEpoch: number, bootEpoch: number];
+  /** The machine's sensors changed (door, cabinet temperature), as the board reports them. */
+  sensors: [reading: MachineSensors];
+}
+
+/** What a board senses about the cabinet, where its protocol can say. */
+export interface MachineSensors {
+  doorOpen?: boolean;
+  /** Cabinet temperature in tenths of a degree Celsius (integers, so 4.5 °C is 45). */
+  temperatureDeciC?: number;
+}
+
+/** One slot's stock as the machine itself senses it. */
+export interface SensedStock {
+  slot: number;
+  level: number;
 }
 
 export interface VendingMachine extends EventEmitter<VendingMachineEvents> {
@@ -71,4 +86,12 @@ export interface VendingMachine extends EventEmitter<VendingMachineEvents> {
   dispense(req: DispenseRequest): Promise<VendOutcome>;
   /** Asks the board what became of a vend token. Rejects when the board does not answer. */
   queryVend(vendToken: number): Promise<VendQueryResult>;
+  /**
+   * Restarts the machine's controller (a board reset) and resolves once it
+   * answers again. Absent when the driver cannot. Never called while a vend
+   * is in flight on the machine.
+   */
+  reset?(): Promise<void>;
+  /** The stock the machine itself senses, per slot; absent when its protocol cannot say. */
+  readStock?(): Promise<readonly SensedStock[]>;
 }
