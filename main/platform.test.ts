@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../core/errors.ts';
 import { silentLogger } from '../core/log.ts';
 import { expectVendgateError } from '../testing/index.ts';
-import { platformOptionsFrom, resolveEnvRefs } from './platform.ts';
+import { platformOptionsFrom } from './platform.ts';
 
 const base = {
   store: { payerHashKey: 'env:TEST_PAYER_KEY' },
@@ -20,17 +20,7 @@ const base = {
   payments: { publicBaseUrl: 'https://pay.example.com/' },
 };
 
-describe('the platform config file', () => {
-  it('takes env:NAME values from the environment, and names an unset variable without a value', () => {
-    expect(resolveEnvRefs({ a: ['env:X', 'plain'], b: { c: 'env:X' } }, { X: 'secret' })).toEqual({
-      a: ['secret', 'plain'],
-      b: { c: 'secret' },
-    });
-    expect(() => resolveEnvRefs({ store: { key: 'env:NOPE' } }, {})).toThrow(
-      /store\.key: environment variable NOPE is not set/,
-    );
-  });
-
+describe('the platform composition root', () => {
   it('refuses a config breaking its schema, naming the fields and never the secrets', async () => {
     const env = { TEST_PAYER_KEY: 'c2VjcmV0LXNlY3JldC1zZWNyZXQ=', TEST_SIGNING_KEY: 'top-secret-seed' };
     let message = '';
@@ -49,19 +39,25 @@ describe('the platform config file', () => {
     expect(message).not.toContain('top-secret-seed');
   });
 
-  it('refuses a config with no provider, and a payments section without a public URL', async () => {
-    const env = { TEST_PAYER_KEY: 'a2V5', TEST_SIGNING_KEY: 'k' };
+  it('refuses a payments section without a public URL, and a payer hash key shorter than 16 bytes', async () => {
+    const env = {
+      TEST_PAYER_KEY: 'c2VjcmV0LXNlY3JldC1zZWNyZXQ=',
+      TEST_SIGNING_KEY: 'k',
+      TEST_ALIPAY_KEY: 'x',
+      TEST_ALIPAY_PUBLIC: 'y',
+    };
     await expectVendgateError(
       Promise.resolve().then(() =>
-        platformOptionsFrom({ ...base, providers: {} }, silentLogger(), '/tmp', env),
-      ),
-      ErrorCode.ConfigInvalid,
-    );
-    await expectVendgateError(
-      Promise.resolve().then(() =>
-        platformOptionsFrom({ ...base, providers: {}, payments: {} }, silentLogger(), '/tmp', env),
+        platformOptionsFrom({ ...base, payments: {} }, silentLogger(), '/tmp', env),
       ),
       ErrorCode.PlatformConfigInvalid,
     );
+    const err = await expectVendgateError(
+      Promise.resolve().then(() =>
+        platformOptionsFrom(base, silentLogger(), '/tmp', { ...env, TEST_PAYER_KEY: 'a2V5' }),
+      ),
+      ErrorCode.ConfigInvalid,
+    );
+    expect(err.message).toContain('store.payerHashKey is 3 bytes');
   });
 });

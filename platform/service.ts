@@ -13,6 +13,7 @@ import { buildPlatformHttp } from './http/server.ts';
 import type { PaymentsConfig } from './payments/config.ts';
 import { Payments } from './payments/payments.ts';
 import type { Providers } from './payments/ports.ts';
+import { RetentionJob } from './privacy/retention.ts';
 import type { PaymentProvider, ProviderName } from './providers/port.ts';
 import { ReportStore } from './reconcile/reports.ts';
 import { reconcileDay } from './reconcile/run.ts';
@@ -35,6 +36,8 @@ export interface PlatformServiceOptions {
     operatorToken?: string;
     payLinks?: Partial<Record<ProviderName, (qrContent: string) => string>>;
   };
+  /** Events, notifications and payer hashes older than this many days are purged daily. Default 90. */
+  retentionDays?: number;
   /** Beijing hour from which yesterday is reconciled. Default 10. */
   reconcileHour?: number;
   log: Log;
@@ -96,6 +99,14 @@ export async function startPlatformService(o: PlatformServiceOptions): Promise<P
     });
     scheduler.start();
     undo.push(() => scheduler.stop());
+    const retention = new RetentionJob({
+      store,
+      retentionDays: o.retentionDays ?? 90,
+      log: log.child({ ns: 'retention' }),
+      ...(o.now ? { now: o.now } : {}),
+    });
+    retention.start();
+    undo.push(() => retention.stop());
     const http = await buildPlatformHttp({
       payments,
       reports,

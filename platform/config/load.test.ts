@@ -4,81 +4,115 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../core/errors.ts';
 import { cleanupsAfterEach, expectVendgateError, tempDir } from '../../testing/index.ts';
-import { applyPlatformEnv, loadPlatformConfig } from './load.ts';
+import { applyPlatformEnv, loadPlatformConfig, parsePlatformConfig, resolveRefs } from './load.ts';
 
 const cleanups = cleanupsAfterEach();
 const SEED = 'q1w2e3r4t5y6u7i8o9p0a1s2d3f4g5h6j7k8l9z0x1c=';
 
-function configFile(yaml: string): string {
+function dir(): string {
   const tmp = tempDir('vendgate-pconf-');
   cleanups.push(tmp.cleanup);
-  const path = join(tmp.dir, 'vendgate-platform.yaml');
+  return tmp.dir;
+}
+
+function configFile(yaml: string): string {
+  const path = join(dir(), 'platform.yaml');
   writeFileSync(path, yaml);
   return path;
 }
 
 const BASE = `
+store: { payerHashKey: env:PAYER_KEY }
 broker: { url: mqtt://127.0.0.1:1883 }
-signing: { keys: [{ keyId: k2026, privateKey: { env: SIGN_KEY } }] }
-privacy: { payerHashKey: { env: PAYER_KEY } }
+signing: { keys: [{ keyId: k2026, privateKey: env:SIGN_KEY }] }
+providers: { alipay: { appId: "2021000000000042" } }
+payments: { publicBaseUrl: https://pay.example.com }
 `;
-const ENV = { SIGN_KEY: SEED, PAYER_KEY: 'a-payer-key-of-32-bytes-or-more!' };
+const ENV = { SIGN_KEY: SEED, PAYER_KEY: 'YS1wYXllci1rZXktb2YtMzItYnl0ZXMtb3ItbW9yZSE=' };
 
 describe('the platform config', () => {
-  it('loads a file with defaults, secrets from env and files, and the sqlite path under the data dir', () => {
-    const tmp = tempDir();
-    cleanups.push(tmp.cleanup);
-    const pw = join(tmp.dir, 'mqtt-password');
-    writeFileSync(pw, 's3cret\n');
-    const path = configFile(`${BASE}\ndataDir: /var/lib/vg\n`);
-    const c = loadPlatformConfig({
-      path,
-      env: {
-        ...ENV,
-        VENDGATE_PLATFORM_BROKER__PASSWORD__FILE: pw,
-        VENDGATE_PLATFORM_FLEET__ACK_INTERVAL_MS: '7',
-      },
+  it('loads a file with defaults, secrets from env and files, and paths from the file folder', () => {
+    const folder = dir();
+    writeFileSync(join(folder, 'mqtt-password'), 's3cret\n');
+    const path = join(folder, 'platform.yaml');
+    writeFileSync(path, `${BASE}\ndataDir: ./state\n`);
+    const c = loadPlatformConfig(path, {
+      ...ENV,
+      VENDGATE_PLATFORM_BROKER__PASSWORD: 'file:mqtt-password',
+      VENDGATE_PLATFORM_FLEET__ACK_INTERVAL_MS: '7',
     });
-    expect(c.store).toEqual({ backend: 'sqlite', poolSize: 10, sqlitePath: '/var/lib/vg/platform.db' });
-    expect(c.broker).toEqual({ url: 'mqtt://127.0.0.1:1883', protocolVersion: 5, password: 's3cret' });
+    expect(c.dataDir).toBe(join(folder, 'state'));
+    expect(c.broker).toEqual({ url: 'mqtt://127.0.0.1:1883', password: 's3cret' });
     expect(c.signing.keys).toEqual([{ keyId: 'k2026', privateKey: SEED }]);
-    expect(c.privacy.payerHashKey.toString()).toBe(ENV.PAYER_KEY);
+    expect(c.store.payerHashKey).toBe(ENV.PAYER_KEY);
     expect(c.fleet.ackIntervalMs).toBe(7);
+    expect(c.privacy.retentionDays).toBe(90);
+    expect(c.http).toEqual({ host: '127.0.0.1', port: 8090 });
   });
 
-  it('names a missing secret by field and variable, never showing a value', async () => {
+  it('takes env:NAME values from the environment, and names an unset variable without a value', async () => {
+    expect(resolveRefs({ a: ['env:X', 'plain'], b: { c: 'env:X' } }, { X: 'secret' })).toEqual({
+      a: ['secret', 'plain'],
+      b: { c: 'secret' },
+    });
     const err = await expectVendgateError(
-      () => loadPlatformConfig({ path: configFile(BASE), env: { PAYER_KEY: ENV.PAYER_KEY } }),
+      () => loadPlatformConfig(configFile(BASE), { PAYER_KEY: ENV.PAYER_KEY }),
       ErrorCode.ConfigInvalid,
     );
-    expect(err.message).toContain('signing.keys.0.privateKey: environment variable SIGN_KEY is not set');
+    expect(err.message).toContain('signing.keys[0].privateKey: environment variable SIGN_KEY is not set');
   });
 
-  it('refuses a secret pasted inline without echoing it', async () => {
-    const path = configFile(BASE.replace('{ env: PAYER_KEY }', 'hunter2-hunter2-hunter2'));
+  it('names an unreadable secret file by field and path', async () => {
     const err = await expectVendgateError(
-      () => loadPlatformConfig({ path, env: ENV }),
+      () => parsePlatformConfig({ broker: { password: 'file:/nonexistent/pw' } }, { env: {} }),
       ErrorCode.ConfigInvalid,
     );
-    expect(err.message).toContain('privacy.payerHashKey');
-    expect(err.message).not.toContain('hunter2');
+    expect(err.message).toContain('broker.password: cannot read secret file /nonexistent/pw (ENOENT)');
+  });
+
+  it('refuses a config breaking its schema, naming the fields and never the secrets', async () => {
+    const err = await expectVendgateError(
+      () =>
+        parsePlatformConfig(
+          {
+            store: { payerHashKey: 'env:PAYER_KEY' },
+            broker: { url: 'http://nope', password: 'top-secret-password' },
+            signing: { keys: [{ keyId: 'k', privateKey: 'env:SIGN_KEY' }] },
+            providers: {},
+          },
+          { env: ENV },
+        ),
+      ErrorCode.ConfigInvalid,
+    );
+    expect(err.message).toContain('broker.url');
+    expect(err.message).toContain('providers: lists neither wechat nor alipay');
+    expect(err.message).not.toContain('top-secret');
+    expect(err.message).not.toContain(SEED);
   });
 
   it('refuses postgres without a URL and a shared group on MQTT 3.1.1', async () => {
     const err = await expectVendgateError(
       () =>
-        loadPlatformConfig({
-          path: configFile(`${BASE}\nstore: { backend: postgres }\n`),
-          env: {
+        loadPlatformConfig(
+          configFile(`${BASE}\n`.replace('{ payerHashKey', '{ backend: postgres, payerHashKey')),
+          {
             ...ENV,
             VENDGATE_PLATFORM_BROKER__SHARED_GROUP: 'g',
             VENDGATE_PLATFORM_BROKER__PROTOCOL_VERSION: '4',
           },
-        }),
+        ),
       ErrorCode.ConfigInvalid,
     );
     expect(err.message).toContain('store.postgresUrl');
     expect(err.message).toContain('broker.sharedGroup');
+  });
+
+  it('says which file is not YAML, and on which line', async () => {
+    const err = await expectVendgateError(
+      () => loadPlatformConfig(configFile('store: {\n  a: [\n'), ENV),
+      ErrorCode.ConfigYamlSyntax,
+    );
+    expect(err.message).toMatch(/platform\.yaml is not valid YAML at line \d/);
   });
 
   it('maps every VENDGATE_PLATFORM_A__B_C variable to a.bC and leaves other variables alone', () => {
@@ -98,5 +132,14 @@ describe('the platform config', () => {
         expect(Object.keys(out)).toHaveLength(1);
       }),
     );
+  });
+
+  it('never lets an environment variable reach the object prototype', () => {
+    const out = applyPlatformEnv({}, { VENDGATE_PLATFORM___PROTO____POLLUTED: 'yes' }) as Record<
+      string,
+      unknown
+    >;
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.keys(out)).toEqual([]);
   });
 });
