@@ -57,6 +57,14 @@ export const PaymentsConfigSchema = z
     /** An expired order is closed at the provider this long after its expiry (late payments land first). */
     closeAfterExpiryMs: z.number().int().min(0).default(30_000),
     /** Refund retries: first delay, doubled on each attempt up to the max. */
+    refundStatusQueryMs: z
+      .number()
+      .int()
+      .min(10)
+      .default(60_000)
+      .describe(
+        'How long after a provider accepted a refund to ask whether it reached the payer, and between asks.',
+      ),
     refundRetryMs: z.number().int().min(10).default(5_000),
     refundRetryMaxMs: z
       .number()

@@ -4,7 +4,9 @@
  * after a timeout or a crash refunds at most once), and records the answer.
  * A provider that times out or answers 5xx is retried with a doubling
  * backoff until it answers; a final refusal sends the order to the
- * unresolved queue for an operator.
+ * unresolved queue for an operator. A refund the provider accepted is
+ * asked about later (`checkRefund`) until it says the money reached the
+ * payer: its notification may never come.
  */
 import { isVendgateError } from '../../core/errors.ts';
 import type { RefundRow } from '../store/port.ts';
@@ -81,7 +83,7 @@ export async function attemptRefund(ctx: PaymentsContext, row: RefundRow): Promi
       row.attempts,
       {
         state: result.kind === 'already-refunded' ? 'succeeded' : 'accepted',
-        nextAttemptAt: null,
+        nextAttemptAt: result.kind === 'already-refunded' ? null : at + ctx.config.refundStatusQueryMs,
         providerRefundId: result.refundId,
         outcome:
           result.kind === 'already-refunded' ? 'already refunded (a retry)' : 'accepted by the provider',
@@ -115,12 +117,81 @@ async function refused(ctx: PaymentsContext, row: RefundRow, outcome: string): P
   });
 }
 
-/** One pass over the due refunds, oldest first. */
+export type RefundCheckOutcome = 'succeeded' | 'processing' | 'failed' | 'resend' | 'retry' | 'skipped';
+
+/**
+ * Asks the provider about a refund it accepted: done -> `succeeded`; still
+ * processing -> asked again later; unknown to the provider -> `pending`
+ * again, so the worker resends it under the same out_refund_no (the
+ * provider dedupes on it); CLOSED/ABNORMAL -> `abnormal`, logged for an
+ * operator (the money did not reach the payer; WeChat wants the abnormal
+ * refund handled in its merchant console).
+ */
+export async function checkRefund(ctx: PaymentsContext, row: RefundRow): Promise<RefundCheckOutcome> {
+  const log = ctx.log.child({ outTradeNo: row.outTradeNo, outRefundNo: row.outRefundNo });
+  const order = await ctx.store.orders.get(row.outTradeNo);
+  const provider = order && isProviderName(order.provider) ? ctx.providers[order.provider] : undefined;
+  if (!provider) return 'skipped';
+  const record = (next: Parameters<typeof ctx.store.refunds.recordAttempt>[3]) =>
+    ctx.store.refunds.recordAttempt(row.outRefundNo, row.state, row.attempts, next, ctx.now());
+  let status: Awaited<ReturnType<typeof provider.queryRefund>>;
+  try {
+    status = await provider.queryRefund(row.outTradeNo, row.outRefundNo);
+  } catch (err) {
+    const outcome = isVendgateError(err)
+      ? `status query error ${err.code}: ${err.message}`
+      : (err as Error).message;
+    await record({
+      state: 'accepted',
+      nextAttemptAt: ctx.now() + refundBackoffMs(ctx, row.attempts),
+      outcome,
+    });
+    log.warn({ outcome }, 'refund status query failed; asking again later');
+    return 'retry';
+  }
+  switch (status.kind) {
+    case 'succeeded':
+      await record({
+        state: 'succeeded',
+        nextAttemptAt: null,
+        providerRefundId: status.refundId,
+        outcome: 'confirmed by a status query',
+      });
+      log.info({ refundId: status.refundId }, 'refund confirmed');
+      return 'succeeded';
+    case 'processing':
+      await record({
+        state: 'accepted',
+        nextAttemptAt:
+          ctx.now() + Math.max(ctx.config.refundStatusQueryMs, refundBackoffMs(ctx, row.attempts)),
+        outcome: 'the provider is still processing the refund',
+      });
+      return 'processing';
+    case 'not-found':
+      await record({
+        state: 'pending',
+        nextAttemptAt: ctx.now(),
+        outcome: 'unknown to the provider: resent',
+      });
+      log.warn('the provider knows no such refund; resending it under the same out_refund_no');
+      return 'resend';
+    case 'failed':
+      await record({ state: 'abnormal', nextAttemptAt: null, outcome: `refund ${status.status}` });
+      log.error({ status: status.status }, 'the refund did not reach the payer: an operator must handle it');
+      return 'failed';
+  }
+}
+
+/** One pass over the due refunds, oldest first: pending ones are sent, accepted ones asked about. */
 export async function runDueRefunds(ctx: PaymentsContext, limit = 50): Promise<number> {
-  const due = (await ctx.store.refunds.due(ctx.now(), limit)).filter((r) => r.state === 'pending');
+  const due = await ctx.store.refunds.due(ctx.now(), limit);
   let n = 0;
   for (const row of due) {
-    if ((await attemptRefund(ctx, row)) === 'refunded') n++;
+    if (row.state === 'pending') {
+      if ((await attemptRefund(ctx, row)) === 'refunded') n++;
+    } else if (row.state === 'accepted') {
+      await checkRefund(ctx, row);
+    }
   }
   return n;
 }

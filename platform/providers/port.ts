@@ -69,6 +69,13 @@ export type RefundResult =
   | { kind: 'already-refunded'; refundId: string } // a retry of a refund the provider already made
   | { kind: 'refused'; code: string; message: string }; // final: the provider will not refund (e.g. no such order)
 
+/** What the provider says of a refund it was sent, when asked later (callbacks alone are never trusted). */
+export type RefundStatus =
+  | { kind: 'succeeded'; refundId: string } // the money reached the payer
+  | { kind: 'processing' } // taken, not yet done: ask again later
+  | { kind: 'failed'; status: string } // WeChat CLOSED / ABNORMAL: the money did not reach the payer
+  | { kind: 'not-found' }; // the provider has no refund under this number: sending it again is safe
+
 export type CloseResult =
   | { kind: 'closed' }
   | { kind: 'already-paid' } // WeChat ORDERPAID / Alipay TRADE_SUCCESS: treat as paid (then refund or dispense)
@@ -117,6 +124,8 @@ export interface PaymentProvider {
   query(outTradeNo: string): Promise<PaymentState>;
   close(outTradeNo: string): Promise<CloseResult>;
   refund(input: RefundInput): Promise<RefundResult>;
+  /** The state of a refund sent earlier under `outRefundNo`. */
+  queryRefund(outTradeNo: string, outRefundNo: string): Promise<RefundStatus>;
   /** Verifies before parsing: signature over the raw body, key id, freshness, then decryption. */
   verifyNotification(n: RawNotification): NotificationVerdict;
   /** The answer the provider expects: received (so it stops retrying), or an error (so it retries). */

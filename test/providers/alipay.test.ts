@@ -183,6 +183,25 @@ describe('the Alipay adapter against the sandbox', () => {
     expect(refusal).toMatchObject({ kind: 'refused', code: 'ACQ.REFUND_AMT_NOT_EQUAL_TOTAL' });
   });
 
+  it('asks after a refund with fastpay.refund.query: succeeded once made, not-found before, for an unknown trade too', async () => {
+    const { no, qr } = await create(400);
+    await sandbox.phone.pay(qr);
+    expect(await provider.queryRefund(no, `${no}q1`)).toEqual({ kind: 'not-found' });
+    const r = await provider.refund({
+      outTradeNo: no,
+      outRefundNo: `${no}q1`,
+      amount: { amount: 100, currency: 'CNY' },
+      total: { amount: 400, currency: 'CNY' },
+      reason: 'vend failed',
+    });
+    expect(r.kind).toBe('accepted');
+    expect(await provider.queryRefund(no, `${no}q1`)).toEqual({
+      kind: 'succeeded',
+      refundId: r.kind === 'accepted' ? r.refundId : '',
+    });
+    expect(await provider.queryRefund('no-such-trade-0001', 'no-such-refund')).toEqual({ kind: 'not-found' });
+  });
+
   it('reports a fully refunded trade as refunded', async () => {
     const { no, qr } = await create(300);
     await sandbox.phone.pay(qr);

@@ -218,6 +218,32 @@ describe('WeChat Pay adapter against the sandbox (domestic Native)', () => {
     expect(bill.rows.filter((r) => r.kind === 'refund' && r.outTradeNo === outTradeNo)).toHaveLength(1);
   });
 
+  it('asks after a refund: processing at first, then succeeded, and not-found for a number never sent', async () => {
+    const { outTradeNo, qrContent } = await created(300);
+    await sandbox.pay(qrContent);
+    await waitUntil(verdictFor(outTradeNo), { what: 'paid' });
+    expect(await provider.queryRefund(outTradeNo, `r${outTradeNo}`)).toEqual({ kind: 'not-found' });
+    const accepted = await provider.refund({
+      outTradeNo,
+      outRefundNo: `r${outTradeNo}`,
+      amount: { amount: 300, currency: 'CNY' },
+      total: { amount: 300, currency: 'CNY' },
+      reason: 'vend failed',
+    });
+    expect(accepted.kind).toBe('accepted');
+    const refundId = accepted.kind === 'accepted' ? accepted.refundId : '';
+    expect(['processing', 'succeeded']).toContain(
+      (await provider.queryRefund(outTradeNo, `r${outTradeNo}`)).kind,
+    );
+    await waitUntil(
+      async () => (await provider.queryRefund(outTradeNo, `r${outTradeNo}`)).kind === 'succeeded',
+      {
+        what: 'the refund to succeed',
+      },
+    );
+    expect(await provider.queryRefund(outTradeNo, `r${outTradeNo}`)).toEqual({ kind: 'succeeded', refundId });
+  });
+
   it('refuses a refund of an unpaid order and one above the total', async () => {
     const { outTradeNo } = await created(100);
     const r = await provider.refund({

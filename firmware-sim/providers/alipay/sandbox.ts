@@ -207,6 +207,8 @@ export class AlipaySandbox {
         return this.closeTrade(s('out_trade_no'), answer, business);
       case 'alipay.trade.refund':
         return this.refund(s, answer, business);
+      case 'alipay.trade.fastpay.refund.query':
+        return this.refundQuery(s, answer, business);
       case 'alipay.data.dataservice.bill.downloadurl.query':
         return this.billUrl(s('bill_type'), s('bill_date'), answer, business);
       default:
@@ -327,6 +329,30 @@ export class AlipaySandbox {
         gmt_refund: `${beijing(at)}.000`,
       });
     }
+  }
+
+  /** 统一收单交易退款查询: the refund's data when it exists (refunds here complete at once), else none. */
+  private refundQuery(
+    s: (k: string) => string,
+    answer: (f: Record<string, unknown>) => void,
+    business: (c: string, m: string) => void,
+  ) {
+    const t = this.trades.get(s('out_trade_no'));
+    if (!t || t.status === 'UNSCANNED') return business('ACQ.TRADE_NOT_EXIST', '交易不存在');
+    const outRequestNo = s('out_request_no') || s('out_trade_no');
+    const r = t.refunds.find((x) => x.outRequestNo === outRequestNo);
+    if (!r) return answer({ code: '10000', msg: 'Success' });
+    answer({
+      code: '10000',
+      msg: 'Success',
+      trade_no: t.tradeNo,
+      out_trade_no: t.outTradeNo,
+      out_request_no: outRequestNo,
+      total_amount: yuan(t.totalFen),
+      refund_amount: yuan(r.fen),
+      refund_status: 'REFUND_SUCCESS',
+      gmt_refund_pay: beijing(r.at),
+    });
   }
 
   private billUrl(

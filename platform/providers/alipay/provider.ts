@@ -19,6 +19,7 @@ import type {
   RawNotification,
   RefundInput,
   RefundResult,
+  RefundStatus,
   TradeBill,
 } from '../port.ts';
 import { ALIPAY_CURRENCY, moneyToYuan, yuanToFen } from './amount.ts';
@@ -178,6 +179,34 @@ export class AlipayProvider implements PaymentProvider {
         retryable: false,
       },
     );
+  }
+
+  /**
+   * alipay.trade.fastpay.refund.query (统一收单交易退款查询) with the refund's
+   * out_request_no. Its documented rule: when the answer carries the refund's
+   * data and `refund_status` is absent or REFUND_SUCCESS, the refund is done;
+   * an answer without the refund's data means there is no such refund, and
+   * the refund call may be retried with the same out_request_no.
+   */
+  async queryRefund(outTradeNo: string, outRefundNo: string): Promise<RefundStatus> {
+    checkOutTradeNo(outTradeNo);
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(outRefundNo))
+      throw inputError('outRefundNo must be 1-64 of [A-Za-z0-9_-]');
+    const method = 'alipay.trade.fastpay.refund.query';
+    const a = await this.gateway.call(method, { out_trade_no: outTradeNo, out_request_no: outRefundNo });
+    if (a.code !== '10000') {
+      if (a.subCode === 'ACQ.TRADE_NOT_EXIST') return { kind: 'not-found' };
+      throw businessError(method, a);
+    }
+    if (a.fields.out_request_no === undefined) return { kind: 'not-found' };
+    if (a.fields.out_request_no !== outRefundNo || a.fields.out_trade_no !== outTradeNo)
+      throw mismatch(method);
+    const status = a.fields.refund_status;
+    if (status === undefined || status === 'REFUND_SUCCESS') {
+      const tradeNo = typeof a.fields.trade_no === 'string' ? a.fields.trade_no : '';
+      return { kind: 'succeeded', refundId: `${tradeNo}/${outRefundNo}` };
+    }
+    return { kind: 'processing' };
   }
 
   verifyNotification(n: RawNotification): NotificationVerdict {

@@ -26,6 +26,7 @@ import type {
   RawNotification,
   RefundInput,
   RefundResult,
+  RefundStatus,
   TradeBill,
 } from '../port.ts';
 import { parseDomesticTradeBill, parseGlobalStatement } from './bill.ts';
@@ -208,7 +209,7 @@ export class WechatPayProvider implements PaymentProvider {
     }
     // Look first: the same out_refund_no refunds at most once, and a retry of
     // one WeChat already took must say so rather than look like a new refund.
-    const existing = await this.queryRefund(input.outRefundNo);
+    const existing = await this.findRefund(input.outRefundNo);
     if (existing) {
       if (existing.out_trade_no !== input.outTradeNo) {
         return {
@@ -263,8 +264,17 @@ export class WechatPayProvider implements PaymentProvider {
     return { kind: 'accepted', refundId };
   }
 
+  /** 查询单笔退款 (GET /v3/refund/domestic/refunds/{out_refund_no}): SUCCESS, PROCESSING, CLOSED or ABNORMAL. */
+  async queryRefund(_outTradeNo: string, outRefundNo: string): Promise<RefundStatus> {
+    const r = await this.findRefund(outRefundNo);
+    if (!r) return { kind: 'not-found' };
+    if (r.status === 'SUCCESS') return { kind: 'succeeded', refundId: r.refund_id };
+    if (r.status === 'PROCESSING') return { kind: 'processing' };
+    return { kind: 'failed', status: r.status };
+  }
+
   /** The refund WeChat knows under `outRefundNo`, or undefined when it knows none. */
-  private async queryRefund(
+  private async findRefund(
     outRefundNo: string,
   ): Promise<{ refund_id: string; out_trade_no: string; status: string } | undefined> {
     const path = this.global
