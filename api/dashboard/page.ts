@@ -128,7 +128,7 @@ export function dashboardHtml(
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>vendgate</title>
+<title>vendgate dashboard</title>
 <link rel="stylesheet" href="${assets.css}">
 <script type="application/json" id="site">${siteJson(site)}</script>
 <script src="${assets.chart}" defer></script>
