@@ -80,7 +80,7 @@ button.refill:disabled { border-color: #ccd; color: #99a; cursor: default; }
 .chart { position: relative; height: 220px; width: 100%; }
 .na { font-style: italic; }
 /* Unreachable: what the page shows is only as of its time; nothing may look healthy. */
-body.unreachable section.stale { opacity: 0.6; filter: grayscale(1); }
+body.unreachable section.stale > .body, body.unreachable section.stale h2 { opacity: 0.6; filter: grayscale(1); }
 body.unreachable .ok, body.unreachable .pill.ok, body.unreachable .pill { color: #555c66; background: #e4e6ea; }
 body.unreachable .asof { color: #b3261e; font-weight: 600; }
 @media (max-width: 720px) {
