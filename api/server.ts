@@ -48,8 +48,8 @@ export interface ApiDeps {
   token?: string;
   /** Timeouts and caps on clients (config http.limits); default HTTP_LIMIT_DEFAULTS. */
   limits?: HttpLimits;
-  /** The dashboard's site facts (time zone, locale, product names); default Asia/Shanghai, zh-CN, none. */
-  site?: Omit<DashboardSite, 'gatewayId'>;
+  /** The dashboard's site facts (gateway id, time zone, locale, product names); default Asia/Shanghai, zh-CN, none. */
+  site?: DashboardSite;
   /** Coupon campaigns and the beacon fleet: serves /api/coupons and /api/beacons when given. */
   coupons?: CouponApiDeps;
 }
@@ -203,13 +203,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   if (deps.coupons) couponRoutes(app, deps.coupons, security().security);
 
   await app.register(dashboardPlugin, {
-    site: {
-      timeZone: 'Asia/Shanghai',
-      locale: 'zh-CN',
-      products: {},
-      ...deps.site,
-      gatewayId: deps.health().gatewayId,
-    },
+    site: deps.site ?? { gatewayId: '', timeZone: 'Asia/Shanghai', locale: 'zh-CN', products: {} },
     security: security().security,
   });
 

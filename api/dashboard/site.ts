@@ -9,6 +9,7 @@ import type { DashboardSite } from './page.ts';
 
 /** The part of the gateway config the dashboard reads (any driver's machine entry fits). */
 export interface SiteConfig {
+  gatewayId: string;
   timeZone: string;
   machines: ReadonlyArray<{
     id: string;
@@ -17,7 +18,7 @@ export interface SiteConfig {
   }>;
 }
 
-export function dashboardSite(config: SiteConfig): Omit<DashboardSite, 'gatewayId'> {
+export function dashboardSite(config: SiteConfig): DashboardSite {
   const products: Record<string, Record<number, string>> = {};
   for (const m of config.machines) {
     const names: Record<number, string> = {};
@@ -25,6 +26,7 @@ export function dashboardSite(config: SiteConfig): Omit<DashboardSite, 'gatewayI
     products[m.id] = names;
   }
   return {
+    gatewayId: config.gatewayId,
     timeZone: config.timeZone,
     locale: config.machines[0]?.display?.locale ?? 'zh-CN',
     products,
