@@ -68,19 +68,21 @@ const productOf = (machineId, slot) => {
 const stateClass = (s) => (s === 'dispensed' ? 'ok' : s === 'refund_requested' || s === 'unresolved' ? 'bad' : 'warn');
 
 // ------------------------------------------------------------------ sources
-function source(paths) { return { paths, status: 'loading', data: undefined, at: undefined, error: undefined }; }
+/** A source is read every n-th poll (its every): the 7-day sales sums and the campaigns change slowly and cost more to read. */
+function source(paths, every) { return { paths, every: every || 1, status: 'loading', data: undefined, at: undefined, error: undefined }; }
 const sources = {
   health: source(['/health']),
   machines: source(['/api/machines']),
   conditions: source(['/api/conditions']),
   stock: source(['/api/stock']),
-  sales: source(['/api/sales?days=7']),
+  sales: source(['/api/sales?days=7'], 10),
   sessions: source(['/api/sessions?limit=50']),
   orders: source(['/api/orders?limit=25']),
   refunds: source(['/api/orders?state=refund_requested&limit=50', '/api/orders?state=unresolved&limit=50']),
-  coupons: source(['/api/coupons']),
-  beacons: source(['/api/beacons']),
+  coupons: source(['/api/coupons'], 5),
+  beacons: source(['/api/beacons'], 2),
 };
+let round = 0;
 /** Which sources each section shows, the first one deciding "not available". */
 const SECTIONS = {
   machines: ['machines', 'conditions', 'health'],
@@ -143,7 +145,11 @@ async function poll() {
   if (polling) return;
   polling = true;
   try {
-    const results = await Promise.allSettled(Object.values(sources).map(pollSource));
+    // After a loss every source is read again at once, so nothing stays greyed longer than it must.
+    const all = unreachableSince !== undefined;
+    const due = Object.values(sources).filter((s) => all || s.data === undefined || round % s.every === 0);
+    round++;
+    const results = await Promise.allSettled(due.map(pollSource));
     const lost = results.some((r) => r.status === 'rejected' && r.reason instanceof Unreachable);
     if (lost) { if (unreachableSince === undefined) unreachableSince = Date.now(); } else unreachableSince = undefined;
     loginNeeded = !lost && sources.health.status === 'auth';
