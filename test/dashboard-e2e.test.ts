@@ -193,7 +193,12 @@ describe.skipIf(!hasChromium)(`the dashboard with every operator endpoint${SKIP_
   });
 
   it('fits a 375 px phone: one column, nothing wider than the screen, no horizontal scroll', async () => {
-    const page = await openPage(`${fx.url}/?lang=en`, { viewport: PHONE, isMobile: true, hasTouch: true });
+    const page = await openPage(`${fx.url}/?lang=en`, {
+      viewport: PHONE,
+      deviceScaleFactor: 2,
+      isMobile: true,
+      hasTouch: true,
+    });
     try {
       await ready(page);
       const layout = await page.evaluate(() => ({
@@ -209,7 +214,8 @@ describe.skipIf(!hasChromium)(`the dashboard with every operator endpoint${SKIP_
       expect(layout.scrollWidth).toBeLessThanOrEqual(375);
       expect(layout.widest).toBeLessThanOrEqual(375);
       expect(layout.columns).toBe(1);
-      await page.screenshot({ path: join(SCREENSHOTS, 'dashboard-phone.png'), fullPage: true });
+      // The first screen, as a phone shows it (twice the pixels, as a phone's screen has).
+      await page.screenshot({ path: join(SCREENSHOTS, 'dashboard-phone.png') });
     } finally {
       await page.context().close();
     }
@@ -377,6 +383,29 @@ describe.skipIf(!hasChromium)(`the dashboard when the gateway goes away${SKIP_NO
     } finally {
       await page.context().close();
       await fx.close().catch(() => {});
+    }
+  });
+
+  it('clears the banner and the grey as soon as the gateway answers again', async () => {
+    const first = await startDashboardFixture();
+    const page = await openPage(`${first.url}/?lang=de`);
+    let second: DashboardFixture | undefined;
+    try {
+      await sectionReady(page, 'orders');
+      await first.close();
+      await page.waitForSelector('#banner:not([hidden])', { timeout: 15_000 });
+      expect(await page.locator('#banner').textContent()).toMatch(
+        /^Gateway seit \d\d:\d\d nicht erreichbar$/,
+      );
+      second = await startDashboardFixture({ port: first.port });
+      await page.waitForSelector('#banner[hidden]', { state: 'attached', timeout: 15_000 });
+      expect(await page.locator('section.stale').count()).toBe(0);
+      expect(await page.locator('#link').textContent()).toBe('Plattform verbunden');
+      expect(await page.locator('button.refill[disabled]').count()).toBe(0);
+    } finally {
+      await page.context().close();
+      await first.close().catch(() => {});
+      await second?.close();
     }
   });
 });

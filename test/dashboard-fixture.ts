@@ -20,6 +20,7 @@ export type FixtureEndpoint =
 export interface DashboardFixture {
   app: FastifyInstance;
   url: string;
+  port: number;
   refills: Array<{ machineId: string; body: unknown }>;
   close(): Promise<void>;
 }
@@ -43,7 +44,7 @@ const PRODUCTS: Record<string, Record<number, string>> = {
 };
 
 export async function startDashboardFixture(
-  opts: { omit?: readonly FixtureEndpoint[]; now?: number } = {},
+  opts: { omit?: readonly FixtureEndpoint[]; now?: number; port?: number } = {},
 ): Promise<DashboardFixture> {
   const now = opts.now ?? Date.now();
   const omit = new Set(opts.omit ?? []);
@@ -398,8 +399,8 @@ export async function startDashboardFixture(
     return { ok: true };
   });
 
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
-  return { app, url: `http://127.0.0.1:${port}`, refills, close: () => app.close() };
+  return { app, url: `http://127.0.0.1:${port}`, port, refills, close: () => app.close() };
 }
