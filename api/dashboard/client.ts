@@ -380,7 +380,7 @@ const RENDER = {
   },
   beacons(body) {
     const b = sources.beacons.data;
-    const out = [el('p', t('beacon.scanner', { state: b.scanner }), 'muted small')];
+    const out = [el('p', t('beacon.scanner', { state: t('scanner.' + b.scanner) }), 'muted small')];
     if (!b.beacons.length) out.push(el('p', t('none'), 'muted'));
     else out.push(table(
       [t('col.beacon'), t('col.state'), t('machine.lastSeen'), t('col.battery'), t('col.signal')],

@@ -20,7 +20,7 @@ describe('the dashboard text tables', () => {
     }
   });
 
-  it('has a name for every condition kind the board raises and every order state', async () => {
+  it('has a name for every condition kind the board raises, every order state and every scanner state', async () => {
     const { CONDITION_KINDS } = await import('../../gateway/conditions/conditions.ts');
     const { OrderState } = await import('../../contract/events.ts');
     for (const kind of CONDITION_KINDS) expect(Object.keys(DASHBOARD_MESSAGES.en)).toContain(`kind.${kind}`);
