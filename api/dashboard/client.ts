@@ -476,6 +476,8 @@ function sumByCurrency(rows) {
 // ------------------------------------------------------------------ charts
 const charts = {};
 const chartBoxes = {};
+const chartSignatures = {};
+const chartLocales = {};
 /** A chart keeps its canvas across renders (chart.js owns it); only the data changes. */
 function chartBox(name) {
   if (!chartBoxes[name]) {
@@ -494,19 +496,24 @@ function drawChart(name, config) {
   config.options.maintainAspectRatio = false;
   config.options.locale = intlLocale(locale);
   const c = charts[name];
-  if (c && c.config.type === config.type) {
+  // Redrawing the same figures would only churn chart.js's caches: skip it.
+  const signature = JSON.stringify([locale, config.type, config.data.labels, config.data.datasets.map((d) => [d.label, d.data])]);
+  if (c && chartSignatures[name] === signature) return;
+  chartSignatures[name] = signature;
+  // New figures in the same language: only the data changes (new options on every update would pile up in chart.js).
+  if (c && chartLocales[name] === locale && c.config.type === config.type) {
     c.data.labels = config.data.labels;
     c.data.datasets = config.data.datasets;
-    c.options = config.options;
     c.update('none');
   } else {
+    chartLocales[name] = locale;
     if (c) c.destroy();
     charts[name] = new Chart(canvas, config);
   }
   canvas.dataset.drawn = 'true';
 }
 function destroyChart(name) {
-  if (charts[name]) { charts[name].destroy(); delete charts[name]; }
+  if (charts[name]) { charts[name].destroy(); delete charts[name]; delete chartSignatures[name]; }
 }
 
 // ------------------------------------------------------------------ start
