@@ -6,7 +6,9 @@ import type { Log } from '../core/log.ts';
 import type { DisplayHub } from '../devices/display/hub.ts';
 import type { OrderLedger } from '../gateway/ledger/ledger.ts';
 import { SESSION_COOKIE, tokenGuard } from './auth.ts';
-import { DASHBOARD_HTML } from './dashboard.ts';
+import { type CouponApiDeps, couponRoutes } from './coupons.ts';
+import type { DashboardSite } from './dashboard/page.ts';
+import { dashboardPlugin } from './dashboard/plugin.ts';
 import {
   COMMON_ERRORS,
   clientErrorHandler,
@@ -46,6 +48,10 @@ export interface ApiDeps {
   token?: string;
   /** Timeouts and caps on clients (config http.limits); default HTTP_LIMIT_DEFAULTS. */
   limits?: HttpLimits;
+  /** The dashboard's site facts (gateway id, time zone, locale, product names); default Asia/Shanghai, zh-CN, none. */
+  site?: DashboardSite;
+  /** Coupon campaigns and the beacon fleet: serves /api/coupons and /api/beacons when given. */
+  coupons?: CouponApiDeps;
 }
 
 /**
@@ -194,22 +200,12 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  app.get(
-    '/',
-    {
-      schema: {
-        summary: 'Operator dashboard (HTML); with http.token set, /?token=<token> logs the browser in',
-        ...security(),
-        produces: ['text/html'],
-        response: {
-          200: { type: 'string' },
-          303: { type: 'null', description: 'Logged in: the session cookie is set; go to /.' },
-          ...errorResponses(...common),
-        },
-      },
-    },
-    async (_req, reply) => reply.type('text/html; charset=utf-8').send(DASHBOARD_HTML),
-  );
+  if (deps.coupons) couponRoutes(app, deps.coupons, security().security);
+
+  await app.register(dashboardPlugin, {
+    site: deps.site ?? { gatewayId: '', timeZone: 'Asia/Shanghai', locale: 'zh-CN', products: {} },
+    security: security().security,
+  });
 
   return app;
 }

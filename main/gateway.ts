@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { IClientOptions } from 'mqtt';
+import { redeemedTotals } from '../api/coupons.ts';
+import { dashboardSite } from '../api/dashboard/site.ts';
 import type { Health } from '../api/schemas.ts';
 import { buildApi } from '../api/server.ts';
 import { connectMqtt, connectMqttOver, redactUrl, tlsClientOptions } from '../contract/mqtt-client.ts';
@@ -498,7 +500,20 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
               { host },
               'the HTTP API listens beyond loopback without http.token: anyone who reaches it may use it',
             );
-          const api = await buildApi({ ledger, health: () => health.report(), log, displays, token, limits });
+          const api = await buildApi({
+            ledger,
+            health: () => health.report(),
+            log,
+            displays,
+            token,
+            limits,
+            site: dashboardSite(config),
+            coupons: {
+              campaigns: () => coupons.campaigns(),
+              redeemed: redeemedTotals(db),
+              beacons: () => ble.status(),
+            },
+          });
           try {
             await api.listen({ host, port });
           } catch (err) {

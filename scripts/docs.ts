@@ -40,6 +40,13 @@ async function buildOpenApi(): Promise<string> {
       health: () => {
         throw new Error('not called while generating docs');
       },
+      coupons: {
+        campaigns: () => [],
+        redeemed: () => new Map(),
+        beacons: () => {
+          throw new Error('not called while generating docs');
+        },
+      },
     });
     await app.ready();
     const doc = app.swagger();
