@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { type Browser, type BrowserContextOptions, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../testing/wait.ts';
-import { type DashboardFixture, startDashboardFixture } from './dashboard-fixture.ts';
+import { type DashboardFixture, startDashboardFixture } from './support/dashboard-fixture.ts';
 import { useRig } from './support/rig.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
