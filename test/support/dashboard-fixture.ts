@@ -6,7 +6,7 @@
  * `omit` leaves endpoints out, as an older gateway would (404).
  */
 import Fastify, { type FastifyInstance } from 'fastify';
-import { dashboardPlugin } from '../api/dashboard/plugin.ts';
+import { dashboardPlugin } from '../../api/dashboard/plugin.ts';
 
 export type FixtureEndpoint =
   | 'machines'
