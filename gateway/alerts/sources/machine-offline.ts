@@ -51,10 +51,7 @@ export class MachineOfflineSource {
 
   #wentOffline(machineId: string, machine: VendingMachine, reason: string): void {
     if (this.#pending.has(machineId) || this.#board.isActive({ kind: 'offline', machineId })) return;
-    const grace =
-      this.#graceMs < 60_000
-        ? `${Math.round(this.#graceMs / 1000)} s`
-        : `${Math.round(this.#graceMs / 60_000)} min`;
+    const grace = this.#graceMs < 1000 ? `${this.#graceMs} ms` : `${Math.round(this.#graceMs / 1000)} s`;
     const cancel = this.#schedule(() => {
       this.#pending.delete(machineId);
       if (machine.online) return;
