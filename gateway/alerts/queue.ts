@@ -109,9 +109,10 @@ export class AlertQueue {
       (
         this.#db
           .prepare(
-            "SELECT * FROM alert_queue WHERE sink = ? AND status = 'pending' AND state = ? ORDER BY id",
+            "SELECT * FROM alert_queue WHERE sink = ? AND status = 'pending' AND state = ? ORDER BY id LIMIT ?",
           )
-          .all(sink, state) as Row[]
+          // The ones being sent are skipped, so at most that many more are read.
+          .all(sink, state, busy.size + 1) as Row[]
       ).find((r) => !busy.has(r.id));
     while (count() >= this.#queueMax) {
       const victim = pending('cleared') ?? pending('raised');
