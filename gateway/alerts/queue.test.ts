@@ -84,7 +84,7 @@ describe('the alert queue', () => {
     put(msg('jam:m1:3', 'raised')); // full: jam:m1:1 came and went unsent; both go
     expect(pendingStates()).toEqual(['jam:m1:9/raised', 'jam:m1:2/raised', 'jam:m1:3/raised']);
     expect(queue.counts('hook')).toMatchObject({ pending: 3, dropped: 2 });
-    const drops = lines.filter((l) => l.msg === 'alert queue full: dropped the oldest undelivered alert');
+    const drops = lines.filter((l) => l.msg === 'alert queue full: dropped an undelivered alert');
     expect(drops.map((l) => [l.key, l.state])).toEqual([
       ['jam:m1:1', 'cleared'],
       ['jam:m1:1', 'raised'],
@@ -99,6 +99,16 @@ describe('the alert queue', () => {
     expect(pendingStates()).toHaveLength(10);
     expect(pendingStates()[0]).toBe('jam:m1:0/raised');
     expect(pendingStates()).not.toContain('jam:m1:1/raised');
+  });
+
+  it('drops the cleared of a raised it dropped, so no receiver hears of an end without a beginning', () => {
+    const { queue, put, pendingStates } = setup(10);
+    const first = msg('jam:m1:0', 'raised');
+    put(first);
+    for (let i = 1; i <= 10; i++) put(msg(`jam:m1:${i}`, 'raised')); // the bound drops jam:m1:0's raised
+    put({ ...first, state: 'cleared' });
+    expect(pendingStates()).not.toContain('jam:m1:0/cleared');
+    expect(queue.counts('hook')).toMatchObject({ pending: 10, dropped: 2 });
   });
 
   it('keeps a short history of delivered and failed alerts and counts them for good', () => {

@@ -5,7 +5,7 @@ import { bumpCounter, type Db, readCounter } from '../store/db.ts';
 /** Delivered and failed rows kept per sink for GET /api/alerts; older ones are deleted. */
 export const HISTORY_PER_SINK = 100;
 
-export type AlertStatus = 'pending' | 'delivered' | 'failed';
+export type AlertStatus = 'pending' | 'delivered' | 'failed' | 'dropped';
 
 export interface QueuedAlert {
   id: number;
@@ -69,7 +69,9 @@ export interface SinkCounts {
  * oldest pending `cleared` goes first (with its `raised`, when that was not
  * sent either: a receiver is better told nothing of a condition that came
  * and went than told it began and never that it ended), then the oldest
- * `raised`. Each drop is logged and counted.
+ * `raised`; a `cleared` whose `raised` was dropped is dropped too (a
+ * receiver never hears of the end of something it was not told began).
+ * Each drop is logged and counted.
  */
 export class AlertQueue {
   readonly #db: Db;
@@ -88,7 +90,21 @@ export class AlertQueue {
    */
   enqueue(sink: string, message: AlertMessage, body: string, now: number, busy: ReadonlySet<number>): void {
     this.#db.transaction(() => {
-      this.#makeRoom(sink, busy);
+      if (message.state === 'cleared' && this.#raisedDropped(sink, message.alertId)) {
+        this.#db
+          .prepare(
+            `INSERT INTO alert_queue (sink, alert_id, condition_key, kind, state, body, status, attempts, next_at, created_at, done_at)
+             VALUES (?, ?, ?, ?, 'cleared', ?, 'dropped', 0, ?, ?, ?)`,
+          )
+          .run(sink, message.alertId, message.key, message.kind, body, now, now, now);
+        this.#dropped(
+          sink,
+          { alert_id: message.alertId, kind: message.kind, condition_key: message.key, state: 'cleared' },
+          'its raised was dropped',
+        );
+        return;
+      }
+      this.#makeRoom(sink, now, busy);
       this.#db
         .prepare(
           `INSERT INTO alert_queue (sink, alert_id, condition_key, kind, state, body, status, attempts, next_at, created_at)
@@ -98,7 +114,33 @@ export class AlertQueue {
     })();
   }
 
-  #makeRoom(sink: string, busy: ReadonlySet<number>): void {
+  #raisedDropped(sink: string, alertId: string): boolean {
+    return (
+      this.#db
+        .prepare(
+          "SELECT 1 FROM alert_queue WHERE sink = ? AND alert_id = ? AND state = 'raised' AND status = 'dropped'",
+        )
+        .get(sink, alertId) !== undefined
+    );
+  }
+
+  #dropped(sink: string, r: Pick<Row, 'alert_id' | 'kind' | 'condition_key' | 'state'>, why: string): void {
+    bumpCounter(this.#db, `alerts_dropped:${sink}`);
+    this.#log.warn(
+      {
+        sink,
+        alertId: r.alert_id,
+        kind: r.kind,
+        key: r.condition_key,
+        state: r.state,
+        queueMax: this.#queueMax,
+        why,
+      },
+      'alert queue full: dropped an undelivered alert',
+    );
+  }
+
+  #makeRoom(sink: string, now: number, busy: ReadonlySet<number>): void {
     const count = () =>
       (
         this.#db
@@ -127,19 +169,10 @@ export class AlertQueue {
         if (raised && !busy.has(raised.id)) doomed.push(raised);
       }
       for (const r of doomed) {
-        this.#db.prepare('DELETE FROM alert_queue WHERE id = ?').run(r.id);
-        bumpCounter(this.#db, `alerts_dropped:${sink}`);
-        this.#log.warn(
-          {
-            sink,
-            alertId: r.alert_id,
-            kind: r.kind,
-            key: r.condition_key,
-            state: r.state,
-            queueMax: this.#queueMax,
-          },
-          'alert queue full: dropped the oldest undelivered alert',
-        );
+        this.#db
+          .prepare("UPDATE alert_queue SET status = 'dropped', done_at = ? WHERE id = ?")
+          .run(now, r.id);
+        this.#dropped(sink, r, 'the oldest undelivered');
       }
     }
   }

@@ -262,8 +262,8 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
 
       -- One row per alert per sink (a webhook, MQTT). Pending rows are sent
-      -- in id order per condition key; delivered and failed ones stay as a
-      -- short history for GET /api/alerts (gateway/alerts/queue.ts bounds both).
+      -- in id order per condition key; delivered, failed and dropped ones stay
+      -- as a short history for GET /api/alerts (gateway/alerts/queue.ts bounds both).
       CREATE TABLE alert_queue (
         id            INTEGER PRIMARY KEY,
         sink          TEXT NOT NULL,
@@ -272,7 +272,7 @@ export const MIGRATIONS: readonly Migration[] = [
         kind          TEXT NOT NULL,
         state         TEXT NOT NULL CHECK (state IN ('raised', 'cleared')),
         body          TEXT NOT NULL,
-        status        TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+        status        TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed', 'dropped')),
         attempts      INTEGER NOT NULL DEFAULT 0,
         next_at       INTEGER NOT NULL,
         last_error    TEXT,
