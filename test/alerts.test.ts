@@ -316,7 +316,13 @@ describe('alerts from the sources that belong to no device', () => {
 
 describe('alerts in the whole gateway', () => {
   it('publishes raise and clear on the broker, signed by the gateway key, and offline past the grace', async () => {
-    const rig = await startRig({ slotBoards: 1, config: { alerts: { offlineGraceMs: 300 } } });
+    const hook = await webhook();
+    const rig = await startRig({
+      slotBoards: 1,
+      config: {
+        alerts: { offlineGraceMs: 300, webhooks: [{ url: hook.url, secret: SECRET, kinds: ['door_open'] }] },
+      },
+    });
     const topic = gatewayTopics(rig.gatewayId).alert;
     const client = await connectMqttAsync(rig.brokerUrl, { reconnectPeriod: 0 });
     cleanups.push(() => client.endAsync(true));
@@ -343,6 +349,12 @@ describe('alerts in the whole gateway', () => {
       'door_open:m1:-/raised',
       'door_open:m1:-/cleared',
     ]);
+    // The configured webhook takes door_open only: the same two, signed.
+    await waitUntil(() => hook.requests.length === 2, { what: 'the two door posts' });
+    expect(hook.requests.map((p) => [p.alert.alertId, p.alert.state])).toEqual(
+      got.map((a) => [a.alertId, a.state]),
+    );
+    expect(hook.requests.every((p) => verifyAlertWebhook(SECRET, p.body, p.signature).ok)).toBe(true);
 
     const board = rig.boards[0]!;
     board.fault({ fault: 'silent', ms: 2500 });
@@ -360,5 +372,6 @@ describe('alerts in the whole gateway', () => {
     const mqtt = rig.gw.alerts.report().sinks.find((s) => s.id === 'mqtt')!;
     expect(mqtt.counts.pending).toBe(0);
     expect(mqtt.counts.delivered).toBeGreaterThanOrEqual(got.length);
+    expect(hook.requests.map((p) => p.alert.kind)).toEqual(['door_open', 'door_open']);
   }, 40_000);
 });
