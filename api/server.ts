@@ -4,7 +4,9 @@ import type { OrderState } from '../contract/events.ts';
 import { ErrorCode, VendgateError } from '../core/errors.ts';
 import type { Log } from '../core/log.ts';
 import type { DisplayHub } from '../devices/display/hub.ts';
+import type { AlertsReport } from '../gateway/alerts/service.ts';
 import type { OrderLedger } from '../gateway/ledger/ledger.ts';
+import { registerAlertRoutes } from './alerts.ts';
 import { SESSION_COOKIE, tokenGuard } from './auth.ts';
 import { type CouponApiDeps, couponRoutes } from './coupons.ts';
 import type { DashboardSite } from './dashboard/page.ts';
@@ -43,6 +45,8 @@ export interface ApiDeps {
   /** Payment displays: serves the kiosk pages at /display/:displayId when given. */
   displays?: DisplayHub;
   health: () => Health;
+  /** The alert queue of each sink, for GET /api/alerts (absent: no sinks). */
+  alerts?: () => AlertsReport;
   log?: Log;
   /** The operator token (config http.token): when set, every route but the kiosk pages needs it (auth.ts). */
   token?: string;
@@ -182,6 +186,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       return order;
     },
   );
+
+  registerAlertRoutes(app, { ...(deps.alerts ? { report: deps.alerts } : {}), security, errors: common });
 
   app.get(
     '/metrics',

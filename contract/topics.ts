@@ -8,6 +8,7 @@
  *   cmd/{type}          signed commands down
  *   req/{type}          requests from the gateway to the platform (correlated)
  *   res/{type}          the platform's responses to those requests
+ *   alert               site alerts up (raised / cleared), QoS 1, not retained, signed (contract/alerts.ts)
  */
 export const TOPIC_ROOT = 'vendgate/v1';
 
@@ -27,6 +28,7 @@ export function gatewayTopics(gatewayId: string) {
     requestWildcard: `${base}/req/#`,
     response: (type: string) => `${base}/res/${type}`,
     responseWildcard: `${base}/res/#`,
+    alert: `${base}/alert`,
   };
 }
 

@@ -8,6 +8,7 @@
  *   7xxx beacons/BLE   8xxx coupons       9xxx HTTP API / displays
  *   10xxx platform (payments, refunds, reconciliation, operator API)
  *   11xxx payment providers (110xx shared, 111xx WeChat Pay, 112xx Alipay)
+ *   12xxx site features (122xx alerts)
  *
  * Each code is declared once, below, with its name, the HTTP status the API
  * answers it with, and what it means; `npm run docs` writes docs/errors.md
@@ -741,6 +742,35 @@ export const ErrorGroups = defineErrors({
         code: 10008,
         status: 401,
         meaning: 'The operator API needs a valid bearer token.',
+      },
+    },
+  },
+  alerts: {
+    title: 'Alerts',
+    first: 12200,
+    last: 12299,
+    errors: {
+      AlertWebhookRefused: {
+        code: 12201,
+        status: 502,
+        meaning: 'An alert webhook answered a 4xx (not 408/429) or a redirect: that alert is not retried.',
+      },
+      AlertWebhookFailed: {
+        code: 12202,
+        status: 502,
+        meaning:
+          'An alert webhook answered 5xx, 408 or 429, or could not be reached: the alert is retried with backoff.',
+      },
+      AlertWebhookTimeout: {
+        code: 12203,
+        status: 504,
+        meaning: 'An alert webhook did not answer within its timeoutMs: the alert is retried with backoff.',
+      },
+      AlertPublishFailed: {
+        code: 12204,
+        status: 503,
+        meaning:
+          'An alert could not be published on the platform link (not connected, or the broker refused it): it stays queued.',
       },
     },
   },

@@ -8,6 +8,8 @@ import type { Health } from '../api/schemas.ts';
 import { buildApi } from '../api/server.ts';
 import { connectMqtt, connectMqttOver, redactUrl, tlsClientOptions } from '../contract/mqtt-client.ts';
 import { publicKeyFromBase64 } from '../contract/signing.ts';
+import { gatewayTopics } from '../contract/topics.ts';
+import { systemClock } from '../core/clock.ts';
 import { ErrorCode, isVendgateError } from '../core/errors.ts';
 import { type Log, namespaced } from '../core/log.ts';
 import { VERSION } from '../core/version.ts';
@@ -18,6 +20,7 @@ import type { CashlessReader } from '../devices/vending/mdb/port.ts';
 import type { VendingMachine } from '../devices/vending/port.ts';
 import { type BuiltInDrivers, VENDING_DRIVERS, type VendingDriverList } from '../devices/vending/registry.ts';
 import type { TransportFactory } from '../devices/vending/transport.ts';
+import { AlertService } from '../gateway/alerts/service.ts';
 import { DiskReserve } from '../gateway/availability/disk-reserve.ts';
 import { AvailabilityReporter } from '../gateway/availability/reporter.ts';
 import { type BeaconService, startBeaconService } from '../gateway/beacons/service.ts';
@@ -25,6 +28,7 @@ import { type EmbeddedBroker, startEmbeddedBroker } from '../gateway/broker/embe
 import { CashlessFlow } from '../gateway/cashless/flow.ts';
 import { ClockWatch } from '../gateway/clock/clock-watch.ts';
 import { CommandRouter } from '../gateway/commands/router.ts';
+import { ConditionBoard } from '../gateway/conditions/conditions.ts';
 import { resolveUplinkTls } from '../gateway/config/load.ts';
 import type { AnyConfig, ConfigFor, MachineConfigFor } from '../gateway/config/schema.ts';
 import { CouponEngine } from '../gateway/coupons/engine.ts';
@@ -93,6 +97,10 @@ export interface Gateway<D extends VendingDriverList = BuiltInDrivers> {
   readonly httpUrl: string | undefined;
   /** The data directory's free-space reserve (new orders are deferred below it). */
   readonly disk: DiskReserve;
+  /** The site's active conditions (sources raise and clear; alerts, REST and the dashboard read). */
+  readonly conditions: ConditionBoard;
+  /** Alerts out: the board's changes to webhooks and MQTT (config alerts). */
+  readonly alerts: AlertService;
   health(): Health;
   stop(): Promise<void>;
 }
@@ -188,6 +196,7 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     telemetryTtlMs: config.outbox.telemetryTtlMs,
     onAppend: () => highWater.noteAppended(),
   });
+  const conditions = new ConditionBoard(systemClock);
 
   // ------------------------------------------------------------ broker
   let broker: EmbeddedBroker | undefined;
@@ -440,6 +449,23 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     () => {},
   );
 
+  // ------------------------------------------------------------ alerts
+  // Before the machines start, so a machine that never comes online is seen from the start.
+  const alerts = await life.start(
+    'alerts',
+    new AlertService({
+      config: config.alerts,
+      db,
+      board: conditions,
+      gatewayId: config.gatewayId,
+      link,
+      alertTopic: gatewayTopics(config.gatewayId).alert,
+      machines,
+      outboxPending: () => outbox.stats().pending,
+      log: namespaced(log, 'alerts'),
+    }),
+  );
+
   // ------------------------------------------------------------ machines and the vend flows
   await life.start(
     'machine availability',
@@ -503,6 +529,7 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
           const api = await buildApi({
             ledger,
             health: () => health.report(),
+            alerts: () => alerts.report(),
             log,
             displays,
             token,
@@ -547,6 +574,8 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     http,
     httpUrl,
     disk,
+    conditions,
+    alerts,
     health: () => health.report(),
     stop: () => life.stop(),
   };

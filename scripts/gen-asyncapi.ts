@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { z } from 'zod';
+import { AlertMessage } from '../contract/alerts.ts';
 import { CommandBody, CommandSchemas, type CommandType, SignedCommand } from '../contract/commands.ts';
 import { RequestEnvelope, ResponseEnvelope } from '../contract/envelopes.ts';
 import {
@@ -168,6 +169,28 @@ export function buildAsyncApi(): string {
       bindings: qos1(false),
     };
   }
+
+  // alerts
+  schemas.AlertMessage = draft7(AlertMessage);
+  messages.AlertMessage = {
+    name: 'AlertMessage',
+    title: 'Site alert',
+    summary: AlertMessage.description,
+    description: `A condition of the site raised or cleared: the same JSON a webhook receives (docs/alerts.md). Outside the outbox: no seq and no ack; delivered at least once from the gateway's own alert queue, a condition's \`cleared\` never before its \`raised\`; receivers dedupe on (alertId, state). Not retained: an alert is a change, the active conditions are in the operator API. ${SIGNED_BY_GATEWAY}`,
+    payload: signedPayload('components/schemas/AlertMessage'),
+  };
+  channels.alert = {
+    address: `${base}/alert`,
+    title: 'Site alerts',
+    parameters: { gatewayId },
+    messages: { AlertMessage: ref('components/messages/AlertMessage') },
+  };
+  operations.publishAlert = {
+    action: 'send',
+    channel: ref('channels/alert'),
+    messages: [ref('channels/alert/messages/AlertMessage')],
+    bindings: qos1(false),
+  };
 
   // ack
   messages.EventAck = {
@@ -343,6 +366,7 @@ export function buildJsonSchemas(): Record<string, object> {
     'request.json': draft2020(RequestEnvelope, 'Request'),
     'response.json': draft2020(ResponseEnvelope, 'Response'),
     'signed-envelope.json': draft2020(SignedEnvelope, 'SignedEnvelope'),
+    'alert.json': draft2020(AlertMessage, 'AlertMessage'),
   };
   for (const type of requestTypes) {
     out[`request.${type}.json`] = draft2020(requestBodySchema(type), `Request body ${type}`);
@@ -392,6 +416,7 @@ export function buildContractDoc(): string {
       'platform key',
       `${schemaLink('response.json')}, per type \`response.{type}.json\``,
     ],
+    ['`alert`', 'gateway -> platform', '1', 'gateway key', schemaLink('alert.json')],
   ];
   const events = eventTypes.map((t) =>
     row([

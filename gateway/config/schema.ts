@@ -7,6 +7,7 @@ import {
   VENDING_DRIVERS,
   type VendingDriverList,
 } from '../../devices/vending/registry.ts';
+import { AlertsConfig } from '../alerts/config.ts';
 import { BLE_CONFIG_DEFAULTS, BleConfig } from '../beacons/config.ts';
 
 /**
@@ -481,6 +482,7 @@ export function configSchemaFor<const D extends VendingDriverList>(drivers: D) {
         })
         .strict()
         .default({ enabled: true, host: '127.0.0.1', port: 8080, limits: HTTP_LIMIT_DEFAULTS }),
+      alerts: AlertsConfig,
       machines: z.array(machineSchemaFor(drivers)).default([]),
       ble: BleConfig.default(BLE_CONFIG_DEFAULTS),
       coupons: z

@@ -348,6 +348,25 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
     return this.#requests.send(this.#connected ? this.#client : undefined, type, data, timeoutMs);
   }
 
+  /**
+   * Publishes one body signed with the gateway key on this link's
+   * connection (QoS 1, not retained), outside the outbox: for messages
+   * whose own durable queue decides what to send again (alerts:
+   * gateway/alerts/mqtt-sink.ts). Only under this gateway's topic tree.
+   * Rejects when the link is not connected; the caller keeps the message.
+   */
+  publishSigned(topic: string, body: string): Promise<void> {
+    const client = this.#client;
+    if (!topic.startsWith(`${this.#topics.base}/`))
+      return Promise.reject(new Error(`${topic} is not under ${this.#topics.base}/`));
+    if (!client || !this.#connected) return Promise.reject(new Error('the platform link is not connected'));
+    const key = this.#opts.gatewayKey;
+    const payload = sealBody(body, key.privateKey, key.keyId);
+    return new Promise((resolve, reject) => {
+      client.publish(topic, payload, { qos: 1 }, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
   async #onConnect(client: MqttClient, sessionPresent: boolean): Promise<void> {
     const generation = ++this.#generation;
     this.#log.info({ sessionPresent }, 'connected to the platform broker');

@@ -247,4 +247,40 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE orders ADD COLUMN board_epoch INTEGER;
     `,
   },
+  {
+    version: 11,
+    name: 'alerts: what was announced, and the delivery queue of each sink',
+    sql: `
+      -- The conditions announced as raised and not yet as cleared, so a
+      -- restart (whose sources raise what is still wrong again) sends no
+      -- second 'raised', and a 'cleared' carries the occurrence's id and since.
+      CREATE TABLE alert_active (
+        condition_key TEXT PRIMARY KEY,
+        alert_id      TEXT NOT NULL,
+        message       TEXT NOT NULL,
+        raised_at     INTEGER NOT NULL
+      ) STRICT;
+
+      -- One row per alert per sink (a webhook, MQTT). Pending rows are sent
+      -- in id order per condition key; delivered, failed and dropped ones stay
+      -- as a short history for GET /api/alerts (gateway/alerts/queue.ts bounds both).
+      CREATE TABLE alert_queue (
+        id            INTEGER PRIMARY KEY,
+        sink          TEXT NOT NULL,
+        alert_id      TEXT NOT NULL,
+        condition_key TEXT NOT NULL,
+        kind          TEXT NOT NULL,
+        state         TEXT NOT NULL CHECK (state IN ('raised', 'cleared')),
+        body          TEXT NOT NULL,
+        status        TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed', 'dropped')),
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        next_at       INTEGER NOT NULL,
+        last_error    TEXT,
+        created_at    INTEGER NOT NULL,
+        done_at       INTEGER
+      ) STRICT;
+      CREATE INDEX alert_queue_sink ON alert_queue (sink, status, id);
+      CREATE INDEX alert_queue_key ON alert_queue (sink, condition_key, status, id);
+    `,
+  },
 ];
