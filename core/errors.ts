@@ -8,6 +8,7 @@
  *   7xxx beacons/BLE   8xxx coupons       9xxx HTTP API / displays
  *   10xxx platform (payments, refunds, reconciliation, operator API)
  *   11xxx payment providers (110xx shared, 111xx WeChat Pay, 112xx Alipay)
+ *   121xx telemetry (machine sensors, sensed stock, board reset, sales)
  *
  * Each code is declared once, below, with its name, the HTTP status the API
  * answers it with, and what it means; `npm run docs` writes docs/errors.md
@@ -741,6 +742,30 @@ export const ErrorGroups = defineErrors({
         code: 10008,
         status: 401,
         meaning: 'The operator API needs a valid bearer token.',
+      },
+    },
+  },
+  telemetry: {
+    title: 'Telemetry (machine sensors, sensed stock, board reset, sales)',
+    first: 12100,
+    last: 12199,
+    errors: {
+      TelemetryUnsupported: {
+        code: 12101,
+        status: 422,
+        meaning:
+          'The machine controller cannot do this: its protocol has no sensed stock or reset (VSB before 3).',
+      },
+      TelemetryResetTimeout: {
+        code: 12102,
+        status: 504,
+        meaning:
+          'The controller acknowledged a reset but did not come back with a new boot identity in time.',
+      },
+      TelemetryQueryInvalid: {
+        code: 12103,
+        status: 400,
+        meaning: 'A telemetry query is out of range (days 1-31, limit 1-500) or malformed.',
       },
     },
   },

@@ -143,7 +143,7 @@ describe('SlotBoardSim', () => {
     const status = msgs.find(({ m }) => m instanceof VendStatusMessage)!.m as VendStatusMessage;
     expect(status.bootEpoch).toBe(0x5eed0001);
     const info = msgs.find(({ m }) => m instanceof InfoMessage)!.m as InfoMessage;
-    expect(info).toMatchObject({ protocolVersion: 2, bootEpoch: 0x5eed0001 });
+    expect(info).toMatchObject({ protocolVersion: 3, bootEpoch: 0x5eed0001 });
     await sim.stop();
   });
 
