@@ -35,6 +35,7 @@ import {
   OrderParams,
   OrderQuery,
 } from './schemas.ts';
+import { registerTelemetryRoutes, type TelemetryApiDeps } from './telemetry.ts';
 
 export interface ApiDeps {
   ledger: OrderLedger;
@@ -46,6 +47,8 @@ export interface ApiDeps {
   token?: string;
   /** Timeouts and caps on clients (config http.limits); default HTTP_LIMIT_DEFAULTS. */
   limits?: HttpLimits;
+  /** Sales, conditions, sessions and machines (api/telemetry.ts), when given. */
+  telemetry?: TelemetryApiDeps;
 }
 
 /**
@@ -189,6 +192,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     },
     async (_req, reply) => reply.type('text/plain; version=0.0.4').send(renderMetrics(deps.health())),
   );
+
+  if (deps.telemetry) registerTelemetryRoutes(app, deps.telemetry, security());
 
   if (deps.displays) await app.register(kioskPlugin, { hub: deps.displays });
 

@@ -762,11 +762,6 @@ export const ErrorGroups = defineErrors({
         meaning:
           'The controller acknowledged a reset but did not come back with a new boot identity in time.',
       },
-      TelemetryQueryInvalid: {
-        code: 12103,
-        status: 400,
-        meaning: 'A telemetry query is out of range (days 1-31, limit 1-500) or malformed.',
-      },
     },
   },
 });

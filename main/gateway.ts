@@ -6,6 +6,7 @@ import type { Health } from '../api/schemas.ts';
 import { buildApi } from '../api/server.ts';
 import { connectMqtt, connectMqttOver, redactUrl, tlsClientOptions } from '../contract/mqtt-client.ts';
 import { publicKeyFromBase64 } from '../contract/signing.ts';
+import { systemClock } from '../core/clock.ts';
 import { ErrorCode, isVendgateError } from '../core/errors.ts';
 import { type Log, namespaced } from '../core/log.ts';
 import { VERSION } from '../core/version.ts';
@@ -23,6 +24,7 @@ import { type EmbeddedBroker, startEmbeddedBroker } from '../gateway/broker/embe
 import { CashlessFlow } from '../gateway/cashless/flow.ts';
 import { ClockWatch } from '../gateway/clock/clock-watch.ts';
 import { CommandRouter } from '../gateway/commands/router.ts';
+import { ConditionBoard } from '../gateway/conditions/conditions.ts';
 import { resolveUplinkTls } from '../gateway/config/load.ts';
 import type { AnyConfig, ConfigFor, MachineConfigFor } from '../gateway/config/schema.ts';
 import { CouponEngine } from '../gateway/coupons/engine.ts';
@@ -40,6 +42,10 @@ import type { Db } from '../gateway/store/db.ts';
 import { GroupCommit } from '../gateway/store/group-commit.ts';
 import { HighWaterKeeper } from '../gateway/store/high-water.ts';
 import { openInspectedStore, type StoreDistrust, untrustedError } from '../gateway/store/store-check.ts';
+import { MachineFaultWatch } from '../gateway/telemetry/faults.ts';
+import { SalesLedgerView } from '../gateway/telemetry/sales.ts';
+import { SessionsView } from '../gateway/telemetry/sessions.ts';
+import { TelemetryUplink } from '../gateway/telemetry/uplink.ts';
 import { Lifecycle, PartGroup } from './lifecycle.ts';
 import { simulatedRadioFor } from './simulated-radio.ts';
 import {
@@ -91,6 +97,10 @@ export interface Gateway<D extends VendingDriverList = BuiltInDrivers> {
   readonly httpUrl: string | undefined;
   /** The data directory's free-space reserve (new orders are deferred below it). */
   readonly disk: DiskReserve;
+  /** The site's active faults and warnings: sources raise and clear, alerts, REST and the dashboard read. */
+  readonly conditions: ConditionBoard;
+  /** Machine faults (door, temperature, offline, jam), sales per day and cashless sessions. */
+  readonly telemetry: { faults: MachineFaultWatch; sales: SalesLedgerView; sessions: SessionsView };
   health(): Health;
   stop(): Promise<void>;
 }
@@ -296,6 +306,16 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     status: () => health.linkStatus(),
   });
   const notify = () => link.notify();
+  const conditions = new ConditionBoard(systemClock);
+  const faults = new MachineFaultWatch({
+    board: conditions,
+    clock: systemClock,
+    machines: config.machines.flatMap((m) => {
+      const machine = machines.get(m.id);
+      return machine ? [{ machine, settings: m.telemetry }] : [];
+    }),
+    log: namespaced(log, 'telemetry'),
+  });
 
   // ------------------------------------------------------------ BLE, coupons, ledger
   // A missing adapter never stops the gateway (the service logs it and runs on).
@@ -356,6 +376,7 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     log: namespaced(log, 'vend'),
     resolveTimeoutMs: config.vend.resolveTimeoutMs,
     onChange: notify,
+    onOutcome: (machineId, outcome) => faults.noteOutcome(machineId, outcome),
     commits,
   });
   const health = new GatewayHealth({
@@ -443,6 +464,19 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     'machine availability',
     new AvailabilityReporter({ machines: [...machines.values()], db, outbox, notify, log }),
   );
+  await life.start('machine faults', faults);
+  await life.start(
+    'telemetry uplink',
+    new TelemetryUplink({
+      machines: [...machines.values()],
+      board: conditions,
+      db,
+      outbox,
+      notify,
+      clock: systemClock,
+      log: namespaced(log, 'telemetry'),
+    }),
+  );
   await life.start('machines', new PartGroup([...machines.values(), ...readers.values()]));
   await life.step(
     'vend flows',
@@ -486,6 +520,26 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
   );
 
   // ------------------------------------------------------------ HTTP and upkeep
+  const productNames = new Map(
+    config.machines.flatMap((m) =>
+      m.slots.flatMap((s) => (s.name === undefined ? [] : [[`${m.id}:${s.slot}`, s.name] as const])),
+    ),
+  );
+  const sales = new SalesLedgerView({
+    db,
+    timeZone: config.timeZone,
+    productName: (machineId, slot) => productNames.get(`${machineId}:${slot}`),
+  });
+  const sessions = new SessionsView(db);
+  const machineSummaries = () =>
+    config.machines.map((m) => {
+      const device = machines.get(m.id) ?? readers.get(m.id);
+      return {
+        machineId: m.id,
+        driver: m.driver,
+        ...(faults.view(m.id) ?? { online: device?.online ?? false }),
+      };
+    });
   let httpUrl: string | undefined;
   const http = !config.http.enabled
     ? undefined
@@ -498,7 +552,15 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
               { host },
               'the HTTP API listens beyond loopback without http.token: anyone who reaches it may use it',
             );
-          const api = await buildApi({ ledger, health: () => health.report(), log, displays, token, limits });
+          const api = await buildApi({
+            ledger,
+            health: () => health.report(),
+            log,
+            displays,
+            token,
+            limits,
+            telemetry: { sales, conditions, sessions, machines: machineSummaries },
+          });
           try {
             await api.listen({ host, port });
           } catch (err) {
@@ -532,6 +594,8 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     http,
     httpUrl,
     disk,
+    conditions,
+    telemetry: { faults, sales, sessions },
     health: () => health.report(),
     stop: () => life.stop(),
   };
