@@ -11,7 +11,7 @@ import { TelemetryUplink } from './uplink.ts';
 
 const cleanups = cleanupsAfterEach();
 
-function uplink(sensorsEveryMs: number) {
+function uplink(sensorsEveryMs: number, doorEveryMs = sensorsEveryMs) {
   const tmp = tempDir();
   const db = openStore({ path: join(tmp.dir, 'uplink.db') });
   cleanups.push(() => {
@@ -32,6 +32,7 @@ function uplink(sensorsEveryMs: number) {
     clock,
     log: silentLogger(),
     sensorsEveryMs,
+    doorEveryMs,
   });
   u.start();
   cleanups.push(() => u.stop());
@@ -57,6 +58,15 @@ describe('telemetry to the platform', () => {
     expect(events('machine.sensors')).toHaveLength(1);
     await waitUntil(() => events('machine.sensors').length === 2, { what: 'the burst summarised' });
     expect(events('machine.sensors')[1]).toMatchObject({ doorOpen: true, temperatureDeciC: 47 });
+  });
+
+  it('sends a door change sooner than a temperature change', async () => {
+    const { machine, events } = uplink(3_600_000, 50);
+    machine.emit('sensors', { doorOpen: false, temperatureDeciC: 45 });
+    machine.emit('sensors', { doorOpen: false, temperatureDeciC: 46 });
+    machine.emit('sensors', { doorOpen: true, temperatureDeciC: 46 });
+    await waitUntil(() => events('machine.sensors').length === 2, { what: 'the door change sent' });
+    expect(events('machine.sensors')[1]).toMatchObject({ doorOpen: true, temperatureDeciC: 46 });
   });
 
   it('sends a reading at once when the interval has passed since the last one', () => {

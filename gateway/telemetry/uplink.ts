@@ -3,7 +3,8 @@
  * temperature changes, at most one per machine per `sensorsEveryMs` (the
  * first at once, then the latest reading of a burst when the interval has
  * passed: a thermometer that reports every 0.1 °C must not flood the
- * outbox), and `machine.condition` for every change of the site's
+ * outbox); a door that opened or closed waits at most `doorEveryMs`
+ * (a person at the machine is news, a flapping switch still bounded), and `machine.condition` for every change of the site's
  * ConditionBoard. Each is queued in its own transaction (telemetry class:
  * a full outbox drops it rather than refuse money events), then the link
  * is woken.
@@ -26,12 +27,16 @@ export interface TelemetryUplinkOptions {
   log: Log;
   /** Default 5000 ms. */
   sensorsEveryMs?: number;
+  /** Default 1000 ms. */
+  doorEveryMs?: number;
 }
 
 interface Throttle {
   lastSentMono: number | undefined;
+  lastSent: MachineSensors | undefined;
   pending: MachineSensors | undefined;
   timer: NodeJS.Timeout | null;
+  timerDue: number;
 }
 
 export class TelemetryUplink {
@@ -73,36 +78,37 @@ export class TelemetryUplink {
   }
 
   #sensors(machineId: string, reading: MachineSensors): void {
-    const every = this.#o.sensorsEveryMs ?? 5000;
     let t = this.#throttles.get(machineId);
     if (!t) {
-      t = { lastSentMono: undefined, pending: undefined, timer: null };
+      t = { lastSentMono: undefined, lastSent: undefined, pending: undefined, timer: null, timerDue: 0 };
       this.#throttles.set(machineId, t);
     }
     const throttle = t;
     const now = this.#o.clock.monoMs();
-    if (throttle.lastSentMono === undefined || now - throttle.lastSentMono >= every) {
-      if (throttle.timer) clearTimeout(throttle.timer);
-      throttle.timer = null;
-      throttle.pending = undefined;
+    const doorChanged = reading.doorOpen !== throttle.lastSent?.doorOpen;
+    const every = doorChanged ? (this.#o.doorEveryMs ?? 1000) : (this.#o.sensorsEveryMs ?? 5000);
+    const due = throttle.lastSentMono === undefined ? now : throttle.lastSentMono + every;
+    if (due <= now) {
       this.#sendSensors(machineId, reading, throttle);
       return;
     }
     throttle.pending = reading;
-    if (throttle.timer) return;
-    throttle.timer = setTimeout(
-      () => {
-        throttle.timer = null;
-        const latest = throttle.pending;
-        throttle.pending = undefined;
-        if (latest) this.#sendSensors(machineId, latest, throttle);
-      },
-      every - (now - throttle.lastSentMono),
-    );
+    if (throttle.timer && throttle.timerDue <= due) return;
+    if (throttle.timer) clearTimeout(throttle.timer);
+    throttle.timerDue = due;
+    throttle.timer = setTimeout(() => {
+      throttle.timer = null;
+      const latest = throttle.pending;
+      if (latest) this.#sendSensors(machineId, latest, throttle);
+    }, due - now);
     throttle.timer.unref();
   }
 
   #sendSensors(machineId: string, reading: MachineSensors, t: Throttle): void {
+    if (t.timer) clearTimeout(t.timer);
+    t.timer = null;
+    t.pending = undefined;
+    t.lastSent = reading;
     t.lastSentMono = this.#o.clock.monoMs();
     this.#queue('machine.sensors', {
       machineId,
