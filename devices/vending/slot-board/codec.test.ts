@@ -174,6 +174,7 @@ describe('VSB codec', () => {
         .toString('hex'),
     ).toBe('fafb250629000001070200' + '0f');
     expect(new ResetMessage(0x5eed0001).serialize(0x0b).toString('hex')).toBe('fafb15040b5eed0001' + 'a9');
+    expect(new GetSensorsMessage().serialize(0x0c).toString('hex')).toBe('fafb13000c1e');
   });
 
   it('reads a sensors report of a board with neither door switch nor thermometer as no readings', () => {
