@@ -39,6 +39,7 @@ import {
   OrderParams,
   OrderQuery,
 } from './schemas.ts';
+import { registerTelemetryRoutes, type TelemetryApiDeps } from './telemetry.ts';
 
 export interface ApiDeps {
   ledger: OrderLedger;
@@ -56,6 +57,8 @@ export interface ApiDeps {
   site?: DashboardSite;
   /** Coupon campaigns and the beacon fleet: serves /api/coupons and /api/beacons when given. */
   coupons?: CouponApiDeps;
+  /** Sales, conditions, sessions and machines (api/telemetry.ts), when given. */
+  telemetry?: TelemetryApiDeps;
 }
 
 /**
@@ -201,6 +204,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     },
     async (_req, reply) => reply.type('text/plain; version=0.0.4').send(renderMetrics(deps.health())),
   );
+
+  if (deps.telemetry) registerTelemetryRoutes(app, deps.telemetry, security());
 
   if (deps.displays) await app.register(kioskPlugin, { hub: deps.displays });
 

@@ -8,6 +8,18 @@ import { KeyId, SignedEnvelope } from './signed.ts';
  * or devices and are never dropped from the outbox; telemetry may be dropped
  * or expire when the outbox reaches its bound, and such drops are reported.
  */
+/** The kinds of site condition (gateway/conditions/conditions.ts keeps the same list). */
+export const ConditionKind = z.enum([
+  'offline',
+  'jam',
+  'sold_out',
+  'low_stock',
+  'door_open',
+  'temperature',
+  'dex_mismatch',
+  'outbox_growing',
+]);
+
 export const OrderState = z.enum(['received', 'dispensing', 'dispensed', 'refund_requested', 'unresolved']);
 export type OrderState = z.infer<typeof OrderState>;
 
@@ -123,6 +135,36 @@ export const EventSchemas = {
   'machine.status': z
     .object({ machineId: MachineId, online: z.boolean(), reason: z.string().optional() })
     .describe('A vending machine controller went online or offline.'),
+  'machine.sensors': z
+    .object({
+      machineId: MachineId,
+      doorOpen: z.boolean().optional().describe('Absent: the machine has no door switch.'),
+      temperatureDeciC: z
+        .number()
+        .int()
+        .min(-32768)
+        .max(32767)
+        .optional()
+        .describe('Cabinet temperature, tenths of a degree Celsius; absent: no thermometer.'),
+      at: EpochMs.describe('When the gateway read it.'),
+    })
+    .describe(
+      "A machine's door or cabinet temperature changed, as its controller reports them. Rate-limited per machine: the latest reading of a burst is sent. Telemetry.",
+    ),
+  'machine.condition': z
+    .object({
+      change: z.enum(['raised', 'cleared']),
+      kind: ConditionKind,
+      machineId: MachineId.optional().describe('Absent for a condition of the gateway itself.'),
+      slot: Slot.optional(),
+      severity: z.enum(['warning', 'critical']),
+      detail: z.string().max(256).describe('For people: what was seen.'),
+      since: EpochMs.describe('When the condition was first raised.'),
+      clearedAt: EpochMs.optional().describe('With `cleared`: when it ended.'),
+    })
+    .describe(
+      'A condition of the site (a fault or warning: offline, jam, door open, temperature, stock...) was raised or cleared. Telemetry.',
+    ),
   'outbox.dropped': z
     .object({
       cause: z
@@ -284,6 +326,8 @@ export const EVENT_CLASS: Record<EventType, EventClass> = {
   'command.deferred': 'critical',
   'command.suppressed': 'critical',
   'machine.status': 'telemetry',
+  'machine.sensors': 'telemetry',
+  'machine.condition': 'telemetry',
   'outbox.dropped': 'critical',
   'coupon.issued': 'critical',
   'coupon.refused': 'telemetry',

@@ -8,7 +8,7 @@
  *   7xxx beacons/BLE   8xxx coupons       9xxx HTTP API / displays
  *   10xxx platform (payments, refunds, reconciliation, operator API)
  *   11xxx payment providers (110xx shared, 111xx WeChat Pay, 112xx Alipay)
- *   12xxx site features (122xx alerts)
+ *   12xxx site features (121xx telemetry, 122xx alerts)
  *
  * Each code is declared once, below, with its name, the HTTP status the API
  * answers it with, and what it means; `npm run docs` writes docs/errors.md
@@ -771,6 +771,25 @@ export const ErrorGroups = defineErrors({
         status: 503,
         meaning:
           'An alert could not be published on the platform link (not connected, or the broker refused it): it stays queued.',
+      },
+    },
+  },
+  telemetry: {
+    title: 'Telemetry (machine sensors, sensed stock, board reset, sales)',
+    first: 12100,
+    last: 12199,
+    errors: {
+      TelemetryUnsupported: {
+        code: 12101,
+        status: 422,
+        meaning:
+          'The machine controller cannot do this: its protocol has no sensed stock or reset (VSB before 3).',
+      },
+      TelemetryResetTimeout: {
+        code: 12102,
+        status: 504,
+        meaning:
+          'The controller acknowledged a reset but did not come back with a new boot identity in time.',
       },
     },
   },

@@ -46,6 +46,10 @@ import type { Db } from '../gateway/store/db.ts';
 import { GroupCommit } from '../gateway/store/group-commit.ts';
 import { HighWaterKeeper } from '../gateway/store/high-water.ts';
 import { openInspectedStore, type StoreDistrust, untrustedError } from '../gateway/store/store-check.ts';
+import { MachineFaultWatch } from '../gateway/telemetry/faults.ts';
+import { SalesLedgerView } from '../gateway/telemetry/sales.ts';
+import { SessionsView } from '../gateway/telemetry/sessions.ts';
+import { TelemetryUplink } from '../gateway/telemetry/uplink.ts';
 import { Lifecycle, PartGroup } from './lifecycle.ts';
 import { simulatedRadioFor } from './simulated-radio.ts';
 import {
@@ -101,6 +105,8 @@ export interface Gateway<D extends VendingDriverList = BuiltInDrivers> {
   readonly conditions: ConditionBoard;
   /** Alerts out: the board's changes to webhooks and MQTT (config alerts). */
   readonly alerts: AlertService;
+  /** Machine faults (door, temperature, offline, jam), sales per day and cashless sessions. */
+  readonly telemetry: { faults: MachineFaultWatch; sales: SalesLedgerView; sessions: SessionsView };
   health(): Health;
   stop(): Promise<void>;
 }
@@ -307,6 +313,15 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     status: () => health.linkStatus(),
   });
   const notify = () => link.notify();
+  const faults = new MachineFaultWatch({
+    board: conditions,
+    clock: systemClock,
+    machines: config.machines.flatMap((m) => {
+      const machine = machines.get(m.id);
+      return machine ? [{ machine, settings: m.telemetry }] : [];
+    }),
+    log: namespaced(log, 'telemetry'),
+  });
 
   // ------------------------------------------------------------ BLE, coupons, ledger
   // A missing adapter never stops the gateway (the service logs it and runs on).
@@ -367,6 +382,7 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     log: namespaced(log, 'vend'),
     resolveTimeoutMs: config.vend.resolveTimeoutMs,
     onChange: notify,
+    onOutcome: (machineId, outcome) => faults.noteOutcome(machineId, outcome),
     commits,
   });
   const health = new GatewayHealth({
@@ -471,6 +487,19 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     'machine availability',
     new AvailabilityReporter({ machines: [...machines.values()], db, outbox, notify, log }),
   );
+  await life.start('machine faults', faults);
+  await life.start(
+    'telemetry uplink',
+    new TelemetryUplink({
+      machines: [...machines.values()],
+      board: conditions,
+      db,
+      outbox,
+      notify,
+      clock: systemClock,
+      log: namespaced(log, 'telemetry'),
+    }),
+  );
   await life.start('machines', new PartGroup([...machines.values(), ...readers.values()]));
   await life.step(
     'vend flows',
@@ -514,6 +543,26 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
   );
 
   // ------------------------------------------------------------ HTTP and upkeep
+  const productNames = new Map(
+    config.machines.flatMap((m) =>
+      m.slots.flatMap((s) => (s.name === undefined ? [] : [[`${m.id}:${s.slot}`, s.name] as const])),
+    ),
+  );
+  const sales = new SalesLedgerView({
+    db,
+    timeZone: config.timeZone,
+    productName: (machineId, slot) => productNames.get(`${machineId}:${slot}`),
+  });
+  const sessions = new SessionsView(db);
+  const machineSummaries = () =>
+    config.machines.map((m) => {
+      const device = machines.get(m.id) ?? readers.get(m.id);
+      return {
+        machineId: m.id,
+        driver: m.driver,
+        ...(faults.view(m.id) ?? { online: device?.online ?? false }),
+      };
+    });
   let httpUrl: string | undefined;
   const http = !config.http.enabled
     ? undefined
@@ -540,6 +589,7 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
               redeemed: redeemedTotals(db),
               beacons: () => ble.status(),
             },
+            telemetry: { sales, conditions, sessions, machines: machineSummaries },
           });
           try {
             await api.listen({ host, port });
@@ -576,6 +626,7 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     disk,
     conditions,
     alerts,
+    telemetry: { faults, sales, sessions },
     health: () => health.report(),
     stop: () => life.stop(),
   };

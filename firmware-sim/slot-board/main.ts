@@ -28,7 +28,13 @@ import {
   serveUntilStopped,
   startOnPort,
 } from '../sim-main.ts';
-import { type SimFault, SlotBoardSim, type SlotBoardSimOptions, type SlotConfig } from './sim.ts';
+import {
+  type SimFault,
+  type SimSensors,
+  SlotBoardSim,
+  type SlotBoardSimOptions,
+  type SlotConfig,
+} from './sim.ts';
 
 /** The `--config` JSON shape (a file path or inline JSON). */
 export interface SlotBoardSimConfig {
@@ -41,6 +47,12 @@ export interface SlotBoardSimConfig {
   baudRate?: number;
   /** Reopen the port after this long without a frame from the host; default 3000, 0 = never. */
   reopenOnHostSilenceMs?: number;
+  /** 2 or 3 (default 3): a protocol 2 board has no sensors, sensed stock or reset. */
+  protocolVersion?: 2 | 3;
+  /** Initial readings; null: no such sensor. Default door closed, 45 (4.5 °C). */
+  sensors?: Partial<SimSensors>;
+  /** How long a RESET keeps the board down, default 300 ms. */
+  rebootMs?: number;
 }
 
 const FAULTS = new Set([
@@ -55,6 +67,8 @@ const FAULTS = new Set([
   'silent',
   'unplug',
   'crash-after-vend',
+  'door',
+  'temperature',
   'clear',
 ]);
 
@@ -74,6 +88,12 @@ export function parseFaultLine(line: string): SimFault {
   if (['empty', 'restock'].includes(v.fault) && typeof v.slot !== 'number')
     throw new Error('"slot" is required');
   if (v.fault === 'restock' && typeof v.stock !== 'number') throw new Error('"stock" is required');
+  if (v.fault === 'door' && typeof v.open !== 'boolean') throw new Error('"open" must be true or false');
+  if (
+    v.fault === 'temperature' &&
+    (typeof v.deciC !== 'number' || !Number.isInteger(v.deciC) || v.deciC < -32768 || v.deciC > 32767)
+  )
+    throw new Error('"deciC" must be an integer -32768..32767 (tenths of a degree Celsius)');
   return v as unknown as SimFault;
 }
 
@@ -130,6 +150,9 @@ export async function runSlotBoardSim(args: string[]): Promise<number> {
     onOutcome: logPath ? (rec) => appendFileSync(logPath, `${JSON.stringify(rec)}\n`) : undefined,
     stateFile: values.state,
     bootEpoch: num(values['boot-epoch'], 'boot-epoch'),
+    protocolVersion: cfg.protocolVersion,
+    sensors: cfg.sensors,
+    rebootMs: cfg.rebootMs,
   };
   const transport = createSimTransport(values.port, num(values.baud, 'baud') ?? cfg.baudRate ?? 9600);
   const sim = new SlotBoardSim(transport, simOpts);
@@ -139,6 +162,7 @@ export async function runSlotBoardSim(args: string[]): Promise<number> {
   sim.on('port-closed', (reason) => printEvent({ event: 'port-closed', reason }));
   sim.on('fault', (fault) => printEvent({ event: 'fault', fault }));
   sim.on('wrong-epoch', (vendToken, bootEpoch) => printEvent({ event: 'wrong-epoch', vendToken, bootEpoch }));
+  sim.on('reset', (previousEpoch, bootEpoch) => printEvent({ event: 'reset', previousEpoch, bootEpoch }));
   sim.on('crash', (record) => {
     // A power cut: no cleanup, no more bytes (stdout to a pipe is written synchronously).
     printEvent({ event: 'crash', vendToken: record.vendToken });

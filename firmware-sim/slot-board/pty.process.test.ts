@@ -51,7 +51,7 @@ describe('slot board simulator process on a socat pty pair', { timeout: 60_000 }
     const outcome = await driver.dispense({ vendToken: 0x10001, slot: 1 });
     expect(outcome).toEqual({ kind: 'dispensed', vendToken: 0x10001, slot: 1 });
     outcomes.set(0x10001, 'dispensed');
-    expect(await driver.info()).toMatchObject({ protocolVersion: 2, slotCount: 4, bootEpoch: sim.bootEpoch });
+    expect(await driver.info()).toMatchObject({ protocolVersion: 3, slotCount: 4, bootEpoch: sim.bootEpoch });
     expect(driver.bootEpoch).toBe(sim.bootEpoch);
   });
 

@@ -24,6 +24,20 @@ describe('parseFaultLine', () => {
     expect(parseFaultLine('{"fault":"jam","slot":3,"count":1}')).toEqual({ fault: 'jam', slot: 3, count: 1 });
     expect(parseFaultLine('{"fault":"silent","ms":500}')).toEqual({ fault: 'silent', ms: 500 });
     expect(parseFaultLine('{"fault":"clear"}')).toEqual({ fault: 'clear' });
+    expect(parseFaultLine('{"fault":"door","open":true}')).toEqual({ fault: 'door', open: true });
+    expect(parseFaultLine('{"fault":"temperature","deciC":-35}')).toEqual({
+      fault: 'temperature',
+      deciC: -35,
+    });
+  });
+
+  it('rejects a door without open or a temperature that is no i16 in tenths of a degree', () => {
+    expect(() => parseFaultLine('{"fault":"door"}')).toThrow(/"open" must be true or false/);
+    expect(() => parseFaultLine('{"fault":"door","open":"yes"}')).toThrow(/"open"/);
+    for (const deciC of ['4.5', '40000', '"cold"'])
+      expect(() => parseFaultLine(`{"fault":"temperature","deciC":${deciC}}`)).toThrow(
+        /"deciC" must be an integer/,
+      );
   });
 
   it('rejects unknown faults and missing or bad arguments with a message', () => {
@@ -143,7 +157,7 @@ describe('SlotBoardSim', () => {
     const status = msgs.find(({ m }) => m instanceof VendStatusMessage)!.m as VendStatusMessage;
     expect(status.bootEpoch).toBe(0x5eed0001);
     const info = msgs.find(({ m }) => m instanceof InfoMessage)!.m as InfoMessage;
-    expect(info).toMatchObject({ protocolVersion: 2, bootEpoch: 0x5eed0001 });
+    expect(info).toMatchObject({ protocolVersion: 3, bootEpoch: 0x5eed0001 });
     await sim.stop();
   });
 

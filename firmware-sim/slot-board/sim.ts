@@ -27,6 +27,7 @@ import {
   DispenseMessage,
   DispenseProgressMessage,
   DispenseResultMessage,
+  GetStockMessage,
   InfoMessage,
   PollMessage,
   PollStatus,
@@ -35,7 +36,11 @@ import {
   parseMessage,
   QueryVendMessage,
   RESULT_NAMES,
+  ResetMessage,
   ResultCode,
+  SensorsMessage,
+  STOCK_PAGE_SLOTS,
+  StockMessage,
   VendState,
   VendStatusMessage,
 } from '../../devices/vending/slot-board/messages.ts';
@@ -47,6 +52,14 @@ export interface SlotConfig {
   stock: number;
   /** Price in minor units (informational; the board does not take money). */
   price?: number;
+  /** Whether the board senses this slot's level (protocol 3, section 3.14); default true. */
+  sensed?: boolean;
+}
+
+/** What the board's cabinet sensors read (section 3.13); null: the board has no such sensor. */
+export interface SimSensors {
+  doorOpen: boolean | null;
+  temperatureDeciC: number | null;
 }
 
 export interface SlotBoardSimOptions {
@@ -79,6 +92,16 @@ export interface SlotBoardSimOptions {
    * this object.
    */
   stateFile?: string;
+  /**
+   * The protocol the board speaks, 2 or 3 (default 3). A protocol 2 board
+   * knows nothing of sensors, sensed stock or reset: it ACKs those frames
+   * and ignores them (section 4.4), as the boards in the field do.
+   */
+  protocolVersion?: 2 | 3;
+  /** Initial sensor readings; default door closed and 4.5 °C (45). */
+  sensors?: Partial<SimSensors>;
+  /** How long a RESET keeps the board down before it boots again, default 300 ms. */
+  rebootMs?: number;
 }
 
 /** A random boot epoch: u32, never 0 (0 means "not known" in a DISPENSE, section 3.3). */
@@ -106,6 +129,10 @@ export type SimFault =
   | { fault: 'unplug'; ms: number }
   /** The next `count` (default 1) successful vends end in a power cut: logged, then the board dies unreported. */
   | { fault: 'crash-after-vend'; count?: number }
+  /** Opens or closes the cabinet door (protocol 3: reported in SENSORS). */
+  | { fault: 'door'; open: boolean }
+  /** Sets the cabinet temperature, tenths of a degree Celsius (protocol 3: reported in SENSORS). */
+  | { fault: 'temperature'; deciC: number }
   | { fault: 'clear' };
 
 export interface SlotBoardSimEvents {
@@ -118,6 +145,8 @@ export interface SlotBoardSimEvents {
   'wrong-epoch': [vendToken: number, bootEpoch: number];
   /** A `crash-after-vend` fault fired: the board stopped dead after logging this vend. */
   crash: [record: VendRecord];
+  /** A RESET restarted the board (section 3.12): a new boot with a new epoch. */
+  reset: [previousEpoch: number, bootEpoch: number];
 }
 
 interface VendMemory {
@@ -157,8 +186,12 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
   readonly decoder = new FrameDecoder();
   private readonly slots = new Map<number, SlotConfig>();
   private readonly vends = new Map<number, VendMemory>();
-  private readonly opts: Required<Omit<SlotBoardSimOptions, 'slots' | 'onOutcome'>> &
+  private readonly opts: Required<Omit<SlotBoardSimOptions, 'slots' | 'onOutcome' | 'sensors'>> &
     Pick<SlotBoardSimOptions, 'onOutcome'>;
+  private readonly sensorState: SimSensors;
+  /** Bumped by every RESET: a motor timer of an earlier boot finds it changed and reports nothing. */
+  private boot = 0;
+  private rebootingUntil = 0;
   private current: number | null = null;
   private txSeq = 0;
   private readonly txQueue: QueuedFrame[] = [];
@@ -175,7 +208,7 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
   private outcomeFaults: { code: number; slot: number | undefined; remaining: number }[] = [];
   private crashAfterVends = 0;
   private dead = false;
-  readonly bootEpoch: number;
+  #bootEpoch: number;
 
   constructor(
     readonly transport: ByteTransport,
@@ -193,10 +226,16 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
       onOutcome: opts.onOutcome,
       stateFile: opts.stateFile ?? '',
       bootEpoch: opts.bootEpoch ?? randomBootEpoch(),
+      protocolVersion: opts.protocolVersion ?? 3,
+      rebootMs: opts.rebootMs ?? 300,
+    };
+    this.sensorState = {
+      doorOpen: opts.sensors?.doorOpen === undefined ? false : opts.sensors.doorOpen,
+      temperatureDeciC: opts.sensors?.temperatureDeciC === undefined ? 45 : opts.sensors.temperatureDeciC,
     };
     if (!Number.isInteger(this.opts.bootEpoch) || this.opts.bootEpoch < 1 || this.opts.bootEpoch > 0xffffffff)
       throw new RangeError(`bootEpoch must be 1..2^32-1, got ${this.opts.bootEpoch}`);
-    this.bootEpoch = this.opts.bootEpoch;
+    this.#bootEpoch = this.opts.bootEpoch;
     if (this.opts.stateFile) this.loadState(this.opts.stateFile);
     const slots =
       opts.slots ?? Array.from({ length: 10 }, (_, i) => ({ slot: i + 1, stock: 10, price: 100 }));
@@ -266,8 +305,18 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
     return v ? { ...v } : undefined;
   }
 
+  /** This boot's epoch (section 6.1); a RESET picks a new one. */
+  get bootEpoch(): number {
+    return this.#bootEpoch;
+  }
+
   stock(slot: number): number | undefined {
     return this.slots.get(slot)?.stock;
+  }
+
+  /** What the cabinet sensors read now. */
+  sensors(): SimSensors {
+    return { ...this.sensorState };
   }
 
   applyFault(f: SimFault): void {
@@ -308,6 +357,12 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
       case 'crash-after-vend':
         this.crashAfterVends += f.count ?? 1;
         break;
+      case 'door':
+        this.setSensors({ ...this.sensorState, doorOpen: f.open });
+        break;
+      case 'temperature':
+        this.setSensors({ ...this.sensorState, temperatureDeciC: f.deciC });
+        break;
       case 'clear':
         this.outcomeFaults = [];
         this.slowMs = 0;
@@ -327,7 +382,82 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
   }
 
   private isSilent(): boolean {
-    return this.dead || this.silentUntil > performance.now();
+    const now = performance.now();
+    return this.dead || this.silentUntil > now || this.rebootingUntil > now;
+  }
+
+  private get speaksTelemetry(): boolean {
+    return this.opts.protocolVersion >= 3;
+  }
+
+  /** Section 3.13: a changed reading is reported at once (acknowledged and resent like any data frame). */
+  private setSensors(next: SimSensors): void {
+    if (
+      next.temperatureDeciC !== null &&
+      (!Number.isInteger(next.temperatureDeciC) ||
+        next.temperatureDeciC < -0x8000 ||
+        next.temperatureDeciC > 0x7fff)
+    )
+      throw new RangeError(`temperature must be an i16 in tenths of a degree, got ${next.temperatureDeciC}`);
+    const changed =
+      next.doorOpen !== this.sensorState.doorOpen ||
+      next.temperatureDeciC !== this.sensorState.temperatureDeciC;
+    Object.assign(this.sensorState, next);
+    if (changed && this.speaksTelemetry) this.reportSensors();
+  }
+
+  private reportSensors(): void {
+    const s = this.sensorState;
+    this.enqueue(
+      Command.Sensors,
+      new SensorsMessage(s.doorOpen ?? undefined, s.temperatureDeciC ?? undefined).payload(),
+    );
+  }
+
+  /** Section 3.14: one page of sensed levels, slots numbered `first` and up. */
+  private reportStock(first: number): void {
+    const sensed = [...this.slots.values()]
+      .filter((s) => s.sensed !== false && s.slot >= first)
+      .sort((a, b) => a.slot - b.slot);
+    const page = sensed.slice(0, STOCK_PAGE_SLOTS);
+    const next = sensed.length > STOCK_PAGE_SLOTS ? sensed[STOCK_PAGE_SLOTS]!.slot : 0;
+    this.enqueue(
+      Command.Stock,
+      new StockMessage(
+        first,
+        next,
+        page.map((s) => ({ slot: s.slot, level: Math.max(0, Math.min(255, s.stock)) })),
+      ).payload(),
+    );
+  }
+
+  /**
+   * Section 3.12: the board restarts after its ACK of the RESET is out: down
+   * for `rebootMs` (nothing sent, nothing heard), then a new boot with a new
+   * epoch, a fresh seq counter and no dedupe memory. Token memory is
+   * non-volatile and survives (section 6.1); a vend whose motor was running
+   * stays "in progress" forever, as after a power cut.
+   */
+  private reboot(): void {
+    const previous = this.#bootEpoch;
+    this.boot++;
+    this.current = null;
+    this.txQueue.length = 0;
+    this.inflight = null;
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+    this.lastRxSeq = this.lastRxCmd = this.lastRxCk = -1;
+    this.txSeq = 0;
+    this.decoder.reset();
+    this.rebootingUntil = performance.now() + this.opts.rebootMs;
+    let epoch = randomBootEpoch();
+    while (epoch === previous) epoch = randomBootEpoch();
+    this.#bootEpoch = epoch;
+    setTimeout(() => {
+      this.rebootingUntil = 0;
+      this.emit('reset', previous, epoch);
+      this.tick();
+    }, this.opts.rebootMs).unref?.();
   }
 
   private tick(): void {
@@ -487,8 +617,22 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
     else if (msg && f.command === Command.GetInfo) {
       this.enqueue(
         Command.Info,
-        new InfoMessage(PROTOCOL_VERSION, this.slots.size, this.opts.firmware, this.bootEpoch).payload(),
+        new InfoMessage(
+          Math.min(PROTOCOL_VERSION, this.opts.protocolVersion),
+          this.slots.size,
+          this.opts.firmware,
+          this.bootEpoch,
+        ).payload(),
       );
+    } else if (!this.speaksTelemetry) {
+      // Section 4.4: a protocol 2 board ACKed the frame above and ignores what it does not know.
+    } else if (msg && f.command === Command.GetSensors) this.reportSensors();
+    else if (msg instanceof GetStockMessage) this.reportStock(msg.firstSlot);
+    else if (msg instanceof ResetMessage) {
+      // Meant for another boot (a resend reaching a board that already restarted): not acted on.
+      if (msg.bootEpoch !== 0 && msg.bootEpoch !== this.bootEpoch) return;
+      // After this turn's writes (the RESET's ACK) have gone out.
+      setImmediate(() => this.reboot());
     }
   };
 
@@ -561,7 +705,9 @@ export class SlotBoardSim extends EventEmitter<SlotBoardSimEvents> {
       new DispenseProgressMessage(token, ProgressStage.Dispensing).payload(),
       token,
     );
+    const boot = this.boot;
     const done = () => {
+      if (boot !== this.boot) return; // a RESET cut the power meanwhile: the outcome stays unknown
       const code = this.takeOutcomeFault(slot) ?? ResultCode.Success;
       if (code === ResultCode.Success || code === ResultCode.DropSensorMiss) s.stock--;
       this.finish(token, slot, code);

@@ -27,6 +27,39 @@ const SlotConfig = z
   })
   .strict();
 
+/** When a machine's faults become conditions (gateway/telemetry/faults.ts). */
+export const MACHINE_TELEMETRY_DEFAULTS = {
+  doorOpenGraceMs: 120_000,
+  offlineGraceMs: 60_000,
+} as const;
+const GraceMs = z.number().int().min(0).max(86_400_000);
+const DeciC = z.number().int().min(-1000).max(1000);
+const MachineTelemetry = z
+  .object({
+    doorOpenGraceMs: GraceMs.default(MACHINE_TELEMETRY_DEFAULTS.doorOpenGraceMs).describe(
+      'A door open longer than this raises the door_open condition; closing it clears it.',
+    ),
+    offlineGraceMs: GraceMs.default(MACHINE_TELEMETRY_DEFAULTS.offlineGraceMs).describe(
+      'A machine offline longer than this raises the offline condition; coming online clears it.',
+    ),
+    temperature: z
+      .object({
+        minDeciC: DeciC.describe(
+          'Lowest acceptable cabinet temperature, tenths of a degree Celsius (40 = 4.0 °C).',
+        ),
+        maxDeciC: DeciC.describe('Highest acceptable cabinet temperature, tenths of a degree Celsius.'),
+        graceMs: GraceMs.default(600_000).describe(
+          'The temperature must stay outside the range this long before the temperature condition is raised.',
+        ),
+      })
+      .strict()
+      .refine((t) => t.minDeciC <= t.maxDeciC, { message: 'minDeciC must not exceed maxDeciC' })
+      .optional()
+      .describe('The cabinet temperature range, for boards that report one; none: not watched.'),
+  })
+  .strict()
+  .describe("When this machine's door, temperature and link become conditions (alerts, dashboard, REST).");
+
 /** The machine fields every driver shares; the registry entry of its `driver` adds the rest. */
 const MachineCommon = z.object({
   id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, '1-32 letters, digits, _ or -'),
@@ -63,6 +96,7 @@ const MachineCommon = z.object({
     .default({ locale: 'zh-CN' })
     .describe('The payment display of this machine, served at /display/{machine id}.'),
   currency: CurrencyCode.default('CNY'),
+  telemetry: MachineTelemetry.default(MACHINE_TELEMETRY_DEFAULTS),
   slots: z
     .array(SlotConfig)
     .default([])

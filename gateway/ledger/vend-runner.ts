@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Clock, systemClock, toMonoDeadline } from '../../core/clock.ts';
 import { ErrorCode, VendgateError } from '../../core/errors.ts';
 import type { Log } from '../../core/log.ts';
-import type { VendingMachine, VendQueryResult } from '../../devices/vending/port.ts';
+import type { VendingMachine, VendOutcome, VendQueryResult } from '../../devices/vending/port.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import type { BeginResult, OrderLedger, OrderRecord } from './ledger.ts';
 
@@ -33,6 +33,8 @@ export interface VendRunnerOptions {
   clock?: Clock;
   /** Called after every ledger change, so the platform link can drain the outbox. */
   onChange?: () => void;
+  /** Every vend outcome a controller reported, once recorded (telemetry: jams clear or raise faults). */
+  onOutcome?: (machineId: string, outcome: VendOutcome) => void;
   /**
    * Shares one commit among the ledger writes of every machine in the same
    * event-loop turn. Without it each write commits on its own.
@@ -66,7 +68,9 @@ interface VendTrace {
  * let an order dispense late.
  */
 export class VendRunner {
-  readonly #opts: Required<Omit<VendRunnerOptions, 'onChange' | 'commits'>> & { onChange: () => void };
+  readonly #opts: Required<Omit<VendRunnerOptions, 'onChange' | 'commits' | 'onOutcome'>> & {
+    onChange: () => void;
+  } & Pick<VendRunnerOptions, 'onOutcome'>;
   readonly #commits: GroupCommit | undefined;
   /** Orders' monotonic deadlines, taken on receipt (or on recovery). */
   readonly #deadlines = new Map<string, number>();
@@ -308,6 +312,7 @@ export class VendRunner {
       const outcome = await machine.dispense({ vendToken: begin.vendToken, slot: begin.order.slot });
       await this.#persist('the vend outcome', orderId, () => ledger.recordOutcome(orderId, outcome));
       this.#opts.onChange();
+      this.#told(machineId, outcome);
     } catch (err) {
       log.warn(
         { orderId, machineId, err: (err as Error).message },
@@ -332,6 +337,7 @@ export class VendRunner {
             ledger.recordOutcome(order.orderId, q),
           );
           this.#opts.onChange();
+          this.#told(order.machineId, q);
           log.info({ orderId: order.orderId, outcome: q.kind }, 'vend resolved by asking the controller');
           return;
         }
@@ -368,6 +374,7 @@ export class VendRunner {
               ledger.recordOutcome(order.orderId, outcome),
             );
             this.#opts.onChange();
+            this.#told(order.machineId, outcome);
             return;
           } catch (err) {
             trace = traceOf(err, trace);
@@ -391,6 +398,15 @@ export class VendRunner {
       ),
     );
     this.#opts.onChange();
+  }
+
+  #told(machineId: string, outcome: VendOutcome): void {
+    try {
+      this.#opts.onOutcome?.(machineId, outcome);
+    } catch (err) {
+      // An observer's failure is not the vend's: the outcome is recorded.
+      this.#opts.log.error({ err, machineId }, 'vend outcome observer failed');
+    }
   }
 
   /** Waits until the machine is online or the monotonic time `until` passes. */

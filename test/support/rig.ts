@@ -56,6 +56,8 @@ export interface RigOptions {
   motorMs?: number;
   /** memory devices: further slot-board simulator options (poll, resend timing). */
   slotBoardSim?: Partial<SlotBoardSimOptions>;
+  /** Overrides of every slot-board machine's gateway config entry (e.g. its telemetry graces). */
+  slotBoardMachine?: Partial<MachineInput>;
   /** Default `whole`. */
   gateway?: GatewayLevel;
   /**
@@ -218,7 +220,7 @@ async function buildRig(opts: RigOptions): Promise<Rig> {
       http: { enabled: false },
       ...opts.config,
       machines: [
-        ...boards.map((b) => slotBoardMachine(b)),
+        ...boards.map((b) => ({ ...slotBoardMachine(b), ...opts.slotBoardMachine }) as MachineInput),
         ...mdb.map((c, i) => mdbMachine(c, opts.mdbMachines?.[i]?.machine)),
         ...(opts.config?.machines ?? []),
       ],

@@ -16,10 +16,16 @@ import {
   DispenseProgressMessage,
   DispenseResultMessage,
   GetInfoMessage,
+  GetSensorsMessage,
+  GetStockMessage,
   InfoMessage,
   PollMessage,
   parseMessage,
   QueryVendMessage,
+  ResetMessage,
+  SensorsMessage,
+  STOCK_PAGE_SLOTS,
+  StockMessage,
   VendStatusMessage,
   type VsbMessage,
 } from './messages.ts';
@@ -47,7 +53,27 @@ const messageArb: fc.Arbitrary<VsbMessage> = fc.oneof(
   fc
     .tuple(fc.integer({ min: 2, max: 0xff }), u8, asciiArb(58), epochArb)
     .map(([v, n, fw, e]) => new InfoMessage(v, n, fw, e)),
+  fc.constant(new GetSensorsMessage()),
+  u8.map((first) => new GetStockMessage(first)),
+  u32.map((e) => new ResetMessage(e)),
+  sensorsArb(),
+  stockArb(),
 );
+
+function sensorsArb(): fc.Arbitrary<SensorsMessage> {
+  return fc
+    .tuple(
+      fc.option(fc.boolean(), { nil: undefined }),
+      fc.option(fc.integer({ min: -0x8000, max: 0x7fff }), { nil: undefined }),
+    )
+    .map(([door, temp]) => new SensorsMessage(door, temp));
+}
+
+function stockArb(): fc.Arbitrary<StockMessage> {
+  return fc
+    .tuple(u8, u8, fc.array(fc.record({ slot: u8, level: u8 }), { maxLength: STOCK_PAGE_SLOTS }))
+    .map(([first, next, levels]) => new StockMessage(first, next, levels));
+}
 
 const rawFrameArb = fc.record({
   command: u8,
@@ -130,6 +156,52 @@ describe('VSB codec', () => {
       payload[0] = 2; // an INFO of protocol 2, too short for its epoch
       expect(() => parseMessage({ command, seq: 1, payload, checksum: 0 })).toThrow(/bad payload length/);
     }
+  });
+
+  it('encodes the documented protocol 3 examples byte for byte', () => {
+    // docs/protocols/slot-board.md section 7, examples 12 to 15
+    expect(new SensorsMessage(true, 45).serialize(0x27).toString('hex')).toBe('fafb2403270700' + '2d' + '2b');
+    expect(new SensorsMessage(false, -35).serialize(0x28).toString('hex')).toBe(
+      'fafb240328' + '05ffdd' + '29',
+    );
+    expect(new GetStockMessage(0).serialize(0x0a).toString('hex')).toBe('fafb14010a00' + '1e');
+    expect(
+      new StockMessage(0, 0, [
+        { slot: 1, level: 7 },
+        { slot: 2, level: 0 },
+      ])
+        .serialize(0x29)
+        .toString('hex'),
+    ).toBe('fafb250629000001070200' + '0f');
+    expect(new ResetMessage(0x5eed0001).serialize(0x0b).toString('hex')).toBe('fafb15040b5eed0001' + 'a9');
+    expect(new GetSensorsMessage().serialize(0x0c).toString('hex')).toBe('fafb13000c1e');
+  });
+
+  it('reads a sensors report of a board with neither door switch nor thermometer as no readings', () => {
+    const m = SensorsMessage.from(Uint8Array.of(0x00, 0x12, 0x34));
+    expect(m.doorOpen).toBeUndefined();
+    expect(m.temperatureDeciC).toBeUndefined();
+  });
+
+  it('refuses protocol 3 payloads of the wrong length and out-of-range fields', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: MAX_PAYLOAD }), (payload) => {
+        const bad = (command: number, ok: (n: number) => boolean) => {
+          if (ok(payload.length)) return;
+          expect(() => parseMessage({ command, seq: 1, payload, checksum: 0 })).toThrow(/bad payload length/);
+        };
+        bad(Command.GetSensors, (n) => n === 0);
+        bad(Command.GetStock, (n) => n === 1);
+        bad(Command.Reset, (n) => n === 4);
+        bad(Command.Sensors, (n) => n === 3);
+        bad(Command.Stock, (n) => n >= 2 && n % 2 === 0);
+      }),
+    );
+    expect(() => new SensorsMessage(true, 0x8000)).toThrow(RangeError);
+    expect(() => new SensorsMessage(true, 1.5)).toThrow(RangeError);
+    const tooMany = Array.from({ length: STOCK_PAGE_SLOTS + 1 }, (_, i) => ({ slot: i + 1, level: 1 }));
+    expect(() => new StockMessage(0, 0, tooMany)).toThrow(RangeError);
+    expect(() => new StockMessage(0, 0, [{ slot: 1, level: 256 }])).toThrow(RangeError);
   });
 
   it('round-trips every message type through encode, decode and from()', () => {

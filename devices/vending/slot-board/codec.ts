@@ -25,10 +25,20 @@ export const Command = {
   Dispense: 0x10,
   QueryVend: 0x11,
   GetInfo: 0x12,
+  /** Protocol 3 (section 3.10): ask for the door and temperature report. */
+  GetSensors: 0x13,
+  /** Protocol 3 (section 3.11): ask for the sensed stock levels, a page at a time. */
+  GetStock: 0x14,
+  /** Protocol 3 (section 3.12): restart the board. */
+  Reset: 0x15,
   DispenseProgress: 0x20,
   DispenseResult: 0x21,
   VendStatus: 0x22,
   Info: 0x23,
+  /** Protocol 3 (section 3.13): door and cabinet temperature, on change and on GET_SENSORS. */
+  Sensors: 0x24,
+  /** Protocol 3 (section 3.14): one page of sensed stock levels, answering GET_STOCK. */
+  Stock: 0x25,
 } as const;
 export type CommandCode = (typeof Command)[keyof typeof Command];
 

@@ -8,6 +8,11 @@
  *   the link is free, never waiting for a POLL.
  * - vend-jobs.ts: DISPENSE, one per machine at a time (section 6).
  * - queries.ts: QUERY_VEND and GET_INFO (sections 3.4, 3.5).
+ * - board-telemetry.ts: protocol 3 door and temperature (SENSORS, asked
+ *   for at every online), sensed stock (GET_STOCK) and RESET (sections
+ *   3.10 to 3.14). A board before protocol 3 ignores those frames, so the
+ *   driver asks INFO before readStock() or reset() and refuses with
+ *   TelemetryUnsupported rather than wait for an answer that never comes.
  * - Board identity, here: the boot epoch the board reports in POLL, in the
  *   ACK of a DISPENSE, in VEND_STATUS and INFO (section 6.1). A new value
  *   means the board restarted: logged, `restarted` emitted, the vend in
@@ -19,10 +24,12 @@
  *   same path is picked up) with capped exponential backoff until stop().
  */
 import { EventEmitter } from 'node:events';
-import type { VendgateError } from '../../../core/errors.ts';
+import { ErrorCode, VendgateError } from '../../../core/errors.ts';
 import { type Log, namespaced, silentLogger } from '../../../core/log.ts';
 import type {
   DispenseRequest,
+  MachineSensors,
+  SensedStock,
   VendingMachine,
   VendingMachineEvents,
   VendOutcome,
@@ -30,6 +37,7 @@ import type {
 } from '../port.ts';
 import { PortSupervisor } from '../port-supervisor.ts';
 import { createTransport, type TransportFactory, type TransportOptions } from '../transport.ts';
+import { BoardTelemetry } from './board-telemetry.ts';
 import { Command, type Frame, FrameDecoder } from './codec.ts';
 import { SlotBoardLink } from './link.ts';
 import {
@@ -39,6 +47,8 @@ import {
   InfoMessage,
   PollMessage,
   parseMessage,
+  SensorsMessage,
+  StockMessage,
   VendStatusMessage,
 } from './messages.ts';
 import { BoardQueries, type SlotBoardInfo } from './queries.ts';
@@ -69,6 +79,8 @@ export interface SlotBoardDriverOptions {
   /** Reopen backoff: first delay, doubled per failed attempt, capped. Default 100 ms -> 5000 ms. */
   reconnectInitialMs?: number;
   reconnectMaxMs?: number;
+  /** reset(): the board must be back with a new boot epoch within this. Default 15 s. */
+  resetTimeoutMs?: number;
   /**
    * Called with every DISPENSE_RESULT the board reports, including late ones
    * for vends no longer awaited (e.g. after a DeviceOffline rejection).
@@ -109,6 +121,15 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
   private lastRxAt = 0;
   private epoch: number | undefined;
   private silenceTimer: NodeJS.Timeout | null = null;
+  private readonly telemetry: BoardTelemetry;
+  private readonly resetTimeoutMs: number;
+  /** From the last INFO of this boot; forgotten on a restart (a reflashed board may speak another). */
+  private protocolVersion: number | undefined;
+  /** reset() calls waiting for the board to be online with a boot epoch other than `before`. */
+  private readonly resetWaiters = new Set<{
+    before: number | undefined;
+    done: (err: VendgateError | null) => void;
+  }>();
 
   constructor(opts: SlotBoardDriverOptions) {
     super();
@@ -135,7 +156,12 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
       onReconnect: () => {
         this.stats.reconnects++;
       },
-      onOnline: () => this.emit('online'),
+      onOnline: () => {
+        this.emit('online');
+        this.telemetry.requestSensors();
+        // A reset() whose board went offline while it rebooted: back, and with a new boot.
+        this.checkResets();
+      },
       onOffline: (reason) => this.emit('offline', reason),
     });
     this.link = new SlotBoardLink({
@@ -165,6 +191,18 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
       requestTimeoutMs: opts.requestTimeoutMs ?? 1000,
       onBootEpoch: this.noteBootEpoch,
     });
+    this.resetTimeoutMs = opts.resetTimeoutMs ?? 15_000;
+    this.telemetry = new BoardTelemetry({
+      machineId: opts.machineId,
+      link: this.link,
+      requestTimeoutMs: opts.requestTimeoutMs ?? 1000,
+      onSensors: (reading) => this.emit('sensors', reading),
+    });
+  }
+
+  /** The door and temperature the board last reported (protocol 3); undefined before any report. */
+  get sensors(): MachineSensors | undefined {
+    return this.telemetry.sensors;
   }
 
   /** The board's boot epoch as last reported (section 6.1); undefined until it reported one. */
@@ -199,6 +237,7 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
     if (this.silenceTimer) clearInterval(this.silenceTimer);
     this.silenceTimer = null;
     this.failAll(this.link.offlineError('driver stopped'), false);
+    for (const w of [...this.resetWaiters]) w.done(this.link.offlineError('driver stopped'));
     await this.port.close();
     this.port.setOffline('stopped');
   }
@@ -216,6 +255,68 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
     return this.queries.info();
   }
 
+  /** Sections 3.11, 3.14: the levels the board senses, per slot (slots it does not sense are absent). */
+  async readStock(): Promise<readonly SensedStock[]> {
+    await this.requireProtocol3('read sensed stock');
+    return this.telemetry.readStock();
+  }
+
+  /**
+   * Section 3.12: restarts the board and resolves once it answers again
+   * with a new boot epoch (the `restarted` event has been emitted by then).
+   * Refused with DeviceBusy while a vend is in flight: a restart would
+   * leave its outcome unknown.
+   */
+  async reset(): Promise<void> {
+    await this.requireProtocol3('reset');
+    if (this.vends.pending > 0)
+      throw new VendgateError(ErrorCode.DeviceBusy, `machine ${this.machineId}: a vend is in flight`, {
+        machineId: this.machineId,
+      });
+    const before = this.epoch;
+    const back = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          done(
+            new VendgateError(
+              ErrorCode.TelemetryResetTimeout,
+              `machine ${this.machineId}: the board did not come back within ${this.resetTimeoutMs} ms of its reset`,
+              { machineId: this.machineId, bootEpoch: before },
+            ),
+          ),
+        this.resetTimeoutMs,
+      );
+      const waiter = {
+        before,
+        done: (err: VendgateError | null) => {
+          clearTimeout(timer);
+          this.resetWaiters.delete(waiter);
+          if (err) reject(err);
+          else resolve();
+        },
+      };
+      const done = waiter.done;
+      this.resetWaiters.add(waiter);
+      this.telemetry.sendReset(before ?? 0).catch((err: VendgateError) => done(err));
+    });
+    await back;
+  }
+
+  private checkResets(): void {
+    if (!this.online) return;
+    for (const w of [...this.resetWaiters]) if (this.epoch !== w.before) w.done(null);
+  }
+
+  private async requireProtocol3(what: string): Promise<void> {
+    const version = this.protocolVersion ?? (await this.info()).protocolVersion;
+    if (version < 3)
+      throw new VendgateError(
+        ErrorCode.TelemetryUnsupported,
+        `machine ${this.machineId}: the board speaks VSB protocol ${version} and cannot ${what} (needs 3)`,
+        { machineId: this.machineId, protocolVersion: version },
+      );
+  }
+
   private checkSilence(): void {
     if (this.port.isOpen && performance.now() - this.lastRxAt > this.silenceTimeoutMs) {
       this.port.lose(`silence: no frame from the board for ${this.silenceTimeoutMs} ms`);
@@ -230,6 +331,7 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
   private failAll(err: VendgateError, portLost: boolean): void {
     this.vends.failAll(err);
     this.queries.failAll(err);
+    this.telemetry.failAll(err);
     if (portLost) this.link.lost(err);
     else this.link.failAll(err);
   }
@@ -245,8 +347,15 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
     // Section 6.1: a new epoch is a restarted board; what it remembers of tokens is not known.
     this.log.warn({ previousEpoch: previous, bootEpoch: epoch }, 'board restarted');
     this.link.peerRestarted();
+    this.protocolVersion = undefined;
+    this.telemetry.forgetSensors();
     this.vends.onBoardRestarted(previous, epoch);
     this.emit('restarted', previous, epoch);
+    // The new boot's readings, and a reset() waiting for this boot (once online: the frame is processed first).
+    queueMicrotask(() => {
+      this.telemetry.requestSensors();
+      this.checkResets();
+    });
   };
 
   private readonly onFrame = (f: Frame): void => {
@@ -268,7 +377,11 @@ export class SlotBoardDriver extends EventEmitter<VendingMachineEvents> implemen
     if (msg instanceof DispenseResultMessage) this.vends.onResult(msg);
     else if (msg instanceof DispenseProgressMessage) this.vends.onProgress(msg);
     else if (msg instanceof VendStatusMessage) this.queries.onVendStatus(msg);
-    else if (msg instanceof InfoMessage) this.queries.onInfo(msg);
+    else if (msg instanceof InfoMessage) {
+      this.protocolVersion = msg.protocolVersion;
+      this.queries.onInfo(msg);
+    } else if (msg instanceof SensorsMessage) this.telemetry.onSensors(msg);
+    else if (msg instanceof StockMessage) this.telemetry.onStock(msg);
     else if (msg instanceof DispenseMessage || msg === undefined) {
       this.log.debug({ command: f.command }, 'unexpected frame ignored');
     }

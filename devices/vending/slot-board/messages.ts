@@ -33,8 +33,17 @@ export const RESULT_NAMES: Readonly<Record<number, string>> = {
   8: 'wrong-epoch',
 };
 
-/** Section 3.9: the protocol version this code speaks (2 added the boot epoch). */
-export const PROTOCOL_VERSION = 2;
+/**
+ * Section 3.9: the protocol version this code speaks (2 added the boot
+ * epoch; 3 added sensors, sensed stock and reset, sections 3.10 to 3.14).
+ */
+export const PROTOCOL_VERSION = 3;
+
+/** Section 3.13: SENSORS flag bits. */
+export const SensorFlag = { HasDoor: 0x01, DoorOpen: 0x02, HasTemperature: 0x04 } as const;
+
+/** Section 3.14: slot levels one STOCK frame carries at most (2 header bytes + 31 pairs = 64). */
+export const STOCK_PAGE_SLOTS = 31;
 
 /** Section 3.6: DISPENSE_PROGRESS stages. */
 export const ProgressStage = { Accepted: 0x01, Dispensing: 0x02 } as const;
@@ -344,6 +353,159 @@ export class InfoMessage {
   }
 }
 
+/**
+ * Section 3.10: host -> board, no payload; answered by SENSORS. A board
+ * before protocol 3 ACKs it and ignores it (section 4.4), so the host may
+ * ask any board.
+ */
+export class GetSensorsMessage {
+  static readonly command = Command.GetSensors;
+  static from(p: Uint8Array): GetSensorsMessage {
+    if (p.length !== 0) throw invalid('GET_SENSORS', p);
+    return new GetSensorsMessage();
+  }
+  payload(): Uint8Array {
+    return new Uint8Array(0);
+  }
+  serialize(seq: number): Buffer {
+    return encodeFrame(Command.GetSensors, seq);
+  }
+}
+
+/** Section 3.11: host -> board. firstSlot u8: report sensed slots numbered firstSlot and up. */
+export class GetStockMessage {
+  static readonly command = Command.GetStock;
+  constructor(readonly firstSlot = 0) {
+    checkU8('firstSlot', firstSlot);
+  }
+  static from(p: Uint8Array): GetStockMessage {
+    if (p.length !== 1) throw invalid('GET_STOCK', p);
+    return new GetStockMessage(p[0]!);
+  }
+  payload(): Uint8Array {
+    return Uint8Array.of(this.firstSlot);
+  }
+  serialize(seq: number): Buffer {
+    return encodeFrame(Command.GetStock, seq, this.payload());
+  }
+}
+
+/**
+ * Section 3.12: host -> board. bootEpoch u32: the boot the host means to
+ * restart (0 = whatever boot). A board with another epoch ignores it, so a
+ * link-layer resend reaching a board that already restarted (and forgot
+ * its dedupe memory) never restarts it twice.
+ */
+export class ResetMessage {
+  static readonly command = Command.Reset;
+  constructor(readonly bootEpoch = 0) {
+    checkU32('bootEpoch', bootEpoch);
+  }
+  static from(p: Uint8Array): ResetMessage {
+    if (p.length !== 4) throw invalid('RESET', p);
+    return new ResetMessage(u32(p, 0));
+  }
+  payload(): Uint8Array {
+    const p = new Uint8Array(4);
+    putU32(p, 0, this.bootEpoch);
+    return p;
+  }
+  serialize(seq: number): Buffer {
+    return encodeFrame(Command.Reset, seq, this.payload());
+  }
+}
+
+/**
+ * Section 3.13: board -> host. flags u8 (bit 0 the board has a door
+ * switch, bit 1 the door is open, bit 2 it has a cabinet thermometer),
+ * temperature i16 in tenths of a degree Celsius (meaningful with bit 2).
+ * Sent whenever a reading changes and in answer to GET_SENSORS.
+ */
+export class SensorsMessage {
+  static readonly command = Command.Sensors;
+  constructor(
+    /** undefined: the board has no door switch. */
+    readonly doorOpen: boolean | undefined,
+    /** undefined: the board has no thermometer. */
+    readonly temperatureDeciC: number | undefined,
+  ) {
+    if (
+      temperatureDeciC !== undefined &&
+      (!Number.isInteger(temperatureDeciC) || temperatureDeciC < -0x8000 || temperatureDeciC > 0x7fff)
+    )
+      throw new RangeError(`temperatureDeciC must be an i16, got ${temperatureDeciC}`);
+  }
+  static from(p: Uint8Array): SensorsMessage {
+    if (p.length !== 3) throw invalid('SENSORS', p);
+    const flags = p[0]!;
+    const raw = (p[1]! << 8) | p[2]!;
+    const temp = raw >= 0x8000 ? raw - 0x10000 : raw;
+    return new SensorsMessage(
+      flags & SensorFlag.HasDoor ? (flags & SensorFlag.DoorOpen) !== 0 : undefined,
+      flags & SensorFlag.HasTemperature ? temp : undefined,
+    );
+  }
+  payload(): Uint8Array {
+    const p = new Uint8Array(3);
+    let flags = 0;
+    if (this.doorOpen !== undefined) flags |= SensorFlag.HasDoor | (this.doorOpen ? SensorFlag.DoorOpen : 0);
+    if (this.temperatureDeciC !== undefined) {
+      flags |= SensorFlag.HasTemperature;
+      const raw = this.temperatureDeciC & 0xffff;
+      p[1] = raw >> 8;
+      p[2] = raw & 0xff;
+    }
+    p[0] = flags;
+    return p;
+  }
+  serialize(seq: number): Buffer {
+    return encodeFrame(Command.Sensors, seq, this.payload());
+  }
+}
+
+/**
+ * Section 3.14: board -> host, answers GET_STOCK. firstSlot u8 (as asked),
+ * next u8 (the firstSlot to ask for the next page; 0 = this was the last),
+ * then up to 31 pairs (slot u8, level u8) in ascending slot order, only for
+ * slots whose level the board senses.
+ */
+export class StockMessage {
+  static readonly command = Command.Stock;
+  constructor(
+    readonly firstSlot: number,
+    readonly next: number,
+    readonly levels: ReadonlyArray<{ slot: number; level: number }>,
+  ) {
+    checkU8('firstSlot', firstSlot);
+    checkU8('next', next);
+    if (levels.length > STOCK_PAGE_SLOTS)
+      throw new RangeError(`a STOCK page carries at most ${STOCK_PAGE_SLOTS} slots, got ${levels.length}`);
+    for (const l of levels) {
+      checkU8('slot', l.slot);
+      checkU8('level', l.level);
+    }
+  }
+  static from(p: Uint8Array): StockMessage {
+    if (p.length < 2 || p.length % 2 !== 0) throw invalid('STOCK', p);
+    const levels: { slot: number; level: number }[] = [];
+    for (let o = 2; o < p.length; o += 2) levels.push({ slot: p[o]!, level: p[o + 1]! });
+    return new StockMessage(p[0]!, p[1]!, levels);
+  }
+  payload(): Uint8Array {
+    const p = new Uint8Array(2 + this.levels.length * 2);
+    p[0] = this.firstSlot;
+    p[1] = this.next;
+    this.levels.forEach((l, i) => {
+      p[2 + i * 2] = l.slot;
+      p[3 + i * 2] = l.level;
+    });
+    return p;
+  }
+  serialize(seq: number): Buffer {
+    return encodeFrame(Command.Stock, seq, this.payload());
+  }
+}
+
 export type VsbMessage =
   | PollMessage
   | AckMessage
@@ -353,7 +515,12 @@ export type VsbMessage =
   | DispenseProgressMessage
   | DispenseResultMessage
   | VendStatusMessage
-  | InfoMessage;
+  | InfoMessage
+  | GetSensorsMessage
+  | GetStockMessage
+  | ResetMessage
+  | SensorsMessage
+  | StockMessage;
 
 /** Every message class, for round-trip tests and dispatch. */
 export const MESSAGE_CLASSES = [
@@ -366,6 +533,11 @@ export const MESSAGE_CLASSES = [
   DispenseResultMessage,
   VendStatusMessage,
   InfoMessage,
+  GetSensorsMessage,
+  GetStockMessage,
+  ResetMessage,
+  SensorsMessage,
+  StockMessage,
 ] as const;
 
 const byCommand = new Map<number, { from(p: Uint8Array): VsbMessage }>(
