@@ -33,7 +33,7 @@ describe('MdbSim sessions with funds', () => {
       waitUntil(() => got.some(pred), { timeoutMs: 2000, what, everyMs: 2 });
     say('C,SETCONF,mdb-always-idle=0');
     say('C,1');
-    await waitUntil(() => sim.state === 'ENABLED', { timeoutMs: 2000, what: 'reader enabled', everyMs: 2 });
+    await until((m) => m.type === 'status' && m.state === 'ENABLED', 'reader enabled');
     got.length = 0;
     return { sim, got, say, until, log };
   }
@@ -100,8 +100,6 @@ describe('MdbSim sessions with funds', () => {
       else if (end === 'stop') say('C,STOP');
       await until((m) => m.type === 'status' && m.state === 'ENABLED', `ended by ${end}`);
       expect(sim.fundedSession).toBeNull();
-      await waitUntil(() => sim.state === 'ENABLED', { timeoutMs: 2000, what: 'enabled', everyMs: 2 });
-      await new Promise((r) => setImmediate(r));
     }
     expect(log.map((r) => r.reason)).toEqual(['customer', 'timeout', 'host']);
   });
