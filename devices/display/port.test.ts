@@ -20,6 +20,11 @@ const samples: DisplayScreen[] = [
   { kind: 'done', item: { name: 'Cola' } },
   { kind: 'failed', refund: { amount: 350, currency: 'CNY' }, reason: 'jammed' },
   { kind: 'out-of-service', reason: 'maintenance' },
+  {
+    kind: 'choose-on-machine',
+    credit: { amount: 500, currency: 'CNY' },
+    denied: { name: 'Sandwich', slot: 7 },
+  },
 ];
 
 describe('the display screen schema', () => {
@@ -98,6 +103,7 @@ describe('the display message catalogue', () => {
     expect(samples.map((s) => screenQrUrl(s) !== undefined)).toEqual([
       true,
       true,
+      false,
       false,
       false,
       false,

@@ -319,7 +319,7 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
         if (error) throw error;
       },
       (err: VendgateError) => {
-        // No reply: the adapter may hold the funds. The machine ends it with C,STOP.
+        // No reply: the adapter may hold the funds. The session stays open until its idle time.
         this.feed({ type: 'begin-unanswered', sessionId });
         throw err;
       },

@@ -125,7 +125,10 @@ export interface CashlessReader extends EventEmitter<CashlessReaderEvents> {
    * selection. The machine's vend requests then carry `credit`; one approved
    * vend ends the session, as do endSession(), the customer cancelling on
    * the machine and `idleMs` without a selection ('session-cancelled'
-   * 'timeout'). Resolves once the adapter accepted `C,START`.
+   * 'timeout'). Resolves once the adapter accepted `C,START`. Rejects when
+   * it refused (the session is then over, 'session-cancelled' 'denied'), or
+   * with DeviceTimeout when it did not answer: the session then stays open,
+   * since the adapter may have begun it, and ends by the rules above.
    */
   beginSession(sessionId: string, funds: number, opts: { idleMs: number }): Promise<void>;
   /** Ends a session with funds that has no approved vend (`C,STOP`); 'session-cancelled' 'denied' follows. */

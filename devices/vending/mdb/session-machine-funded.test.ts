@@ -141,17 +141,14 @@ describe('sessions with funds (authorization first)', () => {
     expect(coarse.effects).toEqual([]);
   });
 
-  it('closes the session when the adapter refuses C,START, and stops it when C,START got no reply', () => {
+  it('closes the session when the adapter refuses C,START, and keeps it to its idle time when C,START got no reply', () => {
     const refused = run([begin(), { type: 'begin-refused', sessionId: 'f1', reason: 'reader not enabled' }]);
     expect(refused.state.session).toBeNull();
     expect(refused.error).toMatchObject({ code: ErrorCode.CashlessCommandRefused });
     const lost = run([begin(), { type: 'begin-unanswered', sessionId: 'f1' }]);
-    expect(lost.state.session).toBeNull();
-    expect(visible(lost.effects).map((e) => e.type)).toEqual([
-      'send-begin',
-      'session-cancelled',
-      'send-stop',
-    ]);
+    expect(lost.state.session?.state).toBe('funded');
+    const idle = run([{ type: 'deadline', sessionId: 'f1' }], lost.state);
+    expect(visible(idle.effects).map((e) => e.type)).toEqual(['session-cancelled', 'send-stop']);
   });
 
   it('will not end a session whose vend is approved: its result ends it', () => {

@@ -87,7 +87,11 @@ export type SessionInput =
   /** Authorization first: open a session with `funds` minor units (`C,START`). */
   | { type: 'begin'; sessionId: string; funds: number; idleMs: number; now: number; ready: boolean }
   | { type: 'begin-refused'; sessionId: string; reason?: string | undefined }
-  /** No reply to `C,START`: end it with `C,STOP` rather than leave funds on the machine. */
+  /**
+   * No reply to `C,START`: the adapter may have begun the session. It stays
+   * open as funded, so the customer's selection still works, and its idle
+   * timer ends it with `C,STOP` if none comes.
+   */
   | { type: 'begin-unanswered'; sessionId: string }
   /** Authorization first: end a session with funds that has no approved vend (`C,STOP`). */
   | { type: 'end'; sessionId: string; reason: string }
@@ -213,14 +217,14 @@ class Transition {
         );
         return;
       }
-      case 'begin-unanswered': {
-        const s = this.open(input.sessionId);
-        if (s?.state === 'funded') {
-          this.close(s, { kind: 'cancelled', reason: 'denied', detail: 'no reply to C,START' });
-          this.effects.push({ type: 'send-stop' });
-        }
+      case 'begin-unanswered':
+        this.effects.push({
+          type: 'log',
+          level: 'warn',
+          msg: 'no reply to C,START; the session stays open until its idle time',
+          fields: { sessionId: input.sessionId },
+        });
         return;
-      }
       case 'end':
         this.end(input.sessionId, input.reason);
         return;
