@@ -51,6 +51,20 @@ export const CommandSchemas = {
     })
     .strict()
     .describe('A customer paid; dispense this slot once, or request a refund.'),
+  'credit.paid': z
+    .object({
+      orderId: OrderId,
+      machineId: MachineId.describe('A pay-first MDB machine (`cashlessMode: pay-first`).'),
+      credit: Money.describe(
+        'What the customer paid: the machine takes one selection up to this; the unspent rest is refunded.',
+      ),
+      provider: Provider,
+      expiresAt: EpochMs.describe('After this instant no session is begun with this credit; it is refunded.'),
+    })
+    .strict()
+    .describe(
+      'Pay first, then choose: a customer paid a credit for this machine. The gateway begins one MDB session with it (authorization first) and reports `vend.succeeded` with the vended price and `refund.requested` for what was not spent.',
+    ),
   'campaign.upsert': CampaignSpec.describe(
     'Create or change a shake-for-coupon campaign. Issued counts survive changes; an ended campaign stays ended.',
   ),

@@ -64,6 +64,11 @@ export const EventSchemas = {
     .describe(
       'A paid order passed validation and was recorded; the gateway will dispense it or request a refund.',
     ),
+  'credit.accepted': z
+    .object({ orderId: OrderId, machineId: MachineId, credit: Money, expiresAt: EpochMs })
+    .describe(
+      'Pay first: a paid credit was recorded; the gateway begins a session with it on the machine and ends it with `vend.succeeded` and/or `refund.requested` (amounts exact, the refund being the unspent credit).',
+    ),
   'order.state': z
     .object({ orderId: OrderId, state: OrderState, duplicate: z.boolean() })
     .describe(
@@ -317,6 +322,7 @@ export type EventClass = 'critical' | 'telemetry';
 export const EVENT_CLASS: Record<EventType, EventClass> = {
   'order.accepted': 'critical',
   'order.state': 'critical',
+  'credit.accepted': 'critical',
   'vend.succeeded': 'critical',
   'vend.failed': 'critical',
   'refund.requested': 'critical',

@@ -302,6 +302,42 @@ export const ErrorGroups = defineErrors({
       },
     },
   },
+  payFirst: {
+    title: 'Pay first, then choose (MDB sessions with funds)',
+    first: 5200,
+    last: 5299,
+    errors: {
+      PayFirstCreditUnspent: {
+        code: 5201,
+        status: 409,
+        meaning: 'Pay first: the credit, or the part of it the vend did not use, is refunded.',
+      },
+      PayFirstSessionEnded: {
+        code: 5202,
+        status: 409,
+        meaning:
+          'Pay first: the session ended without a vend (cancelled, timed out, restart); the credit is refunded.',
+      },
+      PayFirstNotStarted: {
+        code: 5203,
+        status: 503,
+        meaning:
+          'Pay first: the machine could not begin a session (offline, busy, refused); the credit is refunded.',
+      },
+      PayFirstCreditInvalid: {
+        code: 5204,
+        status: 422,
+        meaning:
+          'Pay first: no such pay-first machine, another currency, or expired; the credit is refunded.',
+      },
+      PayFirstAboveCredit: {
+        code: 5205,
+        status: 422,
+        meaning:
+          'Pay first: the selection costs more than the credit; it is denied and the customer may choose again.',
+      },
+    },
+  },
   devices: {
     title: 'Vending devices',
     first: 6000,

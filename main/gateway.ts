@@ -26,6 +26,7 @@ import { AvailabilityReporter } from '../gateway/availability/reporter.ts';
 import { type BeaconService, startBeaconService } from '../gateway/beacons/service.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from '../gateway/broker/embedded.ts';
 import { CashlessFlow } from '../gateway/cashless/flow.ts';
+import { PayFirstFlow } from '../gateway/cashless/pay-first.ts';
 import { ClockWatch } from '../gateway/clock/clock-watch.ts';
 import { CommandRouter } from '../gateway/commands/router.ts';
 import { ConditionBoard } from '../gateway/conditions/conditions.ts';
@@ -65,6 +66,7 @@ import {
   displayLocales,
   displayUsers,
   idleScreens,
+  payFirstMachines,
 } from './wiring.ts';
 
 export interface GatewayOptions<D extends VendingDriverList = BuiltInDrivers> {
@@ -457,6 +459,14 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     machines: cashlessMachines(config, readers, idle),
     log: namespaced(log, 'cashless'),
   });
+  const payFirst = new PayFirstFlow({
+    db,
+    outbox,
+    link,
+    display,
+    machines: payFirstMachines(config, readers, idle),
+    log: namespaced(log, 'pay-first'),
+  });
   await life.step(
     'idle screens',
     async () => {
@@ -514,12 +524,20 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
           'could not close cashless sessions after restart',
         );
       }
+      try {
+        const credits = payFirst.recover();
+        if (credits.refunded + credits.unresolved > 0)
+          log.info(credits, 'pay-first credits closed after restart');
+      } catch (err) {
+        log.error({ err }, 'could not close pay-first credits after restart; retried at the next start');
+      }
       const recovered = runner.recover();
       if (recovered.resolving + recovered.queued > 0) log.info(recovered, 'resuming orders from the ledger');
     },
     () => {
       runner.stop();
       cashless.stop();
+      payFirst.stop();
     },
   );
 
@@ -528,6 +546,7 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     link,
     coupons,
     cashless,
+    payFirst,
     ledger,
     runner,
     outbox,

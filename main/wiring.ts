@@ -16,6 +16,7 @@ import {
   vendingDriver,
 } from '../devices/vending/registry.ts';
 import type { CashlessMachine } from '../gateway/cashless/flow.ts';
+import type { PayFirstMachine } from '../gateway/cashless/pay-first.ts';
 import type { AnyConfig, AnyMachineConfig } from '../gateway/config/schema.ts';
 import type { CatalogEntry } from '../gateway/ledger/catalog.ts';
 
@@ -50,6 +51,11 @@ export function displayLocales(config: AnyConfig): Record<string, Locale> {
   return Object.fromEntries(config.machines.map((m) => [m.id, m.display.locale]));
 }
 
+/** An MDB machine's session order (select-then-pay unless configured pay-first). */
+export function cashlessModeOf(m: AnyConfig['machines'][number]): 'select-then-pay' | 'pay-first' {
+  return 'cashlessMode' in m && m.cashlessMode === 'pay-first' ? 'pay-first' : 'select-then-pay';
+}
+
 /** The machines whose display shows a static remote-vend QR when nothing else is on it. */
 export function idleScreens(config: AnyConfig): Map<string, DisplayScreen> {
   return new Map(
@@ -62,6 +68,7 @@ export function idleScreens(config: AnyConfig): Map<string, DisplayScreen> {
                 kind: 'idle' as const,
                 machineName: m.display.name ?? m.id,
                 staticQrUrl: m.display.staticQrUrl,
+                ...(m.driver === 'mdb' ? { cashless: cashlessModeOf(m) } : {}),
               },
             ] as const,
           ]
@@ -113,11 +120,35 @@ export function cashlessMachines(
   const out = new Map<string, CashlessMachine>();
   for (const m of config.machines) {
     const reader = readers.get(m.id);
-    if (!reader) continue;
+    if (!reader || cashlessModeOf(m) === 'pay-first') continue;
     const screen = idle.get(m.id);
     out.set(m.id, {
       reader,
       displayId: m.id,
+      itemNames: new Map(m.slots.flatMap((s) => (s.name ? [[s.slot, s.name] as const] : []))),
+      ...(screen ? { idle: screen } : {}),
+    });
+  }
+  return out;
+}
+
+/** The pay-first flow's view of each pay-first MDB reader (the others belong to the select-then-pay flow). */
+export function payFirstMachines(
+  config: AnyConfig,
+  readers: ReadonlyMap<string, CashlessReader>,
+  idle: ReadonlyMap<string, DisplayScreen>,
+): Map<string, PayFirstMachine> {
+  const out = new Map<string, PayFirstMachine>();
+  for (const m of config.machines) {
+    const reader = readers.get(m.id);
+    if (!reader || cashlessModeOf(m) !== 'pay-first') continue;
+    const screen = idle.get(m.id);
+    const idleSec = 'creditIdleSec' in m && typeof m.creditIdleSec === 'number' ? m.creditIdleSec : 90;
+    out.set(m.id, {
+      reader,
+      displayId: m.id,
+      currency: m.currency,
+      idleMs: idleSec * 1000,
       itemNames: new Map(m.slots.flatMap((s) => (s.name ? [[s.slot, s.name] as const] : []))),
       ...(screen ? { idle: screen } : {}),
     });

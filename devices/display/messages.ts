@@ -16,6 +16,15 @@ import {
 export interface Messages {
   idleTitle: string;
   idleHint: string;
+  /** A select-then-pay MDB machine's idle hint: choose on the machine first. */
+  idleSelectFirstHint: string;
+  /** A pay-first MDB machine's idle hint. */
+  idlePayFirstHint: string;
+  /** Pay first, after payment: the credit is on the machine. */
+  chooseTitle: string;
+  chooseCredit: (amount: string) => string;
+  /** Pay first: the last choice costs more than the credit. */
+  aboveCredit: (item: string) => string;
   payTitle: string;
   timeLeft: string;
   timeUp: string;
@@ -35,6 +44,11 @@ export interface Messages {
 const zhCN: Messages = {
   idleTitle: '扫码购买',
   idleHint: '用手机选择商品并支付，机器自动出货',
+  idleSelectFirstHint: '请先在机器上选择商品，再扫码支付',
+  idlePayFirstHint: '扫码支付，然后在机器上选择商品',
+  chooseTitle: '请在机器上选择商品',
+  chooseCredit: (amount) => `余额 ${amount}`,
+  aboveCredit: (item) => `${item} 超出余额，请另选`,
   payTitle: '请扫码支付',
   timeLeft: '剩余时间',
   timeUp: '支付已超时',
@@ -67,6 +81,11 @@ const zhCN: Messages = {
 const en: Messages = {
   idleTitle: 'Scan to buy',
   idleHint: 'Choose and pay on your phone; the machine dispenses.',
+  idleSelectFirstHint: 'Choose your product on the machine, then scan to pay.',
+  idlePayFirstHint: 'Scan, pay, then choose on the machine.',
+  chooseTitle: 'Choose your product on the machine',
+  chooseCredit: (amount) => `Credit ${amount}`,
+  aboveCredit: (item) => `${item} costs more than your credit; please choose another.`,
   payTitle: 'Scan to pay',
   timeLeft: 'Time left',
   timeUp: 'Time is up',
@@ -99,6 +118,11 @@ const en: Messages = {
 const de: Messages = {
   idleTitle: 'Zum Kaufen scannen',
   idleHint: 'Am Handy wählen und bezahlen – der Automat gibt die Ware aus.',
+  idleSelectFirstHint: 'Wählen Sie am Automaten, dann scannen und bezahlen.',
+  idlePayFirstHint: 'Scannen, bezahlen, dann am Automaten wählen.',
+  chooseTitle: 'Wählen Sie Ihr Produkt am Automaten',
+  chooseCredit: (amount) => `Guthaben ${amount}`,
+  aboveCredit: (item) => `${item} kostet mehr als Ihr Guthaben; bitte etwas anderes wählen.`,
   payTitle: 'Zum Bezahlen scannen',
   timeLeft: 'Verbleibende Zeit',
   timeUp: 'Zeit abgelaufen',
@@ -131,6 +155,11 @@ const de: Messages = {
 const ja: Messages = {
   idleTitle: 'スキャンして購入',
   idleHint: 'スマホで選んで支払うと、商品が出てきます',
+  idleSelectFirstHint: '先に機械で商品を選んでから、スキャンしてお支払いください',
+  idlePayFirstHint: 'スキャンして支払い、機械で商品をお選びください',
+  chooseTitle: '機械で商品をお選びください',
+  chooseCredit: (amount) => `残高 ${amount}`,
+  aboveCredit: (item) => `${item} は残高を超えています。別の商品をお選びください`,
   payTitle: 'スキャンしてお支払い',
   timeLeft: '残り時間',
   timeUp: '時間切れです',
@@ -206,7 +235,23 @@ export function screenTexts(screen: DisplayScreen, locale: Locale): ScreenTexts 
   const m = MESSAGES[locale];
   switch (screen.kind) {
     case 'idle':
-      return { title: m.idleTitle, subtitle: screen.machineName, note: m.idleHint };
+      return {
+        title: m.idleTitle,
+        subtitle: screen.machineName,
+        note:
+          screen.cashless === 'pay-first'
+            ? m.idlePayFirstHint
+            : screen.cashless === 'select-then-pay'
+              ? m.idleSelectFirstHint
+              : m.idleHint,
+      };
+    case 'choose-on-machine':
+      return {
+        title: m.chooseTitle,
+        amount: formatMoney(screen.credit, locale),
+        note: m.chooseCredit(formatMoney(screen.credit, locale)),
+        ...(screen.denied ? { reason: m.aboveCredit(screen.denied.name) } : {}),
+      };
     case 'awaiting-payment':
       return {
         title: m.payTitle,

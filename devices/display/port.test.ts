@@ -20,6 +20,11 @@ const samples: DisplayScreen[] = [
   { kind: 'done', item: { name: 'Cola' } },
   { kind: 'failed', refund: { amount: 350, currency: 'CNY' }, reason: 'jammed' },
   { kind: 'out-of-service', reason: 'maintenance' },
+  {
+    kind: 'choose-on-machine',
+    credit: { amount: 500, currency: 'CNY' },
+    denied: { name: 'Sandwich', slot: 7 },
+  },
 ];
 
 describe('the display screen schema', () => {
@@ -102,6 +107,26 @@ describe('the display message catalogue', () => {
       false,
       false,
       false,
+      false,
     ]);
+  });
+
+  it("says on an MDB machine's idle screen where to choose, and shows a pay-first credit, in every locale", () => {
+    const idle = { kind: 'idle', machineName: 'Lobby', staticQrUrl: 'https://vend.example.com/m/1' } as const;
+    for (const locale of LOCALES) {
+      const m = MESSAGES[locale];
+      expect(screenTexts({ ...idle, cashless: 'select-then-pay' }, locale).note).toBe(m.idleSelectFirstHint);
+      expect(screenTexts({ ...idle, cashless: 'pay-first' }, locale).note).toBe(m.idlePayFirstHint);
+      expect(screenTexts(idle, locale).note).toBe(m.idleHint);
+      expect(new Set([m.idleHint, m.idleSelectFirstHint, m.idlePayFirstHint]).size).toBe(3);
+    }
+    const choose = screenTexts({ kind: 'choose-on-machine', credit: { amount: 500, currency: 'CNY' } }, 'en');
+    expect(choose).toMatchObject({ title: 'Choose your product on the machine', note: 'Credit CN¥5.00' });
+    expect(
+      screenTexts(
+        { kind: 'choose-on-machine', credit: { amount: 500, currency: 'CNY' }, denied: { name: 'Sandwich' } },
+        'zh-CN',
+      ).reason,
+    ).toBe('Sandwich 超出余额，请另选');
   });
 });

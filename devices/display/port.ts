@@ -50,6 +50,21 @@ export const IdleScreen = z
     kind: z.literal('idle'),
     machineName: Text(60),
     staticQrUrl: ScanUrl.describe("The machine's static remote-vend URL (pay first, then dispense)."),
+    cashless: z
+      .enum(['select-then-pay', 'pay-first'])
+      .optional()
+      .describe(
+        'An MDB machine: select-then-pay says to choose on the machine; pay-first says to scan, pay, then choose on the machine.',
+      ),
+  })
+  .strict();
+
+/** Pay first: the credit is on the machine; the customer chooses there. */
+export const ChooseOnMachineScreen = z
+  .object({
+    kind: z.literal('choose-on-machine'),
+    credit: Money.describe('The credit the customer paid, to spend on one product.'),
+    denied: DisplayItem.optional().describe('The last choice, refused for costing more than the credit.'),
   })
   .strict();
 
@@ -112,6 +127,7 @@ export const DisplayScreen = z.discriminatedUnion('kind', [
   DoneScreen,
   FailedScreen,
   OutOfServiceScreen,
+  ChooseOnMachineScreen,
 ]);
 export type DisplayScreen = z.infer<typeof DisplayScreen>;
 export type ScreenKind = DisplayScreen['kind'];
@@ -123,6 +139,7 @@ export const SCREEN_KINDS: readonly ScreenKind[] = [
   'done',
   'failed',
   'out-of-service',
+  'choose-on-machine',
 ];
 
 /**

@@ -135,6 +135,19 @@ export const mdbDriver = defineVendingDriver({
       })
       .strict()
       .default({ scaleFactor: 1, decimalPlaces: 2, maxResponseTimeSec: 90 }),
+    cashlessMode: z
+      .enum(['select-then-pay', 'pay-first'])
+      .default('select-then-pay')
+      .describe(
+        'select-then-pay: the customer chooses on the machine, then scans and pays. pay-first: the customer scans and pays a credit, then chooses on the machine (authorization first, docs/protocols/mdb-adapter.md section 7.5).',
+      ),
+    creditIdleSec: z
+      .number()
+      .int()
+      .min(5)
+      .max(600)
+      .default(90)
+      .describe('pay-first: how long a paid credit waits for a selection before it is refunded, seconds.'),
   },
   create: (m, deps) =>
     new MdbCashlessDriver({
@@ -146,6 +159,7 @@ export const mdbDriver = defineVendingDriver({
       scaleFactor: m.mdb.scaleFactor,
       decimalPlaces: m.mdb.decimalPlaces,
       maxResponseTimeSec: m.mdb.maxResponseTimeSec,
+      sessionOrder: m.cashlessMode === 'pay-first' ? 'authorization-first' : 'select-first',
       log: deps.log,
     }),
 });

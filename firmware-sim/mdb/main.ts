@@ -47,6 +47,8 @@ export interface MdbSimConfig {
   defaultMaxResponseTimeSec?: number;
   /** Override the machine's wait for approval, ms. */
   vmcTimeoutMs?: number;
+  /** Authorization first: the machine's session timeout without a selection, ms. */
+  sessionTimeoutMs?: number;
   firmware?: string;
   baudRate?: number;
   /** Reopen the port after this long without a line from the host; default 4000, 0 = never. */
@@ -165,6 +167,7 @@ export async function runMdbSim(args: string[]): Promise<number> {
     enableDelayMs: cfg.enableDelayMs,
     defaultMaxResponseTimeSec: cfg.defaultMaxResponseTimeSec,
     vmcTimeoutMs: cfg.vmcTimeoutMs,
+    sessionTimeoutMs: cfg.sessionTimeoutMs,
     firmware: cfg.firmware,
     reopenOnHostSilenceMs: cfg.reopenOnHostSilenceMs ?? 4000,
     onOutcome: logPath ? (rec) => appendFileSync(logPath, `${JSON.stringify(rec)}\n`) : undefined,
@@ -177,6 +180,8 @@ export async function runMdbSim(args: string[]): Promise<number> {
   sim.on('vend-success', (e) => printEvent({ event: 'vend-success', ...e }));
   sim.on('vend-fail', (e) => printEvent({ event: 'vend-fail', ...e }));
   sim.on('cancelled', (e) => printEvent({ event: 'cancelled', ...e }));
+  sim.on('session-begun', (e) => printEvent({ event: 'session-begun', ...e }));
+  sim.on('session-ended', (e) => printEvent({ event: 'session-ended', ...e }));
   sim.on('select-ignored', (e) => printEvent({ event: 'select-ignored', ...e }));
   sim.on('status', (state) => printEvent({ event: 'status', state }));
   sim.on('port-open', () => printEvent({ event: 'port-open', port: values.port }));

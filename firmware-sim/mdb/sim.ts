@@ -11,6 +11,12 @@
  * maximum response time for the host; after an approval it dispenses and
  * reports success or (with the vend-fail fault) failure. Faults: vend
  * failures, adapter errors, junk lines, silence, unplugging the port.
+ *
+ * Authorization first (section 7.5): `C,START,<funds>` begins a session
+ * with funds; the customer then selects (any item: this machine does not
+ * compare the price with the funds itself, so the host must), cancels, or
+ * walks away (the machine's session timeout). `C,VEND,-1` denies one
+ * request and the customer may choose again; one vend ends the session.
  */
 import { EventEmitter } from 'node:events';
 import {
@@ -43,6 +49,8 @@ export interface MdbSimOptions {
   /** Dispense time after an approval, default 200 ms. */
   vendMs?: number;
   firmware?: string;
+  /** Authorization first: the machine ends a session with funds that saw no selection for this long. Default 120 s. */
+  sessionTimeoutMs?: number;
   /** Close and reopen the port when nothing came from the host for this long. 0 = never (default). */
   reopenOnHostSilenceMs?: number;
   /** Delay between reopen attempts, default 200 ms. */
@@ -57,8 +65,10 @@ export interface MdbSessionRecord {
   item: number;
   /** MDB price integer. */
   price: number;
-  /** 'vend-success', 'vend-fail', 'denied' or 'cancelled'. */
-  outcome: 'vend-success' | 'vend-fail' | 'denied' | 'cancelled';
+  /** 'vend-success', 'vend-fail', 'denied' or 'cancelled'; 'session-ended' closes a session with funds. */
+  outcome: 'vend-success' | 'vend-fail' | 'denied' | 'cancelled' | 'session-ended';
+  /** Authorization first: the session's funds (MDB price integer). */
+  funds?: number;
   /** Approved amount as the host sent it (line text), for vend-success / vend-fail. */
   amount?: string;
   /** For 'cancelled': 'timeout' (no answer in time) or 'customer'; for 'vend-fail': the failure text. */
@@ -71,6 +81,8 @@ export type MdbSimCommand =
   | { select: number }
   | { cmd: 'select'; item: number }
   | { cmd: 'cancel' }
+  /** Authorization first: the machine's own session timeout fires now (the customer walked away). */
+  | { cmd: 'timeout' }
   | { cmd: 'set-price'; item: number; price: number }
   | { fault: 'vend-fail'; count?: number; style?: 'fail' | 'err' }
   | { fault: 'adapter-error'; text: string }
@@ -88,6 +100,8 @@ export interface MdbSimEvents {
   'vend-success': [ev: { session: number; item: number; amount: string }];
   'vend-fail': [ev: { session: number; item: number; amount: string; reason: string }];
   cancelled: [ev: { session: number; item: number; reason: string }];
+  'session-begun': [ev: { session: number; funds: number; line: string }];
+  'session-ended': [ev: { session: number; funds: number; reason: string }];
   'select-ignored': [ev: { item: number; reason: string }];
   status: [state: string];
   host: [cmd: HostCommand];
@@ -135,12 +149,14 @@ export function parseSimCommand(line: string): MdbSimCommand {
         return { cmd: 'select', item: v.item as number };
       case 'cancel':
         return { cmd: 'cancel' };
+      case 'timeout':
+        return { cmd: 'timeout' };
       case 'set-price':
         nonNeg('item', true);
         nonNeg('price', true);
         return { cmd: 'set-price', item: v.item as number, price: v.price as number };
       default:
-        throw new Error(`unknown cmd "${v.cmd}"; expected select, cancel or set-price`);
+        throw new Error(`unknown cmd "${v.cmd}"; expected select, cancel, timeout or set-price`);
     }
   }
   if (typeof v.fault === 'string') {
@@ -188,6 +204,8 @@ export class MdbSim extends EventEmitter<MdbSimEvents> {
   /** The reader config as set by the host with SETCONF. */
   readonly config = new Map<string, string>();
   private readonly items = new Map<number, number>();
+  /** Authorization first: the open session with funds. */
+  private funded: { session: number; funds: number; timer: NodeJS.Timeout | null } | null = null;
   private readonly opts: Required<Omit<MdbSimOptions, 'items' | 'onOutcome' | 'vmcTimeoutMs'>> &
     Pick<MdbSimOptions, 'onOutcome' | 'vmcTimeoutMs'>;
   private slaveEnabled = false;
@@ -211,6 +229,7 @@ export class MdbSim extends EventEmitter<MdbSimEvents> {
       vmcTimeoutMs: opts.vmcTimeoutMs,
       enableDelayMs: opts.enableDelayMs ?? 20,
       vendMs: opts.vendMs ?? 200,
+      sessionTimeoutMs: opts.sessionTimeoutMs ?? 120_000,
       firmware: opts.firmware ?? 'vendgate-sim-mdb/1.0',
       reopenOnHostSilenceMs: opts.reopenOnHostSilenceMs ?? 0,
       reopenRetryMs: opts.reopenRetryMs ?? 200,
@@ -233,7 +252,7 @@ export class MdbSim extends EventEmitter<MdbSimEvents> {
   }
 
   async stop(): Promise<void> {
-    for (const t of [this.enableTimer, this.pending?.timer]) if (t) clearTimeout(t);
+    for (const t of [this.enableTimer, this.pending?.timer, this.funded?.timer]) if (t) clearTimeout(t);
     if (this.silenceTimer) clearInterval(this.silenceTimer);
     this.enableTimer = this.silenceTimer = null;
     if (this.pending) this.pending.timer = null;
@@ -243,6 +262,11 @@ export class MdbSim extends EventEmitter<MdbSimEvents> {
   /** The reader state the machine sees. */
   get state(): string {
     return this.readerState;
+  }
+
+  /** Authorization first: the open session with funds, if any. */
+  get fundedSession(): { session: number; funds: number } | null {
+    return this.funded ? { session: this.funded.session, funds: this.funded.funds } : null;
   }
 
   /** The open session, if any. */
@@ -265,6 +289,7 @@ export class MdbSim extends EventEmitter<MdbSimEvents> {
     } else if ('cmd' in c) {
       if (c.cmd === 'select') this.select(c.item);
       else if (c.cmd === 'cancel') this.cancel('customer');
+      else if (c.cmd === 'timeout') this.sessionTimeout();
       else this.items.set(c.item, c.price);
     } else if ('fault' in c) {
       this.applyFault(c);
@@ -285,9 +310,12 @@ export class MdbSim extends EventEmitter<MdbSimEvents> {
     };
     if (price === undefined) return refuse('unknown item');
     if (this.pending) return refuse('a session is already open');
-    if (this.readerState !== 'ENABLED') return refuse(`reader is ${this.readerState}`);
-    const session = ++this.sessionNo;
-    this.stats.sessions++;
+    const inFunded = this.funded !== null;
+    if (!inFunded && this.readerState !== 'ENABLED') return refuse(`reader is ${this.readerState}`);
+    if (!inFunded && this.config.get('mdb-always-idle') === '0')
+      return refuse('this machine takes a selection only in a session with funds (pay first)');
+    const session = inFunded ? this.funded!.session : ++this.sessionNo;
+    if (!inFunded) this.stats.sessions++;
     const line = scaledToLine(price, this.moneyCfg());
     const p: Pending = { session, item, price, state: 'requested', amount: '', timer: null };
     this.pending = p;
@@ -305,11 +333,27 @@ export class MdbSim extends EventEmitter<MdbSimEvents> {
   /** The machine ends the open request without a vend (customer cancel, or its own timeout). */
   cancel(reason: string): void {
     const p = this.pending;
+    if (this.funded && p?.state !== 'vending') {
+      // The customer pressed cancel in a session with funds: the machine ends it (MDB SESSION COMPLETE).
+      if (p) {
+        this.stats.cancels++;
+        this.finish(p, { outcome: 'cancelled', reason });
+        this.emit('cancelled', { session: p.session, item: p.item, reason });
+      }
+      this.endFunded(reason);
+      return;
+    }
     if (p?.state !== 'requested') return;
     this.stats.cancels++;
     this.finish(p, { outcome: 'cancelled', reason });
     this.emit('cancelled', { session: p.session, item: p.item, reason });
     this.backToIdle();
+  }
+
+  /** Authorization first: the machine's session timeout (no selection made); ignored while vending. */
+  sessionTimeout(): void {
+    if (!this.funded || this.pending?.state === 'vending') return;
+    this.cancel('timeout');
   }
 
   applyFault(f: MdbSimFault): void {
@@ -416,6 +460,12 @@ export class MdbSim extends EventEmitter<MdbSimEvents> {
         this.send({ type: 'ack' });
         this.onDeny();
         return;
+      case 'begin-session':
+        this.onBeginSession(c.funds);
+        return;
+      case 'deny-vend':
+        this.onDenyVend();
+        return;
       case 'unknown':
         this.stats.unknownLines++;
         this.send({ type: 'nack', reason: 'unknown command' });
@@ -442,7 +492,14 @@ export class MdbSim extends EventEmitter<MdbSimEvents> {
     if (this.enableTimer) clearTimeout(this.enableTimer);
     this.enableTimer = null;
     const p = this.pending;
-    if (p?.state === 'requested') {
+    if (this.funded && p?.state !== 'vending') {
+      if (p) {
+        this.stats.cancels++;
+        this.finish(p, { outcome: 'cancelled', reason: 'reader disabled' });
+        this.emit('cancelled', { session: p.session, item: p.item, reason: 'reader disabled' });
+      }
+      this.closeFunded('reader disabled');
+    } else if (p?.state === 'requested') {
       // The reader vanished from the bus: the machine gives up the request.
       this.stats.cancels++;
       this.finish(p, { outcome: 'cancelled', reason: 'reader disabled' });
@@ -474,6 +531,10 @@ export class MdbSim extends EventEmitter<MdbSimEvents> {
       this.send({ type: 'nack', reason: 'amount exceeds the price' });
       return;
     }
+    if (this.funded && scaled > this.funded.funds) {
+      this.send({ type: 'nack', reason: 'amount exceeds the session funds' });
+      return;
+    }
     this.send({ type: 'ack' });
     if (p.timer) clearTimeout(p.timer);
     p.timer = null;
@@ -498,12 +559,105 @@ export class MdbSim extends EventEmitter<MdbSimEvents> {
         this.emit('vend-success', { session: p.session, item: p.item, amount });
         this.send({ type: 'vend-success', item: p.item });
       }
+      // One vend per session with funds (our choice): the machine completes the session.
+      if (this.funded) this.closeFunded('vended');
       this.backToIdle();
     };
     p.timer = setTimeout(done, this.opts.vendMs);
   }
 
+  /** `C,START,<funds>`: a session with funds, only while the machine has the reader enabled and idle. */
+  private onBeginSession(fundsLine: string): void {
+    if (!this.slaveEnabled || this.readerState !== 'ENABLED') {
+      this.send({ type: 'nack', reason: `reader is ${this.readerState}` });
+      return;
+    }
+    if (this.pending || this.funded) {
+      this.send({ type: 'nack', reason: 'a session is already open' });
+      return;
+    }
+    const funds = lineToScaled(fundsLine, this.moneyCfg());
+    if (funds === null || funds <= 0) {
+      this.send({ type: 'nack', reason: 'funds not in price units' });
+      return;
+    }
+    this.send({ type: 'ack' });
+    const session = ++this.sessionNo;
+    this.stats.sessions++;
+    const f = { session, funds, timer: null as NodeJS.Timeout | null };
+    this.funded = f;
+    this.armSessionTimer();
+    this.emit('session-begun', { session, funds, line: fundsLine });
+    // MDB BEGIN SESSION: the reader is now in "session idle".
+    this.send({ type: 'status', state: 'IDLE' });
+    this.emit('status', 'IDLE');
+  }
+
+  private armSessionTimer(): void {
+    const f = this.funded;
+    if (!f) return;
+    if (f.timer) clearTimeout(f.timer);
+    f.timer = setTimeout(() => {
+      f.timer = null;
+      if (this.funded === f) this.sessionTimeout();
+    }, this.opts.sessionTimeoutMs);
+  }
+
+  /** `C,VEND,-1`: deny the pending request inside a session with funds; the session stays open. */
+  private onDenyVend(): void {
+    const p = this.pending;
+    if (!this.funded || p?.state !== 'requested') {
+      this.send({ type: 'nack', reason: 'no vend request pending in a session with funds' });
+      return;
+    }
+    this.send({ type: 'ack' });
+    this.stats.denials++;
+    this.finish(p, { outcome: 'denied' });
+    this.emit('denied', { session: p.session, item: p.item });
+    this.armSessionTimer();
+    this.send({ type: 'status', state: 'IDLE' });
+    this.emit('status', 'IDLE');
+  }
+
+  /** Ends the session with funds and reports the reader back to idle, then enabled. */
+  private endFunded(reason: string): void {
+    if (!this.funded) return;
+    this.closeFunded(reason);
+    this.backToIdle();
+  }
+
+  private closeFunded(reason: string): void {
+    const f = this.funded;
+    if (!f) return;
+    if (f.timer) clearTimeout(f.timer);
+    this.funded = null;
+    const record: MdbSessionRecord = {
+      session: f.session,
+      item: 0,
+      price: 0,
+      funds: f.funds,
+      outcome: 'session-ended',
+      reason,
+      at: new Date().toISOString(),
+    };
+    this.opts.onOutcome?.(record);
+    this.emit('outcome', record);
+    this.emit('session-ended', { session: f.session, funds: f.funds, reason });
+  }
+
   private onDeny(): void {
+    if (this.funded) {
+      // C,STOP in a session with funds: deny what is pending and end the session.
+      const p = this.pending;
+      if (p?.state === 'vending') return;
+      if (p) {
+        this.stats.denials++;
+        this.finish(p, { outcome: 'denied' });
+        this.emit('denied', { session: p.session, item: p.item });
+      }
+      this.endFunded('host');
+      return;
+    }
     const p = this.pending;
     if (p?.state !== 'requested') return; // nothing to deny: acknowledged, harmless
     this.stats.denials++;
@@ -525,6 +679,7 @@ export class MdbSim extends EventEmitter<MdbSimEvents> {
     p.timer = null;
     if (this.pending === p) this.pending = null;
     if (this.readerState === 'VEND') this.readerState = this.slaveEnabled ? 'ENABLED' : 'INACTIVE';
+    const funds = this.funded?.session === p.session ? this.funded.funds : undefined;
     const record: MdbSessionRecord = {
       session: p.session,
       item: p.item,
@@ -532,6 +687,7 @@ export class MdbSim extends EventEmitter<MdbSimEvents> {
       outcome: r.outcome,
       ...(r.amount === undefined ? {} : { amount: r.amount }),
       ...(r.reason === undefined ? {} : { reason: r.reason }),
+      ...(funds === undefined ? {} : { funds }),
       at: new Date().toISOString(),
     };
     this.opts.onOutcome?.(record);

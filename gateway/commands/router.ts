@@ -3,7 +3,8 @@
  * replay already checked by the command guard) to the part that owns it:
  * campaign and claim commands to the coupon engine, `order.paid` for a
  * select-then-pay session to the cashless flow, any other `order.paid` to the
- * ledger and the vend runner.
+ * ledger and the vend runner, `credit.paid` (pay first, then choose) to the
+ * pay-first flow.
  *
  * It also decides, for the guard, whether a valid new command can be taken
  * at all (`admit`): a paid order that finds the outbox full of undelivered
@@ -21,6 +22,7 @@ import type { CommandData } from '../../contract/commands.ts';
 import { ErrorCode } from '../../core/errors.ts';
 import type { Log } from '../../core/log.ts';
 import type { CashlessFlow } from '../cashless/flow.ts';
+import type { PayFirstFlow } from '../cashless/pay-first.ts';
 import type { CouponEngine } from '../coupons/engine.ts';
 import type { OrderLedger } from '../ledger/ledger.ts';
 import type { VendRunner } from '../ledger/vend-runner.ts';
@@ -39,6 +41,8 @@ export interface CommandRouterOptions {
   link: CommandSource;
   coupons: Pick<CouponEngine, 'applyCommand'>;
   cashless: Pick<CashlessFlow, 'owns' | 'onPaid'>;
+  /** Pay first, then choose; without it a `credit.paid` is refunded by nobody, so it is logged as an error. */
+  payFirst?: Pick<PayFirstFlow, 'onCredit' | 'reportState'>;
   ledger: Pick<OrderLedger, 'receivePaid' | 'reportState'>;
   runner: Pick<VendRunner, 'submitPaid'>;
   /** Only `saturated` is read: a full outbox of money events defers new orders (see admit). */
@@ -92,9 +96,10 @@ export class CommandRouter {
    * refunded later anyway), as are coupon commands.
    */
   admit(cmd: AcceptedCommand): Deferral | undefined {
-    if (cmd.type !== 'order.paid') return undefined;
+    if (cmd.type !== 'order.paid' && cmd.type !== 'credit.paid') return undefined;
     const { cashless, outbox, disk } = this.#o;
-    if (cashless.owns(cmd.data.orderId, cmd.data.machineId)) return undefined;
+    // A pay-first credit has no session yet: deferring it is as safe as deferring a remote order.
+    if (cmd.type === 'order.paid' && cashless.owns(cmd.data.orderId, cmd.data.machineId)) return undefined;
     if (disk?.belowReserve) {
       const s = disk.state();
       const retryAfterMs = this.#o.diskRetryAfterMs ?? 60_000;
@@ -126,6 +131,15 @@ export class CommandRouter {
    * get no new event: what the first copy caused is in the outbox already.
    */
   answerRedelivery(cmd: AcceptedCommand): void {
+    if (cmd.type === 'credit.paid') {
+      if (this.#o.payFirst?.reportState(cmd.data.orderId)) return;
+      this.#o.log.warn(
+        { orderId: cmd.data.orderId, commandId: cmd.id },
+        'a redelivered credit is not recorded; taking it now',
+      );
+      this.#credit(cmd.data);
+      return;
+    }
     if (cmd.type !== 'order.paid') {
       this.#o.log.debug(
         { commandId: cmd.id, commandType: cmd.type },
@@ -161,7 +175,18 @@ export class CommandRouter {
       case 'order.paid':
         this.#paid(cmd.data);
         return;
+      case 'credit.paid':
+        this.#credit(cmd.data);
+        return;
     }
+  }
+
+  #credit(paid: CommandData<'credit.paid'>): void {
+    if (!this.#o.payFirst) {
+      // A wiring bug: the listener logs it.
+      throw new Error(`credit ${paid.orderId} for "${paid.machineId}": this gateway runs no pay-first flow`);
+    }
+    this.#o.payFirst.onCredit(paid);
   }
 
   #safely(cmd: AcceptedCommand, work: () => void): void {

@@ -248,7 +248,7 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
-    version: 11,
+    version: 7,
     name: 'alerts: what was announced, and the delivery queue of each sink',
     sql: `
       -- The conditions announced as raised and not yet as cleared, so a
@@ -281,6 +281,36 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
       CREATE INDEX alert_queue_sink ON alert_queue (sink, status, id);
       CREATE INDEX alert_queue_key ON alert_queue (sink, condition_key, status, id);
+    `,
+  },
+  {
+    version: 8,
+    name: 'pay-first credit sessions',
+    sql: `
+      -- Pay first, then choose (docs/protocols/mdb-adapter.md section 7.5):
+      -- one row per paid credit, written before the adapter is told. States:
+      -- 'received' (recorded, no C,START yet), 'started' (C,START may have
+      -- gone out: the machine may hold the funds), 'approved' (the approval
+      -- intent, committed before C,VEND; a restart never approves again),
+      -- 'closed' (outcome says how, the events are in the outbox).
+      CREATE TABLE credit_sessions (
+        order_id     TEXT PRIMARY KEY,
+        session_id   TEXT NOT NULL UNIQUE,
+        machine_id   TEXT NOT NULL,
+        credit       INTEGER NOT NULL CHECK (credit > 0),
+        currency     TEXT NOT NULL,
+        provider     TEXT NOT NULL,
+        expires_at   INTEGER NOT NULL,
+        state        TEXT NOT NULL CHECK (state IN ('received', 'started', 'approved', 'closed')),
+        item         INTEGER,
+        approved     INTEGER CHECK (approved IS NULL OR (approved >= 0 AND approved <= credit)),
+        refund       INTEGER CHECK (refund IS NULL OR (refund >= 0 AND refund <= credit)),
+        outcome      TEXT,
+        created_at   INTEGER NOT NULL,
+        updated_at   INTEGER NOT NULL
+      ) STRICT;
+      -- One open session per machine: a second credit while one is open is refunded.
+      CREATE UNIQUE INDEX credit_sessions_open ON credit_sessions (machine_id) WHERE state <> 'closed';
     `,
   },
 ];

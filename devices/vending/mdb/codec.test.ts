@@ -51,6 +51,8 @@ const hostCommandArb: fc.Arbitrary<HostCommand> = fc.oneof(
   fc.constant({ type: 'deny' as const }),
   fc.constant({ type: 'version' as const }),
   amount.map((a) => ({ type: 'approve' as const, amount: a })),
+  amount.map((funds) => ({ type: 'begin-session' as const, funds })),
+  fc.constant({ type: 'deny-vend' as const }),
   fc
     .tuple(fc.stringMatching(/^[a-z0-9][a-z0-9-]{0,20}$/), fc.stringMatching(/^[A-Za-z0-9.x-]{1,12}$/))
     .map(([key, value]) => ({ type: 'setconf' as const, key, value })),
@@ -124,6 +126,29 @@ describe('MDB adapter line codec', () => {
     expect(hostCommandLine({ type: 'approve', amount: '350' })).toBe('C,VEND,350');
     expect(hostCommandLine({ type: 'deny' })).toBe('C,STOP');
     expect(hostCommandLine({ type: 'version' })).toBe('V');
+  });
+
+  it('encodes and reads the pay-first lines: C,START with the funds and C,VEND,-1 to deny one request', () => {
+    expect(hostCommandLine({ type: 'begin-session', funds: '500' })).toBe('C,START,500');
+    expect(hostCommandLine({ type: 'begin-session', funds: '5.00' })).toBe('C,START,5.00');
+    expect(hostCommandLine({ type: 'deny-vend' })).toBe('C,VEND,-1');
+    expect(parseHostLine('C,START,500')).toEqual({ type: 'begin-session', funds: '500' });
+    expect(parseHostLine('C,VEND,-1')).toEqual({ type: 'deny-vend' });
+    // Negative or malformed funds are not a session start.
+    for (const bad of ['C,START', 'C,START,', 'C,START,-5', 'C,START,5,00', 'C,START,1e3', 'C,VEND,-2']) {
+      expect(parseHostLine(bad)).toEqual({ type: 'unknown', raw: bad });
+    }
+    expect(() => hostCommandLine({ type: 'begin-session', funds: '-1' })).toThrow(RangeError);
+  });
+
+  it('never reads an arbitrary C,START line as a session with funds the amount syntax refuses', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 30 }), (tail) => {
+        const cmd = parseHostLine(`C,START,${tail}`);
+        if (cmd.type === 'begin-session') expect(cmd.funds).toMatch(/^\d{1,12}(?:\.\d{1,6})?$/);
+        else expect(cmd.type).toBe('unknown');
+      }),
+    );
   });
 
   it('refuses to encode values that would not read back the same', () => {

@@ -67,6 +67,18 @@ export type HostCommand =
   | { type: 'approve'; amount: string }
   /** `C,STOP`: deny the pending vend request / end the session. */
   | { type: 'deny' }
+  /**
+   * `C,START,<funds>`: begin a session with funds (authorization first,
+   * "credit from card"; Qibixx Cashless Slave API, "Start a session (Vending
+   * Cycle)"). Section 3.4.
+   */
+  | { type: 'begin-session'; funds: string }
+  /**
+   * `C,VEND,-1`: deny the pending vend request inside a session with funds,
+   * the session stays open (Qibixx Cashless Slave API, "Stop an active vend
+   * session (Deny Credit Request)"). Section 3.4.
+   */
+  | { type: 'deny-vend' }
   /** `V`: version query, used as a keepalive. */
   | { type: 'version' }
   | { type: 'unknown'; raw: string };
@@ -249,6 +261,11 @@ export function parseHostLine(line: string): HostCommand {
     case 'V':
       return { type: 'version' };
   }
+  if (line === 'C,VEND,-1') return { type: 'deny-vend' };
+  if (line.startsWith('C,START,')) {
+    const funds = line.slice(8);
+    return AMOUNT_RE.test(funds) ? { type: 'begin-session', funds } : unknown;
+  }
   if (line.startsWith('C,VEND,')) {
     const amount = line.slice(7);
     return AMOUNT_RE.test(amount) ? { type: 'approve', amount } : unknown;
@@ -295,6 +312,11 @@ export function hostCommandLine(cmd: HostCommand): string {
     case 'approve':
       checkAmount(cmd.amount);
       return `C,VEND,${cmd.amount}`;
+    case 'begin-session':
+      checkAmount(cmd.funds);
+      return `C,START,${cmd.funds}`;
+    case 'deny-vend':
+      return 'C,VEND,-1';
     case 'setconf':
       if (!CONF_KEY_RE.test(cmd.key)) throw new RangeError(`bad SETCONF key "${cmd.key}"`);
       if (!CONF_VALUE_RE.test(cmd.value)) throw new RangeError(`bad SETCONF value "${cmd.value}"`);

@@ -24,6 +24,13 @@ export interface ReaderConfig {
   decimalPlaces: number;
   /** How long the machine waits for an approval, seconds, 1..255. */
   maxResponseTimeSec: number;
+  /**
+   * Always idle (MDB 4.2 selection first), the default. False for a
+   * pay-first machine: its sessions are begun by the reader with funds
+   * (authorization first, section 7.5), so the machine takes no selection
+   * without one.
+   */
+  alwaysIdle?: boolean;
 }
 
 /** Throws DeviceProtocol when the response time cannot go on the wire (the money fields are checked with the money config). */
@@ -43,7 +50,7 @@ export function checkMaxResponseTime(maxResponseTimeSec: number): void {
 export function readerSetupCommands(cfg: ReaderConfig): HostCommand[] {
   return [
     { type: 'disable' },
-    { type: 'setconf', key: CONF_KEYS.alwaysIdle, value: '1' },
+    { type: 'setconf', key: CONF_KEYS.alwaysIdle, value: cfg.alwaysIdle === false ? '0' : '1' },
     { type: 'setconf', key: CONF_KEYS.currency, value: mdbCurrencyCode(cfg.currency) },
     { type: 'setconf', key: CONF_KEYS.scaleFactor, value: String(cfg.scaleFactor) },
     { type: 'setconf', key: CONF_KEYS.decimalPlaces, value: String(cfg.decimalPlaces) },

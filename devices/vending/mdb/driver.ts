@@ -85,6 +85,12 @@ export interface MdbCashlessDriverOptions {
   vendResultTimeoutMs?: number;
   /** Epoch clock for receivedAt / deadline. Default Date.now. */
   now?: () => number;
+  /**
+   * The session order the machine is set up for (section 7): 'select-first'
+   * (always idle, select-then-pay; the default) or 'authorization-first'
+   * (pay-first: beginSession() with the customer's credit).
+   */
+  sessionOrder?: 'select-first' | 'authorization-first';
 }
 
 export interface MdbCashlessDriverStats {
@@ -106,6 +112,7 @@ interface Fed {
   error?: VendgateError | undefined;
   approve: Promise<AdapterMessage> | null;
   stop: Promise<void> | null;
+  begin: Promise<AdapterMessage> | null;
 }
 
 export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implements CashlessReader {
@@ -191,6 +198,7 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
       scaleFactor: opts.scaleFactor,
       decimalPlaces: opts.decimalPlaces,
       maxResponseTimeSec: opts.maxResponseTimeSec,
+      alwaysIdle: opts.sessionOrder !== 'authorization-first',
     };
     const replyTimeoutMs = opts.replyTimeoutMs ?? 1000;
     this.sessionConfig = {
@@ -234,6 +242,7 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
       price: { amount: s.price, currency: this.currency },
       deadline: s.deadline,
       state: s.state,
+      ...(s.funds === null ? {} : { funds: { amount: s.funds, currency: this.currency } }),
     };
   }
 
@@ -293,6 +302,36 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
     return fed.stop ?? Promise.resolve();
   }
 
+  beginSession(sessionId: string, funds: number, opts: { idleMs: number }): Promise<void> {
+    const fed = this.feed({
+      type: 'begin',
+      sessionId,
+      funds,
+      idleMs: opts.idleMs,
+      now: this.now(),
+      ready: this.configured,
+    });
+    if (fed.error) return Promise.reject(fed.error);
+    return fed.begin!.then(
+      (reply) => {
+        if (reply.type !== 'nack') return;
+        const { error } = this.feed({ type: 'begin-refused', sessionId, reason: reply.reason });
+        if (error) throw error;
+      },
+      (err: VendgateError) => {
+        // No reply: the adapter may hold the funds. The session stays open until its idle time.
+        this.feed({ type: 'begin-unanswered', sessionId });
+        throw err;
+      },
+    );
+  }
+
+  endSession(sessionId: string, reason = 'ended'): Promise<void> {
+    const fed = this.feed({ type: 'end', sessionId, reason });
+    if (fed.error) return Promise.reject(fed.error);
+    return fed.stop ?? Promise.resolve();
+  }
+
   async enable(): Promise<void> {
     this.wantEnabled = true;
     if (this.configured) await this.commands.expectAck({ type: 'enable' });
@@ -310,7 +349,7 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
     const t = sessionTransition(this.sessionConfig, this.machine, input);
     // The new state first: a listener of an emitted event may call approve() / deny() at once.
     this.machine = t.state;
-    const fed: Fed = { error: t.error, approve: null, stop: null };
+    const fed: Fed = { error: t.error, approve: null, stop: null, begin: null };
     for (const e of t.effects) this.perform(e, fed);
     return fed;
   }
@@ -336,6 +375,15 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
         const stop = this.sendStop();
         stop.catch(() => {}); // deny() hands it to its caller; for the driver's own stops a failure shows in the log
         fed.stop = stop;
+        return;
+      }
+      case 'send-begin':
+        fed.begin = this.commands.send({ type: 'begin-session', funds: e.funds });
+        return;
+      case 'send-deny-vend': {
+        const deny = this.connected ? this.commands.expectAck({ type: 'deny-vend' }) : Promise.resolve();
+        deny.catch(() => {}); // deny() hands it to its caller; for the driver's own denials a failure shows in the log
+        fed.stop = deny;
         return;
       }
       case 'write-stop':

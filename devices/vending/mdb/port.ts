@@ -25,6 +25,11 @@ export interface CashlessVendRequest {
   receivedAt: number;
   /** Epoch ms: approve() or deny() before this, or the reader denies the vend itself. */
   deadline: number;
+  /**
+   * Authorization first: the request arrived inside a session begun with
+   * these funds (beginSession); approve at most this. Absent for select-then-pay.
+   */
+  credit?: Money;
 }
 
 export interface CashlessVendResult {
@@ -79,7 +84,8 @@ export interface CashlessReaderEvents {
   offline: [reason: string];
 }
 
-export type CashlessSessionState = 'requested' | 'approving' | 'approved';
+/** 'funded': authorization first, a session with funds waiting for the customer's selection. */
+export type CashlessSessionState = 'funded' | 'requested' | 'approving' | 'approved';
 
 export interface CashlessSessionInfo {
   sessionId: string;
@@ -87,6 +93,8 @@ export interface CashlessSessionInfo {
   price: Money;
   deadline: number;
   state: CashlessSessionState;
+  /** Authorization first: the session's funds. */
+  funds?: Money;
 }
 
 export interface CashlessReader extends EventEmitter<CashlessReaderEvents> {
@@ -105,8 +113,26 @@ export interface CashlessReader extends EventEmitter<CashlessReaderEvents> {
    * DeviceOffline) when the vend was not approved.
    */
   approve(sessionId: string, amount: number): Promise<void>;
-  /** Denies the open session. Resolves once the session is closed ('session-cancelled' emitted). */
+  /**
+   * Denies the open session's vend request. Resolves once the session is
+   * closed ('session-cancelled' emitted); inside a session with funds only
+   * the request is denied (`C,VEND,-1`) and the session stays open.
+   */
   deny(sessionId: string, reason?: string): Promise<void>;
+  /**
+   * Authorization first ("credit from card", docs/protocols/mdb-adapter.md
+   * section 7.5): begins a session with `funds` minor units before any
+   * selection. The machine's vend requests then carry `credit`; one approved
+   * vend ends the session, as do endSession(), the customer cancelling on
+   * the machine and `idleMs` without a selection ('session-cancelled'
+   * 'timeout'). Resolves once the adapter accepted `C,START`. Rejects when
+   * it refused (the session is then over, 'session-cancelled' 'denied'), or
+   * with DeviceTimeout when it did not answer: the session then stays open,
+   * since the adapter may have begun it, and ends by the rules above.
+   */
+  beginSession(sessionId: string, funds: number, opts: { idleMs: number }): Promise<void>;
+  /** Ends a session with funds that has no approved vend (`C,STOP`); 'session-cancelled' 'denied' follows. */
+  endSession(sessionId: string, reason?: string): Promise<void>;
   /** Lets the machine take cashless vends (the default after start()). */
   enable(): Promise<void>;
   /** Stops taking cashless vends (e.g. while the platform is unreachable). */

@@ -56,6 +56,8 @@ describe('sessionTransition', () => {
       deadline: 1_029_000,
       state: 'requested',
       amount: 0,
+      funds: null,
+      idleMs: 0,
     });
     expect(state.readerState).toBe('VEND');
     expect(visible(effects)).toEqual([

@@ -16,6 +16,11 @@
  * - After an approval the machine's result must follow within
  *   `vendResultTimeoutMs`.
  * - Every session ends with exactly one 'vend-result' or 'session-cancelled'.
+ * - Authorization first (section 7.5): begin() opens a session with funds
+ *   (`C,START,<funds>`) before any selection. The machine's vend requests
+ *   then arrive inside it; deny() answers one with `C,VEND,-1` and the
+ *   session stays open for another choice; a session with no request for
+ *   its idle time is ended with `C,STOP`. One approved vend ends it.
  */
 import { ErrorCode, type ErrorCodeValue, VendgateError } from '../../../core/errors.ts';
 import { deviceOfflineError } from '../request-queue.ts';
@@ -51,6 +56,10 @@ export interface Session {
   readonly state: CashlessSessionState;
   /** The amount approved, minor units (0 until approved). */
   readonly amount: number;
+  /** Authorization first: the funds the session was begun with, minor units; null for select-then-pay. */
+  readonly funds: number | null;
+  /** Authorization first: how long the session may wait for a selection, ms. */
+  readonly idleMs: number;
 }
 
 export interface SessionMachineState {
@@ -75,6 +84,17 @@ export type SessionInput =
   /** No reply (timeout, link lost): the approval may have reached the machine. */
   | { type: 'approve-unanswered'; sessionId: string }
   | { type: 'deny'; sessionId: string; reason: string }
+  /** Authorization first: open a session with `funds` minor units (`C,START`). */
+  | { type: 'begin'; sessionId: string; funds: number; idleMs: number; now: number; ready: boolean }
+  | { type: 'begin-refused'; sessionId: string; reason?: string | undefined }
+  /**
+   * No reply to `C,START`: the adapter may have begun the session. It stays
+   * open as funded, so the customer's selection still works, and its idle
+   * timer ends it with `C,STOP` if none comes.
+   */
+  | { type: 'begin-unanswered'; sessionId: string }
+  /** Authorization first: end a session with funds that has no approved vend (`C,STOP`). */
+  | { type: 'end'; sessionId: string; reason: string }
   // the session timer, the link
   | { type: 'deadline'; sessionId: string }
   | { type: 'link-lost'; reason: string }
@@ -92,6 +112,10 @@ export type SessionEffect =
   | { type: 'send-approve'; sessionId: string; amount: string }
   /** `C,STOP` through the command queue. */
   | { type: 'send-stop' }
+  /** `C,START,<funds>` through the command queue; its reply comes back as begin-refused / -unanswered, or nothing. */
+  | { type: 'send-begin'; sessionId: string; funds: string }
+  /** `C,VEND,-1` through the command queue: deny the one request, keep the session. */
+  | { type: 'send-deny-vend' }
   /** `C,STOP` written at once, outside the queue (the driver is stopping). */
   | { type: 'write-stop' }
   /** (Re)arms the one session timer; when it fires, feed `{ type: 'deadline', sessionId }`. */
@@ -175,6 +199,35 @@ class Transition {
       case 'deny':
         this.deny(input.sessionId, input.reason);
         return;
+      case 'begin':
+        this.begin(input.sessionId, input.funds, input.idleMs, input.now, input.ready);
+        return;
+      case 'begin-refused': {
+        const s = this.open(input.sessionId);
+        if (s?.state === 'funded')
+          this.close(s, {
+            kind: 'cancelled',
+            reason: 'denied',
+            detail: `adapter refused C,START: ${input.reason ?? 'NACK'}`,
+          });
+        this.error = new VendgateError(
+          ErrorCode.CashlessCommandRefused,
+          `adapter refused the session with funds: ${input.reason ?? 'NACK'}`,
+          { machineId: this.cfg.machineId, sessionId: input.sessionId },
+        );
+        return;
+      }
+      case 'begin-unanswered':
+        this.effects.push({
+          type: 'log',
+          level: 'warn',
+          msg: 'no reply to C,START; the session stays open until its idle time',
+          fields: { sessionId: input.sessionId },
+        });
+        return;
+      case 'end':
+        this.end(input.sessionId, input.reason);
+        return;
       case 'deadline':
         this.deadline(input.sessionId);
         return;
@@ -184,7 +237,7 @@ class Transition {
       case 'stop': {
         // Deny an unanswered session on the way out rather than leave the machine waiting.
         const s = this.state.session;
-        if (s && input.canSend && s.state === 'requested') {
+        if (s && input.canSend && (s.state === 'requested' || s.state === 'funded')) {
           this.close(s, { kind: 'cancelled', reason: 'denied', detail: 'driver stopped' });
           this.effects.push({ type: 'write-stop' });
         }
@@ -199,6 +252,10 @@ class Transition {
   private vendRequest(sessionId: string, raw: string, item: number, now: number): void {
     this.state = { ...this.state, readerState: 'VEND' };
     const open = this.state.session;
+    if (open?.state === 'funded') {
+      this.fundedRequest(open, raw, item, now);
+      return;
+    }
     if (open) {
       // Section 7.4: a second request while a session is open is a protocol error.
       this.count('protocolErrors');
@@ -234,6 +291,8 @@ class Transition {
       deadline: now + windowMs - margin,
       state: 'requested',
       amount: 0,
+      funds: null,
+      idleMs: 0,
     };
     this.state = { ...this.state, session: s };
     this.effects.push({ type: 'set-timer', sessionId, ms: windowMs - margin });
@@ -261,6 +320,12 @@ class Transition {
     this.state = { ...this.state, readerState };
     const s = this.state.session;
     if (!s) return;
+    if (s.funds !== null && readerState === 'IDLE' && (s.state === 'funded' || s.state === 'requested')) {
+      // Section 7.5: IDLE is MDB "session idle", where a session with funds
+      // waits for a selection; during a request it means the machine withdrew it.
+      if (s.state === 'requested') this.backToFunded(s);
+      return;
+    }
     // Back to idle / enabled / disabled while a session is open: the machine ended it.
     if (s.state === 'approved') {
       this.close(s, { kind: 'result', ok: false, reason: 'session-ended', detail: `status ${readerState}` });
@@ -271,7 +336,7 @@ class Transition {
 
   private vendOutcome(ok: boolean, item: number | undefined, detail: string | undefined): void {
     const s = this.state.session;
-    if (!s || s.state === 'requested') {
+    if (!s || s.state === 'requested' || s.state === 'funded') {
       this.count('protocolErrors');
       const text = `vend ${ok ? 'success' : 'failure'}${item === undefined ? '' : ` for item ${item}`} without an approved session`;
       this.effects.push({ type: 'log', level: 'warn', msg: text });
@@ -310,6 +375,14 @@ class Transition {
       );
       return;
     }
+    if (s.funds !== null && amount > s.funds) {
+      this.error = new VendgateError(
+        ErrorCode.CashlessPriceInvalid,
+        `approved amount ${amount} exceeds the session's funds ${s.funds}`,
+        { machineId: this.cfg.machineId, sessionId, amount, funds: s.funds },
+      );
+      return;
+    }
     let wire: string;
     try {
       wire = minorToMdbAmount(amount, this.cfg.money);
@@ -343,6 +416,7 @@ class Transition {
     // The machine still waits: deny() or the deadline ends the session.
     if (s?.state === 'approving')
       this.state = { ...this.state, session: { ...s, state: 'requested', amount: 0 } };
+
     this.error = new VendgateError(
       ErrorCode.CashlessCommandRefused,
       `adapter refused the approval: ${reason ?? 'NACK'}`,
@@ -354,6 +428,18 @@ class Transition {
     const s = this.requested(sessionId);
     if (!s) return;
     this.count('denied');
+    if (s.funds !== null) {
+      // Section 7.5: deny this request only; the customer may choose again.
+      this.effects.push({
+        type: 'log',
+        level: 'info',
+        msg: 'vend request denied; the session with funds stays open',
+        fields: { sessionId, item: s.item, price: s.price, funds: s.funds, reason },
+      });
+      this.backToFunded(s);
+      this.effects.push({ type: 'send-deny-vend' });
+      return;
+    }
     this.close(s, { kind: 'cancelled', reason: 'denied', detail: reason });
     this.effects.push({ type: 'send-stop' });
   }
@@ -378,10 +464,25 @@ class Transition {
       return;
     }
     this.count('timeouts');
+    if (s.state === 'requested' && s.funds !== null) {
+      // A request inside a session with funds not answered in time: deny it, keep the session.
+      this.effects.push({
+        type: 'log',
+        level: 'info',
+        msg: 'vend request not answered before its deadline; denying it',
+        fields: { sessionId },
+      });
+      this.backToFunded(s);
+      this.effects.push({ type: 'send-deny-vend' });
+      return;
+    }
     this.effects.push({
       type: 'log',
       level: 'info',
-      msg: 'session not answered before its deadline; denying',
+      msg:
+        s.state === 'funded'
+          ? 'no selection within the session idle time; ending the session'
+          : 'session not answered before its deadline; denying',
       fields: { sessionId },
     });
     this.close(s, { kind: 'cancelled', reason: 'timeout' });
@@ -391,8 +492,146 @@ class Transition {
   private endOnLoss(reason: string): void {
     const s = this.state.session;
     if (!s) return;
-    if (s.state === 'requested') this.close(s, { kind: 'cancelled', reason: 'link-lost', detail: reason });
+    if (s.state === 'requested' || s.state === 'funded')
+      this.close(s, { kind: 'cancelled', reason: 'link-lost', detail: reason });
     else this.close(s, { kind: 'result', ok: false, reason: 'link-lost', detail: reason });
+  }
+
+  // ---- authorization first (section 7.5) ----------------------------------------------
+
+  private begin(sessionId: string, funds: number, idleMs: number, now: number, ready: boolean): void {
+    const open = this.state.session;
+    if (open) {
+      this.error = new VendgateError(
+        ErrorCode.CashlessSessionBusy,
+        `machine ${this.cfg.machineId} already has session ${open.id} (${open.state}); one session at a time`,
+        { machineId: this.cfg.machineId, sessionId, open: open.id },
+      );
+      return;
+    }
+    if (!Number.isSafeInteger(funds) || funds <= 0) {
+      this.error = new VendgateError(
+        ErrorCode.CashlessPriceInvalid,
+        `session funds must be a positive integer of minor units, got ${funds}`,
+        { machineId: this.cfg.machineId, sessionId, funds },
+      );
+      return;
+    }
+    if (!Number.isSafeInteger(idleMs) || idleMs <= 0) {
+      this.error = new VendgateError(
+        ErrorCode.DeviceProtocol,
+        `session idle time must be a positive integer of ms, got ${idleMs}`,
+        {
+          machineId: this.cfg.machineId,
+          sessionId,
+        },
+      );
+      return;
+    }
+    let wire: string;
+    try {
+      wire = minorToMdbAmount(funds, this.cfg.money);
+    } catch (err) {
+      this.error = err as VendgateError; // minorToMdbAmount throws only VendgateError CashlessPriceInvalid
+      return;
+    }
+    if (!ready) {
+      this.error = deviceOfflineError(this.cfg.machineId, 'adapter not ready', { sessionId });
+      return;
+    }
+    const s: Session = {
+      id: sessionId,
+      item: 0,
+      price: 0,
+      receivedAt: now,
+      deadline: now + idleMs,
+      state: 'funded',
+      amount: 0,
+      funds,
+      idleMs,
+    };
+    this.state = { ...this.state, session: s };
+    this.count('sessions');
+    this.effects.push({
+      type: 'log',
+      level: 'info',
+      msg: 'session with funds',
+      fields: { sessionId, funds },
+    });
+    this.effects.push({ type: 'send-begin', sessionId, funds: wire });
+    this.effects.push({ type: 'set-timer', sessionId, ms: idleMs });
+  }
+
+  /** A vend request inside a session with funds: it becomes the session's pending request. */
+  private fundedRequest(open: Session, raw: string, item: number, now: number): void {
+    let price: number;
+    try {
+      price = mdbAmountToMinor(raw, this.cfg.money);
+    } catch (err) {
+      this.count('protocolErrors');
+      const text = `vend request for item ${item} with unusable price "${raw}": ${(err as Error).message}`;
+      this.effects.push({ type: 'log', level: 'warn', msg: text });
+      this.adapterError(ErrorCode.CashlessPriceInvalid, text, open.id);
+      this.effects.push({ type: 'send-deny-vend' });
+      return;
+    }
+    const windowMs = this.cfg.maxResponseTimeSec * 1000;
+    const margin = Math.min(this.cfg.deadlineMarginMs, Math.floor(windowMs / 2));
+    const s: Session = {
+      ...open,
+      item,
+      price,
+      receivedAt: now,
+      deadline: now + windowMs - margin,
+      state: 'requested',
+    };
+    this.state = { ...this.state, session: s };
+    this.effects.push({ type: 'set-timer', sessionId: s.id, ms: windowMs - margin });
+    this.effects.push({
+      type: 'log',
+      level: 'info',
+      msg: 'vend request in a session with funds',
+      fields: { sessionId: s.id, item, price, funds: s.funds },
+    });
+    this.effects.push({
+      type: 'vend-request',
+      event: {
+        sessionId: s.id,
+        machineId: this.cfg.machineId,
+        item,
+        price: { amount: price, currency: this.cfg.money.currency },
+        receivedAt: now,
+        deadline: s.deadline,
+        credit: { amount: s.funds!, currency: this.cfg.money.currency },
+      },
+    });
+  }
+
+  private backToFunded(s: Session): void {
+    this.state = { ...this.state, session: { ...s, item: 0, price: 0, state: 'funded', amount: 0 } };
+    this.effects.push({ type: 'set-timer', sessionId: s.id, ms: s.idleMs });
+  }
+
+  private end(sessionId: string, reason: string): void {
+    const s = this.open(sessionId);
+    if (!s || s.funds === null) {
+      this.error = new VendgateError(
+        ErrorCode.CashlessSessionUnknown,
+        `no open session with funds ${sessionId} on machine ${this.cfg.machineId}`,
+        { machineId: this.cfg.machineId, sessionId, open: this.state.session?.id ?? null },
+      );
+      return;
+    }
+    if (s.state === 'approving' || s.state === 'approved') {
+      this.error = new VendgateError(
+        ErrorCode.CashlessSessionBusy,
+        `session ${sessionId} is already ${s.state}; its vend result ends it`,
+        { machineId: this.cfg.machineId, sessionId, state: s.state },
+      );
+      return;
+    }
+    this.close(s, { kind: 'cancelled', reason: 'denied', detail: reason });
+    this.effects.push({ type: 'send-stop' });
   }
 
   // ---- helpers --------------------------------------------------------------------
