@@ -31,6 +31,8 @@ export interface Messages {
   timedOutTitle: string;
   notCompletedTitle: string;
   nothingCharged: string;
+  /** The line under a printed sticker's QR code that names the machine. */
+  stickerMachine: (machineId: string) => string;
   /** The kiosk page of a display id the gateway does not know. */
   unknownDisplayTitle: string;
   unknownDisplayBody: string;
@@ -56,6 +58,7 @@ const zhCN: Messages = {
   timedOutTitle: '支付时间已到',
   notCompletedTitle: '本次购买未完成',
   nothingCharged: '您未被扣款',
+  stickerMachine: (id) => `机器编号 ${id}`,
   unknownDisplayTitle: '未找到此屏幕',
   unknownDisplayBody: '本网关未配置此屏幕编号，请检查地址',
   outOfServiceTitle: '暂停服务',
@@ -93,6 +96,7 @@ const en: Messages = {
   timedOutTitle: 'Time ran out',
   notCompletedTitle: 'The purchase did not go through',
   nothingCharged: 'Nothing was charged.',
+  stickerMachine: (id) => `Machine ${id}`,
   unknownDisplayTitle: 'Unknown display',
   unknownDisplayBody: 'This gateway has no display with this id; check the address.',
   outOfServiceTitle: 'Out of service',
@@ -130,6 +134,7 @@ const de: Messages = {
   timedOutTitle: 'Die Zeit ist abgelaufen',
   notCompletedTitle: 'Der Kauf wurde nicht abgeschlossen',
   nothingCharged: 'Es wurde nichts berechnet.',
+  stickerMachine: (id) => `Automat ${id}`,
   unknownDisplayTitle: 'Unbekannte Anzeige',
   unknownDisplayBody: 'Dieses Gateway hat keine Anzeige mit dieser Kennung; bitte die Adresse prüfen.',
   outOfServiceTitle: 'Außer Betrieb',
@@ -167,6 +172,7 @@ const ja: Messages = {
   timedOutTitle: '時間切れになりました',
   notCompletedTitle: '購入は完了しませんでした',
   nothingCharged: '料金は請求されていません',
+  stickerMachine: (id) => `機械番号 ${id}`,
   unknownDisplayTitle: 'この画面は見つかりません',
   unknownDisplayBody: 'このゲートウェイにこの画面IDはありません。アドレスをご確認ください',
   outOfServiceTitle: '休止中',
