@@ -10,18 +10,13 @@
  */
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { generateRawKeyPair } from '../contract/signing.ts';
 import { describeErrno, ensureDirectory } from '../core/directories.ts';
 import { ErrorCode, isVendgateError, VendgateError } from '../core/errors.ts';
 import { journalLogDestination, journalPrefix } from '../core/journal.ts';
 import { createRootLogger } from '../core/log.ts';
 import { VERSION } from '../core/version.ts';
-import { runBeaconDecodeCli } from '../devices/beacon/decode-cli.ts';
 import { DEFAULT_CONFIG_PATH, loadConfig, maskSecrets } from '../gateway/config/load.ts';
 import type { Config } from '../gateway/config/schema.ts';
-import { loadGatewayKey } from '../gateway/link/gateway-key.ts';
-import { acceptStore } from '../gateway/store/store-accept.ts';
-import { runGateway } from './gateway.ts';
 import { waitForSignal } from './signals.ts';
 
 export interface CliCommand {
@@ -151,7 +146,12 @@ export const COMMANDS: CliCommand[] = [
     words: ['beacon', 'decode'],
     synopsis: '[--as auto|ad|manufacturer|eddystone] <hex>...',
     summary: 'decode BLE advertising bytes as iBeacon / Eddystone / AltBeacon',
-    run: (args) => runBeaconDecodeCli(args, process.stdout, process.stderr),
+    run: async (args) =>
+      (await import('../devices/beacon/decode-cli.ts')).runBeaconDecodeCli(
+        args,
+        process.stdout,
+        process.stderr,
+      ),
   },
 ];
 
@@ -280,6 +280,8 @@ async function runStart(args: string[]): Promise<number> {
     { source, gatewayId: config.gatewayId, machines: config.machines.length },
     `vendgate ${VERSION} starting`,
   );
+  // Loaded here, not at the top: `--help` and the other commands need none of the gateway.
+  const { runGateway } = await import('./gateway.ts');
   const run = await runGateway({ config, log });
   const gw = run.kind === 'running' ? run.gateway : run.safeMode;
   log.info(
@@ -304,6 +306,7 @@ async function runStoreAccept(args: string[]): Promise<number> {
   const log = createRootLogger({ level: config.log.level, pretty: config.log.pretty });
   const path = config.store.path ?? `${config.dataDir}/vendgate.db`;
   await ensureDirectory(dirname(path), 'store.path');
+  const { acceptStore } = await import('../gateway/store/store-accept.ts');
   const r = acceptStore({ path, synchronous: config.store.synchronous, gatewayId: config.gatewayId, log });
   process.stdout.write(
     r.fault
@@ -313,9 +316,10 @@ async function runStoreAccept(args: string[]): Promise<number> {
   return 0;
 }
 
-function runKeysGenerate(args: string[]): number {
+async function runKeysGenerate(args: string[]): Promise<number> {
   // No options: anything given is a mistake, and must not print a key.
   parseArgs({ args, options: {} });
+  const { generateRawKeyPair } = await import('../contract/signing.ts');
   process.stdout.write(`${JSON.stringify(generateRawKeyPair(), null, 2)}\n`);
   return 0;
 }
@@ -323,6 +327,7 @@ function runKeysGenerate(args: string[]): number {
 async function runGatewayKey(args: string[]): Promise<number> {
   const { config } = configArgs(args);
   await ensureDirectory(config.dataDir, 'dataDir');
+  const { loadGatewayKey } = await import('../gateway/link/gateway-key.ts');
   const key = loadGatewayKey({ dataDir: config.dataDir, seed: config.platform.gatewayKey });
   const out = { gatewayId: config.gatewayId, alg: 'Ed25519', keyId: key.keyId, publicKey: key.publicKey };
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
