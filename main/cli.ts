@@ -146,6 +146,8 @@ export const COMMANDS: CliCommand[] = [
     words: ['beacon', 'decode'],
     synopsis: '[--as auto|ad|manufacturer|eddystone] <hex>...',
     summary: 'decode BLE advertising bytes as iBeacon / Eddystone / AltBeacon',
+    details:
+      'Options:\n  <hex>   advertising data (AD structures), e.g. 0201061AFF4C000215..., or a bare\n          manufacturer (4C000215...) or Eddystone (AAFE...) payload; spaces, colons, dashes are fine\n  --as    how to read the bytes, default auto\n\nExit codes: 0 decoded, 1 not a beacon, 2 usage or hex error.',
     run: async (args) =>
       (await import('../devices/beacon/decode-cli.ts')).runBeaconDecodeCli(
         args,
