@@ -3,7 +3,7 @@
  * platform carries one of these stable codes. Codes are grouped in numbered
  * ranges (the zwave-js convention) so a code says which layer it came from:
  *
- *   1xxx config        2xxx store         3xxx platform link / contract
+ *   10xx config, 11xx command line   2xxx store   3xxx platform link / contract
  *   4xxx commands      5xxx order ledger  6xxx vending devices
  *   7xxx beacons/BLE   8xxx coupons       9xxx HTTP API / displays
  *   10xxx platform (payments, refunds, reconciliation, operator API)
@@ -69,7 +69,7 @@ export const ErrorGroups = defineErrors({
   config: {
     title: 'Configuration',
     first: 1000,
-    last: 1999,
+    last: 1099,
     errors: {
       ConfigInvalid: {
         code: 1001,
@@ -82,6 +82,25 @@ export const ErrorGroups = defineErrors({
         meaning: 'The configuration file does not exist or cannot be read.',
       },
       ConfigYamlSyntax: { code: 1003, status: 500, meaning: 'The configuration file is not valid YAML.' },
+    },
+  },
+  cli: {
+    title: 'Command line',
+    first: 1100,
+    last: 1199,
+    errors: {
+      CliPathUnusable: {
+        code: 1101,
+        status: 500,
+        meaning:
+          'A path given to a command is unusable: a file where a directory belongs, no permission, read-only.',
+      },
+      CliConnectionFailed: {
+        code: 1102,
+        status: 502,
+        meaning:
+          'A command could not reach what it talks to (connection refused, no such socket, timed out).',
+      },
     },
   },
   store: {

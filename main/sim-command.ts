@@ -26,8 +26,9 @@ export async function runSim(args: string[]): Promise<number> {
         args: rest,
         options: { control: { type: 'string' }, item: { type: 'string' } },
       });
-      if (!values.control || !values.item) {
-        process.stderr.write('usage: vendgate sim select --control SOCKET|PORT --item N\n');
+      // An MDB item number is one byte; anything else is a typo, not a button.
+      if (!values.control || !values.item || !/^\d{1,3}$/.test(values.item) || Number(values.item) > 255) {
+        process.stderr.write('usage: vendgate sim select --control SOCKET|PORT --item N (N: 0-255)\n');
         return 2;
       }
       const { sendSelect } = await import('../firmware-sim/mdb/main.ts');

@@ -65,6 +65,8 @@ function allScreens(): DisplayScreen[] {
       reason: 'drop-sensor-miss',
       item: LONG_ITEM,
     },
+    { kind: 'failed', refund: { amount: 0, currency: 'CNY' }, reason: 'timeout', item: LONG_ITEM },
+    { kind: 'failed', refund: { amount: 0, currency: 'CNY' }, reason: 'empty-slot', item: LONG_ITEM },
     { kind: 'out-of-service', reason: 'maintenance' },
     {
       kind: 'out-of-service',
@@ -125,6 +127,8 @@ describe.skipIf(!hasChromium)(`the kiosk page in headless Chromium${SKIP_NOTE}`,
     page.on('pageerror', (err) => {
       throw err;
     });
+    // As a configured display: the hub answers an unknown id 404.
+    await hub.setLocale(displayId, hub.localeOf(displayId));
     await page.goto(`${base}/display/${displayId}`);
     return page;
   }
@@ -288,6 +292,18 @@ describe.skipIf(!hasChromium)(`the kiosk page in headless Chromium${SKIP_NOTE}`,
     expect(await text(page, 'subtitle')).toBe(name);
     expect(await page.locator('#info img').count()).toBe(0);
     expect(await page.evaluate(() => document.body.dataset.pwned)).toBeUndefined();
+  });
+
+  it('shows a readable page, not a kiosk connecting forever, for a display id the gateway does not know', async () => {
+    const ctx = await browser.newContext({ viewport: LANDSCAPE, deviceScaleFactor: 1 });
+    contexts.push(ctx);
+    const page = await ctx.newPage();
+    const res = await page.goto(`${base}/display/not-configured`);
+    expect(res?.status()).toBe(404);
+    expect(await page.locator('#title').textContent()).toBe(MESSAGES.en.unknownDisplayTitle);
+    expect(await page.locator('#subtitle').textContent()).toBe('not-configured');
+    // The page's style is allowed by the same hashed policy as the kiosk's.
+    expect(await page.evaluate(() => getComputedStyle(document.body).overflow)).toBe('hidden');
   });
 
   for (const [label, viewport] of [

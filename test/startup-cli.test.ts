@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ import { tempDir } from '../testing/tmp.ts';
 import { waitUntil } from '../testing/wait.ts';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '../bin/vendgate.js');
+const README = readFileSync(join(dirname(CLI), '../README.md'), 'utf8');
 const cleanups = cleanupsAfterEach();
 
 /** A stack frame, as Node prints them: "    at fn (file:1:2)". */
@@ -155,14 +156,23 @@ describe('vendgate config check', () => {
     expect(run.stderr()).not.toMatch(STACK_FRAME);
   });
 
-  it('answers a wrong option with usage, exit code 2 and no stack trace', async () => {
-    for (const args of [
-      ['start', '--bogus'],
-      ['config', 'check', '--config'],
-    ]) {
-      const run = vendgate(args);
+  it('answers a wrong option with one line, the usage, exit code 2 and no stack trace', async () => {
+    for (const [args, line] of [
+      [['start', '--bogus'], "vendgate start: Unknown option '--bogus'"],
+      [
+        ['config', 'check', '--config'],
+        "vendgate config check: Option '-c, --config <value>' argument missing",
+      ],
+      [['demo', '--machnes', '3'], "vendgate demo: Unknown option '--machnes'"],
+    ] as const) {
+      const run = vendgate([...args]);
       expect(await run.exited).toBe(2);
-      expect(run.stderr()).toMatch(/^vendgate: .+; see "vendgate help"\n$/);
+      const [first, blank, usage] = run.stderr().split('\n');
+      expect(first).toBe(line);
+      expect(blank).toBe('');
+      expect(usage).toMatch(new RegExp(`^usage: vendgate ${args[0]} `));
+      expect(run.stderr()).not.toMatch(STACK_FRAME);
+      expect(run.stdout()).toBe('');
     }
   });
 
@@ -259,6 +269,217 @@ describe('vendgate start', () => {
     await device.subscribeAsync(displayTopics('vendgate-1', 'm1').render, { qos: 1 });
     expect(JSON.parse(await render)).toMatchObject({ displayId: 'm1', screen: { kind: 'idle' } });
 
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+    expect(run.stdout()).not.toContain(token);
+  });
+});
+
+/** Every command and subcommand, as `vendgate --help` lists them. */
+const COMMANDS = [
+  ['start'],
+  ['demo'],
+  ['platform', 'start'],
+  ['config', 'check'],
+  ['store', 'accept'],
+  ['keys', 'generate'],
+  ['keys', 'gateway'],
+  ['sim', 'slot-board'],
+  ['sim', 'mdb'],
+  ['sim', 'select'],
+  ['sim', 'display'],
+  ['qr', 'sticker'],
+  ['beacon', 'decode'],
+];
+
+describe('vendgate --help', () => {
+  it('lists every command with its options, the demo options included', async () => {
+    const run = vendgate(['--help']);
+    expect(await run.exited).toBe(0);
+    const help = run.stdout();
+    for (const words of COMMANDS) expect(help).toContain(`  ${words.join(' ')}`);
+    for (const option of [
+      '--broker-port P',
+      '--cashless N',
+      '--dir DIR',
+      '--platform-port P',
+      '--platform sim',
+    ])
+      expect(help).toContain(option);
+    expect(run.stderr()).toBe('');
+  });
+
+  it('prints the usage of every command and subcommand for --help and -h, exit 0, running nothing', async () => {
+    // An empty working directory: a command that ran anyway would leave files (a data dir, a key, a sticker) here.
+    const cwd = workDir();
+    // One process per command, all at once: each starts Node and tsx, which takes seconds on a busy machine.
+    const cases = [
+      ...COMMANDS.map((words) => [...words, '--help']),
+      ...[['start'], ['keys', 'generate'], ['demo'], ['qr', 'sticker']].map((words) => [...words, '-h']),
+    ];
+    const runs = cases.map((args) => ({ args, run: vendgate(args, { cwd, timeoutMs: 120_000 }) }));
+    for (const { args, run } of runs) {
+      expect(await run.exited, args.join(' ')).toBe(0);
+      expect(run.stdout()).toMatch(new RegExp(`^usage: vendgate ${args.slice(0, -1).join(' ')}[ \\n]`));
+      expect(run.stderr()).toBe('');
+    }
+    expect(readdirSync(cwd)).toEqual([]);
+  }, 300_000);
+
+  it('never makes a key for keys generate --help, even after other options', async () => {
+    for (const args of [
+      ['keys', 'generate', '--help'],
+      ['keys', 'generate', '-c', 'x.yaml', '-h'],
+    ]) {
+      const run = vendgate(args);
+      expect(await run.exited).toBe(0);
+      expect(run.stdout()).not.toContain('privateKey"');
+      expect(run.stdout()).not.toMatch(/[A-Za-z0-9+/]{43}=/);
+    }
+  });
+
+  it('answers a command group without its subcommand with the list of them: 0 for --help, 2 otherwise', async () => {
+    const help = vendgate(['keys', '--help']);
+    expect(await help.exited).toBe(0);
+    expect(help.stdout()).toContain('vendgate keys generate');
+    expect(help.stdout()).toContain('vendgate keys gateway [--config FILE]');
+    for (const [args, line] of [
+      [['keys'], 'vendgate: "vendgate keys" needs a command'],
+      [['sim', 'bogus'], 'vendgate: unknown command "sim bogus"'],
+    ] as const) {
+      const run = vendgate([...args]);
+      expect(await run.exited).toBe(2);
+      expect(run.stderr().split('\n')[0]).toBe(line);
+      expect(run.stderr()).toContain(`usage:\n  vendgate ${args[0]} `);
+    }
+    const unknown = vendgate(['bogus']);
+    expect(await unknown.exited).toBe(2);
+    expect(unknown.stderr()).toBe('vendgate: unknown command "bogus"; see "vendgate --help"\n');
+  });
+
+  it('prints the version', async () => {
+    const run = vendgate(['--version']);
+    expect(await run.exited).toBe(0);
+    expect(run.stdout()).toMatch(/^\d+\.\d+\.\d+\n$/);
+  });
+
+  it('documents the demo options in the README', () => {
+    for (const option of [
+      '--machines',
+      '--cashless',
+      '--rate',
+      '--http-port',
+      '--platform-port',
+      '--broker-port',
+      '--dir',
+      '--platform sim',
+    ])
+      expect(README).toContain(option);
+  });
+});
+
+describe('vendgate user errors', () => {
+  it('says that nothing listens when sim select cannot connect, in one line with the code, exit 1', async () => {
+    const port = await freePort();
+    const socket = join(workDir(), 'no.sock');
+    const cases: Array<[string, string]> = [
+      [String(port), `127.0.0.1:${port}`],
+      [socket, socket],
+    ];
+    for (const [control, where] of cases) {
+      const run = vendgate(['sim', 'select', '--control', control, '--item', '2']);
+      expect(await run.exited).toBe(1);
+      expect(run.stderr()).toBe(
+        `vendgate: error 1102 (CliConnectionFailed): cannot connect to ${where}: nothing is listening there (is it running?)\n`,
+      );
+    }
+  });
+
+  it('refuses a file where a directory is expected: --out, --dir and dataDir, without making anything', async () => {
+    const dir = workDir();
+    const file = join(dir, 'plain-file');
+    writeFileSync(file, 'not a directory');
+    const config = writeConfig(dir, { dataDir: join(file, 'data') });
+    for (const [args, line] of [
+      [
+        ['qr', 'sticker', '--machine', 'm1', '--url', 'https://pay.example.com/m/m1', '--out', file],
+        `vendgate qr sticker: error 1101 (CliPathUnusable): --out ${file}: it is a file, not a directory`,
+      ],
+      [
+        ['demo', '--dir', join(file, 'demo')],
+        `vendgate: error 1101 (CliPathUnusable): --dir ${join(file, 'demo')}: ${file} is a file, not a directory`,
+      ],
+      [
+        ['start', '-c', config],
+        `vendgate: error 1101 (CliPathUnusable): dataDir ${join(file, 'data')}: ${file} is a file, not a directory`,
+      ],
+      [
+        ['keys', 'gateway', '-c', config],
+        `vendgate: error 1101 (CliPathUnusable): dataDir ${join(file, 'data')}: ${file} is a file, not a directory`,
+      ],
+    ] as const) {
+      const run = vendgate([...args]);
+      expect(await run.exited, args.join(' ')).toBe(1);
+      expect(run.stderr()).toBe(`${line}\n`);
+      expect(run.stderr()).not.toMatch(STACK_FRAME);
+    }
+    expect(readdirSync(dir).sort()).toEqual(['plain-file', 'vendgate.yaml']);
+  });
+
+  it.skipIf(!existsSync('/proc/self'))(
+    'answers an unwritable --out such as /proc/nope at once instead of spinning',
+    async () => {
+      const run = vendgate(
+        ['qr', 'sticker', '--machine', 'm1', '--url', 'https://pay.example.com/m/m1', '--out', '/proc/nope'],
+        { timeoutMs: 15_000 },
+      );
+      // SIGKILLed after 15 s would exit with null: a spin fails here.
+      expect(await run.exited).toBe(1);
+      expect(run.stderr()).toMatch(
+        /^vendgate qr sticker: error 1101 \(CliPathUnusable\): --out \/proc\/nope: cannot make \/proc\/nope: .+\n$/,
+      );
+    },
+  );
+});
+
+describe('vendgate demo', () => {
+  it('honours VENDGATE_* overrides of the gateway config, as vendgate start does', async () => {
+    const dir = workDir();
+    const httpPort = await freePort();
+    const token = 'demo-token-0123456789';
+    const run = vendgate(
+      [
+        'demo',
+        '--platform',
+        'sim',
+        '--machines',
+        '1',
+        '--cashless',
+        '0',
+        '--broker-port',
+        String(await freePort()),
+        '--http-port',
+        String(await freePort()),
+        '--dir',
+        dir,
+      ],
+      {
+        env: {
+          VENDGATE_HTTP__PORT: String(httpPort),
+          VENDGATE_HTTP__TOKEN: token,
+          VENDGATE_GATEWAY_ID: 'env-site',
+        },
+        timeoutMs: 60_000,
+      },
+    );
+    await waitUntil(() => run.stdout().includes('demo site running') || run.child.exitCode !== null, {
+      timeoutMs: 45_000,
+      what: 'the demo to report it is running',
+    });
+    const health = `http://127.0.0.1:${httpPort}/health`;
+    expect((await fetch(health)).status).toBe(401);
+    const authed = await fetch(health, { headers: { authorization: `Bearer ${token}` } });
+    expect(((await authed.json()) as { gatewayId: string }).gatewayId).toBe('env-site');
     run.child.kill('SIGTERM');
     expect(await run.exited).toBe(0);
     expect(run.stdout()).not.toContain(token);

@@ -232,3 +232,33 @@ export function kioskHtml(locale: Locale): string {
 </html>
 `;
 }
+
+/**
+ * The 404 page of a display id the gateway does not know: a readable page
+ * instead of a kiosk that says "connecting…" forever. In the gateway's
+ * default display language, and in English too for the person installing it.
+ */
+export function unknownDisplayHtml(displayId: string, locale: Locale): string {
+  const m = MESSAGES[locale];
+  const english =
+    locale === 'en' ? '' : `\n    <p id="note">${escapeHtml(MESSAGES.en.unknownDisplayBody)}</p>`;
+  return `<!doctype html>
+<html lang="${escapeHtml(locale)}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(m.unknownDisplayTitle)}</title>
+<style>${KIOSK_CSS}</style>
+</head>
+<body data-kind="out-of-service" data-ready="true">
+<main id="screen">
+  <section id="info">
+    <h1 id="title">${escapeHtml(m.unknownDisplayTitle)}</h1>
+    <p id="subtitle">${escapeHtml(displayId)}</p>
+    <p id="reason">${escapeHtml(m.unknownDisplayBody)}</p>${english}
+  </section>
+</main>
+</body>
+</html>
+`;
+}

@@ -102,7 +102,7 @@ describe('the kiosk plugin', () => {
   });
 
   it('unsubscribes a page whose connection closed', async () => {
-    const { app: a, hub } = await app();
+    const { app: a, hub } = await app(new DisplayHub({ locales: { m1: 'en' } }));
     const base = await a.listen({ host: '127.0.0.1', port: 0 });
     const s1 = await events(`${base}/display/m1/events`);
     const s2 = await events(`${base}/display/m1/events`);
@@ -114,7 +114,7 @@ describe('the kiosk plugin', () => {
   });
 
   it('ends open event streams when the app closes instead of waiting for the browsers', async () => {
-    const { app: a, hub } = await app();
+    const { app: a, hub } = await app(new DisplayHub({ locales: { m1: 'en' } }));
     const base = await a.listen({ host: '127.0.0.1', port: 0 });
     const s = await events(`${base}/display/m1/events`);
     const ended = new Promise<void>((r) => s.res.on('end', () => r()));
@@ -125,7 +125,7 @@ describe('the kiosk plugin', () => {
   });
 
   it("serves the current screen's QR code as SVG, and 404 when the screen has none", async () => {
-    const { app: a, hub } = await app();
+    const { app: a, hub } = await app(new DisplayHub({ locales: { m1: 'en' } }));
     expect((await a.inject('/display/m1/qr.svg')).statusCode).toBe(404);
     await hub.show('m1', awaiting);
     const res = await a.inject('/display/m1/qr.svg?v=1');
@@ -134,5 +134,38 @@ describe('the kiosk plugin', () => {
     expect(res.body).toMatch(/^<svg [^>]*viewBox="0 0 \d+ \d+"/);
     await hub.show('m1', { kind: 'dispensing', item: { name: 'Tea' } });
     expect((await a.inject('/display/m1/qr.svg')).statusCode).toBe(404);
+  });
+
+  it('answers an unknown display id with a readable 404 page instead of a kiosk that connects forever', async () => {
+    const { app: a } = await app(new DisplayHub({ locales: { m1: 'zh-CN' } }));
+    const res = await a.inject('/display/nope');
+    expect(res.statusCode).toBe(404);
+    expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(res.body).toContain('<html lang="zh-CN">');
+    expect(res.body).toContain('未找到此屏幕');
+    expect(res.body).toContain('This gateway has no display with this id; check the address.');
+    expect(res.body).toContain('>nope<');
+    expect(res.body).not.toContain('<script>');
+    expect((await a.inject('/display/m1')).statusCode).toBe(200);
+  });
+
+  it('answers the event stream and QR code of an unknown display with a 404 error from the catalogue', async () => {
+    const { app: a } = await app(new DisplayHub({ locales: { m1: 'en' } }));
+    for (const path of ['/display/nope/events', '/display/nope/qr.svg']) {
+      const res = await a.inject(path);
+      expect(res.statusCode).toBe(404);
+      expect(res.json()).toEqual({
+        code: 9002,
+        name: 'HttpNotFound',
+        message: 'this gateway has no display "nope"',
+      });
+    }
+  });
+
+  it('knows a display that was shown something even without a configured language', async () => {
+    const { app: a, hub } = await app();
+    expect((await a.inject('/display/m9')).statusCode).toBe(404);
+    await hub.show('m9', { kind: 'done', item: { name: 'Tea' } });
+    expect((await a.inject('/display/m9')).statusCode).toBe(200);
   });
 });

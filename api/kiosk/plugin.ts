@@ -15,7 +15,7 @@ import type { DisplayHub } from '../../devices/display/hub.ts';
 import { screenQrUrl } from '../../devices/display/messages.ts';
 import { renderQrSvg } from '../../devices/display/qr.ts';
 import { errorHandler, errorResponses, sendError } from '../errors.ts';
-import { KIOSK_CSP, kioskHtml } from './page.ts';
+import { KIOSK_CSP, kioskHtml, unknownDisplayHtml } from './page.ts';
 import { kioskView } from './view.ts';
 
 export interface KioskPluginOptions {
@@ -31,8 +31,8 @@ const params = {
   additionalProperties: false,
 } as const;
 
-/** The kiosk pages are public (no operator token); a bad display id is a 400. */
-const pageErrors = errorResponses(ErrorCode.HttpBadRequest, ErrorCode.HttpInternal);
+/** The kiosk pages are public (no operator token); a bad display id is a 400, an unknown one a 404. */
+const pageErrors = errorResponses(ErrorCode.HttpBadRequest, ErrorCode.HttpNotFound, ErrorCode.HttpInternal);
 
 type Req = FastifyRequest<{ Params: { displayId: string } }>;
 
@@ -58,13 +58,19 @@ export async function kioskPlugin(app: FastifyInstance, opts: KioskPluginOptions
         response: { 200: { type: 'string' }, ...pageErrors },
       },
     },
-    async (req: Req, reply: FastifyReply) =>
-      reply
+    async (req: Req, reply: FastifyReply) => {
+      const { displayId } = req.params;
+      const known = hub.knows(displayId);
+      return reply
+        .code(known ? 200 : 404)
         .type('text/html; charset=utf-8')
         .header('content-security-policy', KIOSK_CSP)
         .header('cache-control', 'no-store')
         .header('x-content-type-options', 'nosniff')
-        .send(kioskHtml(hub.localeOf(req.params.displayId))),
+        .send(
+          known ? kioskHtml(hub.localeOf(displayId)) : unknownDisplayHtml(displayId, hub.localeOf(displayId)),
+        );
+    },
   );
 
   app.get(
@@ -79,6 +85,8 @@ export async function kioskPlugin(app: FastifyInstance, opts: KioskPluginOptions
     },
     (req: Req, reply: FastifyReply) => {
       const { displayId } = req.params;
+      // A 404 ends an EventSource for good; a stream of an unknown id would stay silent forever.
+      if (!hub.knows(displayId)) return unknownDisplay(reply, displayId);
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {
@@ -131,6 +139,7 @@ export async function kioskPlugin(app: FastifyInstance, opts: KioskPluginOptions
       },
     },
     async (req: Req, reply: FastifyReply) => {
+      if (!hub.knows(req.params.displayId)) return unknownDisplay(reply, req.params.displayId);
       const render = hub.current(req.params.displayId);
       const url = render ? screenQrUrl(render.screen) : undefined;
       if (url === undefined) {
@@ -148,4 +157,8 @@ export async function kioskPlugin(app: FastifyInstance, opts: KioskPluginOptions
         .send(qr.svg);
     },
   );
+}
+
+function unknownDisplay(reply: FastifyReply, displayId: string) {
+  return sendError(reply, ErrorCode.HttpNotFound, `this gateway has no display "${displayId}"`);
 }

@@ -65,6 +65,14 @@ export class DisplayHub implements PaymentDisplay {
     return this.#locales.get(displayId) ?? this.#defaultLocale;
   }
 
+  /**
+   * Whether this display id is one of the gateway's: configured (it has a
+   * language here) or shown something. The kiosk answers any other id 404.
+   */
+  knows(displayId: string): boolean {
+    return this.#locales.has(displayId) || this.#current.has(displayId);
+  }
+
   /** The latest render of a display, if it was ever shown something. */
   current(displayId: string): RenderCommand | undefined {
     return this.#current.get(displayId);

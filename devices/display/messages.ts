@@ -11,6 +11,7 @@ import {
   type KnownReason,
   type Locale,
   type RenderCommand,
+  type ScreenOf,
 } from './port.ts';
 
 export interface Messages {
@@ -35,6 +36,15 @@ export interface Messages {
   doneNote: string;
   failedTitle: string;
   refund: (amount: string) => string;
+  /** A vend session that ended before anything was paid (no refund to announce). */
+  timedOutTitle: string;
+  notCompletedTitle: string;
+  nothingCharged: string;
+  /** The line under a printed sticker's QR code that names the machine. */
+  stickerMachine: (machineId: string) => string;
+  /** The kiosk page of a display id the gateway does not know. */
+  unknownDisplayTitle: string;
+  unknownDisplayBody: string;
   outOfServiceTitle: string;
   outOfServiceBody: string;
   waiting: string;
@@ -59,6 +69,12 @@ const zhCN: Messages = {
   doneNote: '请从取货口取走商品',
   failedTitle: '抱歉，出货失败',
   refund: (amount) => `${amount} 将原路退回您的账户`,
+  timedOutTitle: '支付时间已到',
+  notCompletedTitle: '本次购买未完成',
+  nothingCharged: '您未被扣款',
+  stickerMachine: (id) => `机器编号 ${id}`,
+  unknownDisplayTitle: '未找到此屏幕',
+  unknownDisplayBody: '本网关未配置此屏幕编号，请检查地址',
   outOfServiceTitle: '暂停服务',
   outOfServiceBody: '给您带来不便，敬请谅解',
   waiting: '正在连接…',
@@ -96,6 +112,12 @@ const en: Messages = {
   doneNote: 'Please take it from the tray.',
   failedTitle: 'Sorry, the vend failed',
   refund: (amount) => `${amount} will be refunded to your account.`,
+  timedOutTitle: 'Time ran out',
+  notCompletedTitle: 'The purchase did not go through',
+  nothingCharged: 'Nothing was charged.',
+  stickerMachine: (id) => `Machine ${id}`,
+  unknownDisplayTitle: 'Unknown display',
+  unknownDisplayBody: 'This gateway has no display with this id; check the address.',
   outOfServiceTitle: 'Out of service',
   outOfServiceBody: 'Sorry for the inconvenience.',
   waiting: 'Connecting…',
@@ -133,6 +155,12 @@ const de: Messages = {
   doneNote: 'Bitte entnehmen Sie Ihre Ware unten im Fach.',
   failedTitle: 'Ausgabe fehlgeschlagen',
   refund: (amount) => `${amount} werden Ihnen erstattet.`,
+  timedOutTitle: 'Die Zeit ist abgelaufen',
+  notCompletedTitle: 'Der Kauf wurde nicht abgeschlossen',
+  nothingCharged: 'Es wurde nichts berechnet.',
+  stickerMachine: (id) => `Automat ${id}`,
+  unknownDisplayTitle: 'Unbekannte Anzeige',
+  unknownDisplayBody: 'Dieses Gateway hat keine Anzeige mit dieser Kennung; bitte die Adresse prüfen.',
   outOfServiceTitle: 'Außer Betrieb',
   outOfServiceBody: 'Bitte entschuldigen Sie die Unannehmlichkeiten.',
   waiting: 'Verbinde …',
@@ -170,6 +198,12 @@ const ja: Messages = {
   doneNote: '取り出し口から商品をお取りください',
   failedTitle: '申し訳ありません。商品をお出しできませんでした',
   refund: (amount) => `${amount}は返金されます`,
+  timedOutTitle: '時間切れになりました',
+  notCompletedTitle: '購入は完了しませんでした',
+  nothingCharged: '料金は請求されていません',
+  stickerMachine: (id) => `機械番号 ${id}`,
+  unknownDisplayTitle: 'この画面は見つかりません',
+  unknownDisplayBody: 'このゲートウェイにこの画面IDはありません。アドレスをご確認ください',
   outOfServiceTitle: '休止中',
   outOfServiceBody: 'ご不便をおかけして申し訳ありません',
   waiting: '接続中…',
@@ -267,12 +301,7 @@ export function screenTexts(screen: DisplayScreen, locale: Locale): ScreenTexts 
     case 'done':
       return { title: m.doneTitle, subtitle: screen.item.name, note: m.doneNote };
     case 'failed':
-      return {
-        title: m.failedTitle,
-        ...(screen.item ? { subtitle: screen.item.name } : {}),
-        reason: reasonText(screen.reason, locale),
-        note: m.refund(formatMoney(screen.refund, locale)),
-      };
+      return failedTexts(screen, locale);
     case 'out-of-service':
       return {
         title: m.outOfServiceTitle,
@@ -280,6 +309,36 @@ export function screenTexts(screen: DisplayScreen, locale: Locale): ScreenTexts 
         note: m.outOfServiceBody,
       };
   }
+}
+
+/** Reasons that mean the customer's time to pay ran out. */
+const TIMED_OUT_REASONS: readonly string[] = ['timeout', 'payment-expired'];
+
+/**
+ * A failure with a refund says how much comes back. One with nothing to
+ * refund was never paid (a session that timed out or was denied before
+ * payment): it says so, instead of "the vend failed" and a refund of 0.
+ */
+function failedTexts(screen: ScreenOf<'failed'>, locale: Locale): ScreenTexts {
+  const m = MESSAGES[locale];
+  const subtitle = screen.item ? { subtitle: screen.item.name } : {};
+  if (screen.refund.amount > 0) {
+    return {
+      title: m.failedTitle,
+      ...subtitle,
+      reason: reasonText(screen.reason, locale),
+      note: m.refund(formatMoney(screen.refund, locale)),
+    };
+  }
+  if (TIMED_OUT_REASONS.includes(screen.reason)) {
+    return { title: m.timedOutTitle, ...subtitle, note: m.nothingCharged };
+  }
+  return {
+    title: m.notCompletedTitle,
+    ...subtitle,
+    reason: reasonText(screen.reason, locale),
+    note: m.nothingCharged,
+  };
 }
 
 /** The URL a screen shows as a QR code, if any. */

@@ -1,13 +1,15 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import fc from 'fast-check';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../core/errors.ts';
 import { cleanupsAfterEach } from '../../testing/cleanups.ts';
 import { expectVendgateError } from '../../testing/errors.ts';
 import { tempDir } from '../../testing/tmp.ts';
-import { runStickerCli, writeStickerQr } from './sticker.ts';
+import { renderQrSvg } from './qr.ts';
+import { runStickerCli, stickerSvg, wrapText, writeStickerQr } from './sticker.ts';
 import { decodeQrPng } from './test-support.ts';
 
 const URL = 'https://vend.example.com/m/lobby-1?src=sticker';
@@ -93,6 +95,80 @@ describe('the sticker QR writer', () => {
         bad.stream,
       ),
     ).toBe(1);
-    expect(bad.text()).toContain('9103 DisplayQrInvalid');
+    expect(bad.text()).toContain('error 9103 (DisplayQrInvalid)');
+  });
+
+  it('writes a printable sticker with the QR code, the instruction and the machine id in the machine language', async () => {
+    const dir = tmp();
+    const files = await writeStickerQr({
+      url: URL,
+      outDir: dir,
+      name: 'qr-lobby-1',
+      machineId: 'lobby-1',
+      locale: 'ja',
+    });
+    expect(files.stickerPath).toBe(join(dir, 'sticker-lobby-1.svg'));
+    const sticker = readFileSync(files.stickerPath, 'utf8');
+    const qr = readFileSync(files.svgPath, 'utf8').trim();
+    // The same QR code, scaled into the top 100 units of the sticker.
+    const modulesPath = /<path stroke="#000000" d="([^"]+)"/.exec(qr)![1]!;
+    expect(sticker).toContain(modulesPath);
+    expect(sticker).toContain('<svg x="0" y="0" width="100" height="100" ');
+    expect(sticker).toContain('>スキャンして購入</text>');
+    expect(sticker).toContain('>機械番号 lobby-1</text>');
+    expect(sticker).toContain('lang="ja"');
+  });
+
+  it('escapes a machine id and wraps a long instruction into lines that fit the sticker', async () => {
+    const { svg } = await renderQrSvg(URL, { level: 'Q' });
+    const out = stickerSvg(svg, 'a<b>&"c', 'de');
+    expect(out).toContain('Automat a&lt;b&gt;&amp;&quot;c');
+    expect(out).not.toContain('a<b>');
+    const lines = [...out.matchAll(/font-size="4.6">([^<]+)</g)].map((m) => m[1]);
+    expect(lines).toEqual(['Am Handy wählen und bezahlen – der', 'Automat gibt die Ware aus.']);
+  });
+
+  it('wraps any text into trimmed lines without losing or reordering a character', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.stringMatching(/^[A-Za-z\u4e00-\u4e10]{1,12}$/), { maxLength: 20 }),
+        (words) => {
+          const text = words.join(' ');
+          const lines = wrapText(text, 4.6, 60);
+          expect(lines.join('').replace(/\s/g, '')).toBe(text.replace(/\s/g, ''));
+          for (const l of lines) expect(l).toBe(l.trim());
+        },
+      ),
+    );
+  });
+
+  it('answers an output directory under /proc with a clear error instead of spinning', async () => {
+    const err = sink();
+    const code = await runStickerCli(
+      ['--machine', 'm1', '--url', URL, '--out', '/proc/nope'],
+      sink().stream,
+      err.stream,
+    );
+    expect(code).toBe(1);
+    expect(err.text()).toMatch(
+      /^vendgate qr sticker: error 1101 \(CliPathUnusable\): --out \/proc\/nope: cannot make/,
+    );
+  });
+
+  it('answers a file where the output directory should be, and an unknown locale, with one line each', async () => {
+    const file = join(tmp(), 'a-file');
+    writeFileSync(file, 'x');
+    const err = sink();
+    expect(await runStickerCli(['-m', 'm1', '-u', URL, '--out', file], sink().stream, err.stream)).toBe(1);
+    expect(err.text()).toBe(
+      `vendgate qr sticker: error 1101 (CliPathUnusable): --out ${file}: it is a file, not a directory\n`,
+    );
+    const dir = tmp();
+    const bad = sink();
+    expect(
+      await runStickerCli(['-m', 'm1', '-u', URL, '--out', dir, '--locale', 'fr'], sink().stream, bad.stream),
+    ).toBe(1);
+    expect(bad.text()).toContain('sticker locale must be one of zh-CN, en, de, ja, not "fr"');
+    expect(existsSync(join(dir, 'qr-m1.png'))).toBe(false);
   });
 });

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { createRootLogger, namespaced } from '../../core/log.ts';
 import { spawnAlipaySandbox } from '../../firmware-sim/providers/alipay/spawn.ts';
 import { spawnWechatSandbox } from '../../firmware-sim/providers/wechatpay/spawn.ts';
-import { parseConfig } from '../../gateway/config/load.ts';
+import { applyEnvOverrides, parseConfig } from '../../gateway/config/load.ts';
 import { parsePaymentsConfig } from '../../platform/payments/config.ts';
 import { AlipayProvider } from '../../platform/providers/alipay/index.ts';
 import { WechatPayProvider } from '../../platform/providers/wechatpay/index.ts';
@@ -53,7 +53,8 @@ export async function runChainDemo(args: string[]): Promise<number> {
   const dir = resolve(values.dir);
   const platformPort = Number(values['platform-port']);
   const base = `http://127.0.0.1:${platformPort}`;
-  const log = createRootLogger({ level: 'info', pretty: true });
+  // VENDGATE_LOG_LEVEL, if set, as for every command; info otherwise.
+  const log = createRootLogger({ pretty: true });
 
   const merchant = rsa();
   const app = rsa();
@@ -90,7 +91,10 @@ export async function runChainDemo(args: string[]): Promise<number> {
   for (const m of site.config.machines ?? []) {
     if (m.display) m.display.staticQrUrl = `${base}/m/${gatewayId}/${m.id}`;
   }
-  const config = parseConfig(site.config, 'demo site');
+  const config = parseConfig(
+    applyEnvOverrides(site.config, process.env),
+    'demo site (and VENDGATE_* variables)',
+  );
   const gw = await startGateway({ config, log });
 
   const catalogue = [

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createRootLogger, namespaced } from '../../core/log.ts';
 import { SimPlatform } from '../../firmware-sim/platform/platform.ts';
-import { parseConfig } from '../../gateway/config/load.ts';
+import { applyEnvOverrides, parseConfig } from '../../gateway/config/load.ts';
 import { startGateway } from '../gateway.ts';
 import { waitForSignal } from '../signals.ts';
 import { DEMO_BEACON, startSimSite } from './site.ts';
@@ -31,7 +31,10 @@ export async function runSimPlatformDemo(args: string[]): Promise<number> {
     httpPort: Number(values['http-port']),
     brokerPort: Number(values['broker-port']),
   });
-  const config = parseConfig(site.config, 'demo site');
+  const config = parseConfig(
+    applyEnvOverrides(site.config, process.env),
+    'demo site (and VENDGATE_* variables)',
+  );
   const log = createRootLogger({ level: config.log.level, pretty: true });
   const gw = await startGateway({ config, log });
   const platform = new SimPlatform({

@@ -40,7 +40,8 @@ export async function listenApi(
   }
   const app = await buildApi({
     ledger,
-    displays: new DisplayHub(),
+    // m1 is configured, so its kiosk page is served (an unknown display id is a 404).
+    displays: new DisplayHub({ locales: { m1: 'zh-CN' } }),
     log: silentLogger(),
     health: () => ({
       status: 'ok',
