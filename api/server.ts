@@ -25,6 +25,7 @@ import {
   MAX_URL_LENGTH,
   serverOptions,
 } from './limits.ts';
+import { type ManagementDeps, registerManagementRoutes } from './management.ts';
 import { renderMetrics } from './metrics.ts';
 import {
   type Health,
@@ -46,6 +47,8 @@ export interface ApiDeps {
   token?: string;
   /** Timeouts and caps on clients (config http.limits); default HTTP_LIMIT_DEFAULTS. */
   limits?: HttpLimits;
+  /** The catalogue, stock and refill routes (api/management.ts); without it they know no machine. */
+  management?: ManagementDeps;
 }
 
 /**
@@ -189,6 +192,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     },
     async (_req, reply) => reply.type('text/plain; version=0.0.4').send(renderMetrics(deps.health())),
   );
+
+  registerManagementRoutes(app, deps.management, { security, common });
 
   if (deps.displays) await app.register(kioskPlugin, { hub: deps.displays });
 

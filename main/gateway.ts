@@ -6,6 +6,7 @@ import type { Health } from '../api/schemas.ts';
 import { buildApi } from '../api/server.ts';
 import { connectMqtt, connectMqttOver, redactUrl, tlsClientOptions } from '../contract/mqtt-client.ts';
 import { publicKeyFromBase64 } from '../contract/signing.ts';
+import { systemClock } from '../core/clock.ts';
 import { ErrorCode, isVendgateError } from '../core/errors.ts';
 import { type Log, namespaced } from '../core/log.ts';
 import { VERSION } from '../core/version.ts';
@@ -21,21 +22,24 @@ import { AvailabilityReporter } from '../gateway/availability/reporter.ts';
 import { type BeaconService, startBeaconService } from '../gateway/beacons/service.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from '../gateway/broker/embedded.ts';
 import { CashlessFlow } from '../gateway/cashless/flow.ts';
+import { Planogram } from '../gateway/catalogue/planogram.ts';
 import { ClockWatch } from '../gateway/clock/clock-watch.ts';
 import { CommandRouter } from '../gateway/commands/router.ts';
+import { ConditionBoard } from '../gateway/conditions/conditions.ts';
 import { resolveUplinkTls } from '../gateway/config/load.ts';
 import type { AnyConfig, ConfigFor, MachineConfigFor } from '../gateway/config/schema.ts';
 import { CouponEngine } from '../gateway/coupons/engine.ts';
 import { CouponUpkeep } from '../gateway/coupons/upkeep.ts';
 import { GatewayHealth } from '../gateway/health/health.ts';
 import { type SafeMode, startSafeMode } from '../gateway/health/safe-mode.ts';
-import { catalogFrom } from '../gateway/ledger/catalog.ts';
 import { OrderLedger } from '../gateway/ledger/ledger.ts';
 import { VendRunner } from '../gateway/ledger/vend-runner.ts';
 import { CommandGuard } from '../gateway/link/command-guard.ts';
 import { loadGatewayKey } from '../gateway/link/gateway-key.ts';
 import { PlatformLink } from '../gateway/link/link.ts';
+import { ManagementService } from '../gateway/management/service.ts';
 import { Outbox } from '../gateway/outbox/outbox.ts';
+import { StockKeeper } from '../gateway/stock/stock.ts';
 import type { Db } from '../gateway/store/db.ts';
 import { GroupCommit } from '../gateway/store/group-commit.ts';
 import { HighWaterKeeper } from '../gateway/store/high-water.ts';
@@ -50,7 +54,7 @@ import {
 } from './startup-failures.ts';
 import {
   cashlessMachines,
-  catalogEntries,
+  catalogueSeeds,
   createDevices,
   displayLocales,
   displayUsers,
@@ -91,6 +95,12 @@ export interface Gateway<D extends VendingDriverList = BuiltInDrivers> {
   readonly httpUrl: string | undefined;
   /** The data directory's free-space reserve (new orders are deferred below it). */
   readonly disk: DiskReserve;
+  /** The site's active faults and warnings (stock, jams, doors...). */
+  readonly conditions: ConditionBoard;
+  /** The machines' current catalogue (config seeded, platform changes win). */
+  readonly catalogue: Planogram;
+  readonly stock: StockKeeper;
+  readonly management: ManagementService;
   health(): Health;
   stop(): Promise<void>;
 }
@@ -344,11 +354,31 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     },
     () => {},
   );
+  const conditions = new ConditionBoard(systemClock);
+  const catalogue = new Planogram({
+    db,
+    machines: catalogueSeeds(config, drivers),
+    maxPrice: config.management.maxPrice,
+  });
+  const stock = new StockKeeper({
+    db,
+    catalogue,
+    conditions,
+    outbox,
+    machines,
+    log: namespaced(log, 'stock'),
+  });
+  stock.evaluateAll();
   const ledger = new OrderLedger({
     db,
     outbox,
-    catalog: catalogFrom(catalogEntries(config, drivers)),
+    catalog: catalogue,
     coupons,
+    // Inside the outcome's transaction: the count commits with it.
+    onOutcome: (order, outcome) => {
+      stock.countOutcome(order.machineId, outcome, 'vend');
+      if (stock.sensed(order.machineId)) setImmediate(() => void stock.sense(order.machineId).then(notify));
+    },
   });
   const runner = new VendRunner({
     ledger,
@@ -357,6 +387,18 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     resolveTimeoutMs: config.vend.resolveTimeoutMs,
     onChange: notify,
     commits,
+  });
+  const management = new ManagementService({
+    db,
+    catalogue,
+    stock,
+    runner,
+    machines,
+    outbox,
+    notify,
+    log: namespaced(log, 'management'),
+    waitForIdleMs: config.management.waitForIdleMs,
+    maxWaiting: config.management.maxWaiting,
   });
   const health = new GatewayHealth({
     gatewayId: config.gatewayId,
@@ -459,6 +501,8 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
       }
       const recovered = runner.recover();
       if (recovered.resolving + recovered.queued > 0) log.info(recovered, 'resuming orders from the ledger');
+      // Machines that sense their stock say what they hold now.
+      for (const id of machines.keys()) if (stock.sensed(id)) void stock.sense(id).then(notify);
     },
     () => {
       runner.stop();
@@ -473,6 +517,7 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     cashless,
     ledger,
     runner,
+    management,
     outbox,
     disk,
     log: namespaced(log, 'link'),
@@ -498,7 +543,15 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
               { host },
               'the HTTP API listens beyond loopback without http.token: anyone who reaches it may use it',
             );
-          const api = await buildApi({ ledger, health: () => health.report(), log, displays, token, limits });
+          const api = await buildApi({
+            ledger,
+            health: () => health.report(),
+            log,
+            displays,
+            token,
+            limits,
+            management: { catalogue, stock, service: management },
+          });
           try {
             await api.listen({ host, port });
           } catch (err) {
@@ -532,6 +585,10 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     http,
     httpUrl,
     disk,
+    conditions,
+    catalogue,
+    stock,
+    management,
     health: () => health.report(),
     stop: () => life.stop(),
   };
