@@ -26,7 +26,8 @@ export interface StockKeeperOptions {
   catalogue: Planogram;
   conditions: ConditionBoard;
   outbox: Pick<Outbox, 'append'>;
-  machines: ReadonlyMap<string, Pick<VendingMachine, 'readStock'>>;
+  /** Only `readStock` is used: a machine that has it senses its stock. */
+  machines: ReadonlyMap<string, VendingMachine | Pick<VendingMachine, 'readStock'>>;
   log: Log;
   now?: () => number;
 }
