@@ -309,7 +309,7 @@ export const EventSchemas = {
         .describe('The slots whose level changed (a whole-machine refill: all).'),
     })
     .describe(
-      'Stock levels changed: a vend, a test vend, a refill, or what the machine sensed. Telemetry after a vend; critical after a refill.',
+      'Stock levels changed: a vend, a test vend, a refill, or what the machine sensed. Telemetry: each carries the current levels of its slots, so a later one supersedes a dropped one.',
     ),
   'management.refused': z
     .object({
