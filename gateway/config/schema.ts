@@ -38,7 +38,9 @@ const SlotConfig = z
       .min(0)
       .max(1000)
       .optional()
-      .describe('Low stock is raised when the level is at or below this; default 20% of capacity, else 2.'),
+      .describe(
+        'Low stock is raised when the level is at or below this (and above 0); default a fifth of the capacity (at least 1), else 2.',
+      ),
   })
   .strict();
 
