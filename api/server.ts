@@ -29,6 +29,7 @@ import {
   MAX_URL_LENGTH,
   serverOptions,
 } from './limits.ts';
+import { type ManagementDeps, registerManagementRoutes } from './management.ts';
 import { renderMetrics } from './metrics.ts';
 import {
   type Health,
@@ -59,6 +60,8 @@ export interface ApiDeps {
   coupons?: CouponApiDeps;
   /** Sales, conditions, sessions and machines (api/telemetry.ts), when given. */
   telemetry?: TelemetryApiDeps;
+  /** The catalogue, stock and refill routes (api/management.ts); without it they know no machine. */
+  management?: ManagementDeps;
 }
 
 /**
@@ -206,6 +209,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   );
 
   if (deps.telemetry) registerTelemetryRoutes(app, deps.telemetry, security());
+  registerManagementRoutes(app, deps.management, { security, common });
 
   if (deps.displays) await app.register(kioskPlugin, { hub: deps.displays });
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EpochMs, MachineId, Money, OrderId, Provider, Slot } from './common.ts';
+import { CurrencyCode, EpochMs, MachineId, Money, OrderId, Provider, Slot } from './common.ts';
 import { CampaignId, CampaignSpec, ClaimRequest, CouponCode } from './coupons.ts';
 import { SignedEnvelope } from './signed.ts';
 
@@ -35,6 +35,34 @@ export const SignedCommand = SignedEnvelope.extend({
   `A signed command as published on cmd/{type}: \`body\` is the command body as JSON text (see CommandBody); \`keyId\` names the platform key, \`default\` when absent. The payload is at most ${COMMAND_MAX_PAYLOAD_BYTES} bytes of UTF-8 JSON; a larger one is refused (3003) unread.`,
 );
 export type SignedCommand = z.infer<typeof SignedCommand>;
+
+/**
+ * One slot's change in a `catalogue.set`. The price is any JSON number on
+ * the wire and checked by the gateway, so a negative, fractional or absurd
+ * price is answered with `management.refused` naming why (12003), not
+ * dropped as a malformed command.
+ */
+export const CatalogueSlotChange = z
+  .object({
+    slot: Slot,
+    product: z.string().max(64).optional().describe('Product name shown on displays and the phone page.'),
+    price: z
+      .object({
+        amount: z
+          .number()
+          .describe(
+            'Minor units: an integer from 0 to `management.maxPrice` (at most 10^9); anything else is refused (12003).',
+          ),
+        currency: CurrencyCode.describe("Must be the machine's currency."),
+      })
+      .strict()
+      .optional(),
+    enabled: z.boolean().optional().describe('A disabled slot refuses paid orders (12009).'),
+    capacity: z.number().int().min(1).max(1000).optional(),
+    lowStockAt: z.number().int().min(0).max(1000).optional(),
+  })
+  .strict();
+export type CatalogueSlotChange = z.infer<typeof CatalogueSlotChange>;
 
 export const CommandSchemas = {
   'order.paid': z
@@ -72,6 +100,39 @@ export const CommandSchemas = {
     .object({ campaignId: CampaignId, reason: z.string().max(200).optional() })
     .strict()
     .describe('End a campaign now: later claims are refused; coupons already issued stay redeemable.'),
+  'catalogue.set': z
+    .object({ machineId: MachineId, slots: z.array(CatalogueSlotChange).max(255) })
+    .strict()
+    .describe(
+      'Change the planogram: per slot the product, price, enabled, capacity, low-stock mark. All slots or none; applied when no vend is in flight on the machine; answered with `catalogue.changed` or `management.refused`.',
+    ),
+  'stock.refill': z
+    .object({
+      machineId: MachineId,
+      slot: Slot.optional().describe('Absent: every slot of the machine.'),
+      level: z
+        .number()
+        .optional()
+        .describe(
+          'The level after the refill; absent: the capacity. More than the capacity is refused (12005).',
+        ),
+    })
+    .strict()
+    .describe(
+      'Someone refilled the machine: set the stock level, answered with `stock.changed` or `management.refused`.',
+    ),
+  'machine.test_vend': z
+    .object({ machineId: MachineId, slot: Slot })
+    .strict()
+    .describe(
+      'Dispense one item with no order (a service check); counted in stock, answered with `machine.test_vend`.',
+    ),
+  'machine.reset': z
+    .object({ machineId: MachineId })
+    .strict()
+    .describe(
+      "Restart the machine's controller board; answered with `machine.reset` or `management.refused`.",
+    ),
   'coupon.claim': ClaimRequest.describe(
     'A visitor shook near a beacon: issue a coupon or refuse, answered with `coupon.issued` or `coupon.refused`.',
   ),

@@ -46,6 +46,26 @@ const CommandAnswerInfo = {
   commandType: z.string().max(64).optional(),
 };
 
+/** One slot of a machine catalogue, as the gateway applies it. */
+export const CatalogueSlot = z.object({
+  slot: Slot,
+  product: z.string().max(64).nullable(),
+  price: Money.nullable().describe('null: no price set (a cashless machine names its own).'),
+  enabled: z.boolean(),
+  capacity: z.number().int().positive().nullable(),
+  lowStockAt: z.number().int().nonnegative(),
+});
+export type CatalogueSlot = z.infer<typeof CatalogueSlot>;
+
+/** One slot's stock level. */
+export const StockSlot = z.object({
+  slot: Slot,
+  level: z.number().int().nonnegative().nullable().describe('null: unknown (never refilled nor sensed).'),
+  capacity: z.number().int().positive().nullable(),
+  source: z.enum(['sensed', 'counted']),
+});
+export type StockSlot = z.infer<typeof StockSlot>;
+
 const BeaconInfo = {
   name: z.string().max(64).describe('The beacon name from the configuration.'),
   location: z.string().max(128).optional().describe('Where it is mounted, from the configuration.'),
@@ -313,6 +333,61 @@ export const EventSchemas = {
     .describe(
       'Two transmitters seem to advertise one beacon id (a cloned beacon, used to farm coupons). Claims naming it are refused for `ble.fleet.cloneHoldMs`. Critical.',
     ),
+  'catalogue.changed': z
+    .object({
+      machineId: MachineId,
+      commandId: z.string().max(64).optional().describe('The `catalogue.set` that changed it.'),
+      by: z.enum(['platform', 'operator']),
+      waitedForVend: z.boolean().describe('The change waited for a vend in flight on the machine.'),
+      slots: z.array(CatalogueSlot).max(255).describe('The whole machine catalogue after the change.'),
+    })
+    .describe(
+      'A machine catalogue changed (planogram, prices, enabled slots). Carries the whole catalogue, so the last one received is the truth. Critical.',
+    ),
+  'stock.changed': z
+    .object({
+      machineId: MachineId,
+      cause: z.enum(['vend', 'test_vend', 'refill', 'sensed']),
+      commandId: z.string().max(64).optional(),
+      waitedForVend: z.boolean().optional(),
+      slots: z
+        .array(StockSlot)
+        .max(255)
+        .describe('The slots whose level changed (a whole-machine refill: all).'),
+    })
+    .describe(
+      'Stock levels changed: a vend, a test vend, a refill, or what the machine sensed. Telemetry: each carries the current levels of its slots, so a later one supersedes a dropped one.',
+    ),
+  'management.refused': z
+    .object({
+      commandId: z.string().max(64).optional(),
+      commandType: z.string().max(64),
+      machineId: MachineId,
+      ...ErrorInfo,
+      waitedForVend: z.boolean().describe('It waited for a vend in flight before being refused.'),
+    })
+    .describe('A management command was refused: nothing changed. Critical.'),
+  'machine.test_vend': z
+    .object({
+      commandId: z.string().max(64),
+      machineId: MachineId,
+      slot: Slot,
+      outcome: z.enum(['dispensed', 'failed']),
+      code: ErrorInfo.code.optional(),
+      reason: z.string().optional(),
+      waitedForVend: z.boolean(),
+    })
+    .describe('The outcome of a test vend (no order, no money). Critical.'),
+  'machine.reset': z
+    .object({
+      commandId: z.string().max(64),
+      machineId: MachineId,
+      outcome: z.enum(['done', 'failed']),
+      code: ErrorInfo.code.optional(),
+      reason: z.string().optional(),
+      waitedForVend: z.boolean(),
+    })
+    .describe('The outcome of a board reset: the controller answers again (done) or not (failed). Critical.'),
 } as const;
 
 export type EventType = keyof typeof EventSchemas;
@@ -345,6 +420,11 @@ export const EVENT_CLASS: Record<EventType, EventClass> = {
   'beacon.lost': 'telemetry',
   'beacon.health': 'telemetry',
   'beacon.clone_suspected': 'critical',
+  'catalogue.changed': 'critical',
+  'stock.changed': 'telemetry',
+  'management.refused': 'critical',
+  'machine.test_vend': 'critical',
+  'machine.reset': 'critical',
 };
 
 export const EventEnvelope = z

@@ -8,7 +8,7 @@
  *   7xxx beacons/BLE   8xxx coupons       9xxx HTTP API / displays
  *   10xxx platform (payments, refunds, reconciliation, operator API)
  *   11xxx payment providers (110xx shared, 111xx WeChat Pay, 112xx Alipay)
- *   12xxx site features (121xx telemetry, 122xx alerts)
+ *   12xxx site features (120xx machine management, 121xx telemetry, 122xx alerts)
  *
  * Each code is declared once, below, with its name, the HTTP status the API
  * answers it with, and what it means; `npm run docs` writes docs/errors.md
@@ -845,6 +845,62 @@ export const ErrorGroups = defineErrors({
         status: 504,
         meaning:
           'The controller acknowledged a reset but did not come back with a new boot identity in time.',
+      },
+    },
+  },
+  management: {
+    title: 'Machine management (catalogue, stock, remote commands)',
+    first: 12000,
+    last: 12099,
+    errors: {
+      ManagementMachineUnknown: {
+        code: 12001,
+        status: 404,
+        meaning: 'A management command or request names a machine that is not on this gateway.',
+      },
+      ManagementSlotUnknown: {
+        code: 12002,
+        status: 422,
+        meaning: 'A management command names a slot the machine does not have (slots come from the config).',
+      },
+      ManagementPriceInvalid: {
+        code: 12003,
+        status: 422,
+        meaning:
+          'A price change is negative, fractional, above the configured maximum, or in another currency than the machine.',
+      },
+      ManagementChangeInvalid: {
+        code: 12004,
+        status: 422,
+        meaning:
+          'A catalogue change breaks a rule: no slot, a slot twice, a low-stock mark not below capacity.',
+      },
+      ManagementRefillInvalid: {
+        code: 12005,
+        status: 422,
+        meaning:
+          'A refill names more than the slot holds, a negative or fractional level, or a slot with no capacity and no level.',
+      },
+      ManagementBusy: {
+        code: 12006,
+        status: 503,
+        meaning:
+          'A vend stayed in flight on the machine for longer than a management command may wait, or too many commands wait for it.',
+      },
+      ManagementUnsupported: {
+        code: 12007,
+        status: 422,
+        meaning: "The machine's driver cannot do this (e.g. a board reset), or it is a cashless machine.",
+      },
+      ManagementDeviceFailed: {
+        code: 12008,
+        status: 502,
+        meaning: 'The machine failed or did not answer a test vend or a board reset.',
+      },
+      SlotDisabled: {
+        code: 12009,
+        status: 422,
+        meaning: 'A paid order names a slot the operator disabled; it is refunded.',
       },
     },
   },

@@ -27,6 +27,7 @@ import { type BeaconService, startBeaconService } from '../gateway/beacons/servi
 import { type EmbeddedBroker, startEmbeddedBroker } from '../gateway/broker/embedded.ts';
 import { CashlessFlow } from '../gateway/cashless/flow.ts';
 import { PayFirstFlow } from '../gateway/cashless/pay-first.ts';
+import { Planogram } from '../gateway/catalogue/planogram.ts';
 import { ClockWatch } from '../gateway/clock/clock-watch.ts';
 import { CommandRouter } from '../gateway/commands/router.ts';
 import { ConditionBoard } from '../gateway/conditions/conditions.ts';
@@ -36,13 +37,14 @@ import { CouponEngine } from '../gateway/coupons/engine.ts';
 import { CouponUpkeep } from '../gateway/coupons/upkeep.ts';
 import { GatewayHealth } from '../gateway/health/health.ts';
 import { type SafeMode, startSafeMode } from '../gateway/health/safe-mode.ts';
-import { catalogFrom } from '../gateway/ledger/catalog.ts';
 import { OrderLedger } from '../gateway/ledger/ledger.ts';
 import { VendRunner } from '../gateway/ledger/vend-runner.ts';
 import { CommandGuard } from '../gateway/link/command-guard.ts';
 import { loadGatewayKey } from '../gateway/link/gateway-key.ts';
 import { PlatformLink } from '../gateway/link/link.ts';
+import { ManagementService } from '../gateway/management/service.ts';
 import { Outbox } from '../gateway/outbox/outbox.ts';
+import { StockKeeper } from '../gateway/stock/stock.ts';
 import type { Db } from '../gateway/store/db.ts';
 import { GroupCommit } from '../gateway/store/group-commit.ts';
 import { HighWaterKeeper } from '../gateway/store/high-water.ts';
@@ -61,7 +63,7 @@ import {
 } from './startup-failures.ts';
 import {
   cashlessMachines,
-  catalogEntries,
+  catalogueSeeds,
   createDevices,
   displayLocales,
   displayUsers,
@@ -109,6 +111,10 @@ export interface Gateway<D extends VendingDriverList = BuiltInDrivers> {
   readonly alerts: AlertService;
   /** Machine faults (door, temperature, offline, jam), sales per day and cashless sessions. */
   readonly telemetry: { faults: MachineFaultWatch; sales: SalesLedgerView; sessions: SessionsView };
+  /** The machines' current catalogue (config seeded, platform changes win). */
+  readonly catalogue: Planogram;
+  readonly stock: StockKeeper;
+  readonly management: ManagementService;
   health(): Health;
   stop(): Promise<void>;
 }
@@ -372,11 +378,30 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     },
     () => {},
   );
+  const catalogue = new Planogram({
+    db,
+    machines: catalogueSeeds(config, drivers),
+    maxPrice: config.management.maxPrice,
+  });
+  const stock = new StockKeeper({
+    db,
+    catalogue,
+    conditions,
+    outbox,
+    machines,
+    log: namespaced(log, 'stock'),
+  });
+  stock.evaluateAll();
   const ledger = new OrderLedger({
     db,
     outbox,
-    catalog: catalogFrom(catalogEntries(config, drivers)),
+    catalog: catalogue,
     coupons,
+    // Inside the outcome's transaction: the count commits with it.
+    onOutcome: (order, outcome) => {
+      stock.countOutcome(order.machineId, outcome, 'vend');
+      if (stock.sensed(order.machineId)) setImmediate(() => void stock.sense(order.machineId).then(notify));
+    },
   });
   const runner = new VendRunner({
     ledger,
@@ -386,6 +411,18 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     onChange: notify,
     onOutcome: (machineId, outcome) => faults.noteOutcome(machineId, outcome),
     commits,
+  });
+  const management = new ManagementService({
+    db,
+    catalogue,
+    stock,
+    runner,
+    machines,
+    outbox,
+    notify,
+    log: namespaced(log, 'management'),
+    waitForIdleMs: config.management.waitForIdleMs,
+    maxWaiting: config.management.maxWaiting,
   });
   const health = new GatewayHealth({
     gatewayId: config.gatewayId,
@@ -533,6 +570,8 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
       }
       const recovered = runner.recover();
       if (recovered.resolving + recovered.queued > 0) log.info(recovered, 'resuming orders from the ledger');
+      // Machines that sense their stock say what they hold now.
+      for (const id of machines.keys()) if (stock.sensed(id)) void stock.sense(id).then(notify);
     },
     () => {
       runner.stop();
@@ -549,6 +588,7 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     payFirst,
     ledger,
     runner,
+    management,
     outbox,
     disk,
     log: namespaced(log, 'link'),
@@ -609,6 +649,7 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
               beacons: () => ble.status(),
             },
             telemetry: { sales, conditions, sessions, machines: machineSummaries },
+            management: { catalogue, stock, service: management },
           });
           try {
             await api.listen({ host, port });
@@ -646,6 +687,9 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     conditions,
     alerts,
     telemetry: { faults, sales, sessions },
+    catalogue,
+    stock,
+    management,
     health: () => health.report(),
     stop: () => life.stop(),
   };

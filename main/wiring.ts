@@ -1,6 +1,6 @@
 /**
  * What the composition root derives from the config to hand to the parts:
- * the catalogue, the broker accounts of display devices, the idle screens,
+ * the catalogue seeds, the broker accounts of display devices, the idle screens,
  * the cashless machines. Pure functions of the config and the driver
  * registry; nothing here starts anything.
  */
@@ -17,17 +17,25 @@ import {
 } from '../devices/vending/registry.ts';
 import type { CashlessMachine } from '../gateway/cashless/flow.ts';
 import type { PayFirstMachine } from '../gateway/cashless/pay-first.ts';
+import type { MachineSeed } from '../gateway/catalogue/planogram.ts';
 import type { AnyConfig, AnyMachineConfig } from '../gateway/config/schema.ts';
-import type { CatalogEntry } from '../gateway/ledger/catalog.ts';
 
-/** The catalogue entry of each machine: a cashless machine names its own items, so any slot is valid there. */
-export function catalogEntries(config: AnyConfig, drivers: readonly AnyVendingDriver[]): CatalogEntry[] {
+/**
+ * The catalogue seed of each machine from the config: slot, product, price,
+ * capacity and low-stock mark. What the platform changes later wins over it
+ * (gateway/catalogue).
+ */
+export function catalogueSeeds(config: AnyConfig, drivers: readonly AnyVendingDriver[]): MachineSeed[] {
   return config.machines.map((m) => ({
     machineId: m.id,
+    currency: m.currency,
     anySlot: vendingDriver(drivers, m.driver).role === 'cashless',
     slots: m.slots.map((s) => ({
       slot: s.slot,
-      ...(s.price === undefined ? {} : { price: { amount: s.price, currency: m.currency } }),
+      product: s.name,
+      price: s.price,
+      capacity: s.capacity,
+      lowStockAt: s.lowStockAt,
     })),
   }));
 }

@@ -4,7 +4,8 @@
  * campaign and claim commands to the coupon engine, `order.paid` for a
  * select-then-pay session to the cashless flow, any other `order.paid` to the
  * ledger and the vend runner, `credit.paid` (pay first, then choose) to the
- * pay-first flow.
+ * pay-first flow; catalogue, stock and machine commands to the
+ * management service.
  *
  * It also decides, for the guard, whether a valid new command can be taken
  * at all (`admit`): a paid order that finds the outbox full of undelivered
@@ -28,6 +29,7 @@ import type { OrderLedger } from '../ledger/ledger.ts';
 import type { VendRunner } from '../ledger/vend-runner.ts';
 import type { Deferral } from '../link/command-guard.ts';
 import type { AcceptedCommand } from '../link/link.ts';
+import type { ManagementService } from '../management/service.ts';
 
 /** What the router needs of the platform link. */
 export interface CommandSource {
@@ -57,6 +59,8 @@ export interface CommandRouterOptions {
   disk?: { readonly belowReserve: boolean; state(): { freeBytes: number; reserveBytes: number } };
   /** The retry hint of an order deferred for disk space. Default 60 s. */
   diskRetryAfterMs?: number;
+  /** Catalogue, stock and machine commands; without it they are logged and not acted on. */
+  management?: Pick<ManagementService, 'handle'>;
   /** For commands that failed. */
   log: Log;
   /** For the decision on each paid order; default `log`. */
@@ -177,6 +181,17 @@ export class CommandRouter {
         return;
       case 'credit.paid':
         this.#credit(cmd.data);
+        return;
+      case 'catalogue.set':
+      case 'stock.refill':
+      case 'machine.test_vend':
+      case 'machine.reset':
+        if (this.#o.management) this.#o.management.handle(cmd.id, cmd.type, cmd.data);
+        else
+          this.#o.log.warn(
+            { commandId: cmd.id, commandType: cmd.type },
+            'no management service: not acted on',
+          );
         return;
     }
   }

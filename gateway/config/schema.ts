@@ -21,9 +21,27 @@ const SlotConfig = z
   .object({
     slot: z.number().int().min(1).max(255).describe('Slot (selection) number on the machine.'),
     price: MinorUnits.optional().describe(
-      'Price in minor units; when set, paid orders must match it exactly.',
+      'Price in minor units; when set, paid orders must match it exactly. A price the platform set (`catalogue.set`) wins over this one and survives restarts.',
     ),
     name: z.string().max(64).optional().describe('Product name shown on displays.'),
+    capacity: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .optional()
+      .describe(
+        'How many items the slot holds: a refill without a level fills it to this. Without it a refill must give the level.',
+      ),
+    lowStockAt: z
+      .number()
+      .int()
+      .min(0)
+      .max(1000)
+      .optional()
+      .describe(
+        'Low stock is raised when the level is at or below this (and above 0); default a fifth of the capacity (at least 1), else 2.',
+      ),
   })
   .strict();
 
@@ -495,6 +513,36 @@ export function configSchemaFor<const D extends VendingDriverList>(drivers: D) {
         })
         .strict()
         .default({ resolveTimeoutMs: 10 * 60_000 }),
+      management: z
+        .object({
+          maxPrice: MinorUnits.min(1)
+            .max(1_000_000_000)
+            .default(1_000_000_000)
+            .describe(
+              'The highest price, in minor units, a `catalogue.set` may give a slot; a higher one is refused (12003).',
+            ),
+          waitForIdleMs: z
+            .number()
+            .int()
+            .min(100)
+            .max(3600_000)
+            .default(120_000)
+            .describe(
+              'How long a management command waits for a vend in flight on its machine before it is refused (12006).',
+            ),
+          maxWaiting: z
+            .number()
+            .int()
+            .min(1)
+            .max(256)
+            .default(16)
+            .describe('Most management commands waiting per machine; one more is refused at once (12006).'),
+        })
+        .strict()
+        .default({ maxPrice: 1_000_000_000, waitForIdleMs: 120_000, maxWaiting: 16 })
+        .describe(
+          'Remote management by signed commands (catalogue.set, stock.refill, machine.test_vend, machine.reset): prices from the platform win over the config file.',
+        ),
       http: z
         .object({
           enabled: z.boolean().default(true),

@@ -1,9 +1,16 @@
 import type { Money } from '../../core/money.ts';
 
+/** What the ledger needs to know of one slot to validate an order. */
+export interface CatalogSlot {
+  price?: Money;
+  /** The operator disabled the slot: paid orders for it are refunded (12009). */
+  disabled?: boolean;
+}
+
 /** What the ledger needs to know about the site's machines to validate an order. */
 export interface MachineCatalog {
   /** undefined: no such machine on this gateway. */
-  machine(machineId: string): { slot(slot: number): { price?: Money } | undefined } | undefined;
+  machine(machineId: string): { slot(slot: number): CatalogSlot | undefined } | undefined;
 }
 
 export interface CatalogEntry {

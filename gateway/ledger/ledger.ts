@@ -107,6 +107,7 @@ export class OrderLedger {
   readonly #outbox: Outbox;
   readonly #catalog: MachineCatalog;
   readonly #coupons: CouponRedeemer | undefined;
+  readonly #onOutcome: ((order: OrderRecord, outcome: VendOutcome) => void) | undefined;
   readonly #now: () => number;
   readonly #get: Statement<[string], OrderRow>;
   readonly #insert: Statement<unknown[], OrderRow>;
@@ -125,11 +126,17 @@ export class OrderLedger {
     now?: () => number;
     /** Redeems `order.paid` coupon codes; without it an order with a coupon is refunded. */
     coupons?: CouponRedeemer;
+    /**
+     * Told every vend outcome recorded, inside the transaction that records
+     * it, so what it writes (the stock count) commits with the outcome.
+     */
+    onOutcome?: (order: OrderRecord, outcome: VendOutcome) => void;
   }) {
     this.#db = opts.db;
     this.#outbox = opts.outbox;
     this.#catalog = opts.catalog;
     this.#coupons = opts.coupons;
+    this.#onOutcome = opts.onOutcome;
     this.#now = opts.now ?? Date.now;
     const db = this.#db;
     // Vend tokens start at a random point per store, so a wiped store never
@@ -338,6 +345,7 @@ export class OrderLedger {
       if (order.state !== 'dispensing' && order.state !== 'unresolved') return order;
       const now = this.#now();
       const base = { orderId, machineId: order.machineId, slot: order.slot, price: order.price };
+      this.#onOutcome?.(order, outcome);
       if (outcome.kind === 'dispensed') {
         const dispensed = this.#move(order, 'dispensed', null, null, now);
         this.#outbox.append('vend.succeeded', base);
@@ -457,6 +465,12 @@ export class OrderLedger {
       return {
         code: ErrorCode.OrderUnknownSlot,
         reason: `machine "${paid.machineId}" has no slot ${paid.slot}`,
+      };
+    }
+    if (slot.disabled) {
+      return {
+        code: ErrorCode.SlotDisabled,
+        reason: `slot ${paid.slot} of machine "${paid.machineId}" is disabled by the operator`,
       };
     }
     // With a coupon the paid amount is checked against the discounted price (#redeem).

@@ -79,6 +79,8 @@ export class VendRunner {
   readonly #begun = new Map<string, Begun>();
   readonly #running = new Set<string>();
   readonly #idleWaiters: Array<() => void> = [];
+  /** Who waits for one machine to have no vend queued or running (management commands). */
+  readonly #machineWaiters = new Map<string, Array<() => void>>();
   #stopped = false;
 
   constructor(opts: VendRunnerOptions) {
@@ -200,6 +202,60 @@ export class VendRunner {
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
+  /** Whether a vend is queued or running on the machine, or a management action holds it. */
+  busy(machineId: string): boolean {
+    return this.#running.has(machineId);
+  }
+
+  /**
+   * Runs `work` once no vend is queued or running on the machine, and holds
+   * the machine while it runs: an order that arrives meanwhile is recorded
+   * and queued, and is dispensed after `work` settles (never during a board
+   * reset or a catalogue change). Rejects, without running `work`, when
+   * `signal` aborts first.
+   */
+  async exclusive<T>(machineId: string, work: () => Promise<T> | T, signal?: AbortSignal): Promise<T> {
+    while (this.#running.has(machineId)) {
+      signal?.throwIfAborted();
+      await new Promise<void>((resolve) => {
+        const onAbort = () => resolve();
+        signal?.addEventListener('abort', onAbort, { once: true });
+        let list = this.#machineWaiters.get(machineId);
+        if (!list) {
+          list = [];
+          this.#machineWaiters.set(machineId, list);
+        }
+        list.push(() => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        });
+      });
+    }
+    signal?.throwIfAborted();
+    this.#running.add(machineId);
+    try {
+      return await work();
+    } finally {
+      this.#running.delete(machineId);
+      const q = this.#queues.get(machineId);
+      if (q && q.length > 0) {
+        this.#running.add(machineId);
+        queueMicrotask(() => void this.#drain(machineId));
+      } else {
+        this.#wakeMachine(machineId);
+      }
+    }
+  }
+
+  #wakeMachine(machineId: string): void {
+    const waiters = this.#machineWaiters.get(machineId);
+    if (waiters) {
+      this.#machineWaiters.delete(machineId);
+      for (const w of waiters) w();
+    }
+    if (this.#running.size === 0) for (const w of this.#idleWaiters.splice(0)) w();
+  }
+
   get pending(): number {
     let n = 0;
     for (const q of this.#queues.values()) n += q.length;
@@ -252,7 +308,7 @@ export class VendRunner {
       }
     } finally {
       this.#running.delete(machineId);
-      if (this.#running.size === 0) for (const w of this.#idleWaiters.splice(0)) w();
+      this.#wakeMachine(machineId);
     }
   }
 

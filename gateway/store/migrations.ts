@@ -313,4 +313,36 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX credit_sessions_open ON credit_sessions (machine_id) WHERE state <> 'closed';
     `,
   },
+  {
+    version: 9,
+    name: 'catalogue overrides and stock levels',
+    sql: `
+      -- What the platform (or the operator) changed of a slot's catalogue
+      -- entry. NULL: the config's value holds. A price set here wins over
+      -- the config file.
+      CREATE TABLE catalogue_overrides (
+        machine_id   TEXT NOT NULL,
+        slot         INTEGER NOT NULL CHECK (slot BETWEEN 1 AND 255),
+        product      TEXT,
+        price        INTEGER CHECK (price >= 0),
+        currency     TEXT,
+        enabled      INTEGER CHECK (enabled IN (0, 1)),
+        capacity     INTEGER CHECK (capacity > 0),
+        low_stock_at INTEGER CHECK (low_stock_at >= 0),
+        updated_at   INTEGER NOT NULL,
+        PRIMARY KEY (machine_id, slot)
+      ) STRICT;
+
+      -- Each slot's stock level as last counted or sensed. NULL: unknown
+      -- (never refilled and never sensed).
+      CREATE TABLE stock_levels (
+        machine_id TEXT NOT NULL,
+        slot       INTEGER NOT NULL CHECK (slot BETWEEN 1 AND 255),
+        level      INTEGER CHECK (level >= 0),
+        source     TEXT NOT NULL CHECK (source IN ('sensed', 'counted')),
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (machine_id, slot)
+      ) STRICT;
+    `,
+  },
 ];

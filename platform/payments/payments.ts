@@ -94,10 +94,15 @@ export class Payments {
       this.#unsubscribe.push(this.ctx.fleet.onEvent(type as keyof typeof handlers, handler));
     }
     this.ctx.fleet.onRequest('order.create', (data, c) => answerOrderCreate(this.ctx, c.gatewayId, data));
+    this.#unsubscribe.push(
+      this.ctx.fleet.onEvent('catalogue.changed', this.ctx.catalogue.handler(this.ctx.log)),
+    );
   }
 
   /** Repairs what a crash left (paid orders not sent, refunds not sent), then runs the timers. */
   async start(): Promise<void> {
+    // Prices and products the gateways changed since the config was written.
+    await this.ctx.catalogue.restore(this.ctx.store.events);
     const repaired = await repairPaidOrders(this.ctx);
     if (repaired > 0) this.ctx.log.warn({ repaired }, 'sent order.paid for payments stored before a restart');
     await this.#refunds.run();

@@ -12,7 +12,7 @@ import type { Store } from '../store/port.ts';
 
 export type PaymentsStore = Pick<
   Store,
-  'orders' | 'notifications' | 'refunds' | 'commands' | 'gateways' | 'tx' | 'hashPayerId'
+  'orders' | 'notifications' | 'refunds' | 'commands' | 'gateways' | 'events' | 'tx' | 'hashPayerId'
 >;
 
 export type PaymentsFleet = Pick<FleetLink, 'onEvent' | 'onRequest' | 'sendCommand' | 'resendCommand'>;

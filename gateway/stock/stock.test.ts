@@ -1,0 +1,157 @@
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../../core/clock.ts';
+import { ErrorCode } from '../../core/errors.ts';
+import { silentLogger } from '../../core/log.ts';
+import type { SensedStock } from '../../devices/vending/port.ts';
+import { expectVendgateError } from '../../testing/errors.ts';
+import { tempDir } from '../../testing/tmp.ts';
+import { Planogram } from '../catalogue/planogram.ts';
+import { ConditionBoard } from '../conditions/conditions.ts';
+import { Outbox } from '../outbox/outbox.ts';
+import { type Db, openStore } from '../store/db.ts';
+import { StockKeeper } from './stock.ts';
+
+describe('the stock keeper', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  let db: Db;
+  let outbox: Outbox;
+  let conditions: ConditionBoard;
+  let sensed: { readStock?: () => Promise<readonly SensedStock[]> };
+
+  const open = () => {
+    const catalogue = new Planogram({
+      db,
+      machines: [
+        {
+          machineId: 'm1',
+          currency: 'CNY',
+          slots: [{ slot: 1, capacity: 5, lowStockAt: 2 }, { slot: 2, capacity: 8 }, { slot: 3 }],
+        },
+        { machineId: 's1', currency: 'CNY', slots: [{ slot: 1, capacity: 9 }] },
+      ],
+    });
+    return new StockKeeper({
+      db,
+      catalogue,
+      conditions,
+      outbox,
+      machines: new Map([
+        ['m1', {}],
+        ['s1', sensed],
+      ]),
+      log: silentLogger(),
+    });
+  };
+  const events = (type: string) =>
+    outbox
+      .pendingAfter(0, 1000)
+      .filter((r) => r.type === type)
+      .map((r) => (JSON.parse(r.envelope) as { data: unknown }).data);
+  const dispensed = (slot: number) => ({ kind: 'dispensed' as const, vendToken: 1, slot });
+  const kinds = () => conditions.active().map((c) => `${c.kind}:${c.machineId}:${c.slot}`);
+
+  beforeEach(() => {
+    tmp = tempDir();
+    db = openStore({ path: join(tmp.dir, 's.db') });
+    outbox = new Outbox(db, { gatewayId: 'gw1', maxRows: 1000, telemetryTtlMs: 60_000 });
+    conditions = new ConditionBoard(systemClock);
+    sensed = {};
+  });
+  afterEach(() => {
+    db.close();
+    tmp.cleanup();
+  });
+
+  it('knows no level until a refill, and then counts a dispensed vend down by one', () => {
+    const stock = open();
+    stock.countOutcome('m1', dispensed(1), 'vend');
+    expect(stock.level('m1', 1)).toBeNull();
+    expect(events('stock.changed')).toEqual([]);
+    stock.refill(stock.checkRefill('m1', 1, undefined));
+    stock.countOutcome('m1', dispensed(1), 'vend');
+    expect(stock.level('m1', 1)).toBe(4);
+    expect(events('stock.changed').at(-1)).toEqual({
+      machineId: 'm1',
+      cause: 'vend',
+      slots: [{ slot: 1, level: 4, capacity: 5, source: 'counted' }],
+    });
+  });
+
+  it('sets a slot to 0 when the controller reports it empty, whatever it counted', () => {
+    const stock = open();
+    stock.refill(stock.checkRefill('m1', 2, 6));
+    stock.countOutcome('m1', { kind: 'failed', vendToken: 2, slot: 2, reason: 'empty-slot' }, 'vend');
+    expect(stock.level('m1', 2)).toBe(0);
+    stock.countOutcome('m1', { kind: 'failed', vendToken: 3, slot: 2, reason: 'jammed' }, 'vend');
+    expect(stock.level('m1', 2)).toBe(0);
+  });
+
+  it('raises low stock at the mark, sold out at 0 instead, and clears both on a refill', () => {
+    const stock = open();
+    stock.refill(stock.checkRefill('m1', 1, 3));
+    expect(kinds()).toEqual([]);
+    stock.countOutcome('m1', dispensed(1), 'vend');
+    expect(kinds()).toEqual(['low_stock:m1:1']);
+    stock.countOutcome('m1', dispensed(1), 'vend');
+    stock.countOutcome('m1', dispensed(1), 'vend');
+    expect(kinds()).toEqual(['sold_out:m1:1']);
+    stock.refill(stock.checkRefill('m1', undefined, 1));
+    // The whole machine to 1: slot 1 (mark 2) and slot 2 (mark 1) are low, slot 3 has no capacity but takes a level.
+    expect(kinds().sort()).toEqual(['low_stock:m1:1', 'low_stock:m1:2', 'low_stock:m1:3']);
+  });
+
+  it('refuses a refill beyond capacity, a fractional or negative level, an unknown slot or machine', async () => {
+    const stock = open();
+    const err = await expectVendgateError(
+      () => stock.checkRefill('m1', 1, 6),
+      ErrorCode.ManagementRefillInvalid,
+    );
+    expect(err.message).toBe('slot 1 of machine "m1" holds at most 5: a refill to 6 is more than it holds');
+    await expectVendgateError(() => stock.checkRefill('m1', 1, 2.5), ErrorCode.ManagementRefillInvalid);
+    await expectVendgateError(() => stock.checkRefill('m1', 1, -1), ErrorCode.ManagementRefillInvalid);
+    await expectVendgateError(() => stock.checkRefill('m1', 3, undefined), ErrorCode.ManagementRefillInvalid);
+    await expectVendgateError(
+      () => stock.checkRefill('m1', undefined, undefined),
+      ErrorCode.ManagementRefillInvalid,
+    );
+    await expectVendgateError(() => stock.checkRefill('m1', 4, 1), ErrorCode.ManagementSlotUnknown);
+    await expectVendgateError(() => stock.checkRefill('m2', 1, 1), ErrorCode.ManagementMachineUnknown);
+    expect(stock.levels('m1')?.map((l) => l.level)).toEqual([null, null, null]);
+  });
+
+  it('keeps the levels and raises their conditions again after a restart', () => {
+    const first = open();
+    first.refill(first.checkRefill('m1', 2, 0));
+    conditions = new ConditionBoard(systemClock);
+    const again = open();
+    expect(again.level('m1', 2)).toBe(0);
+    again.evaluateAll();
+    expect(kinds()).toEqual(['sold_out:m1:2']);
+  });
+
+  it('takes the level a sensing machine reports, says so, and ignores readings that cannot be levels', async () => {
+    sensed.readStock = async () => [
+      { slot: 1, level: 7 },
+      { slot: 2, level: 3 },
+      { slot: 1, level: -1 },
+    ];
+    const stock = open();
+    expect(stock.sensed('s1')).toBe(true);
+    expect(stock.sensed('m1')).toBe(false);
+    expect(await stock.sense('s1')).toBe(true);
+    expect(stock.levels('s1')).toEqual([{ slot: 1, level: 7, capacity: 9, source: 'sensed' }]);
+    expect(events('stock.changed').at(-1)).toMatchObject({ machineId: 's1', cause: 'sensed' });
+    expect(await stock.sense('m1')).toBe(false);
+  });
+
+  it('keeps the counted level when a sensing machine does not answer', async () => {
+    sensed.readStock = async () => {
+      throw new Error('no answer');
+    };
+    const stock = open();
+    stock.refill(stock.checkRefill('s1', 1, 4));
+    expect(await stock.sense('s1')).toBe(false);
+    expect(stock.level('s1', 1)).toBe(4);
+  });
+});
