@@ -26,6 +26,7 @@ export class UnitQueue {
   #error: Error | null = null;
   #wake: (() => void) | null = null;
   #junk = 0;
+  #disposed = false;
   #bytes = 0;
   readonly #onData = (chunk: Buffer): void => {
     this.#bytes += chunk.length;
@@ -68,6 +69,7 @@ export class UnitQueue {
   /** The next unit, or a UnitTimeout after `timeoutMs`; a decoder error is thrown as it is. */
   async next(timeoutMs: number): Promise<ArrivedUnit> {
     for (;;) {
+      if (this.#disposed) throw new UnitTimeout(false, 0);
       if (this.#error) {
         const e = this.#error;
         this.#error = null;
@@ -91,7 +93,9 @@ export class UnitQueue {
     }
   }
 
+  /** Stops listening; a pending or later wait ends at once with a UnitTimeout. */
   dispose(): void {
+    this.#disposed = true;
     this.transport.off('data', this.#onData);
     this.#wake?.();
   }
