@@ -5,6 +5,7 @@ import { ErrorCode, VendgateError } from '../core/errors.ts';
 import type { Log } from '../core/log.ts';
 import type { DisplayHub } from '../devices/display/hub.ts';
 import type { OrderLedger } from '../gateway/ledger/ledger.ts';
+import { type AuditApi, NO_AUDITS, registerAuditRoutes } from './audit.ts';
 import { SESSION_COOKIE, tokenGuard } from './auth.ts';
 import { DASHBOARD_HTML } from './dashboard.ts';
 import {
@@ -46,6 +47,8 @@ export interface ApiDeps {
   token?: string;
   /** Timeouts and caps on clients (config http.limits); default HTTP_LIMIT_DEFAULTS. */
   limits?: HttpLimits;
+  /** DEX audit reads for /api/audits and /api/machines/:machineId/audit; without it there are none. */
+  audit?: AuditApi;
 }
 
 /**
@@ -189,6 +192,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     },
     async (_req, reply) => reply.type('text/plain; version=0.0.4').send(renderMetrics(deps.health())),
   );
+
+  registerAuditRoutes(app, deps.audit ?? NO_AUDITS, security, common);
 
   if (deps.displays) await app.register(kioskPlugin, { hub: deps.displays });
 

@@ -6,6 +6,7 @@ import type { Health } from '../api/schemas.ts';
 import { buildApi } from '../api/server.ts';
 import { connectMqtt, connectMqttOver, redactUrl, tlsClientOptions } from '../contract/mqtt-client.ts';
 import { publicKeyFromBase64 } from '../contract/signing.ts';
+import { systemClock } from '../core/clock.ts';
 import { ErrorCode, isVendgateError } from '../core/errors.ts';
 import { type Log, namespaced } from '../core/log.ts';
 import { VERSION } from '../core/version.ts';
@@ -16,6 +17,7 @@ import type { CashlessReader } from '../devices/vending/mdb/port.ts';
 import type { VendingMachine } from '../devices/vending/port.ts';
 import { type BuiltInDrivers, VENDING_DRIVERS, type VendingDriverList } from '../devices/vending/registry.ts';
 import type { TransportFactory } from '../devices/vending/transport.ts';
+import { AuditService } from '../gateway/audit/service.ts';
 import { DiskReserve } from '../gateway/availability/disk-reserve.ts';
 import { AvailabilityReporter } from '../gateway/availability/reporter.ts';
 import { type BeaconService, startBeaconService } from '../gateway/beacons/service.ts';
@@ -23,6 +25,7 @@ import { type EmbeddedBroker, startEmbeddedBroker } from '../gateway/broker/embe
 import { CashlessFlow } from '../gateway/cashless/flow.ts';
 import { ClockWatch } from '../gateway/clock/clock-watch.ts';
 import { CommandRouter } from '../gateway/commands/router.ts';
+import { ConditionBoard } from '../gateway/conditions/conditions.ts';
 import { resolveUplinkTls } from '../gateway/config/load.ts';
 import type { AnyConfig, ConfigFor, MachineConfigFor } from '../gateway/config/schema.ts';
 import { CouponEngine } from '../gateway/coupons/engine.ts';
@@ -91,6 +94,10 @@ export interface Gateway<D extends VendingDriverList = BuiltInDrivers> {
   readonly httpUrl: string | undefined;
   /** The data directory's free-space reserve (new orders are deferred below it). */
   readonly disk: DiskReserve;
+  /** The site's active faults and warnings (dex_mismatch, ...). */
+  readonly conditions: ConditionBoard;
+  /** DEX/UCS audit reads of the machines with a DEX port. */
+  readonly audit: AuditService;
   health(): Health;
   stop(): Promise<void>;
 }
@@ -358,6 +365,17 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     onChange: notify,
     commits,
   });
+  const conditions = new ConditionBoard(systemClock);
+  const audit = new AuditService({
+    db,
+    outbox,
+    notify,
+    conditions,
+    machines: config.machines.flatMap((m) => (m.dex ? [{ id: m.id, currency: m.currency, dex: m.dex }] : [])),
+    timeZone: config.timeZone,
+    log: namespaced(log, 'audit'),
+    ...(opts.transportFactory ? { transportFactory: opts.transportFactory } : {}),
+  });
   const health = new GatewayHealth({
     gatewayId: config.gatewayId,
     version: VERSION,
@@ -475,10 +493,12 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     runner,
     outbox,
     disk,
+    audit,
     log: namespaced(log, 'link'),
     ordersLog: namespaced(log, 'orders'),
   });
   await life.start('command router', router);
+  await life.start('DEX audits', audit);
   await life.step(
     'platform link',
     () => link.start(),
@@ -498,7 +518,15 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
               { host },
               'the HTTP API listens beyond loopback without http.token: anyone who reaches it may use it',
             );
-          const api = await buildApi({ ledger, health: () => health.report(), log, displays, token, limits });
+          const api = await buildApi({
+            ledger,
+            health: () => health.report(),
+            log,
+            displays,
+            token,
+            limits,
+            audit,
+          });
           try {
             await api.listen({ host, port });
           } catch (err) {
@@ -532,6 +560,8 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     http,
     httpUrl,
     disk,
+    conditions,
+    audit,
     health: () => health.report(),
     stop: () => life.stop(),
   };

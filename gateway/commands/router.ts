@@ -20,6 +20,7 @@
 import type { CommandData } from '../../contract/commands.ts';
 import { ErrorCode } from '../../core/errors.ts';
 import type { Log } from '../../core/log.ts';
+import type { AuditService } from '../audit/service.ts';
 import type { CashlessFlow } from '../cashless/flow.ts';
 import type { CouponEngine } from '../coupons/engine.ts';
 import type { OrderLedger } from '../ledger/ledger.ts';
@@ -53,6 +54,8 @@ export interface CommandRouterOptions {
   disk?: { readonly belowReserve: boolean; state(): { freeBytes: number; reserveBytes: number } };
   /** The retry hint of an order deferred for disk space. Default 60 s. */
   diskRetryAfterMs?: number;
+  /** DEX audit reads on command (`machine.audit.read`); without it the command is logged and ignored. */
+  audit?: Pick<AuditService, 'readNow'>;
   /** For commands that failed. */
   log: Log;
   /** For the decision on each paid order; default `log`. */
@@ -161,7 +164,26 @@ export class CommandRouter {
       case 'order.paid':
         this.#paid(cmd.data);
         return;
+      case 'machine.audit.read':
+        this.#auditRead(cmd.id, cmd.data);
+        return;
     }
+  }
+
+  /** The read takes seconds on the serial line: it runs after the command's transaction; its result is an `audit.read` event. */
+  #auditRead(commandId: string, data: CommandData<'machine.audit.read'>): void {
+    const { audit, log } = this.#o;
+    if (!audit) {
+      log.warn(
+        { commandId, machineId: data.machineId },
+        'machine.audit.read: this gateway reads no DEX audits',
+      );
+      return;
+    }
+    audit.readNow(data.machineId, 'command').then(
+      () => this.#o.link.notify(),
+      (err: unknown) => log.error({ err, commandId, machineId: data.machineId }, 'machine.audit.read failed'),
+    );
   }
 
   #safely(cmd: AcceptedCommand, work: () => void): void {
