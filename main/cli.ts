@@ -84,6 +84,8 @@ export async function main(argv: string[]): Promise<number> {
       const { runStickerCli } = await import('../devices/display/sticker.ts');
       return runStickerCli(rest.slice(1));
     }
+    case 'dex':
+      return (await import('./dex-command.ts')).runDexCli(rest);
     case 'beacon':
       if (rest[0] !== 'decode') break;
       return runBeaconDecodeCli(rest.slice(1), process.stdout, process.stderr);
