@@ -255,6 +255,11 @@ export async function readDexAudit(
       machine,
       warnings,
     };
+  } catch (err) {
+    // Tell the machine the exchange is over (EOT ends a DEX/UCS session from either side), so it
+    // does not sit waiting for an acknowledgement and miss the next read's ENQ.
+    transport.write(encodeUnit({ type: 'eot' }));
+    throw err;
   } finally {
     queue.dispose();
   }
