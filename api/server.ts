@@ -7,6 +7,7 @@ import type { DisplayHub } from '../devices/display/hub.ts';
 import type { AlertsReport } from '../gateway/alerts/service.ts';
 import type { OrderLedger } from '../gateway/ledger/ledger.ts';
 import { registerAlertRoutes } from './alerts.ts';
+import { type AuditApi, NO_AUDITS, registerAuditRoutes } from './audit.ts';
 import { SESSION_COOKIE, tokenGuard } from './auth.ts';
 import { type CouponApiDeps, couponRoutes } from './coupons.ts';
 import type { DashboardSite } from './dashboard/page.ts';
@@ -62,6 +63,8 @@ export interface ApiDeps {
   telemetry?: TelemetryApiDeps;
   /** The catalogue, stock and refill routes (api/management.ts); without it they know no machine. */
   management?: ManagementDeps;
+  /** DEX audit reads for /api/audits and /api/machines/:machineId/audit; without it there are none. */
+  audit?: AuditApi;
 }
 
 /**
@@ -210,6 +213,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
 
   if (deps.telemetry) registerTelemetryRoutes(app, deps.telemetry, security());
   registerManagementRoutes(app, deps.management, { security, common });
+  registerAuditRoutes(app, deps.audit ?? NO_AUDITS, security, common);
 
   if (deps.displays) await app.register(kioskPlugin, { hub: deps.displays });
 

@@ -136,6 +136,12 @@ export const CommandSchemas = {
   'coupon.claim': ClaimRequest.describe(
     'A visitor shook near a beacon: issue a coupon or refuse, answered with `coupon.issued` or `coupon.refused`.',
   ),
+  'machine.audit.read': z
+    .object({ machineId: MachineId })
+    .strict()
+    .describe(
+      "Read the machine's DEX/UCS audit now; the result arrives as an `audit.read` event (a failed read too).",
+    ),
 } as const;
 export type CommandType = keyof typeof CommandSchemas;
 export type CommandData<T extends CommandType> = z.infer<(typeof CommandSchemas)[T]>;

@@ -78,6 +78,29 @@ const DistanceM = z
   .nullable()
   .describe('Estimated distance from the gateway, m (log-distance model; rough indoors).');
 
+const Count = z.number().int().nonnegative();
+const Amount = z.number().int().nonnegative().describe("Minor units of the read's `currency`.");
+const CountValue = z.object({ count: Count, value: Amount }).strict();
+
+/**
+ * What a DEX/UCS audit read counts (EVA-DTS VA1, CA2, CA3, DA2/DB2, PA2),
+ * as totals since the machine was initialised or as the change since the
+ * previous good read. Amounts are minor units of the read's currency.
+ */
+export const AuditCounters = z
+  .object({
+    paidVends: CountValue.describe('VA1: every paid vend.'),
+    cashSales: CountValue.describe('CA2: vends paid in cash.'),
+    cashIn: Amount.describe('CA305 + CA308: coins and bills taken in.'),
+    cashless: CountValue.describe("DA2 + DB2: vends paid by the cashless devices (the gateway's payments)."),
+    selections: z
+      .array(z.object({ selection: z.string().max(32), count: Count, value: Amount }).strict())
+      .max(1000)
+      .describe('PA1/PA2: paid vends per selection.'),
+  })
+  .strict();
+export type AuditCounters = z.infer<typeof AuditCounters>;
+
 export const EventSchemas = {
   'order.accepted': z
     .object({ orderId: OrderId, machineId: MachineId, slot: Slot, price: Money, expiresAt: EpochMs })
@@ -388,6 +411,55 @@ export const EventSchemas = {
       waitedForVend: z.boolean(),
     })
     .describe('The outcome of a board reset: the controller answers again (done) or not (failed). Critical.'),
+  'audit.read': z
+    .object({
+      machineId: MachineId,
+      readId: z.number().int().positive().describe("The read in the gateway's store (GET /api/audits)."),
+      trigger: z.enum(['schedule', 'command', 'api', 'cli']),
+      status: z
+        .enum(['good', 'flagged', 'failed'])
+        .describe(
+          '`good`: the audit passed its G85 CRC and segment count; `flagged`: it was read but fails a check (its counters are not used); `failed`: no audit could be read (see `error`).',
+        ),
+      startedAt: EpochMs,
+      finishedAt: EpochMs,
+      error: z.object(ErrorInfo).optional(),
+      problems: z.array(z.string().max(200)).max(20).describe('What is wrong with a flagged audit.'),
+      machineSerial: z.string().max(64).optional().describe('ID101 as the audit states it.'),
+      currency: z.string().length(3).optional(),
+      totals: AuditCounters.optional().describe("The audit's counters since the machine was initialised."),
+      sinceLast: AuditCounters.extend({
+        fromReadId: z.number().int().positive(),
+        from: EpochMs,
+        counterReset: z
+          .boolean()
+          .describe(
+            'A counter went down since the previous read (the machine was reset): its change is its new total.',
+          ),
+      })
+        .optional()
+        .describe('The change since the previous good read of this machine.'),
+      ledger: z
+        .object({
+          count: Count,
+          value: Amount,
+          mismatch: z.boolean(),
+          compared: z
+            .enum(['cashless', 'non-cash'])
+            .describe(
+              "`cashless`: the audit's DA/DB vends; `non-cash`: VA1 paid vends less CA2 cash sales (a machine with no cashless device in its audit).",
+            ),
+        })
+        .strict()
+        .optional()
+        .describe(
+          "What the gateway's ledger dispensed on this machine in the same interval, and whether the audit agrees.",
+        ),
+      unknownSegments: Count.optional(),
+    })
+    .describe(
+      'A DEX/UCS audit was read from a machine (on its schedule, on demand or by command): its counters, the change since the last read and the comparison with the ledger. The raw audit stays on the gateway.',
+    ),
 } as const;
 
 export type EventType = keyof typeof EventSchemas;
@@ -425,6 +497,7 @@ export const EVENT_CLASS: Record<EventType, EventClass> = {
   'management.refused': 'critical',
   'machine.test_vend': 'critical',
   'machine.reset': 'critical',
+  'audit.read': 'critical',
 };
 
 export const EventEnvelope = z

@@ -424,6 +424,55 @@ export const ErrorGroups = defineErrors({
       CashlessAdapterError: { code: 6205, status: 502, meaning: 'The cashless adapter reported an error.' },
     },
   },
+  dex: {
+    title: 'DEX/UCS audit readout',
+    first: 6300,
+    last: 6399,
+    errors: {
+      DexCrcMismatch: {
+        code: 6301,
+        status: 502,
+        meaning: 'A DEX/UCS block kept failing its CRC-16 after the allowed retransmissions.',
+      },
+      DexNoAnswer: {
+        code: 6302,
+        status: 504,
+        meaning: 'The machine did not answer or acknowledge the DEX/UCS handshake in time.',
+      },
+      DexStalled: {
+        code: 6303,
+        status: 504,
+        meaning: 'The machine stopped sending in the middle of a DEX/UCS transfer.',
+      },
+      DexTooLarge: {
+        code: 6304,
+        status: 502,
+        meaning: 'A DEX/UCS block or the whole audit is larger than the configured bound.',
+      },
+      DexProtocol: {
+        code: 6305,
+        status: 502,
+        meaning:
+          'The machine broke the DEX/UCS link protocol (an unexpected byte, a refusal or a malformed handshake).',
+      },
+      DexAuditInvalid: {
+        code: 6306,
+        status: 422,
+        meaning:
+          'The audit text is not EVA-DTS (no DXS/ST header, binary bytes, or beyond the parser bounds).',
+      },
+      DexMachineUnknown: {
+        code: 6307,
+        status: 404,
+        meaning: 'No configured machine with this id has a DEX port.',
+      },
+      DexPortUnavailable: {
+        code: 6308,
+        status: 503,
+        meaning: "The machine's DEX port could not be opened.",
+      },
+    },
+  },
   beacons: {
     title: 'Beacons and BLE',
     first: 7000,

@@ -143,6 +143,22 @@ export const COMMANDS: CliCommand[] = [
     run: async (args) => (await import('../devices/display/sticker.ts')).runStickerCli(args),
   },
   {
+    words: ['dex', 'read'],
+    synopsis: '--port PATH [--baud N] [--json] [--timeout-ms N]',
+    summary: "read a machine's DEX/UCS (EVA-DTS) audit once and print its counters",
+    details:
+      'Options:\n  --port PATH        the DEX serial port (RS-232, 9600 8N1 by default)\n  --baud N           default 9600\n  --json             the link details and the whole parsed audit\n  --timeout-ms N     give up after N ms (at least 100)\n\nExit codes: 0 a good audit, 3 read but failing its checks (G85, SE count), 1 nothing read, 2 usage.',
+    run: async (args) => (await import('./dex-command.ts')).runDexCli(['read', ...args]),
+  },
+  {
+    words: ['dex', 'sim'],
+    synopsis: '--port PATH --audit FILE [--comm-id ID] [--block-bytes N]',
+    summary: 'run a simulated DEX port that plays an audit file',
+    details:
+      'Options:\n  --port PATH        the serial port (one end of a pty pair)\n  --audit FILE       the EVA-DTS audit to send\n  --comm-id ID       the machine communication id\n  --block-bytes N    data bytes per block',
+    run: async (args) => (await import('./dex-command.ts')).runDexCli(['sim', ...args]),
+  },
+  {
     words: ['beacon', 'decode'],
     synopsis: '[--as auto|ad|manufacturer|eddystone] <hex>...',
     summary: 'decode BLE advertising bytes as iBeacon / Eddystone / AltBeacon',

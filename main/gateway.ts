@@ -21,6 +21,7 @@ import type { VendingMachine } from '../devices/vending/port.ts';
 import { type BuiltInDrivers, VENDING_DRIVERS, type VendingDriverList } from '../devices/vending/registry.ts';
 import type { TransportFactory } from '../devices/vending/transport.ts';
 import { AlertService } from '../gateway/alerts/service.ts';
+import { AuditService } from '../gateway/audit/service.ts';
 import { DiskReserve } from '../gateway/availability/disk-reserve.ts';
 import { AvailabilityReporter } from '../gateway/availability/reporter.ts';
 import { type BeaconService, startBeaconService } from '../gateway/beacons/service.ts';
@@ -115,6 +116,8 @@ export interface Gateway<D extends VendingDriverList = BuiltInDrivers> {
   readonly catalogue: Planogram;
   readonly stock: StockKeeper;
   readonly management: ManagementService;
+  /** DEX/UCS audit reads of the machines with a DEX port. */
+  readonly audit: AuditService;
   health(): Health;
   stop(): Promise<void>;
 }
@@ -424,6 +427,16 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     waitForIdleMs: config.management.waitForIdleMs,
     maxWaiting: config.management.maxWaiting,
   });
+  const audit = new AuditService({
+    db,
+    outbox,
+    notify,
+    conditions,
+    machines: config.machines.flatMap((m) => (m.dex ? [{ id: m.id, currency: m.currency, dex: m.dex }] : [])),
+    timeZone: config.timeZone,
+    log: namespaced(log, 'audit'),
+    ...(opts.transportFactory ? { transportFactory: opts.transportFactory } : {}),
+  });
   const health = new GatewayHealth({
     gatewayId: config.gatewayId,
     version: VERSION,
@@ -591,10 +604,12 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     management,
     outbox,
     disk,
+    audit,
     log: namespaced(log, 'link'),
     ordersLog: namespaced(log, 'orders'),
   });
   await life.start('command router', router);
+  await life.start('DEX audits', audit);
   await life.step(
     'platform link',
     () => link.start(),
@@ -650,6 +665,7 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
             },
             telemetry: { sales, conditions, sessions, machines: machineSummaries },
             management: { catalogue, stock, service: management },
+            audit,
           });
           try {
             await api.listen({ host, port });
@@ -690,6 +706,7 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     catalogue,
     stock,
     management,
+    audit,
     health: () => health.report(),
     stop: () => life.stop(),
   };

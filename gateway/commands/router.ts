@@ -22,6 +22,7 @@
 import type { CommandData } from '../../contract/commands.ts';
 import { ErrorCode } from '../../core/errors.ts';
 import type { Log } from '../../core/log.ts';
+import type { AuditService } from '../audit/service.ts';
 import type { CashlessFlow } from '../cashless/flow.ts';
 import type { PayFirstFlow } from '../cashless/pay-first.ts';
 import type { CouponEngine } from '../coupons/engine.ts';
@@ -61,6 +62,8 @@ export interface CommandRouterOptions {
   diskRetryAfterMs?: number;
   /** Catalogue, stock and machine commands; without it they are logged and not acted on. */
   management?: Pick<ManagementService, 'handle'>;
+  /** DEX audit reads on command (`machine.audit.read`); without it the command is logged and ignored. */
+  audit?: Pick<AuditService, 'readNow'>;
   /** For commands that failed. */
   log: Log;
   /** For the decision on each paid order; default `log`. */
@@ -193,6 +196,9 @@ export class CommandRouter {
             'no management service: not acted on',
           );
         return;
+      case 'machine.audit.read':
+        this.#auditRead(cmd.id, cmd.data);
+        return;
     }
   }
 
@@ -202,6 +208,22 @@ export class CommandRouter {
       throw new Error(`credit ${paid.orderId} for "${paid.machineId}": this gateway runs no pay-first flow`);
     }
     this.#o.payFirst.onCredit(paid);
+  }
+
+  /** The read takes seconds on the serial line: it runs after the command's transaction; its result is an `audit.read` event. */
+  #auditRead(commandId: string, data: CommandData<'machine.audit.read'>): void {
+    const { audit, log } = this.#o;
+    if (!audit) {
+      log.warn(
+        { commandId, machineId: data.machineId },
+        'machine.audit.read: this gateway reads no DEX audits',
+      );
+      return;
+    }
+    audit.readNow(data.machineId, 'command').then(
+      () => this.#o.link.notify(),
+      (err: unknown) => log.error({ err, commandId, machineId: data.machineId }, 'machine.audit.read failed'),
+    );
   }
 
   #safely(cmd: AcceptedCommand, work: () => void): void {

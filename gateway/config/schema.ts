@@ -8,6 +8,7 @@ import {
   type VendingDriverList,
 } from '../../devices/vending/registry.ts';
 import { AlertsConfig } from '../alerts/config.ts';
+import { DexConfig } from '../audit/config.ts';
 import { BLE_CONFIG_DEFAULTS, BleConfig } from '../beacons/config.ts';
 
 /**
@@ -121,6 +122,7 @@ const MachineCommon = z.object({
     .describe(
       'What the machine sells: a remote-vend machine (slot-board) needs at least one slot; a cashless one (mdb) names its own items.',
     ),
+  dex: DexConfig.optional(),
 });
 type MachineCommonShape = typeof MachineCommon.shape;
 

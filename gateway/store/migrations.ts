@@ -345,4 +345,37 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 10,
+    name: 'DEX/UCS audit reads',
+    sql: `
+      -- Every DEX/UCS audit read of a machine, good, flagged or failed. The
+      -- counters (JSON, contract AuditCounters) are the audit's totals and
+      -- the change since the previous good read; only good reads are a
+      -- baseline. raw_text is the audit as received (bounded by the link),
+      -- cleared after machines[].dex.keepRawDays; the row with its counters stays.
+      CREATE TABLE dex_reads (
+        read_id        INTEGER PRIMARY KEY,
+        machine_id     TEXT NOT NULL,
+        trigger        TEXT NOT NULL CHECK (trigger IN ('schedule', 'command', 'api', 'cli')),
+        status         TEXT NOT NULL CHECK (status IN ('good', 'flagged', 'failed')),
+        started_at     INTEGER NOT NULL,
+        finished_at    INTEGER NOT NULL,
+        error_code     INTEGER,
+        error_reason   TEXT,
+        problems       TEXT NOT NULL DEFAULT '[]',
+        machine_serial TEXT,
+        currency       TEXT,
+        totals         TEXT,
+        since_last     TEXT,
+        ledger         TEXT,
+        mismatch       INTEGER NOT NULL DEFAULT 0 CHECK (mismatch IN (0, 1)),
+        unknown_segments INTEGER,
+        raw_bytes      INTEGER,
+        raw_text       TEXT
+      ) STRICT;
+      CREATE INDEX dex_reads_machine ON dex_reads (machine_id, status, read_id);
+      CREATE INDEX dex_reads_raw ON dex_reads (finished_at) WHERE raw_text IS NOT NULL;
+    `,
+  },
 ];

@@ -76,6 +76,8 @@ export interface RigOptions {
   mdbDriver?: Partial<MdbCashlessDriverOptions>;
   /** Wait until every machine and reader is online before returning; default true. */
   waitOnline?: boolean;
+  /** Fields merged over the rig's own config entry of a machine, by machine id (e.g. a DEX port for m1). */
+  machineOverrides?: Record<string, Partial<MachineInput>>;
 }
 
 export interface Rig {
@@ -220,8 +222,21 @@ async function buildRig(opts: RigOptions): Promise<Rig> {
       http: { enabled: false },
       ...opts.config,
       machines: [
-        ...boards.map((b) => ({ ...slotBoardMachine(b), ...opts.slotBoardMachine }) as MachineInput),
-        ...mdb.map((c, i) => mdbMachine(c, opts.mdbMachines?.[i]?.machine)),
+        ...boards.map(
+          (b) =>
+            ({
+              ...slotBoardMachine(b),
+              ...opts.slotBoardMachine,
+              ...opts.machineOverrides?.[b.id],
+            }) as MachineInput,
+        ),
+        ...mdb.map(
+          (c, i) =>
+            ({
+              ...mdbMachine(c, opts.mdbMachines?.[i]?.machine),
+              ...opts.machineOverrides?.[c.id],
+            }) as MachineInput,
+        ),
         ...(opts.config?.machines ?? []),
       ],
     };
