@@ -41,7 +41,20 @@ export const Health = z.object({
   gatewayId: z.string(),
   version: z.string(),
   uptimeSeconds: z.number(),
-  platform: z.object({ connected: z.boolean(), brokerUrl: z.string() }),
+  platform: z.object({
+    connected: z.boolean(),
+    brokerUrl: z.string(),
+    ackedSeq: z
+      .number()
+      .int()
+      .optional()
+      .describe('Every event up to this seq is acknowledged by the platform.'),
+    lastAckAt: z
+      .number()
+      .int()
+      .optional()
+      .describe("Unix ms of the platform's last valid ack since the gateway started."),
+  }),
   machines: z.array(z.object({ machineId: z.string(), online: z.boolean() })),
   outbox: z.object({
     pending: z.number().int(),

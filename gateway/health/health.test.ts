@@ -45,6 +45,18 @@ describe('the gateway health report', () => {
     expect(Health.parse(r)).toEqual(r);
   });
 
+  it("reports the platform's ack watermark and the time of its last ack, as the schema allows", () => {
+    const { health } = rig({ link: { connected: true, ackedSeq: 38, lastAckAt: 1_050_000 } });
+    const r = health.report();
+    expect(r.platform).toEqual({
+      connected: true,
+      brokerUrl: 'mqtt://127.0.0.1:1883',
+      ackedSeq: 38,
+      lastAckAt: 1_050_000,
+    });
+    expect(Health.parse(r)).toEqual(r);
+  });
+
   it('is degraded while the platform link is down', () => {
     const { health, link } = rig();
     link.connected = false;

@@ -21,7 +21,7 @@ export interface HealthReport {
   gatewayId: string;
   version: string;
   uptimeSeconds: number;
-  platform: { connected: boolean; brokerUrl: string };
+  platform: { connected: boolean; brokerUrl: string; ackedSeq?: number; lastAckAt?: number };
   machines: Array<{ machineId: string; online: boolean }>;
   outbox: { pending: number; dropped: number; expired: number; lastSeq: number };
   orders: Record<string, number>;
@@ -34,7 +34,7 @@ export interface GatewayHealthOptions {
   /** Epoch ms the gateway started. */
   startedAt: number;
   brokerUrl: string;
-  link: { readonly connected: boolean };
+  link: { readonly connected: boolean; readonly ackedSeq?: number; readonly lastAckAt?: number | undefined };
   /** The machines that dispense on command. */
   machines: readonly DeviceAvailability[];
   /** The cashless readers (select-then-pay); they count for health, not for the platform's machine list. */
@@ -70,7 +70,12 @@ export class GatewayHealth {
       gatewayId: o.gatewayId,
       version: o.version,
       uptimeSeconds: Math.round((this.#now() - o.startedAt) / 1000),
-      platform: { connected, brokerUrl: o.brokerUrl },
+      platform: {
+        connected,
+        brokerUrl: o.brokerUrl,
+        ...(o.link.ackedSeq !== undefined ? { ackedSeq: o.link.ackedSeq } : {}),
+        ...(o.link.lastAckAt !== undefined ? { lastAckAt: o.link.lastAckAt } : {}),
+      },
       machines,
       outbox: { pending: s.pending, dropped: s.dropped, expired: s.expired, lastSeq: s.lastSeq },
       orders: o.ledger.countByState(),

@@ -125,6 +125,7 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
   readonly #topics: ReturnType<typeof gatewayTopics>;
   readonly #log: Log;
   readonly #delivery: EventDelivery;
+  #lastAckAt: number | undefined;
   readonly #intake: CommandIntake;
   readonly #requests: CorrelatedRequests;
   #client: MqttClient | undefined;
@@ -185,7 +186,10 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
       key: o.gatewayKey,
       platform,
       monoNow: () => this.#clock.monoMs(),
-      acked: () => this.#statusSoon(),
+      acked: () => {
+        this.#lastAckAt = this.#clock.wallMs();
+        this.#statusSoon();
+      },
     });
     const delivery = this.#delivery;
     this.#intake = new CommandIntake({
@@ -228,6 +232,11 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
 
   get connected(): boolean {
     return this.#connected;
+  }
+
+  /** Wall time of the last valid ack from the platform since start, Unix ms. */
+  get lastAckAt(): number | undefined {
+    return this.#lastAckAt;
   }
 
   /** Every event with seq <= this has left the outbox (the status watermark). */
