@@ -524,14 +524,24 @@ export async function startGatewayRig(
     return {
       prepare: (machine) => {
         const orderId = `bench-${++n}`;
-        const cmd = signer.buildCommand('order.paid', {
-          orderId,
-          machineId: `m${machine + 1}`,
-          slot: 1 + (n % 6),
-          price: { amount: 350, currency: 'CNY' },
-          provider: 'wechat',
-          expiresAt: Date.now() + 3600_000,
-        });
+        const cmd = signer.buildCommand(
+          'order.paid',
+          {
+            orderId,
+            machineId: `m${machine + 1}`,
+            slot: 1 + (n % 6),
+            price: { amount: 350, currency: 'CNY' },
+            provider: 'wechat',
+            expiresAt: Date.now() + 3600_000,
+          },
+          {
+            // Every order of a throughput run is signed before the run starts
+            // (outside the timed span); with the default 60 s of command life
+            // the last of 10,000 expired (4003) on a loaded box before they
+            // were sent.
+            commandExpiresAt: Date.now() + 15 * 60_000,
+          },
+        );
         return () => {
           const done = new Promise<void>((resolve) => results.set(orderId, resolve));
           sender.publish(cmd.topic, cmd.payload, { qos: 1 });
