@@ -114,7 +114,7 @@ const GATEWAY_ENTRY =
   process.env.BENCH_GATEWAY_ENTRY ??
   (existsSync('dist/vendgate.mjs') ? 'dist/vendgate.mjs' : 'bin/vendgate.js');
 
-interface Rig {
+export interface Rig {
   /**
    * Builds one request to `machine` (signing it, for the gateway) outside
    * the timed span; calling the result sends it and resolves when its
@@ -123,6 +123,8 @@ interface Rig {
   prepare(machine: number): () => Promise<void>;
   /** gateway-ish process first, devices second, then the socat processes. */
   pids: number[];
+  /** Answers other than success seen so far (refusals, deferrals, failed vends), the last 20 of them. */
+  problems?(): { count: number; last: string[] };
   close(): Promise<void>;
 }
 
@@ -225,13 +227,54 @@ export async function runRemoteVendBench(opts: RemoteVendBenchOptions = {}): Pro
 }
 
 /** A closed-loop run over every machine; CPU per request of each process in the rig. */
-async function throughput(rig: Rig, machines: number, count: number) {
+export async function throughput(rig: Rig, machines: number, count: number) {
   const requests = Array.from({ length: count }, (_, i) => rig.prepare(i % machines));
+  let completed = 0;
   const cpu0 = snapshot(rig.pids);
   const t0 = performance.now();
-  await closedLoop(count, (i) => requests[i]!());
+  await unlessStalled(
+    closedLoop(count, async (i) => {
+      await requests[i]!();
+      completed++;
+    }),
+    () => completed,
+    count,
+    rig,
+  );
   const perSec = count / ((performance.now() - t0) / 1000);
   return { perSec, cpu: rigCpu(cpu0, snapshot(rig.pids), count) };
+}
+
+/** No order completed for this long: the run failed (an order refused, deferred or lost). */
+const STALL_MS = 30_000;
+
+/** `run`, or an error naming what the gateway answered when no order completed for STALL_MS. */
+async function unlessStalled(run: Promise<void>, completed: () => number, count: number, rig: Rig) {
+  let last = -1;
+  let since = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setInterval(() => {
+      const now = performance.now();
+      if (completed() !== last) {
+        last = completed();
+        since = now;
+      } else if (now - since > STALL_MS) {
+        const p = rig.problems?.();
+        reject(
+          new Error(
+            `the throughput run stalled at ${last} of ${count} orders (none completed for ${STALL_MS / 1000} s); ` +
+              `${p?.count ?? 0} answers other than success, the last: ${JSON.stringify(p?.last ?? [])}`,
+          ),
+        );
+      }
+    }, 1000);
+  });
+  try {
+    await Promise.race([run, stalled]);
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 interface CpuSnapshot {
@@ -353,20 +396,42 @@ function bareRig(
   };
 }
 
-async function startGatewayRig(dir: string, ptys: PtyPair[]): Promise<Rig & { peakRssMb(): number }> {
+/** Where the gateway rig's platform link runs. */
+export interface GatewayRigOptions {
+  gatewayId?: string;
+  /**
+   * The operator's broker, reached over `uplink.url` (mqtt:// or mqtts://
+   * with the client certificate files in `tls`); the simulated platform
+   * connects to it on `platformUrl`. Default: no uplink, the platform link
+   * runs on the gateway's embedded broker and the platform connects to it.
+   */
+  uplink?: { url: string; platformUrl: string; tls?: { ca: string; cert: string; key: string } };
+}
+
+export type GatewayRig = Rig & { peakRssMb(): number };
+
+export async function startGatewayRig(
+  dir: string,
+  ptys: PtyPair[],
+  opts: GatewayRigOptions = {},
+): Promise<GatewayRig> {
   const devices = await startDevices('board', ptys);
   const keys = generateRawKeyPair();
-  const gatewayKey = loadGatewayKey({ dataDir: dir });
+  const gatewayId = opts.gatewayId ?? 'bench';
+  const dataDir = join(dir, gatewayId);
+  const gatewayKey = loadGatewayKey({ dataDir });
   const port = await freePort();
-  const gatewayId = 'bench';
-  const configPath = join(dir, 'vendgate.yaml');
+  const configPath = join(dataDir, 'vendgate.yaml');
   writeFileSync(
     configPath,
     stringify({
       gatewayId,
-      dataDir: dir,
+      dataDir,
       log: { level: (process.env.BENCH_GATEWAY_LOG as 'warn') ?? 'warn' },
       broker: { embedded: { port } },
+      ...(opts.uplink
+        ? { uplink: { url: opts.uplink.url, ...(opts.uplink.tls ? { tls: opts.uplink.tls } : {}) } }
+        : {}),
       platform: { publicKeys: { default: keys.publicKey } },
       http: { enabled: false },
       outbox: { maxRows: 1_000_000 },
@@ -382,10 +447,12 @@ async function startGatewayRig(dir: string, ptys: PtyPair[]): Promise<Rig & { pe
   const gateway = spawn(process.execPath, [...nodeArgs, GATEWAY_ENTRY, 'start', '--config', configPath], {
     stdio: ['ignore', process.env.BENCH_GATEWAY_LOG ? 'inherit' : 'ignore', 'inherit'],
   });
-  const url = `mqtt://127.0.0.1:${port}`;
+  const url = opts.uplink?.platformUrl ?? `mqtt://127.0.0.1:${port}`;
   const topics = gatewayTopics(gatewayId);
   let platform: SimPlatform | undefined;
   let listener: MqttClient | undefined;
+  const problems: string[] = [];
+  let problemCount = 0;
   const close = async () => {
     await platform?.close();
     await listener?.endAsync(true);
@@ -406,12 +473,34 @@ async function startGatewayRig(dir: string, ptys: PtyPair[]): Promise<Rig & { pe
         online = (JSON.parse(body) as { state: string }).state === 'online';
         return;
       }
-      const env = JSON.parse(body) as { data: { orderId: string } };
+      const env = JSON.parse(body) as {
+        type: string;
+        data: { orderId?: string; code?: number; reason?: string };
+      };
+      if (env.type !== 'vend.succeeded') {
+        // Not what an order of this bench should get: kept, so a run that
+        // stalls says why instead of waiting for ever (see throughput()).
+        problems.push(`${env.type}${env.data.code ? ` ${env.data.code}` : ''}: ${env.data.reason ?? ''}`);
+        if (problems.length > 20) problems.shift();
+        problemCount++;
+      }
+      if (env.data.orderId === undefined || env.type === 'vend.failed') return;
       results.get(env.data.orderId)?.();
       results.delete(env.data.orderId);
     });
     await listener.subscribeAsync(
-      [topics.status, topics.event('vend.succeeded'), topics.event('refund.requested')],
+      [
+        topics.status,
+        ...[
+          'vend.succeeded',
+          'vend.failed',
+          'refund.requested',
+          'order.unresolved',
+          'command.rejected',
+          'command.deferred',
+          'command.suppressed',
+        ].map((t) => topics.event(t)),
+      ],
       { qos: 1 },
     );
     await waitUntil(() => online, { timeoutMs: 30_000, what: 'the gateway online', everyMs: 50 });
@@ -435,14 +524,24 @@ async function startGatewayRig(dir: string, ptys: PtyPair[]): Promise<Rig & { pe
     return {
       prepare: (machine) => {
         const orderId = `bench-${++n}`;
-        const cmd = signer.buildCommand('order.paid', {
-          orderId,
-          machineId: `m${machine + 1}`,
-          slot: 1 + (n % 6),
-          price: { amount: 350, currency: 'CNY' },
-          provider: 'wechat',
-          expiresAt: Date.now() + 3600_000,
-        });
+        const cmd = signer.buildCommand(
+          'order.paid',
+          {
+            orderId,
+            machineId: `m${machine + 1}`,
+            slot: 1 + (n % 6),
+            price: { amount: 350, currency: 'CNY' },
+            provider: 'wechat',
+            expiresAt: Date.now() + 3600_000,
+          },
+          {
+            // Every order of a throughput run is signed before the run starts
+            // (outside the timed span); with the default 60 s of command life
+            // the last of 10,000 expired (4003) on a loaded box before they
+            // were sent.
+            commandExpiresAt: Date.now() + 15 * 60_000,
+          },
+        );
         return () => {
           const done = new Promise<void>((resolve) => results.set(orderId, resolve));
           sender.publish(cmd.topic, cmd.payload, { qos: 1 });
@@ -450,6 +549,7 @@ async function startGatewayRig(dir: string, ptys: PtyPair[]): Promise<Rig & { pe
         };
       },
       pids: [gateway.pid!, devices.pid!, ...ptys.map((p) => p.pid!)],
+      problems: () => ({ count: problemCount, last: [...problems] }),
       peakRssMb: () => procUsage(gateway.pid!).peakRssMb,
       close,
     };

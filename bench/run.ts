@@ -4,6 +4,7 @@
  *
  *   npm run bench                 all benchmarks
  *   npm run bench -- remote-vend  one of: remote-vend, select-then-pay, beacon-parse, coupons, platform-ingest, hostile-input
+ *   npm run bench -- uplink-tls   only the TLS uplink beside plain TCP (remote-vend runs it too)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -19,6 +20,8 @@ import {
 } from './remote-vend.ts';
 import { runSelectThenPayBench, type SelectThenPayBenchResult } from './select-then-pay.ts';
 import { fmt } from './stats.ts';
+import { findMosquittoBinary } from './tls-broker.ts';
+import { formatUplinkTlsBench, runUplinkTlsBench, type UplinkTlsBenchResult } from './uplink-tls.ts';
 
 const TARGETS = { addedP99Ms: 2, ordersPerSec: 2000, peakRssMb: 150 };
 
@@ -80,13 +83,30 @@ async function main(): Promise<void> {
   mkdirSync('bench/results', { recursive: true });
   const header = `vendgate bench, ${new Date().toISOString()}, node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? '?'}`;
   console.log(`${header}\n`);
-  if (!only || only === 'remote-vend') {
-    const r = await runRemoteVendBench();
-    console.log(`${formatRemoteVend(r)}\n`);
-    writeFileSync(
-      'bench/results/remote-vend.json',
-      `${JSON.stringify({ date: new Date().toISOString(), targets: { ...REMOTE_VEND_TARGETS, peakRssMb: TARGETS.peakRssMb }, ...r }, null, 2)}\n`,
-    );
+  if (!only || only === 'remote-vend' || only === 'uplink-tls') {
+    const r = only === 'uplink-tls' ? undefined : await runRemoteVendBench();
+    if (r) console.log(`${formatRemoteVend(r)}\n`);
+    // The TLS uplink beside plain TCP, in the same invocation (Mosquitto required).
+    let uplink: UplinkTlsBenchResult | undefined;
+    if (findMosquittoBinary()) {
+      uplink = await runUplinkTlsBench();
+      console.log(`${formatUplinkTlsBench(uplink)}\n`);
+    } else {
+      console.log(
+        'platform link over TLS: skipped, mosquitto is not installed (apt-get install mosquitto)\n',
+      );
+    }
+    if (r) {
+      writeFileSync(
+        'bench/results/remote-vend.json',
+        `${JSON.stringify({ date: new Date().toISOString(), targets: { ...REMOTE_VEND_TARGETS, peakRssMb: TARGETS.peakRssMb }, ...r, uplink }, null, 2)}\n`,
+      );
+    } else if (uplink) {
+      writeFileSync(
+        'bench/results/uplink-tls.json',
+        `${JSON.stringify({ date: new Date().toISOString(), ...uplink }, null, 2)}\n`,
+      );
+    }
   }
   if (!only || only === 'select-then-pay') {
     const r = await runSelectThenPayBench();
