@@ -5,7 +5,13 @@ import { silentLogger } from '../core/log.ts';
 import { parseConfig } from '../gateway/config/load.ts';
 import { startGateway } from '../main/gateway.ts';
 import { waitUntil } from '../testing/wait.ts';
-import { type Rig, startRig } from './support/rig.ts';
+import { type Rig, type RigOptions, startRig as startAnyRig } from './support/rig.ts';
+
+/**
+ * Boards of protocol 2 sense no stock, so the levels here are the counted
+ * ones (a board of protocol 3 reports its own: test/telemetry.test.ts).
+ */
+const startRig = (opts: RigOptions) => startAnyRig({ slotBoardSim: { protocolVersion: 2 }, ...opts });
 
 /**
  * Remote management across every real layer: signed commands from the

@@ -84,7 +84,7 @@ export interface SlotBoardSpec {
   dir: string;
   slots: { slot: number; stock: number; price: number }[];
   motorMs: number;
-  /** memory mode: further simulator options (poll and resend timing). */
+  /** Further simulator options: all of them in memory mode; on a pty, its protocol version only. */
   sim?: Partial<SlotBoardSimOptions>;
 }
 
@@ -106,7 +106,10 @@ export async function startSlotBoard(spec: SlotBoardSpec): Promise<RigSlotBoard>
         port: pty.devicePath,
         logPath: join(spec.dir, `${spec.id}-vends.jsonl`),
         motorMs: spec.motorMs,
-        config: { slots: spec.slots },
+        config: {
+          slots: spec.slots,
+          ...(spec.sim?.protocolVersion !== undefined ? { protocolVersion: spec.sim.protocolVersion } : {}),
+        },
       });
       return {
         id: spec.id,
