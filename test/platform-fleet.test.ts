@@ -137,7 +137,12 @@ describe.each(['sqlite', 'postgres'] as const)('the fleet link on %s', (backend)
     for (const id of handled) expect(await store.notifications.seen('test-handler', id)).toBe(true);
     const commands = await store.commands.list({ gatewayId: rig.gatewayId });
     expect(commands.map((c) => c.state)).toEqual(['published', 'published', 'published']);
-    expect(link.stats()).toMatchObject({ invalid: 0, handlerFailures: 0, commandsSent: 3 });
+    // The gateway was up before the link: its first events (the boards' sensor readings) may
+    // reach the platform before the retained status that names the gateway's key, and are
+    // refused then; the gateway resends them and they are stored once (checked above).
+    const invalid = link.stats().invalid;
+    expect(invalid).toBeLessThanOrEqual(lastSeq);
+    expect(link.stats()).toMatchObject({ handlerFailures: 0, commandsSent: 3 });
     expect((await store.gateways.get(rig.gatewayId))?.online).toBe(true);
   });
 
