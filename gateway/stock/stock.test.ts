@@ -78,6 +78,19 @@ describe('the stock keeper', () => {
     });
   });
 
+  it('counts a vend once when the transaction recording it fails and is run again', () => {
+    const stock = open();
+    stock.refill(stock.checkRefill('m1', 1, undefined));
+    const failedOnce = db.transaction(() => {
+      stock.countOutcome('m1', dispensed(1), 'vend');
+      throw new Error('database or disk is full');
+    });
+    expect(() => failedOnce()).toThrow('disk is full');
+    db.transaction(() => stock.countOutcome('m1', dispensed(1), 'vend'))();
+    expect(stock.level('m1', 1)).toBe(4);
+    expect(open().level('m1', 1)).toBe(4);
+  });
+
   it('sets a slot to 0 when the controller reports it empty, whatever it counted', () => {
     const stock = open();
     stock.refill(stock.checkRefill('m1', 2, 6));

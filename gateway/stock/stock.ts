@@ -56,10 +56,24 @@ export class StockKeeper {
   constructor(opts: StockKeeperOptions) {
     this.#o = opts;
     this.#now = opts.now ?? Date.now;
-    const rows = opts.db
+    this.#reload();
+  }
+
+  /** The levels as stored: at start, and after a write that did not commit (a full disk). */
+  #reload(): void {
+    this.#levels.clear();
+    const rows = this.#o.db
       .prepare('SELECT machine_id, slot, level, source FROM stock_levels')
       .all() as LevelRow[];
     for (const r of rows) this.#mapOf(r.machine_id).set(r.slot, { level: r.level, source: r.source });
+  }
+
+  /** The level the store holds now, inside the caller's transaction. */
+  #storedLevel(machineId: string, slot: number): number | null {
+    const row = this.#o.db
+      .prepare('SELECT level FROM stock_levels WHERE machine_id = ? AND slot = ?')
+      .get(machineId, slot) as { level: number | null } | undefined;
+    return row?.level ?? null;
   }
 
   /** Whether the machine senses its own stock. */
@@ -102,7 +116,10 @@ export class StockKeeper {
   ): void {
     if (this.#o.catalogue.isCashless(machineId)) return;
     const slot = outcome.slot;
-    const current = this.level(machineId, slot);
+    // From the store, not the cache: this runs inside the outcome's transaction, which the
+    // vend runner retries whole when it fails to commit (a full disk); a cached level would
+    // then be counted down once per attempt.
+    const current = this.#storedLevel(machineId, slot);
     let next: number | null = current;
     if (outcome.kind === 'dispensed') next = current === null ? null : Math.max(0, current - 1);
     else if (outcome.reason === 'empty-slot') next = 0;
@@ -213,15 +230,22 @@ export class StockKeeper {
       if (now?.level !== r.level || now.source !== 'sensed') changed.push({ slot: r.slot, level: r.level });
     }
     if (changed.length === 0) return true;
-    inTx(this.#o.db, () => {
-      this.#write(machineId, changed, 'sensed');
-      this.#append(
-        machineId,
-        'sensed',
-        changed.map((c) => c.slot),
-        {},
-      );
-    });
+    try {
+      inTx(this.#o.db, () => {
+        this.#write(machineId, changed, 'sensed');
+        this.#append(
+          machineId,
+          'sensed',
+          changed.map((c) => c.slot),
+          {},
+        );
+      });
+    } catch (err) {
+      // A sensed reading is telemetry: the next read brings it again. The cache goes back to the store.
+      this.#reload();
+      this.#o.log.warn({ machineId, err: (err as Error).message }, 'could not store the sensed stock');
+      return false;
+    }
     return true;
   }
 
