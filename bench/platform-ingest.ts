@@ -49,7 +49,7 @@ const EVENTS_PER_GATEWAY = 20;
 const IN_FLIGHT = 10;
 const PUBLISHERS = 20;
 
-async function startMosquitto(dir: string): Promise<{ url: string; stop: () => Promise<void> }> {
+export async function startMosquitto(dir: string): Promise<{ url: string; stop: () => Promise<void> }> {
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(
