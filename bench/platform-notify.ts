@@ -50,6 +50,8 @@ const LATENCY_CONCURRENCY = 4;
 const THROUGHPUT_GATEWAYS = 500;
 const THROUGHPUT_ORDERS = 3000;
 const THROUGHPUT_CONCURRENCY = 64;
+/** Connections per replica (store.poolSize): enough for the notifications in flight to commit together. */
+const PG_POOL = 32;
 const REPLICA = join(fileURLToPath(new URL('.', import.meta.url)), 'platform-notify-replica.ts');
 
 type Summary = ReturnType<typeof summarize>;
@@ -435,6 +437,7 @@ export async function runPlatformNotifyBench(
           postgresUrl,
           brokerUrl: broker.url,
           sharedGroup: 'vendgate-platform',
+          poolSize: PG_POOL,
           merchantPrivatePem: keys.merchantPrivatePem,
           platformPublicPem: keys.platformPublicPem,
           platformSerial: keys.platformSerial,
@@ -480,7 +483,7 @@ export function formatPlatformNotifyBench(r: PlatformNotifyResult): string {
   if (t) {
     lines.push(
       '',
-      `paid notifications on PostgreSQL (durable), ${t.gateways} gateways, ${t.concurrency} in flight, replicas as processes in one shared group`,
+      `paid notifications on PostgreSQL (durable, pool ${PG_POOL} per replica), ${t.gateways} gateways, ${t.concurrency} in flight, replicas as processes in one shared group`,
       '',
       `${'replicas'.padEnd(9)} ${'paid/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'lost'.padStart(5)} ${'doubled'.padStart(8)} ${'non-2xx'.padStart(8)} ${'CPU ms/notif (each)'.padStart(20)} ${'RSS MB (each)'.padStart(14)}`,
       ...t.runs.map(
