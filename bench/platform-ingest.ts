@@ -15,7 +15,8 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { connectMqttAsync } from '../contract/mqtt-client.ts';
-import { generateRawKeyPair } from '../contract/signing.ts';
+import { keyIdOf, sealBody } from '../contract/signed.ts';
+import { generateRawKeyPair, privateKeyFromBase64 } from '../contract/signing.ts';
 import { gatewayTopics, parseTopic, TOPIC_ROOT } from '../contract/topics.ts';
 import { createFleetLink } from '../platform/fleet/link.ts';
 import { SigningKeyring } from '../platform/signing/keyring.ts';
@@ -49,7 +50,7 @@ const EVENTS_PER_GATEWAY = 20;
 const IN_FLIGHT = 10;
 const PUBLISHERS = 20;
 
-async function startMosquitto(dir: string): Promise<{ url: string; stop: () => Promise<void> }> {
+export async function startMosquitto(dir: string): Promise<{ url: string; stop: () => Promise<void> }> {
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(
@@ -79,9 +80,15 @@ async function startMosquitto(dir: string): Promise<{ url: string; stop: () => P
   };
 }
 
+/** The gateways' one Ed25519 key (pinned for each gateway id): events are signed envelopes. */
+const GATEWAY_KEY = generateRawKeyPair();
+const GATEWAY_KEY_ID = keyIdOf(GATEWAY_KEY.publicKey);
+const GATEWAY_PRIVATE = privateKeyFromBase64(GATEWAY_KEY.privateKey);
+
+const gatewayIdsOf = (runId: string) => Array.from({ length: GATEWAYS }, (_, g) => `bench-${runId}-${g}`);
+
 /** The load: GATEWAYS ids over PUBLISHERS connections, each gateway at most IN_FLIGHT unacked events. */
-async function drive(brokerUrl: string, name: string): Promise<IngestRun> {
-  const runId = randomUUID().slice(0, 8);
+async function drive(brokerUrl: string, name: string, runId = randomUUID().slice(0, 8)): Promise<IngestRun> {
   const clients: MqttClient[] = [];
   for (let i = 0; i < PUBLISHERS; i++)
     clients.push(await connectMqttAsync(brokerUrl, { clientId: `load-${runId}-${i}` }));
@@ -90,27 +97,34 @@ async function drive(brokerUrl: string, name: string): Promise<IngestRun> {
   const rssTimer = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }, 50);
-  const states = Array.from({ length: GATEWAYS }, (_, g) => ({
-    id: `bench-${runId}-${g}`,
+  const states = gatewayIdsOf(runId).map((id, g) => ({
+    id,
     client: clients[g % PUBLISHERS]!,
     next: 1,
     acked: 0,
     sentAt: new Map<number, number>(),
+    // Signed before the clock starts: the gateways' signing is not the platform's cost.
+    payloads: Array.from({ length: EVENTS_PER_GATEWAY }, (_, i) =>
+      sealBody(
+        JSON.stringify({
+          id: randomUUID(),
+          seq: i + 1,
+          gatewayId: id,
+          ts: Date.now(),
+          type: 'machine.status',
+          data: { machineId: 'm1', online: i % 2 === 0 },
+        }),
+        GATEWAY_PRIVATE,
+        GATEWAY_KEY_ID,
+      ),
+    ),
   }));
   const byId = new Map(states.map((s) => [s.id, s]));
   const publishMore = (s: (typeof states)[number]) => {
     while (s.next <= EVENTS_PER_GATEWAY && s.next - s.acked <= IN_FLIGHT) {
       const seq = s.next++;
-      const env = {
-        id: randomUUID(),
-        seq,
-        gatewayId: s.id,
-        ts: Date.now(),
-        type: 'machine.status',
-        data: { machineId: 'm1', online: seq % 2 === 0 },
-      };
       s.sentAt.set(seq, performance.now());
-      s.client.publish(gatewayTopics(s.id).event('machine.status'), JSON.stringify(env), { qos: 1 });
+      s.client.publish(gatewayTopics(s.id).event('machine.status'), s.payloads[seq - 1]!, { qos: 1 });
     }
   };
   for (const c of clients) {
@@ -118,7 +132,9 @@ async function drive(brokerUrl: string, name: string): Promise<IngestRun> {
       const t = parseTopic(topic);
       const s = t && byId.get(t.gatewayId);
       if (!s) return;
-      const upTo = (JSON.parse(payload.toString('utf8')) as { upTo: number }).upTo;
+      // The platform's ack is a sealed envelope; the bare baseline's is the plain body.
+      const sealed = JSON.parse(payload.toString('utf8')) as { body?: string; upTo?: number };
+      const upTo = sealed.upTo ?? (JSON.parse(sealed.body ?? '{}') as { upTo: number }).upTo;
       const now = performance.now();
       for (let q = s.acked + 1; q <= upTo; q++) {
         const at = s.sentAt.get(q);
@@ -167,7 +183,8 @@ async function bareSubscriber(brokerUrl: string): Promise<() => Promise<void>> {
   c.on('message', (topic, payload) => {
     const t = parseTopic(topic);
     if (!t) return;
-    const env = JSON.parse(payload.toString('utf8')) as { seq: number };
+    const sealed = JSON.parse(payload.toString('utf8')) as { body: string };
+    const env = JSON.parse(sealed.body) as { seq: number };
     const at = contiguous.get(t.gatewayId) ?? 0;
     if (env.seq === at + 1) contiguous.set(t.gatewayId, env.seq);
     due.add(t.gatewayId);
@@ -191,6 +208,11 @@ async function platformRun(brokerUrl: string, backend: StoreBackend, dir: string
     postgresUrl,
     payerHashKey: Buffer.alloc(32, 1),
   });
+  const runId = randomUUID().slice(0, 8);
+  for (const id of gatewayIdsOf(runId)) {
+    await store.gateways.ensure(id, Date.now());
+    await store.gateways.pinPublicKey(id, GATEWAY_KEY.publicKey);
+  }
   const link = createFleetLink({
     brokerUrl,
     store,
@@ -199,7 +221,7 @@ async function platformRun(brokerUrl: string, backend: StoreBackend, dir: string
   });
   await link.start();
   try {
-    return await drive(brokerUrl, `vendgate platform, ${backend}`);
+    return await drive(brokerUrl, `vendgate platform, ${backend}`, runId);
   } finally {
     await link.stop();
     await store.close();

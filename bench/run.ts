@@ -3,7 +3,7 @@
  * its bare baseline, with ratios. Results go to bench/results/*.json.
  *
  *   npm run bench                 all benchmarks
- *   npm run bench -- remote-vend  one of: remote-vend, select-then-pay, beacon-parse, coupons, platform-ingest, hostile-input
+ *   npm run bench -- remote-vend  one of: remote-vend, select-then-pay, beacon-parse, coupons, platform-ingest, platform-notify, hostile-input
  *   npm run bench -- uplink-tls   only the TLS uplink beside plain TCP (remote-vend runs it too)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { formatBeaconParseBench, runBeaconParseBench } from './beacon-parse.ts';
 import { formatCouponBench, runCouponBench } from './coupons.ts';
 import { formatHostileInputBench, runHostileInputBench } from './hostile-input.ts';
 import { formatPlatformIngestBench, runPlatformIngestBench } from './platform-ingest.ts';
+import { formatPlatformNotifyBench, runPlatformNotifyBench } from './platform-notify.ts';
 import {
   formatRemoteVendTargets,
   REMOTE_VEND_TARGETS,
@@ -123,6 +124,14 @@ async function main(): Promise<void> {
     console.log(`${formatPlatformIngestBench(r)}\n`);
     writeFileSync(
       'bench/results/platform-ingest.json',
+      `${JSON.stringify({ date: new Date().toISOString(), ...r }, null, 2)}\n`,
+    );
+  }
+  if (!only || only === 'platform-notify') {
+    const r = await runPlatformNotifyBench();
+    console.log(`${formatPlatformNotifyBench(r)}\n`);
+    writeFileSync(
+      'bench/results/platform-notify.json',
       `${JSON.stringify({ date: new Date().toISOString(), ...r }, null, 2)}\n`,
     );
   }

@@ -2,7 +2,6 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database, { type Database as Db, type Statement } from 'better-sqlite3';
 import { ErrorCode, VendgateError } from '../../core/errors.ts';
-import { Mutex } from './mutex.ts';
 import {
   type SqlDriver,
   type SqlExecutor,
@@ -11,6 +10,18 @@ import {
   toSqliteParams,
   toSqlitePlaceholders,
 } from './sql.ts';
+
+/** Most transactions sharing one commit. */
+const MAX_GROUP = 64;
+
+/** A transaction (or a statement, or raw SQL) waiting for the one connection. */
+interface Pending {
+  /** shared: may share a commit; exclusive: BEGIN IMMEDIATE alone; raw: no transaction (exec, close). */
+  kind: 'shared' | 'exclusive' | 'raw';
+  fn: (q: SqlExecutor) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
 
 /**
  * The embedded backend: one better-sqlite3 connection on a file in the data
@@ -53,33 +64,129 @@ export function openSqliteDriver(path: string): SqlDriver {
     const info = params.length > 0 ? stmt.run(bound) : stmt.run();
     return { rows: [], rowCount: info.changes };
   };
-  const lock = new Mutex();
   const inTx: SqlExecutor = {
     query: async <R>(sql: string, params?: readonly SqlValue[]) => run<R>(sql, params),
   };
   let closed = false;
+  const queue: Pending[] = [];
+  let draining = false;
+
+  const submit = <T>(kind: Pending['kind'], fn: (q: SqlExecutor) => Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      queue.push({ kind, fn, resolve: resolve as (v: unknown) => void, reject });
+      if (!draining) void drain();
+    });
+
+  /**
+   * Group commit. A commit with synchronous=FULL is an fsync, and
+   * better-sqlite3 runs it on the event loop: one per transaction caps the
+   * platform at one transaction per fsync. Every transaction that queued
+   * while the previous commit ran shares the next one instead: each runs in
+   * its own savepoint (a failure undoes only its own writes, as its own
+   * ROLLBACK did), and each resolves only after the shared COMMIT is on
+   * disk, so "resolved means durable" still holds for every caller.
+   */
+  const drain = async (): Promise<void> => {
+    draining = true;
+    try {
+      while (queue.length > 0) {
+        // One turn of the event loop first: the requests that arrived during the last commit (its fsync
+        // blocks the loop) run up to their own transaction and join this group. No timer, no added wait.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        const head = queue[0]!;
+        if (head.kind !== 'shared') {
+          queue.shift();
+          await runAlone(head);
+          continue;
+        }
+        let n = 0;
+        while (n < queue.length && n < MAX_GROUP && queue[n]!.kind === 'shared') n++;
+        await runGroup(queue.splice(0, n));
+      }
+    } finally {
+      draining = false;
+    }
+  };
+
+  const runAlone = async (p: Pending): Promise<void> => {
+    try {
+      if (p.kind === 'raw') return p.resolve(await p.fn(inTx));
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await p.fn(inTx);
+        db.exec('COMMIT');
+        p.resolve(result);
+      } catch (err) {
+        if (db.inTransaction) db.exec('ROLLBACK');
+        throw err;
+      }
+    } catch (err) {
+      p.reject(err);
+    }
+  };
+
+  const runGroup = async (group: Pending[]): Promise<void> => {
+    try {
+      db.exec('BEGIN');
+    } catch (err) {
+      for (const p of group) p.reject(err);
+      return;
+    }
+    const done: Array<{ p: Pending; ok: boolean; value: unknown }> = [];
+    for (let i = 0; i < group.length; i++) {
+      const p = group[i]!;
+      db.exec('SAVEPOINT vg_group');
+      try {
+        const value = await p.fn(inTx);
+        db.exec('RELEASE SAVEPOINT vg_group');
+        done.push({ p, ok: true, value });
+      } catch (err) {
+        if (!db.inTransaction) {
+          // SQLite rolled the whole transaction back itself (e.g. disk full): every member's writes are
+          // gone, so every member fails; those not run yet go again in the next group.
+          for (const d of done) d.p.reject(err);
+          p.reject(err);
+          queue.unshift(...group.slice(i + 1));
+          return;
+        }
+        db.exec('ROLLBACK TO SAVEPOINT vg_group');
+        db.exec('RELEASE SAVEPOINT vg_group');
+        done.push({ p, ok: false, value: err });
+      }
+    }
+    try {
+      db.exec('COMMIT');
+    } catch (err) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      for (const d of done) d.p.reject(err);
+      return;
+    }
+    for (const d of done) {
+      if (d.ok) d.p.resolve(d.value);
+      else d.p.reject(d.value);
+    }
+  };
 
   return {
     backend: 'sqlite',
-    query: <R>(sql: string, params?: readonly SqlValue[]) => lock.run(async () => run<R>(sql, params)),
+    query: <R>(sql: string, params?: readonly SqlValue[]) => {
+      // A read outside any open transaction sees only committed rows: it need not wait for a commit.
+      if (!closed && !db.inTransaction && prepare(sql).reader) {
+        try {
+          return Promise.resolve(run<R>(sql, params));
+        } catch (err) {
+          return Promise.reject(err);
+        }
+      }
+      return submit('shared', async () => run<R>(sql, params));
+    },
     exec: (sql) =>
-      lock.run(async () => {
+      submit('raw', async () => {
         db.exec(sql);
       }),
-    transaction: (fn, opts) =>
-      lock.run(async () => {
-        db.exec(opts?.exclusive ? 'BEGIN IMMEDIATE' : 'BEGIN');
-        try {
-          const result = await fn(inTx);
-          db.exec('COMMIT');
-          return result;
-        } catch (err) {
-          if (db.inTransaction) db.exec('ROLLBACK');
-          throw err;
-        }
-      }),
+    transaction: (fn, opts) => submit(opts?.exclusive ? 'exclusive' : 'shared', fn),
     close: () =>
-      lock.run(async () => {
+      submit('raw', async () => {
         if (closed) return;
         closed = true;
         db.close();

@@ -1,0 +1,510 @@
+/**
+ * Provider notification -> signed `order.paid` at the gateway (issue #11).
+ *
+ * Latency, embedded SQLite: the platform service in this process with a
+ * WeChat Pay provider from the adapter's fixtures; real notifications
+ * (RSA-SHA256 signed, AEAD_AES_256_GCM encrypted resource) posted to
+ * `POST /notify/wechat` over keep-alive HTTP at a bounded concurrency; an
+ * MQTT subscriber playing the gateways records when each `cmd/order.paid`
+ * arrives. Beside it, in the same run, the bare baselines: the same fastify
+ * stack answering 204 with no work, and the same subscriber receiving a
+ * publish of the same size from a bare publisher.
+ *
+ * Throughput, PostgreSQL: orders spread over 500 gateway ids, one replica
+ * then two (each its own process, one PostgreSQL, one Mosquitto, one shared
+ * subscription group), paid/s, CPU per notification of each replica, and
+ * every order paid exactly once (order.paid commands counted per order).
+ *
+ *   npm run bench -- platform-notify
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Fastify from 'fastify';
+import type { MqttClient } from 'mqtt';
+import { connectMqttAsync } from '../contract/mqtt-client.ts';
+import { gatewayTopics, TOPIC_ROOT } from '../contract/topics.ts';
+import {
+  documentedTransaction,
+  notificationBody,
+  signedHeaders,
+  testKeys,
+} from '../platform/providers/wechatpay/test-fixtures.ts';
+import type { OrderCreate, Store } from '../platform/store/port.ts';
+import { openStore } from '../platform/store/store.ts';
+import { postgresAvailable, startPostgres } from '../testing/postgres.ts';
+import { tempDir } from '../testing/tmp.ts';
+import { waitUntil } from '../testing/wait.ts';
+import { startMosquitto } from './platform-ingest.ts';
+import { type BenchPlatformSpec, benchOrders, startBenchPlatform } from './platform-notify-service.ts';
+import { fmt, procUsage, summarize } from './stats.ts';
+
+const TARGET_P99_MS = 10;
+const TARGET_PAID_PER_SEC = 2000;
+const TARGET_REPLICA_RATIO = 1.7;
+const LATENCY_ORDERS = 1500;
+const LATENCY_CONCURRENCY = 4;
+const THROUGHPUT_GATEWAYS = 500;
+const THROUGHPUT_ORDERS = 3000;
+const THROUGHPUT_CONCURRENCY = 64;
+/** Connections per replica (store.poolSize): enough for the notifications in flight to commit together. */
+const PG_POOL = 32;
+const REPLICA = join(fileURLToPath(new URL('.', import.meta.url)), 'platform-notify-replica.ts');
+
+type Summary = ReturnType<typeof summarize>;
+
+interface Notification {
+  orderId: string;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+/** A notification for each order as WeChat Pay sends it: encrypted resource, signed over the body. */
+function notificationsFor(orders: readonly OrderCreate[]): Notification[] {
+  const nowSec = Math.floor(Date.now() / 1000);
+  return orders.map((o) => {
+    const body = notificationBody(
+      'TRANSACTION.SUCCESS',
+      documentedTransaction({
+        out_trade_no: o.outTradeNo,
+        transaction_id: `42${o.outTradeNo}`,
+        amount: { total: o.amount, payer_total: o.amount, currency: 'CNY', payer_currency: 'CNY' },
+      }),
+      { nonce: randomBytes(6).toString('hex') },
+    );
+    return {
+      orderId: o.outTradeNo,
+      body: Buffer.from(body),
+      headers: {
+        ...signedHeaders(body, { timestampSec: nowSec, nonce: randomBytes(16).toString('hex') }),
+        'content-type': 'application/json',
+      },
+    };
+  });
+}
+
+/** The gateways' side: one subscriber to every gateway's order.paid, counting each order's commands. */
+async function gatewaySubscriber(brokerUrl: string) {
+  const client = await connectMqttAsync(brokerUrl, {
+    clientId: `bench-gw-${randomUUID().slice(0, 8)}`,
+    protocolVersion: 5,
+  });
+  const arrivedAt = new Map<string, number>();
+  const count = new Map<string, number>();
+  client.on('message', (_topic, payload) => {
+    const now = performance.now();
+    const signed = JSON.parse(payload.toString('utf8')) as { body: string };
+    const orderId = (JSON.parse(signed.body) as { data: { orderId: string } }).data.orderId;
+    if (!arrivedAt.has(orderId)) arrivedAt.set(orderId, now);
+    count.set(orderId, (count.get(orderId) ?? 0) + 1);
+  });
+  await client.subscribeAsync(`${TOPIC_ROOT}/+/cmd/order.paid`, { qos: 1 });
+  return { client, arrivedAt, count, stop: () => client.endAsync(true) };
+}
+
+function post(agent: Agent, url: URL, n: Notification): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        agent,
+        host: url.hostname,
+        port: url.port,
+        path: '/notify/wechat',
+        method: 'POST',
+        headers: { ...n.headers, 'content-length': String(n.body.length) },
+      },
+      (res) => {
+        res.resume();
+        res.once('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.once('error', reject);
+    req.end(n.body);
+  });
+}
+
+interface LoadResult {
+  seconds: number;
+  sentAt: Map<string, number>;
+  httpMs: number[];
+  statuses: Map<number, number>;
+}
+
+/** Posts every notification, at most `concurrency` in flight, round robin over `targets`. */
+async function fire(targets: readonly string[], items: readonly Notification[], concurrency: number) {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const urls = targets.map((t) => new URL(t));
+  const sentAt = new Map<string, number>();
+  const httpMs: number[] = [];
+  const statuses = new Map<number, number>();
+  let next = 0;
+  const t0 = performance.now();
+  const worker = async (w: number) => {
+    while (next < items.length) {
+      const i = next++;
+      const n = items[i]!;
+      const at = performance.now();
+      sentAt.set(n.orderId, at);
+      const status = await post(agent, urls[(w + i) % urls.length]!, n);
+      httpMs.push(performance.now() - at);
+      statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
+  agent.destroy();
+  return { seconds: (performance.now() - t0) / 1000, sentAt, httpMs, statuses } satisfies LoadResult;
+}
+
+/** The bare HTTP stack: fastify with the same raw-body parser, answering 204 with no work. */
+async function bareHttp(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const app = Fastify({ logger: false });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 64 * 1024 }, (_req, body, done) =>
+    done(null, body),
+  );
+  app.post('/notify/:provider', async (_req, reply) => reply.status(204).send());
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  return { url: `http://127.0.0.1:${port}`, stop: () => app.close() };
+}
+
+/** The bare MQTT leg: a publisher sends an order.paid-sized payload, the subscriber records its arrival. */
+async function bareMqtt(brokerUrl: string, count: number, concurrency: number): Promise<number[]> {
+  const sub = await gatewaySubscriber(brokerUrl);
+  const pub: MqttClient = await connectMqttAsync(brokerUrl, {
+    clientId: `bench-bare-pub-${randomUUID().slice(0, 8)}`,
+    protocolVersion: 5,
+  });
+  const pad = 'x'.repeat(420); // a signed order.paid is about this size
+  const latencies: number[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const orderId = `bare${next++}`;
+      const body = JSON.stringify({ data: { orderId }, pad });
+      const at = performance.now();
+      await pub.publishAsync(
+        gatewayTopics('bare-gw').command('order.paid'),
+        JSON.stringify({ body, sig: '', keyId: 'x' }),
+        { qos: 1 },
+      );
+      await waitUntil(() => sub.arrivedAt.has(orderId), {
+        timeoutMs: 10_000,
+        what: 'a bare publish',
+        everyMs: 0,
+      });
+      latencies.push(sub.arrivedAt.get(orderId)! - at);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, () => worker()));
+  await pub.endAsync(true);
+  await sub.stop();
+  return latencies;
+}
+
+/** Waits for every order's order.paid, then a little more to catch a second one. */
+async function settleCommands(
+  sub: Awaited<ReturnType<typeof gatewaySubscriber>>,
+  orders: readonly OrderCreate[],
+  what: string,
+) {
+  await waitUntil(() => orders.every((o) => sub.arrivedAt.has(o.outTradeNo)), {
+    timeoutMs: 120_000,
+    what: `${what}: every order.paid`,
+    everyMs: 20,
+  }).catch(() => {});
+  await new Promise((r) => setTimeout(r, 500));
+  let lost = 0;
+  let doubled = 0;
+  for (const o of orders) {
+    const n = sub.count.get(o.outTradeNo) ?? 0;
+    if (n === 0) lost++;
+    if (n > 1) doubled++;
+  }
+  return { lost, doubled };
+}
+
+export interface NotifyLatencyResult {
+  orders: number;
+  concurrency: number;
+  bareHttpMs: Summary;
+  bareMqttMs: Summary;
+  /** notification sent -> order.paid received at the gateway. */
+  notifyToPaidMs: Summary;
+  /** notification sent -> the provider's answer. */
+  httpAnswerMs: Summary;
+  paidPerSec: number;
+  lost: number;
+  doubled: number;
+  /** This process: platform and load generator together. */
+  cpuMsPerNotification: number;
+  peakRssMb: number;
+}
+
+export interface ReplicaRun {
+  replicas: number;
+  orders: number;
+  seconds: number;
+  paidPerSec: number;
+  notifyToPaidMs: Summary;
+  httpAnswerMs: Summary;
+  non2xx: number;
+  lost: number;
+  doubled: number;
+  /** CPU ms per notification of each replica process (its own share of the notifications). */
+  cpuMsPerNotification: number[];
+  /** Sum over replicas of CPU ms, per notification. */
+  totalCpuMsPerNotification: number;
+  peakRssMb: number[];
+}
+
+export interface PlatformNotifyResult {
+  latency: NotifyLatencyResult;
+  throughput: { gateways: number; concurrency: number; runs: ReplicaRun[] } | undefined;
+}
+
+function latencies(sentAt: Map<string, number>, arrivedAt: Map<string, number>): number[] {
+  const out: number[] = [];
+  for (const [id, at] of sentAt) {
+    const got = arrivedAt.get(id);
+    if (got !== undefined) out.push(got - at);
+  }
+  return out;
+}
+
+async function latencyRun(brokerUrl: string, dir: string): Promise<NotifyLatencyResult> {
+  const keys = testKeys();
+  // Warm-up and baselines first, on the same broker and the same kind of HTTP client.
+  const bare = await bareHttp();
+  const warm = notificationsFor(benchOrders('w', 200, 1, Date.now()));
+  await fire([bare.url], warm, LATENCY_CONCURRENCY);
+  const orders = benchOrders(randomBytes(3).toString('hex'), LATENCY_ORDERS, 50, Date.now());
+  const items = notificationsFor(orders);
+  const bareHttpRun = await fire([bare.url], items, LATENCY_CONCURRENCY);
+  await bare.stop();
+  const bareMqttMs = await bareMqtt(brokerUrl, LATENCY_ORDERS, LATENCY_CONCURRENCY);
+
+  const service = await startBenchPlatform({
+    dataDir: dir,
+    backend: 'sqlite',
+    sqlitePath: join(dir, 'notify.db'),
+    brokerUrl,
+    merchantPrivatePem: keys.merchantPrivatePem,
+    platformPublicPem: keys.platformPublicPem,
+    platformSerial: keys.platformSerial,
+  });
+  const sub = await gatewaySubscriber(brokerUrl);
+  try {
+    // Warm the platform's paths (JIT, statement caches) on orders not measured.
+    const warmOrders = benchOrders(randomBytes(3).toString('hex'), 200, 10, Date.now());
+    for (const o of warmOrders) await service.store.orders.create(o);
+    await fire([service.url], notificationsFor(warmOrders), LATENCY_CONCURRENCY);
+    for (const o of orders) await service.store.orders.create(o);
+    let peakRss = process.memoryUsage().rss;
+    const rssTimer = setInterval(() => {
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    }, 50);
+    const cpu0 = process.cpuUsage();
+    const run = await fire([service.url], items, LATENCY_CONCURRENCY);
+    const { lost, doubled } = await settleCommands(sub, orders, 'latency run');
+    const cpu = process.cpuUsage(cpu0);
+    clearInterval(rssTimer);
+    return {
+      orders: LATENCY_ORDERS,
+      concurrency: LATENCY_CONCURRENCY,
+      bareHttpMs: summarize(bareHttpRun.httpMs),
+      bareMqttMs: summarize(bareMqttMs),
+      notifyToPaidMs: summarize(latencies(run.sentAt, sub.arrivedAt)),
+      httpAnswerMs: summarize(run.httpMs),
+      paidPerSec: LATENCY_ORDERS / run.seconds,
+      lost,
+      doubled,
+      cpuMsPerNotification: (cpu.user + cpu.system) / 1000 / LATENCY_ORDERS,
+      peakRssMb: peakRss / 2 ** 20,
+    };
+  } finally {
+    await sub.stop();
+    await service.stop();
+  }
+}
+
+async function startReplica(specPath: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', REPLICA, specPath], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout?.setEncoding('utf8').on('data', (c: string) => {
+      out += c;
+      const m = /ready (\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`a replica exited with ${code} before it was ready`)));
+  });
+  return { child, url };
+}
+
+async function replicaRun(
+  replicas: number,
+  spec: BenchPlatformSpec,
+  store: Store,
+  brokerUrl: string,
+): Promise<ReplicaRun> {
+  const specPath = join(spec.dataDir, `replica-spec-${replicas}.json`);
+  writeFileSync(specPath, JSON.stringify(spec));
+  const started = await Promise.all(Array.from({ length: replicas }, () => startReplica(specPath)));
+  const sub = await gatewaySubscriber(brokerUrl);
+  try {
+    const urls = started.map((s) => s.url);
+    const warmOrders = benchOrders(randomBytes(3).toString('hex'), 300, 50, Date.now());
+    for (const o of warmOrders) await store.orders.create(o);
+    await fire(urls, notificationsFor(warmOrders), THROUGHPUT_CONCURRENCY);
+    const orders = benchOrders(
+      randomBytes(3).toString('hex'),
+      THROUGHPUT_ORDERS,
+      THROUGHPUT_GATEWAYS,
+      Date.now(),
+    );
+    for (const o of orders) await store.orders.create(o);
+    const items = notificationsFor(orders);
+    const cpu0 = started.map((s) => procUsage(s.child.pid!).cpuMs);
+    const t0 = performance.now();
+    const run = await fire(urls, items, THROUGHPUT_CONCURRENCY);
+    const { lost, doubled } = await settleCommands(sub, orders, `${replicas} replica(s)`);
+    // Throughput is to the last order.paid received (the wait above includes a 500 ms tail: excluded).
+    const lastArrival = Math.max(...orders.map((o) => sub.arrivedAt.get(o.outTradeNo) ?? 0));
+    const seconds = (Math.max(lastArrival, t0 + run.seconds * 1000) - t0) / 1000;
+    const usage = started.map((s) => procUsage(s.child.pid!));
+    const share = THROUGHPUT_ORDERS / replicas;
+    let non2xx = 0;
+    for (const [status, n] of run.statuses) if (status < 200 || status > 299) non2xx += n;
+    return {
+      replicas,
+      orders: THROUGHPUT_ORDERS,
+      seconds,
+      paidPerSec: (THROUGHPUT_ORDERS - lost) / seconds,
+      notifyToPaidMs: summarize(latencies(run.sentAt, sub.arrivedAt)),
+      httpAnswerMs: summarize(run.httpMs),
+      non2xx,
+      lost,
+      doubled,
+      cpuMsPerNotification: usage.map((u, i) => (u.cpuMs - cpu0[i]!) / share),
+      totalCpuMsPerNotification:
+        usage.reduce((sum, u, i) => sum + (u.cpuMs - cpu0[i]!), 0) / THROUGHPUT_ORDERS,
+      peakRssMb: usage.map((u) => u.peakRssMb),
+    };
+  } finally {
+    await sub.stop();
+    await Promise.all(
+      started.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            if (s.child.exitCode !== null) return resolve();
+            s.child.once('exit', () => resolve());
+            s.child.kill('SIGTERM');
+          }),
+      ),
+    );
+  }
+}
+
+export async function runPlatformNotifyBench(
+  opts: { throughput?: boolean } = {},
+): Promise<PlatformNotifyResult> {
+  const tmp = tempDir('vendgate-bench-notify-');
+  const broker = await startMosquitto(tmp.dir);
+  try {
+    const latency = await latencyRun(broker.url, tmp.dir);
+    let throughput: PlatformNotifyResult['throughput'];
+    if (opts.throughput !== false && postgresAvailable()) {
+      const pg = await startPostgres({ durable: true });
+      try {
+        const postgresUrl = await pg.createDatabase();
+        // This process's handle: migrations, and the orders written before each run.
+        const store = await openStore({
+          backend: 'postgres',
+          postgresUrl,
+          payerHashKey: Buffer.alloc(32, 7),
+        });
+        const keys = testKeys();
+        const spec: BenchPlatformSpec = {
+          dataDir: tmp.dir,
+          backend: 'postgres',
+          postgresUrl,
+          brokerUrl: broker.url,
+          sharedGroup: 'vendgate-platform',
+          poolSize: PG_POOL,
+          merchantPrivatePem: keys.merchantPrivatePem,
+          platformPublicPem: keys.platformPublicPem,
+          platformSerial: keys.platformSerial,
+        };
+        const runs: ReplicaRun[] = [];
+        try {
+          runs.push(await replicaRun(1, spec, store, broker.url));
+          runs.push(await replicaRun(2, spec, store, broker.url));
+        } finally {
+          await store.close();
+        }
+        throughput = { gateways: THROUGHPUT_GATEWAYS, concurrency: THROUGHPUT_CONCURRENCY, runs };
+      } finally {
+        await pg.stop();
+      }
+    }
+    return { latency, throughput };
+  } finally {
+    await broker.stop();
+    tmp.cleanup();
+  }
+}
+
+export function formatPlatformNotifyBench(r: PlatformNotifyResult): string {
+  const l = r.latency;
+  const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  const row = (name: string, s: Summary) =>
+    `${name.padEnd(52)} ${fmt(s.p50).padStart(8)} ${fmt(s.p99).padStart(8)}`;
+  const bareP99 = l.bareHttpMs.p99 + l.bareMqttMs.p99;
+  const lines = [
+    `platform notification -> order.paid, embedded SQLite, ${l.orders} WeChat notifications, ${l.concurrency} in flight, Mosquitto`,
+    '',
+    `${'path'.padEnd(52)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}`,
+    row('bare: fastify answering 204, no work', l.bareHttpMs),
+    row('bare: MQTT publish -> subscriber', l.bareMqttMs),
+    row('vendgate: POST /notify/wechat -> HTTP answer', l.httpAnswerMs),
+    row('vendgate: notification -> order.paid at the gateway', l.notifyToPaidMs),
+    '',
+    `p99 ${fmt(l.notifyToPaidMs.p99)} ms vs bare HTTP + MQTT ${fmt(bareP99)} ms: ratio ${fmt(l.notifyToPaidMs.p99 / bareP99)}x; p99 <= ${TARGET_P99_MS} ms ${met(l.notifyToPaidMs.p99 <= TARGET_P99_MS)}`,
+    `${fmt(l.paidPerSec, 0)} paid/s at this concurrency; lost ${l.lost}, doubled ${l.doubled}; ${fmt(l.cpuMsPerNotification, 3)} ms CPU per notification (platform + load generator, one process); peak RSS ${fmt(l.peakRssMb, 1)} MB`,
+  ];
+  const t = r.throughput;
+  if (t) {
+    lines.push(
+      '',
+      `paid notifications on PostgreSQL (durable, pool ${PG_POOL} per replica), ${t.gateways} gateways, ${t.concurrency} in flight, replicas as processes in one shared group`,
+      '',
+      `${'replicas'.padEnd(9)} ${'paid/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'lost'.padStart(5)} ${'doubled'.padStart(8)} ${'non-2xx'.padStart(8)} ${'CPU ms/notif (each)'.padStart(20)} ${'RSS MB (each)'.padStart(14)}`,
+      ...t.runs.map(
+        (x) =>
+          `${String(x.replicas).padEnd(9)} ${fmt(x.paidPerSec, 0).padStart(8)} ${fmt(x.notifyToPaidMs.p50).padStart(8)} ${fmt(x.notifyToPaidMs.p99).padStart(8)} ${String(x.lost).padStart(5)} ${String(x.doubled).padStart(8)} ${String(x.non2xx).padStart(8)} ${x.cpuMsPerNotification
+            .map((c) => fmt(c, 3))
+            .join(' / ')
+            .padStart(20)} ${x.peakRssMb
+            .map((m) => fmt(m, 0))
+            .join(' / ')
+            .padStart(14)}`,
+      ),
+    );
+    const [one, two] = t.runs;
+    if (one && two) {
+      lines.push(
+        '',
+        `>= ${TARGET_PAID_PER_SEC} paid/s: ${met(Math.max(one.paidPerSec, two.paidPerSec) >= TARGET_PAID_PER_SEC)}; two/one ${fmt(two.paidPerSec / one.paidPerSec)}x (target ${TARGET_REPLICA_RATIO}x) ${met(two.paidPerSec / one.paidPerSec >= TARGET_REPLICA_RATIO)}`,
+        `CPU per notification summed over replicas: one ${fmt(one.totalCpuMsPerNotification, 3)} ms, two ${fmt(two.totalCpuMsPerNotification, 3)} ms: replicas scale only when cores are free for them (this box: see the load note)`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
