@@ -536,7 +536,6 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
       gatewayId: config.gatewayId,
       link,
       alertTopic: gatewayTopics(config.gatewayId).alert,
-      machines,
       outboxPending: () => outbox.stats().pending,
       log: namespaced(log, 'alerts'),
     }),

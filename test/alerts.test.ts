@@ -90,7 +90,6 @@ function alertsOn(path: string, config: unknown, log: Log) {
       board,
       gatewayId: 'shop-17',
       alertTopic: gatewayTopics('shop-17').alert,
-      machines: new Map(),
       outboxPending: () => 0,
       log,
     });
@@ -297,7 +296,6 @@ describe('alerts from the sources that belong to no device', () => {
       board,
       gatewayId: 'shop-17',
       alertTopic: gatewayTopics('shop-17').alert,
-      machines: new Map(),
       outboxPending: () => outbox.stats().pending,
       log: recordingLog().log,
     });
@@ -319,8 +317,9 @@ describe('alerts in the whole gateway', () => {
     const hook = await webhook();
     const rig = await startRig({
       slotBoards: 1,
+      slotBoardMachine: { telemetry: { offlineGraceMs: 300 } },
       config: {
-        alerts: { offlineGraceMs: 300, webhooks: [{ url: hook.url, secret: SECRET, kinds: ['door_open'] }] },
+        alerts: { webhooks: [{ url: hook.url, secret: SECRET, kinds: ['door_open'] }] },
       },
     });
     const topic = gatewayTopics(rig.gatewayId).alert;

@@ -23,7 +23,7 @@ const HOOK = 'alerts:\n  webhooks:\n    - url: https://ops.example.com/hooks/ven
 describe('the alerts config', () => {
   it('has defaults: MQTT on, no webhooks, a bound of 1000 per sink', () => {
     const { config } = loadConfig({ path: configFile('{}'), env: {} });
-    expect(config.alerts).toMatchObject({ webhooks: [], mqtt: true, queueMax: 1000, offlineGraceMs: 60_000 });
+    expect(config.alerts).toMatchObject({ webhooks: [], mqtt: true, queueMax: 1000 });
   });
 
   it('takes a webhook secret from the environment and masks it wherever the config is shown', () => {

@@ -53,7 +53,6 @@ export const ALERTS_DEFAULTS = {
   queueMax: 1000,
   retry: RETRY_DEFAULTS,
   outboxGrowing: OUTBOX_GROWING_DEFAULTS,
-  offlineGraceMs: 60_000,
   restartClearAfterMs: 600_000,
 };
 
@@ -99,13 +98,6 @@ export const AlertsConfig = z
       .describe(
         'outbox_growing is raised when more than `depth` events wait for the platform and the count has kept rising for `forMs`; cleared when it is back at or below `depth`.',
       ),
-    offlineGraceMs: z
-      .number()
-      .int()
-      .min(0)
-      .max(86_400_000)
-      .default(60_000)
-      .describe('A machine offline for longer than this raises `offline`; coming back online clears it.'),
     restartClearAfterMs: z
       .number()
       .int()

@@ -1,6 +1,5 @@
 import type { Clock } from '../../core/clock.ts';
 import type { Log } from '../../core/log.ts';
-import type { VendingMachine } from '../../devices/vending/port.ts';
 import type { ConditionBoard } from '../conditions/conditions.ts';
 import type { Db } from '../store/db.ts';
 import type { AlertsConfig } from './config.ts';
@@ -9,7 +8,6 @@ import { type AlertLink, MqttAlertSink } from './mqtt-sink.ts';
 import { AlertQueue, type QueuedAlert, type SinkCounts } from './queue.ts';
 import { AlertSender } from './sender.ts';
 import type { AlertSink } from './sink.ts';
-import { MachineOfflineSource } from './sources/machine-offline.ts';
 import { OutboxGrowingSource } from './sources/outbox-growing.ts';
 import { WebhookSink } from './webhook-sink.ts';
 
@@ -53,7 +51,6 @@ export interface AlertServiceOptions {
   link?: AlertLink;
   /** The link's alert topic (contract/topics.ts `alert`). */
   alertTopic: string;
-  machines: ReadonlyMap<string, VendingMachine>;
   /** Events waiting in the outbox, for outbox_growing. */
   outboxPending: () => number;
   log: Log;
@@ -77,15 +74,14 @@ const item = (a: QueuedAlert): AlertReportItem => ({
 /**
  * Alerts out (config `alerts`): the dispatcher that turns the board's
  * changes into queued alerts, one sender per sink (each webhook, MQTT),
- * and the two sources that belong to no device (machine offline, outbox
- * growing). Start after the store and the board exist and before the
+ * and the source that belongs to no device (outbox growing; a machine
+ * offline is raised by gateway/telemetry). Start after the store and the board exist and before the
  * sources that raise; stop before the store closes.
  */
 export class AlertService {
   readonly queue: AlertQueue;
   readonly dispatcher: AlertDispatcher;
   readonly #senders: AlertSender[];
-  readonly #offline: MachineOfflineSource;
   readonly #outbox: OutboxGrowingSource;
   readonly #db: Db;
 
@@ -122,11 +118,6 @@ export class AlertService {
       ...(o.clock ? { clock: o.clock } : {}),
       log,
     });
-    this.#offline = new MachineOfflineSource({
-      board: o.board,
-      machines: o.machines,
-      graceMs: o.config.offlineGraceMs,
-    });
     this.#outbox = new OutboxGrowingSource({
       board: o.board,
       pending: o.outboxPending,
@@ -141,13 +132,11 @@ export class AlertService {
   start(): void {
     this.dispatcher.start();
     for (const s of this.#senders) s.start();
-    this.#offline.start();
     this.#outbox.start();
   }
 
   async stop(): Promise<void> {
     this.#outbox.stop();
-    this.#offline.stop();
     this.dispatcher.stop();
     await Promise.all(this.#senders.map((s) => s.stop()));
   }
