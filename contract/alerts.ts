@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
+import { CONDITION_KINDS } from './events.ts';
 
 /**
  * The alert a gateway sends when one of its site's conditions is raised or
@@ -8,16 +9,8 @@ import { z } from 'zod';
  * with `AlertMessage` and deduplicate on `(alertId, state)`: delivery is at
  * least once (a retry after a lost answer, a restart mid-send).
  */
-export const ALERT_KINDS = [
-  'offline',
-  'jam',
-  'sold_out',
-  'low_stock',
-  'door_open',
-  'temperature',
-  'dex_mismatch',
-  'outbox_growing',
-] as const;
+/** An alert is a site condition raised or cleared: the same kinds. */
+export const ALERT_KINDS = CONDITION_KINDS;
 export const AlertKind = z.enum(ALERT_KINDS);
 export type AlertKind = z.infer<typeof AlertKind>;
 

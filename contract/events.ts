@@ -8,8 +8,8 @@ import { KeyId, SignedEnvelope } from './signed.ts';
  * or devices and are never dropped from the outbox; telemetry may be dropped
  * or expire when the outbox reaches its bound, and such drops are reported.
  */
-/** The kinds of site condition (gateway/conditions/conditions.ts keeps the same list). */
-export const ConditionKind = z.enum([
+/** The kinds of site condition: what the gateway's condition board tracks, `machine.condition` reports and alerts announce. */
+export const CONDITION_KINDS = [
   'offline',
   'jam',
   'sold_out',
@@ -18,7 +18,8 @@ export const ConditionKind = z.enum([
   'temperature',
   'dex_mismatch',
   'outbox_growing',
-]);
+] as const;
+export const ConditionKind = z.enum(CONDITION_KINDS);
 
 export const OrderState = z.enum(['received', 'dispensing', 'dispensed', 'refund_requested', 'unresolved']);
 export type OrderState = z.infer<typeof OrderState>;

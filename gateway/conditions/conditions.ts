@@ -10,18 +10,10 @@
  * detail (no second alert); clearing one that is not active is a no-op. So
  * a source may simply report its current view every time it looks.
  */
+import { CONDITION_KINDS } from '../../contract/events.ts';
 import type { Clock } from '../../core/clock.ts';
 
-export const CONDITION_KINDS = [
-  'offline',
-  'jam',
-  'sold_out',
-  'low_stock',
-  'door_open',
-  'temperature',
-  'dex_mismatch',
-  'outbox_growing',
-] as const;
+export { CONDITION_KINDS };
 export type ConditionKind = (typeof CONDITION_KINDS)[number];
 
 export type ConditionSeverity = 'warning' | 'critical';
