@@ -59,11 +59,11 @@ const order = (outTradeNo: string) => ({
 describe.each(['sqlite', 'postgres'] as const)('the platform store on %s', (backend) => {
   it('applies its migrations once and records them, so reopening changes nothing', async () => {
     const { store, reopen } = await freshStore(backend);
-    expect(await store.schemaVersion()).toBe(1);
+    expect(await store.schemaVersion()).toBe(2);
     await store.gateways.ensure('gw1', 5);
     await store.close();
     const again = await reopen();
-    expect(await again.schemaVersion()).toBe(1);
+    expect(await again.schemaVersion()).toBe(2);
     expect((await again.gateways.get('gw1'))?.createdAt).toBe(5);
   });
 
