@@ -1,11 +1,12 @@
 /**
- * Pay first, then choose, end to end on real processes: the WeChat Pay
- * sandbox in its own process, the platform (SQLite on disk, real fleet
+ * Pay first, then choose, end to end on real processes: the WeChat Pay and
+ * Alipay sandboxes in their own processes, the platform (SQLite on disk, real fleet
  * link, real HTTP), and the gateway with an MDB machine and adapter
  * simulator in pay-first mode on a socat pty. The phone buys the machine's
  * credit, the sandbox phone pays it, the platform signs one `credit.paid`,
  * the customer chooses on the machine, and the platform refunds exactly the
- * unspent rest at the provider as a partial refund; the day reconciles.
+ * unspent rest at the provider as a partial refund (a cancel: the whole
+ * credit); the day reconciles to the fen.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PlatformService } from '../platform/service.ts';
@@ -96,11 +97,11 @@ describe('pay first, then choose: the platform sells the credit and refunds exac
       timeoutMs: 15_000,
     });
   const begunCount = () => sim().events.filter((e) => e.event === 'session-begun').length;
-  const buyCredit = async () => {
+  const buyCredit = async (provider: 'wechat' | 'alipay' = 'wechat') => {
     const res = await fetch(`${platform.url}/m/${h.gatewayId}/c1/credits`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ provider: 'wechat' }),
+      body: JSON.stringify({ provider }),
     });
     expect(res.status).toBe(200);
     return (await res.json()) as { outTradeNo: string; qrContent: string; price: unknown; orderPage: string };
@@ -176,6 +177,27 @@ describe('pay first, then choose: the platform sells the credit and refunds exac
     expect(refundsAtSandbox(o.outTradeNo)).toEqual([expect.objectContaining({ refund: 800 })]);
   });
 
+  it('refunds the rest of an Alipay credit as one partial refund (refund_amount below the total)', async () => {
+    await ready();
+    const o = await buyCredit('alipay');
+    const before = begunCount();
+    expect((await sandboxes.alipay.phone.pay(o.qrContent)).ok).toBe(true);
+    await waitUntil(() => begunCount() > before, { timeoutMs: 20_000, what: 'session with funds begun' });
+    const success = sim().waitForEvent((e) => e.event === 'vend-success' && e.item === 2, {
+      timeoutMs: 15_000,
+    });
+    sim().select(2);
+    await success;
+    await waitUntil(stateIs(o.outTradeNo, 'refunded'), { timeoutMs: 20_000, what: 'rest refunded' });
+    await platform.payments.refundsNow();
+    const atSandbox = sandboxes.alipay.events.filter(
+      (e) => e.event === 'refunded' && e.outTradeNo === o.outTradeNo,
+    );
+    expect(atSandbox).toEqual([
+      expect.objectContaining({ outRequestNo: `rc${o.outTradeNo}`, refundAmount: '5.00' }),
+    ]);
+  });
+
   it("balances the day's reconciliation to the fen: paid = dispensed + refunded", async () => {
     const day = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
     const res = await fetch(`${platform.url}/api/reconcile/${day}`, { method: 'POST' });
@@ -197,6 +219,12 @@ describe('pay first, then choose: the platform sells the credit and refunds exac
       paid: 1600,
       dispensed: 300,
       refunded: 1300,
+      balanced: true,
+    });
+    expect(report.totals.find((t) => t.provider === 'alipay')).toMatchObject({
+      paid: 800,
+      dispensed: 300,
+      refunded: 500,
       balanced: true,
     });
   });
