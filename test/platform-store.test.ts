@@ -59,11 +59,11 @@ const order = (outTradeNo: string) => ({
 describe.each(['sqlite', 'postgres'] as const)('the platform store on %s', (backend) => {
   it('applies its migrations once and records them, so reopening changes nothing', async () => {
     const { store, reopen } = await freshStore(backend);
-    expect(await store.schemaVersion()).toBe(1);
+    expect(await store.schemaVersion()).toBe(2);
     await store.gateways.ensure('gw1', 5);
     await store.close();
     const again = await reopen();
-    expect(await again.schemaVersion()).toBe(1);
+    expect(await again.schemaVersion()).toBe(2);
     expect((await again.gateways.get('gw1'))?.createdAt).toBe(5);
   });
 
@@ -164,6 +164,26 @@ describe.each(['sqlite', 'postgres'] as const)('the platform store on %s', (back
       store.orders.transition('o-000001', 'refunded', 'paid', 1_500),
       ErrorCode.StoreTransitionInvalid,
     );
+  });
+
+  it('keeps a credit order as kind credit, with the slot and vended part its vend set', async () => {
+    const { store } = await freshStore(backend);
+    expect(await store.orders.create({ ...order('c-000001'), kind: 'credit', slot: 0, amount: 800 })).toBe(
+      true,
+    );
+    await store.orders.create(order('o-000002'));
+    expect(await store.orders.get('o-000002')).toMatchObject({ kind: 'item', vendedAmount: null });
+    expect(await store.orders.get('c-000001')).toMatchObject({ kind: 'credit', slot: 0, vendedAmount: null });
+    await store.orders.transition('c-000001', 'created', 'paid', 1_100, { transactionId: 'tx-c' });
+    await store.orders.transition('c-000001', 'paid', 'dispensed', 1_200, { slot: 2, vendedAmount: 300 });
+    await store.orders.transition('c-000001', 'dispensed', 'refund_requested', 1_300, { reason: 'rest' });
+    expect(await store.orders.get('c-000001')).toMatchObject({
+      kind: 'credit',
+      state: 'refund_requested',
+      slot: 2,
+      vendedAmount: 300,
+      amount: 800,
+    });
   });
 
   it('keeps a cross-border payment and only an HMAC of the payer id, which retention clears', async () => {

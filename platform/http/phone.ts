@@ -4,14 +4,17 @@
  * choosing one creates the provider order and shows its payment QR (and,
  * inside the provider's own app, a link straight to it). A WeChat browser
  * (User-Agent "MicroMessenger") is offered WeChat Pay only, Alipay's
- * ("AlipayClient") Alipay only, any other browser both.
+ * ("AlipayClient") Alipay only, any other browser both. A pay-first
+ * machine offers its credit instead of a product list: the customer pays
+ * the credit, chooses on the machine, and gets the unspent rest back.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import QRCode from 'qrcode';
+import { creditOf } from '../payments/catalogue.ts';
 import type { Payments } from '../payments/payments.ts';
 import type { ProviderName } from '../providers/port.ts';
 import { esc, money, page } from './html.ts';
-import { BuyBody, MachineParams, OrderNoParams } from './schemas.ts';
+import { BuyBody, CreditBody, MachineParams, OrderNoParams } from './schemas.ts';
 
 export interface PhoneOptions {
   /** Extra "pay" links per provider (the demo points them at the sandbox's simulated phone). */
@@ -64,6 +67,19 @@ export async function phoneRoutes(
     const online = (await ctx.store.gateways.get(gatewayId))?.lastStatus?.machines?.find(
       (m) => m.machineId === machineId,
     )?.online;
+    const status = online === false ? '<p class="bad">This machine is offline right now.</p>' : '';
+    if (machine.mode === 'pay-first') {
+      const credit = creditOf(machine);
+      const body = credit
+        ? `<form class="product" method="post" action="/m/${esc(gatewayId)}/${esc(machineId)}/credit">
+<span><b>Pay ${esc(money(credit))} credit, then choose on the machine</b><br>What you do not spend comes back to you.</span><span>${offered
+            .map((pr) => `<button class="${pr}" name="provider" value="${pr}">${LABEL[pr]}</button>`)
+            .join(' ')}</span></form>`
+        : '<p class="bad">Nothing is on sale here right now.</p>';
+      return reply
+        .type('text/html; charset=utf-8')
+        .send(page(machine.name, `<h1>${esc(machine.name)}</h1>${status}${body}`));
+    }
     const rows = machine.products
       .map(
         (p) => `<form class="product" method="post" action="/m/${esc(gatewayId)}/${esc(machineId)}/buy">
@@ -72,7 +88,6 @@ export async function phoneRoutes(
           .join(' ')}</span></form>`,
       )
       .join('\n');
-    const status = online === false ? '<p class="bad">This machine is offline right now.</p>' : '';
     return reply
       .type('text/html; charset=utf-8')
       .send(
@@ -96,6 +111,23 @@ export async function phoneRoutes(
       orderPage,
     });
   };
+  const credit = async (req: FastifyRequest, reply: FastifyReply, html: boolean) => {
+    const { gatewayId, machineId } = MachineParams.parse(req.params);
+    const { provider } = CreditBody.parse(req.body);
+    const { order, qrContent } = await payments.createCreditOrder({ gatewayId, machineId, provider });
+    qrs.set(order.outTradeNo, qrContent);
+    if (html) return reply.redirect(`/o/${order.outTradeNo}`, 303);
+    return reply.send({
+      outTradeNo: order.outTradeNo,
+      provider,
+      qrContent,
+      price: { amount: order.amount, currency: order.currency },
+      expiresAt: order.expiresAt,
+      orderPage: `${ctx.config.publicBaseUrl}/o/${order.outTradeNo}`,
+    });
+  };
+  app.post('/m/:gatewayId/:machineId/credit', (req, reply) => credit(req, reply, true));
+  app.post('/m/:gatewayId/:machineId/credits', (req, reply) => credit(req, reply, false));
   app.post('/m/:gatewayId/:machineId/buy', (req, reply) => buy(req, reply, true));
   app.post('/m/:gatewayId/:machineId/orders', (req, reply) => buy(req, reply, false));
 
@@ -107,7 +139,9 @@ export async function phoneRoutes(
     const product = ctx.catalogue.product(order.gatewayId, order.machineId, order.slot);
     const qr = qrs.get(outTradeNo);
     const provider = order.provider as ProviderName;
-    let body = `<h1>${esc(product?.name ?? `Slot ${order.slot}`)}: ${esc(money({ amount: order.amount, currency: order.currency }))}</h1>`;
+    const isCredit = order.kind === 'credit';
+    const title = isCredit ? 'Credit' : (product?.name ?? `Slot ${order.slot}`);
+    let body = `<h1>${esc(title)}: ${esc(money({ amount: order.amount, currency: order.currency }))}</h1>`;
     const words: Record<string, string> = {
       created: 'Waiting for your payment…',
       paid: 'Paid. Your drink is coming…',
@@ -117,6 +151,19 @@ export async function phoneRoutes(
       closed: 'This order expired unpaid.',
       unresolved: 'We are checking what happened; you will get your drink or your money back.',
     };
+    if (isCredit) {
+      const rest = order.amount - (order.vendedAmount ?? 0);
+      const back = money({ amount: rest, currency: order.currency });
+      words.paid = 'Paid. Choose your drink on the machine now.';
+      words.refund_requested =
+        order.vendedAmount === null
+          ? 'Nothing was chosen; refunding the credit…'
+          : `Refunding the unspent ${back}…`;
+      words.refunded =
+        order.vendedAmount === null
+          ? 'Refunded: the credit is on its way back.'
+          : `Enjoy your drink! The unspent ${back} is on its way back.`;
+    }
     body += `<p id="state" data-state="${esc(order.state)}">${esc(words[order.state] ?? order.state)}</p>`;
     if (order.state === 'created' && qr) {
       const svg = await QRCode.toString(qr, { type: 'svg', errorCorrectionLevel: 'M', margin: 4 });

@@ -15,6 +15,9 @@ export const DayParams = z
 
 export const BuyBody = z.object({ slot: z.coerce.number().pipe(Slot), provider: ProviderParam }).strict();
 
+/** Pay first: the credit's amount comes from the catalogue, so only the provider is chosen. */
+export const CreditBody = z.object({ provider: ProviderParam }).strict();
+
 export const CreatedOrder = z.object({
   outTradeNo: z.string(),
   provider: ProviderParam,

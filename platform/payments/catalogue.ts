@@ -28,6 +28,24 @@ export interface MachineCatalogue {
   machineId: string;
   name: string;
   products: Product[];
+  /** pay-first: the phone page sells a credit and the customer chooses on the machine. */
+  mode: 'choose-first' | 'pay-first';
+  /** pay-first: a configured credit; else the highest price (creditOf). */
+  credit?: Money;
+}
+
+/**
+ * The credit a pay-first machine sells: the configured one, else its
+ * highest price now (every item is affordable; the gateway refunds the
+ * rest exactly). Undefined for a choose-first machine or one with no
+ * priced product.
+ */
+export function creditOf(m: MachineCatalogue): Money | undefined {
+  if (m.mode !== 'pay-first') return undefined;
+  if (m.credit) return m.credit;
+  let best: Money | undefined;
+  for (const p of m.products) if (!best || p.price.amount > best.amount) best = p.price;
+  return best && best.amount > 0 ? { ...best } : undefined;
 }
 
 export class Catalogue {
@@ -47,6 +65,8 @@ export class Catalogue {
             name: p.name,
             price: { amount: p.price, currency: m.currency },
           })),
+          mode: m.mode ?? 'choose-first',
+          ...(m.credit !== undefined ? { credit: { amount: m.credit, currency: m.currency } } : {}),
         });
       }
     }

@@ -20,8 +20,23 @@ export const CatalogueMachine = z
     name: z.string().min(1).max(64).optional(),
     currency: CurrencyCode.default('CNY'),
     products: z.array(CatalogueProduct).min(1).max(255),
+    mode: z
+      .enum(['choose-first', 'pay-first'])
+      .optional()
+      .describe(
+        'Default choose-first: the phone page lists the products and sells one. pay-first (an MDB machine whose gateway runs it with `cashlessMode: pay-first`): the phone page sells a credit, the customer chooses on the machine, and the unspent rest of the credit is refunded exactly.',
+      ),
+    credit: MinorUnits.refine((v) => v > 0, 'a credit above zero')
+      .optional()
+      .describe(
+        "pay-first: the credit sold, in minor units. Default: the machine's highest catalogue price, so every item is affordable and the rest comes back exactly.",
+      ),
   })
-  .strict();
+  .strict()
+  .refine((m) => m.credit === undefined || m.mode === 'pay-first', {
+    message: 'credit is for a pay-first machine (mode: pay-first)',
+    path: ['credit'],
+  });
 
 export const CatalogueGateway = z
   .object({

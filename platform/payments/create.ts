@@ -9,7 +9,8 @@ import { RequestSchemas, type ResponseData } from '../../contract/requests.ts';
 import { ErrorCode, VendgateError } from '../../core/errors.ts';
 import type { Money } from '../../core/money.ts';
 import type { PaymentProvider, ProviderName } from '../providers/port.ts';
-import type { OrderRow } from '../store/port.ts';
+import type { OrderKind, OrderRow } from '../store/port.ts';
+import { creditOf } from './catalogue.ts';
 import type { PaymentsContext } from './context.ts';
 import { newOutTradeNo, sessionOutTradeNo } from './ids.ts';
 
@@ -46,6 +47,7 @@ interface NewOrder {
   description: string;
   expiresAt: number;
   sessionId?: string;
+  kind?: OrderKind;
 }
 
 async function createAtProvider(ctx: PaymentsContext, o: NewOrder): Promise<CreatedOrder> {
@@ -60,6 +62,7 @@ async function createAtProvider(ctx: PaymentsContext, o: NewOrder): Promise<Crea
     currency: o.price.currency,
     provider: o.provider,
     ...(o.sessionId ? { sessionId: o.sessionId } : {}),
+    ...(o.kind ? { kind: o.kind } : {}),
     expiresAt: o.expiresAt,
     createdAt: at,
   });
@@ -98,6 +101,13 @@ export async function createRemoteOrder(
 ): Promise<CreatedOrder> {
   const machine = ctx.catalogue.machine(input.gatewayId, input.machineId);
   const product = machine?.products.find((p) => p.slot === input.slot);
+  if (machine?.mode === 'pay-first') {
+    throw new VendgateError(
+      ErrorCode.PlatformMachineUnknown,
+      `machine ${input.machineId} at gateway ${input.gatewayId} is pay-first: buy a credit, then choose on the machine`,
+      { gatewayId: input.gatewayId, machineId: input.machineId },
+    );
+  }
   if (!machine || !product) {
     throw new VendgateError(
       ErrorCode.PlatformMachineUnknown,
@@ -115,6 +125,40 @@ export async function createRemoteOrder(
     provider: input.provider,
     description: `${product.name} at ${machine.name}`,
     expiresAt: now + ctx.config.remoteOrderTtlMs,
+  });
+}
+
+/**
+ * Pay first, then choose: the phone page sells the machine's credit (its
+ * amount from the catalogue, never from the phone); once paid, a signed
+ * `credit.paid` lets the customer choose on the machine, and the gateway
+ * reports the vended part and the unspent rest to refund.
+ */
+export async function createCreditOrder(
+  ctx: PaymentsContext,
+  input: { gatewayId: string; machineId: string; provider: ProviderName },
+): Promise<CreatedOrder> {
+  const machine = ctx.catalogue.machine(input.gatewayId, input.machineId);
+  const credit = machine && creditOf(machine);
+  if (!machine || !credit) {
+    throw new VendgateError(
+      ErrorCode.PlatformMachineUnknown,
+      `machine ${input.machineId} at gateway ${input.gatewayId} is not a pay-first machine with a priced product`,
+      { gatewayId: input.gatewayId, machineId: input.machineId },
+    );
+  }
+  const now = ctx.now();
+  return createAtProvider(ctx, {
+    outTradeNo: newOutTradeNo(now),
+    gatewayId: input.gatewayId,
+    machineId: input.machineId,
+    // No item yet: the machine reports the slot it vended (vend.succeeded).
+    slot: 0,
+    price: credit,
+    provider: input.provider,
+    description: `Credit at ${machine.name}`,
+    expiresAt: now + ctx.config.remoteOrderTtlMs,
+    kind: 'credit',
   });
 }
 

@@ -32,9 +32,23 @@ export function refundNoFor(outTradeNo: string): string {
   return `rf${outTradeNo}`;
 }
 
+/**
+ * The refund number of a credit order (pay first, then choose): the
+ * gateway asks once for the unspent rest (or the whole credit), a partial
+ * refund of its own, so it never shares a number with a full refund.
+ */
+export function creditRefundNoFor(outTradeNo: string): string {
+  return `rc${outTradeNo}`;
+}
+
+/** The one refund number of an order, by its kind. */
+export function refundNoOf(order: { outTradeNo: string; kind: 'item' | 'credit' }): string {
+  return order.kind === 'credit' ? creditRefundNoFor(order.outTradeNo) : refundNoFor(order.outTradeNo);
+}
+
 const PAID_PREFIX = 'paid-';
 
-/** The id of the one `order.paid` command of an order (8-64 characters, as CommandBody.id asks). */
+/** The id of the one `order.paid` (or, for a credit order, `credit.paid`) command of an order (8-64 characters, as CommandBody.id asks). */
 export function paidCommandId(outTradeNo: string): string {
   return `${PAID_PREFIX}${outTradeNo}`;
 }

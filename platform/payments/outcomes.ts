@@ -58,8 +58,24 @@ export function outcomeHandlers(ctx: PaymentsContext, hooks: OutcomeHooks) {
     async 'vend.succeeded'(e: FleetEvent, t: StoreTx) {
       const d = parse(ctx, 'vend.succeeded', e);
       const order = d && (await ourOrder(ctx, t, e, d.orderId));
-      if (!order) return;
-      if (order.state === 'paid' || order.state === 'unresolved') {
+      if (!d || !order) return;
+      if (order.kind === 'credit' && (order.state === 'paid' || order.state === 'unresolved')) {
+        // Pay first: the machine chose the item; record it and the part of the credit it spent.
+        if (d.price.currency !== order.currency || d.price.amount > order.amount) {
+          ctx.log.error(
+            { outTradeNo: order.outTradeNo, vended: d.price, credit: order.amount },
+            'vend.succeeded for more than the credit (or in another currency): recorded, reconciliation lists it',
+          );
+        }
+        await t.orders.transition(order.outTradeNo, order.state, 'dispensed', ctx.now(), {
+          slot: d.slot,
+          vendedAmount: d.price.amount,
+        });
+        ctx.log.info(
+          { outTradeNo: order.outTradeNo, slot: d.slot, vended: d.price.amount, credit: order.amount },
+          'credit spent: dispensed',
+        );
+      } else if (order.state === 'paid' || order.state === 'unresolved') {
         await t.orders.transition(order.outTradeNo, order.state, 'dispensed', ctx.now());
         ctx.log.info({ outTradeNo: order.outTradeNo }, 'dispensed');
       } else {
@@ -74,6 +90,26 @@ export function outcomeHandlers(ctx: PaymentsContext, hooks: OutcomeHooks) {
       const order = d && (await ourOrder(ctx, t, e, d.orderId));
       if (!d || !order) return;
       const reason = `gateway ${d.code}: ${d.reason}`;
+      if (order.kind === 'credit') {
+        // Pay first: the refund is the unspent rest, never more than the credit less what was vended.
+        const left = order.amount - (order.vendedAmount ?? 0);
+        if (d.refund.currency !== order.currency || d.refund.amount > left || d.refund.amount <= 0) {
+          ctx.log.error(
+            {
+              outTradeNo: order.outTradeNo,
+              refund: d.refund,
+              credit: order.amount,
+              vended: order.vendedAmount,
+            },
+            'refund.requested for more than the unspent credit: not refunded, left to an operator',
+          );
+          if (order.state === 'paid')
+            await t.orders.transition(order.outTradeNo, order.state, 'unresolved', ctx.now(), {
+              reason: `refund of ${d.refund.currency} ${d.refund.amount} asked, ${left} unspent`,
+            });
+          return;
+        }
+      }
       if (await requestRefund(t, order, d.refund, reason, ctx.now(), e.eventId)) {
         ctx.log.info({ outTradeNo: order.outTradeNo, reason }, 'refund requested');
         hooks.refundRequested(order.outTradeNo);
@@ -113,8 +149,8 @@ export function outcomeHandlers(ctx: PaymentsContext, hooks: OutcomeHooks) {
       if (!d || !outTradeNo || d.code === ErrorCode.CommandReplayed) return;
       const order = await ourOrder(ctx, t, e, outTradeNo);
       if (order?.state !== 'paid') return;
-      // The gateway refused our order.paid (expired in transit, say): it will never dispense it.
-      const reason = `order.paid rejected by the gateway (${d.code}: ${d.reason})`;
+      // The gateway refused our order.paid or credit.paid (expired in transit, say): it will never dispense it.
+      const reason = `${order.kind === 'credit' ? 'credit.paid' : 'order.paid'} rejected by the gateway (${d.code}: ${d.reason})`;
       if (
         await requestRefund(t, order, { amount: order.amount, currency: order.currency }, reason, ctx.now())
       ) {

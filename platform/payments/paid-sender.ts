@@ -1,5 +1,6 @@
 /**
- * Sends the one signed `order.paid` of a paid order. The command id is
+ * Sends the one signed `order.paid` of a paid order (`credit.paid` for a
+ * credit order: pay first, then choose). The command id is
  * derived from the order (ids.ts), so a send after a restart finds the
  * command the fleet link already recorded and republishes its exact bytes
  * instead of signing a second one; and the gateway dedupes `order.paid` by
@@ -41,22 +42,38 @@ export async function sendOrderPaid(
       return 'resent';
     }
     const now = ctx.now();
-    const send = ctx.fleet.sendCommand(
-      order.gatewayId,
-      'order.paid',
-      {
-        orderId: order.outTradeNo,
-        machineId: order.machineId,
-        slot: order.slot,
-        price: { amount: order.amount, currency: order.currency },
-        provider: order.provider,
-        expiresAt: now + ctx.config.dispenseWindowMs,
-        ...(order.couponCode ? { couponCode: order.couponCode } : {}),
-      },
-      { commandId },
-    );
+    const expiresAt = now + ctx.config.dispenseWindowMs;
+    // A credit order (pay first, then choose) carries the credit; the gateway begins a session with it.
+    const send =
+      order.kind === 'credit'
+        ? ctx.fleet.sendCommand(
+            order.gatewayId,
+            'credit.paid',
+            {
+              orderId: order.outTradeNo,
+              machineId: order.machineId,
+              credit: { amount: order.amount, currency: order.currency },
+              provider: order.provider,
+              expiresAt,
+            },
+            { commandId },
+          )
+        : ctx.fleet.sendCommand(
+            order.gatewayId,
+            'order.paid',
+            {
+              orderId: order.outTradeNo,
+              machineId: order.machineId,
+              slot: order.slot,
+              price: { amount: order.amount, currency: order.currency },
+              provider: order.provider,
+              expiresAt,
+              ...(order.couponCode ? { couponCode: order.couponCode } : {}),
+            },
+            { commandId },
+          );
     await bounded(send, SEND_WAIT_MS);
-    log.info('order.paid sent');
+    log.info(order.kind === 'credit' ? 'credit.paid sent' : 'order.paid sent');
     return 'sent';
   } catch (err) {
     // Recorded or not, the poller's repair pass finds the order still `paid` and sends again.

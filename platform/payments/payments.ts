@@ -10,7 +10,7 @@ import { Catalogue } from './catalogue.ts';
 import { closeOrder } from './closes.ts';
 import type { PaymentsConfig } from './config.ts';
 import type { PaymentsContext } from './context.ts';
-import { answerOrderCreate, createRemoteOrder } from './create.ts';
+import { answerOrderCreate, createCreditOrder, createRemoteOrder } from './create.ts';
 import { handleNotification } from './notifications.ts';
 import { outcomeHandlers } from './outcomes.ts';
 import { repairPaidOrders } from './paid-sender.ts';
@@ -131,6 +131,10 @@ export class Payments {
 
   createRemoteOrder(input: { gatewayId: string; machineId: string; slot: number; provider: ProviderName }) {
     return createRemoteOrder(this.ctx, input);
+  }
+
+  createCreditOrder(input: { gatewayId: string; machineId: string; provider: ProviderName }) {
+    return createCreditOrder(this.ctx, input);
   }
 
   async resolve(outTradeNo: string, resolution: Resolution, note = '') {

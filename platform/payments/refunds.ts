@@ -34,12 +34,16 @@ export async function attemptRefund(ctx: PaymentsContext, row: RefundRow): Promi
   const amount = { amount: row.amount, currency: row.currency };
   let result: Awaited<ReturnType<typeof provider.refund>>;
   try {
-    // Every refund here is a full refund of what was paid, so the total is the refund amount.
+    // An item order's refund is a full refund of what was paid (which may differ from the order's amount
+    // on a mismatched payment), so the total is the refund amount. A credit order's refund is the unspent
+    // rest: a partial refund of the order's total (WeChat Pay v3 amount.refund < amount.total; Alipay
+    // alipay.trade.refund refund_amount below the trade's total).
+    const total = order.kind === 'credit' ? { amount: order.amount, currency: order.currency } : amount;
     result = await provider.refund({
       outTradeNo: row.outTradeNo,
       outRefundNo: row.outRefundNo,
       amount,
-      total: amount,
+      total,
       reason: row.reason.slice(0, 80),
     });
   } catch (err) {

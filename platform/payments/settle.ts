@@ -13,7 +13,7 @@ import { sameMoney } from '../../core/money.ts';
 import type { PaidPayment, ProviderName } from '../providers/port.ts';
 import type { OrderRow, StoreTx } from '../store/port.ts';
 import type { PaymentsContext } from './context.ts';
-import { refundNoFor } from './ids.ts';
+import { refundNoOf } from './ids.ts';
 
 export type PaymentSource = 'notification' | 'query' | 'close';
 
@@ -125,7 +125,7 @@ export async function requestRefund(
   if (from !== 'paid' && from !== 'dispensed' && from !== 'unresolved') return false;
   if (!(await t.orders.transition(order.outTradeNo, from, 'refund_requested', at, { reason }))) return false;
   await t.refunds.create({
-    outRefundNo: refundNoFor(order.outTradeNo),
+    outRefundNo: refundNoOf(order),
     outTradeNo: order.outTradeNo,
     amount: amount.amount,
     currency: amount.currency,

@@ -8,7 +8,7 @@
 import { ErrorCode, VendgateError } from '../../core/errors.ts';
 import type { OrderRow } from '../store/port.ts';
 import type { PaymentsContext } from './context.ts';
-import { refundNoFor } from './ids.ts';
+import { refundNoOf } from './ids.ts';
 import { requestRefund } from './settle.ts';
 
 export type Resolution = 'dispensed' | 'refund';
@@ -43,10 +43,11 @@ export async function resolveOrder(
       await t.orders.transition(outTradeNo, 'unresolved', 'dispensed', at, { reason });
       return;
     }
-    const existing = await t.refunds.get(refundNoFor(outTradeNo));
+    const existing = await t.refunds.get(refundNoOf(order));
+    // A credit order refunds what the machine did not vend, never the vended part.
     const amount = existing
       ? { amount: existing.amount, currency: existing.currency }
-      : { amount: order.amount, currency: order.currency };
+      : { amount: order.amount - (order.vendedAmount ?? 0), currency: order.currency };
     await requestRefund(t, order, amount, reason, at);
     // A refund the provider refused before is tried again under the same number.
     if (existing && existing.state !== 'pending') {

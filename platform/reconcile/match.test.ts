@@ -10,6 +10,7 @@ const { from, to } = beijingDayBounds(DAY);
 function orderRow(no: string, state: PlatformOrderState, over: Partial<OrderRow> = {}): OrderRow {
   return {
     outTradeNo: no,
+    kind: 'item',
     gatewayId: 'gw',
     machineId: 'm1',
     slot: 1,
@@ -17,6 +18,7 @@ function orderRow(no: string, state: PlatformOrderState, over: Partial<OrderRow>
     currency: 'CNY',
     provider: 'wechat',
     state,
+    vendedAmount: null,
     sessionId: null,
     couponCode: null,
     transactionId: `tx-${no}`,
@@ -150,6 +152,71 @@ describe('daily reconciliation', () => {
           const open = specs.filter(([, settled]) => !settled);
           expect(r.mismatches.filter((m) => m.kind === 'paid-not-settled')).toHaveLength(open.length);
           expect(r.totals[0]!.unsettled).toBe(open.reduce((a, [amount]) => a + amount, 0));
+        },
+      ),
+    );
+  });
+
+  it('balances a credit order as its vended part dispensed and its unspent rest refunded, to the fen', () => {
+    const credit = (no: string, state: PlatformOrderState, vendedAmount: number | null) =>
+      orderRow(no, state, { kind: 'credit', amount: 500, vendedAmount });
+    const r = run(
+      [pay('p', 500), refund('p', 150), pay('w', 500), pay('c', 500), refund('c', 500)],
+      [credit('p', 'refunded', 350), credit('w', 'dispensed', 500), credit('c', 'refunded', null)],
+    );
+    expect(r.mismatches).toEqual([]);
+    expect(r.totals[0]).toMatchObject({ paid: 1500, dispensed: 850, refunded: 650, balanced: true });
+  });
+
+  it('lists a credit order whose unspent rest is not refunded yet, or refunded wrongly', () => {
+    const credit = (no: string, state: PlatformOrderState) =>
+      orderRow(no, state, { kind: 'credit', amount: 500, vendedAmount: 350 });
+    const r = run(
+      [pay('open', 500), pay('more', 500), refund('more', 200)],
+      [credit('open', 'refund_requested'), credit('more', 'refunded')],
+    );
+    expect(r.mismatches.map((m) => [m.kind, m.outTradeNo])).toEqual([
+      ['paid-not-settled', 'open'],
+      ['amount-differs', 'more'],
+    ]);
+    expect(r.totals[0]).toMatchObject({ paid: 1000, dispensed: 700, refunded: 200, unsettled: 100 });
+  });
+
+  it('balances any day of credit orders whose rest was refunded exactly once (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.integer({ min: 1, max: 100_000 }).chain((credit) =>
+            fc.record({
+              credit: fc.constant(credit),
+              vended: fc.option(fc.integer({ min: 0, max: credit })),
+            }),
+          ),
+          { minLength: 1, maxLength: 30 },
+        ),
+        (specs) => {
+          const rows: BillRow[] = [];
+          const orders: OrderRow[] = [];
+          specs.forEach((s, i) => {
+            const no = `k${i}`;
+            const rest = s.credit - (s.vended ?? 0);
+            rows.push(pay(no, s.credit));
+            if (rest > 0) rows.push(refund(no, rest));
+            orders.push(
+              orderRow(no, rest > 0 ? 'refunded' : 'dispensed', {
+                kind: 'credit',
+                amount: s.credit,
+                vendedAmount: s.vended,
+              }),
+            );
+          });
+          const r = run(rows, orders);
+          expect(r.mismatches).toEqual([]);
+          expect(r.totals[0]).toMatchObject({
+            paid: specs.reduce((a, s) => a + s.credit, 0),
+            dispensed: specs.reduce((a, s) => a + (s.vended ?? 0), 0),
+            balanced: true,
+          });
         },
       ),
     );

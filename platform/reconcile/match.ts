@@ -2,7 +2,9 @@
  * Daily reconciliation as a pure function: every transaction of a
  * provider's trade bill for one day is matched to the platform's outcome
  * for its order, and for every provider and currency the day must balance
- * to the minor unit: paid = dispensed + refunded. Everything that does not
+ * to the minor unit: paid = dispensed + refunded (a credit order, pay first
+ * then choose, counts its vended part dispensed and its unspent rest
+ * refunded). Everything that does not
  * match is listed, one mismatch per finding.
  */
 import type { BillRow, ProviderName, TradeBill } from '../providers/port.ts';
@@ -139,6 +141,23 @@ export function reconcile(input: ReconcileInput): ReconcileReport {
           continue;
         }
         const billRefunded = refundRows.reduce((s, r) => s + r.amount.amount, 0);
+        if (ours.kind === 'credit' && ours.vendedAmount !== null) {
+          // Pay first: the vended part is dispensed, the unspent rest refunded (a partial refund).
+          const rest = row.amount.amount - ours.vendedAmount;
+          t.dispensed += ours.vendedAmount;
+          t.refunded += billRefunded;
+          if (billRefunded !== rest)
+            add(
+              {
+                kind: billRefunded < rest ? 'paid-not-settled' : 'amount-differs',
+                provider: p,
+                outTradeNo: no,
+                detail: `a credit order: vended ${ours.vendedAmount}, refunded ${billRefunded} of the unspent ${rest} (the order is ${ours.state})`,
+              },
+              row,
+            );
+          continue;
+        }
         const refunded = refundRows.length > 0 || ours.state === 'refunded';
         if (!refunded && (row.amount.amount !== ours.amount || row.amount.currency !== ours.currency)) {
           add(

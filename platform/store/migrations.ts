@@ -112,6 +112,17 @@ CREATE TABLE commands (
 CREATE INDEX commands_gateway_created ON commands (gateway_id, created_at);
 `,
   },
+  {
+    version: 2,
+    name: 'pay-first credit orders',
+    // A credit order (pay first, then choose) is paid before its item is known:
+    // its slot is filled in, and the vended part recorded, when the gateway
+    // reports the vend; the unspent rest is a partial refund.
+    sql: `
+ALTER TABLE orders ADD COLUMN kind TEXT NOT NULL DEFAULT 'item' CHECK (kind IN ('item','credit'));
+ALTER TABLE orders ADD COLUMN vended_amount BIGINT CHECK (vended_amount >= 0);
+`,
+  },
 ];
 
 const CREATE_LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (

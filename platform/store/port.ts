@@ -140,15 +140,23 @@ export const ORDER_TRANSITIONS: Readonly<Record<PlatformOrderState, readonly Pla
   unresolved: ['dispensed', 'refund_requested', 'refunded'],
 };
 
+/** `item`: a product chosen on the phone or the machine, then paid. `credit`: pay first, then choose on the machine. */
+export const ORDER_KINDS = ['item', 'credit'] as const;
+export type OrderKind = (typeof ORDER_KINDS)[number];
+
 export interface OrderRow {
   outTradeNo: string;
+  kind: OrderKind;
   gatewayId: string;
   machineId: string;
+  /** The product's slot; for a credit order 0 until the gateway reports what it vended. */
   slot: number;
   amount: number;
   currency: string;
   provider: string;
   state: PlatformOrderState;
+  /** A credit order: the part of the credit the machine vended (the rest is refunded); null until then. */
+  vendedAmount: number | null;
   /** Cashless session (select then pay), when the gateway asked for this order. */
   sessionId: string | null;
   couponCode: string | null;
@@ -170,6 +178,8 @@ export interface OrderRow {
 
 export interface OrderCreate {
   outTradeNo: string;
+  /** Default `item`. */
+  kind?: OrderKind;
   gatewayId: string;
   machineId: string;
   slot: number;
@@ -192,6 +202,9 @@ export interface OrderPatch {
   payerId?: string;
   reason?: string;
   paidAt?: number;
+  /** A credit order's vend: the slot the machine vended and the part of the credit spent. */
+  slot?: number;
+  vendedAmount?: number;
 }
 
 export interface OrderRepo {

@@ -243,8 +243,8 @@ function orderRepo(q: SqlExecutor, hashPayerId: (id: string) => string): OrderRe
     async create(o) {
       const r = await q.query(
         `INSERT INTO orders (out_trade_no, gateway_id, machine_id, slot, amount, currency, provider, state,
-           session_id, coupon_code, expires_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'created', $8, $9, $10, $11, $11) ON CONFLICT DO NOTHING`,
+           session_id, coupon_code, expires_at, created_at, updated_at, kind)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'created', $8, $9, $10, $11, $11, $12) ON CONFLICT DO NOTHING`,
         [
           o.outTradeNo,
           o.gatewayId,
@@ -257,6 +257,7 @@ function orderRepo(q: SqlExecutor, hashPayerId: (id: string) => string): OrderRe
           o.couponCode ?? null,
           o.expiresAt,
           o.createdAt,
+          o.kind ?? 'item',
         ],
       );
       return r.rowCount === 1;
@@ -273,7 +274,8 @@ function orderRepo(q: SqlExecutor, hashPayerId: (id: string) => string): OrderRe
         `UPDATE orders SET state = $3, updated_at = $4,
            transaction_id = COALESCE($5, transaction_id), payer_amount = COALESCE($6, payer_amount),
            payer_currency = COALESCE($7, payer_currency), exchange_rate = COALESCE($8, exchange_rate),
-           payer_hash = COALESCE($9, payer_hash), reason = COALESCE($10, reason), paid_at = COALESCE($11, paid_at)
+           payer_hash = COALESCE($9, payer_hash), reason = COALESCE($10, reason), paid_at = COALESCE($11, paid_at),
+           slot = COALESCE($12, slot), vended_amount = COALESCE($13, vended_amount)
          WHERE out_trade_no = $1 AND state = $2`,
         [
           outTradeNo,
@@ -287,6 +289,8 @@ function orderRepo(q: SqlExecutor, hashPayerId: (id: string) => string): OrderRe
           p.payerId !== undefined ? hashPayerId(p.payerId) : null,
           p.reason ?? null,
           p.paidAt ?? null,
+          p.slot ?? null,
+          p.vendedAmount ?? null,
         ],
       );
       return r.rowCount === 1;

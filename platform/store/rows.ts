@@ -51,6 +51,7 @@ export function eventRow(r: Raw): EventRow {
 export function orderRow(r: Raw): OrderRow {
   return {
     outTradeNo: String(r.out_trade_no),
+    kind: r.kind === 'credit' ? 'credit' : 'item',
     gatewayId: String(r.gateway_id),
     machineId: String(r.machine_id),
     slot: num(r.slot),
@@ -58,6 +59,7 @@ export function orderRow(r: Raw): OrderRow {
     currency: String(r.currency),
     provider: String(r.provider),
     state: String(r.state) as PlatformOrderState,
+    vendedAmount: numOrNull(r.vended_amount),
     sessionId: strOrNull(r.session_id),
     couponCode: strOrNull(r.coupon_code),
     transactionId: strOrNull(r.transaction_id),
