@@ -42,7 +42,21 @@ export interface SimSiteOptions {
    * own pty playing a recorded audit, read on this schedule ("2m", "off").
    */
   dexEvery?: string;
+  /** How long a slot-board machine's door may stay open before door_open is raised (default the config's). */
+  doorOpenGraceMs?: number;
 }
+
+/**
+ * What `npm start` sets up beyond the machines: slots of 30 with a low-stock
+ * mark at 5, a DEX port read every 2 minutes, a door grace short enough to
+ * see the door scene raise door_open.
+ */
+export const DEMO_SITE_STOCK = {
+  capacity: 30,
+  lowStockAt: 5,
+  dexEvery: '2m',
+  doorOpenGraceMs: 5_000,
+} as const;
 
 /** The audit the demo's DEX port plays (a copy of a recorded can-machine audit). */
 export const DEMO_DEX_AUDIT = join(
@@ -174,6 +188,9 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
           name: PRODUCTS[(slot - 1) % PRODUCTS.length],
           ...stockMarks,
         })),
+        ...(opts.doorOpenGraceMs === undefined
+          ? {}
+          : { telemetry: { doorOpenGraceMs: opts.doorOpenGraceMs } }),
         ...(dex?.machineId === m.id
           ? { dex: { port: dex.sim.pty.hostPath, every: opts.dexEvery ?? 'off' } }
           : {}),
