@@ -65,7 +65,7 @@ export function demoScenes(s: DemoSceneSeams, pauseMs = 15_000): DemoScene[] {
         const amount = now.amount % 100 === 0 ? now.amount - 50 : now.amount + 50;
         const price = { amount, currency: now.currency };
         await s.send('catalogue.set', { machineId: m, slots: [{ slot: PRICE_SLOT, price }] });
-        return `price change: the platform signed a catalogue.set, ${m} slot ${PRICE_SLOT} now costs ${formatMoney(price, 'en')}; look at the dashboard's catalogue of ${m} and the platform's phone page`;
+        return `price change: the platform signed a catalogue.set, ${m} slot ${PRICE_SLOT} now costs ${formatMoney(price, 'en')}; look at the dashboard's catalogue of ${m} (the platform follows its catalogue.changed)`;
       },
     },
     {
