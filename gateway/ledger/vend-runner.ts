@@ -2,11 +2,36 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Clock, systemClock, toMonoDeadline } from '../../core/clock.ts';
 import { ErrorCode, VendgateError } from '../../core/errors.ts';
 import type { Log } from '../../core/log.ts';
-import type { VendingMachine, VendOutcome, VendQueryResult } from '../../devices/vending/port.ts';
+import type { Money } from '../../core/money.ts';
+import type {
+  VendFailureReason,
+  VendingMachine,
+  VendOutcome,
+  VendQueryResult,
+} from '../../devices/vending/port.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import type { BeginResult, OrderLedger, OrderRecord } from './ledger.ts';
 
 type Begun = Extract<BeginResult, { kind: 'dispense' }>;
+
+/**
+ * Where one order's vend is, for whoever shows it (the machine's payment
+ * display): `dispensing` once its intent is committed and the DISPENSE goes
+ * out, then `done` or `failed` once the controller's outcome is recorded
+ * (`refund`: what the ledger refunds, the price paid). An order reported for
+ * reconciliation gets no final stage: nobody knows yet what happened.
+ */
+export type VendStage =
+  | { stage: 'dispensing'; orderId: string; machineId: string; slot: number }
+  | { stage: 'done'; orderId: string; machineId: string; slot: number }
+  | {
+      stage: 'failed';
+      orderId: string;
+      machineId: string;
+      slot: number;
+      reason: VendFailureReason;
+      refund: Money;
+    };
 
 /** The longest pause between two tries of a write that failed because of the store. */
 const MAX_PERSIST_DELAY_MS = 30_000;
@@ -35,6 +60,8 @@ export interface VendRunnerOptions {
   onChange?: () => void;
   /** Every vend outcome a controller reported, once recorded (telemetry: jams clear or raise faults). */
   onOutcome?: (machineId: string, outcome: VendOutcome) => void;
+  /** Every stage of the vends this runner drives (the remote-vend display follows its own orders). */
+  onStage?: (stage: VendStage) => void;
   /**
    * Shares one commit among the ledger writes of every machine in the same
    * event-loop turn. Without it each write commits on its own.
@@ -68,9 +95,9 @@ interface VendTrace {
  * let an order dispense late.
  */
 export class VendRunner {
-  readonly #opts: Required<Omit<VendRunnerOptions, 'onChange' | 'commits' | 'onOutcome'>> & {
+  readonly #opts: Required<Omit<VendRunnerOptions, 'onChange' | 'commits' | 'onOutcome' | 'onStage'>> & {
     onChange: () => void;
-  } & Pick<VendRunnerOptions, 'onOutcome'>;
+  } & Pick<VendRunnerOptions, 'onOutcome' | 'onStage'>;
   readonly #commits: GroupCommit | undefined;
   /** Orders' monotonic deadlines, taken on receipt (or on recovery). */
   readonly #deadlines = new Map<string, number>();
@@ -364,11 +391,14 @@ export class VendRunner {
   /** The intent is committed: send the vend and record what the controller says. */
   async #dispense(machine: VendingMachine, machineId: string, orderId: string, begin: Begun): Promise<void> {
     const { ledger, log } = this.#opts;
+    this.#stage({ stage: 'dispensing', orderId, machineId, slot: begin.order.slot });
     try {
       const outcome = await machine.dispense({ vendToken: begin.vendToken, slot: begin.order.slot });
-      await this.#persist('the vend outcome', orderId, () => ledger.recordOutcome(orderId, outcome));
+      const after = await this.#persist('the vend outcome', orderId, () =>
+        ledger.recordOutcome(orderId, outcome),
+      );
       this.#opts.onChange();
-      this.#told(machineId, outcome);
+      this.#told(machineId, outcome, after);
     } catch (err) {
       log.warn(
         { orderId, machineId, err: (err as Error).message },
@@ -389,11 +419,11 @@ export class VendRunner {
       try {
         const q = await machine.queryVend(token);
         if (q.kind === 'dispensed' || q.kind === 'failed') {
-          await this.#persist('the vend outcome', order.orderId, () =>
+          const after = await this.#persist('the vend outcome', order.orderId, () =>
             ledger.recordOutcome(order.orderId, q),
           );
           this.#opts.onChange();
-          this.#told(order.machineId, q);
+          this.#told(order.machineId, q, after);
           log.info({ orderId: order.orderId, outcome: q.kind }, 'vend resolved by asking the controller');
           return;
         }
@@ -426,11 +456,11 @@ export class VendRunner {
           // idempotent.
           try {
             const outcome = await machine.dispense({ vendToken: token, slot: order.slot });
-            await this.#persist('the vend outcome', order.orderId, () =>
+            const after = await this.#persist('the vend outcome', order.orderId, () =>
               ledger.recordOutcome(order.orderId, outcome),
             );
             this.#opts.onChange();
-            this.#told(order.machineId, outcome);
+            this.#told(order.machineId, outcome, after);
             return;
           } catch (err) {
             trace = traceOf(err, trace);
@@ -456,12 +486,32 @@ export class VendRunner {
     this.#opts.onChange();
   }
 
-  #told(machineId: string, outcome: VendOutcome): void {
+  /**
+   * `after`: the order as recorded with this outcome (undefined if the
+   * runner stopped before it was written; then no stage is told, the order
+   * is resolved again after the restart).
+   */
+  #told(machineId: string, outcome: VendOutcome, after: OrderRecord | undefined): void {
     try {
       this.#opts.onOutcome?.(machineId, outcome);
     } catch (err) {
       // An observer's failure is not the vend's: the outcome is recorded.
       this.#opts.log.error({ err, machineId }, 'vend outcome observer failed');
+    }
+    if (!after) return;
+    const order = { orderId: after.orderId, machineId, slot: after.slot };
+    this.#stage(
+      outcome.kind === 'dispensed'
+        ? { stage: 'done', ...order }
+        : { stage: 'failed', ...order, reason: outcome.reason, refund: after.price },
+    );
+  }
+
+  #stage(stage: VendStage): void {
+    try {
+      this.#opts.onStage?.(stage);
+    } catch (err) {
+      this.#opts.log.error({ err, orderId: stage.orderId }, 'vend stage observer failed');
     }
   }
 

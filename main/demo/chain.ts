@@ -20,7 +20,8 @@ import { WechatPayProvider } from '../../platform/providers/wechatpay/index.ts';
 import { startPlatformService } from '../../platform/service.ts';
 import { startGateway } from '../gateway.ts';
 import { waitForSignal } from '../signals.ts';
-import { DEMO_BEACON, startSimSite } from './site.ts';
+import { demoScenes, startDemoScript } from './scenes.ts';
+import { DEMO_BEACON, DEMO_SITE_STOCK, startSimSite } from './site.ts';
 
 const MCHID = '1230000109';
 const APPID = 'wxd678efh567hg6787';
@@ -42,7 +43,10 @@ export async function runChainDemo(args: string[]): Promise<number> {
     options: {
       machines: { type: 'string', default: '2' },
       cashless: { type: 'string', default: '1' },
+      'pay-first': { type: 'string', default: '1' },
       rate: { type: 'string', default: '0.2' },
+      'no-scenes': { type: 'boolean', default: false },
+      'scene-every': { type: 'string', default: '20' },
       'http-port': { type: 'string', default: '8080' },
       'platform-port': { type: 'string', default: '8090' },
       'broker-port': { type: 'string', default: '1883' },
@@ -82,6 +86,8 @@ export async function runChainDemo(args: string[]): Promise<number> {
     dir,
     machines: Number(values.machines),
     cashlessMachines: Number(values.cashless),
+    payFirstMachines: Number(values['pay-first']),
+    ...DEMO_SITE_STOCK,
     beacons: true,
     httpPort: Number(values['http-port']),
     brokerPort: Number(values['broker-port']),
@@ -183,11 +189,27 @@ export async function runChainDemo(args: string[]): Promise<number> {
       `select on ${c.id}: npx vendgate sim select --control ${c.controlPort} --item 2, then pay the QR on ${gw.httpUrl}/display/${c.id}`,
     );
   }
-  log.info(
-    `a jam gives a refund: the machines' simulators jam now and then; refunds show at ${base}/ops and in the sandbox bills`,
-  );
+  for (const c of site.payFirst) {
+    log.info(
+      `pay first on ${c.id}: scan the QR on ${gw.httpUrl}/display/${c.id}, pay, then npx vendgate sim select --control ${c.controlPort} --item 2`,
+    );
+  }
+  log.info(`a jam gives a refund: refunds show at ${base}/ops and in the sandbox bills`);
 
-  // Simulated customers: buy on the phone page's API and pay on the sandbox phone (most of the time).
+  /** A customer buys on the phone page's API and pays on the sandbox phone (unless `pay` is false). */
+  const buy = async (machineId: string, slot: number, provider = 'wechat', pay = true): Promise<void> => {
+    const res = await fetch(`${base}/m/${gatewayId}/${machineId}/orders`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ slot, provider }),
+    });
+    const o = (await res.json()) as { outTradeNo?: string; qrContent?: string; message?: string };
+    if (!o.qrContent) throw new Error(`no order for ${machineId} slot ${slot}: ${o.message ?? res.status}`);
+    if (!pay) return;
+    if (provider === 'wechat') await wechatSandbox.pay(o.qrContent);
+    else await alipaySandbox.phone.pay(o.qrContent);
+  };
+  // Simulated customers, in the background (most of them pay).
   let n = 0;
   const customers = setInterval(
     () => {
@@ -195,23 +217,35 @@ export async function runChainDemo(args: string[]): Promise<number> {
       const provider = n % 2 ? 'alipay' : 'wechat';
       const willPay = n++ % 6 !== 5;
       if (!m) return;
-      const jam = n % 7 === 0 && m === site.machines[0];
-      if (jam) m.board.fault({ fault: 'jam', slot: 6, count: 1 });
-      void (async () => {
-        const res = await fetch(`${base}/m/${gatewayId}/${m.id}/orders`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ slot: jam ? 6 : 1 + (n % 5), provider }),
-        });
-        const o = (await res.json()) as { outTradeNo?: string; qrContent?: string };
-        if (!o.qrContent) return;
-        if (!willPay) return;
-        if (provider === 'wechat') await wechatSandbox.pay(o.qrContent);
-        else await alipaySandbox.phone.pay(o.qrContent);
-      })().catch((err: Error) => plog.warn({ err: err.message }, 'a simulated customer gave up'));
+      void buy(m.id, 1 + (n % 5), provider, willPay).catch((err: Error) =>
+        plog.warn({ err: err.message }, 'a simulated customer gave up'),
+      );
     },
     Math.max(500, 1000 / Number(values.rate)),
   );
+  const first = site.machines[0];
+  const script =
+    values['no-scenes'] || !first
+      ? undefined
+      : startDemoScript(
+          demoScenes({
+            machineId: first.id,
+            machineIds: site.machines.map((m) => m.id),
+            slots: (config.machines.find((c) => c.id === first.id)?.slots ?? []).map((s) => s.slot),
+            board: (id) => site.machines.find((m) => m.id === id)?.board,
+            send: (type, data) => platform.fleet.sendCommand(gatewayId, type, data),
+            buy: (machineId, slot) => buy(machineId, slot),
+            price: (machineId, slot) => gw.catalogue.slot(machineId, slot)?.price ?? undefined,
+            capacity: DEMO_SITE_STOCK.capacity,
+            ...(site.dex ? { dexMachineId: site.dex.machineId } : {}),
+            log: namespaced(log, 'scenes'),
+          }),
+          { everyMs: Number(values['scene-every']) * 1000, log: namespaced(log, 'scenes') },
+        );
+  if (script)
+    log.info(
+      `a scene every ${values['scene-every']} s (price, jam, sold out, door, DEX read, refill); --no-scenes turns them off`,
+    );
   // Select-then-pay: a button pressed now and then; the shown code is paid on the sandbox phone.
   let press = 0;
   const cashlessCustomers = setInterval(() => {
@@ -231,6 +265,7 @@ export async function runChainDemo(args: string[]): Promise<number> {
   }, 15_000);
 
   await waitForSignal();
+  script?.stop();
   clearInterval(customers);
   clearInterval(cashlessCustomers);
   clearInterval(shakes);

@@ -5,7 +5,8 @@ import { SimPlatform } from '../../firmware-sim/platform/platform.ts';
 import { applyEnvOverrides, parseConfig } from '../../gateway/config/load.ts';
 import { startGateway } from '../gateway.ts';
 import { waitForSignal } from '../signals.ts';
-import { DEMO_BEACON, startSimSite } from './site.ts';
+import { demoScenes, startDemoScript } from './scenes.ts';
+import { DEMO_BEACON, DEMO_SITE_STOCK, startSimSite } from './site.ts';
 
 /** `vendgate demo --platform sim`: the gateway and a simulated site, orders placed by the simulated platform (no providers). */
 export async function runSimPlatformDemo(args: string[]): Promise<number> {
@@ -14,7 +15,10 @@ export async function runSimPlatformDemo(args: string[]): Promise<number> {
     options: {
       machines: { type: 'string', default: '2' },
       cashless: { type: 'string', default: '1' },
+      'pay-first': { type: 'string', default: '1' },
       rate: { type: 'string', default: '0.5' },
+      'no-scenes': { type: 'boolean', default: false },
+      'scene-every': { type: 'string', default: '20' },
       'http-port': { type: 'string', default: '8080' },
       'broker-port': { type: 'string', default: '1883' },
       dir: { type: 'string', default: './data/demo' },
@@ -27,6 +31,8 @@ export async function runSimPlatformDemo(args: string[]): Promise<number> {
     dir,
     machines: Number(values.machines),
     cashlessMachines: Number(values.cashless),
+    payFirstMachines: Number(values['pay-first']),
+    ...DEMO_SITE_STOCK,
     beacons: true,
     httpPort: Number(values['http-port']),
     brokerPort: Number(values['broker-port']),
@@ -94,21 +100,38 @@ export async function runSimPlatformDemo(args: string[]): Promise<number> {
     void platform.sendCommand('coupon.claim', claim).catch(() => {});
   }, 12_000);
 
-  // Place orders at the given rate; some are duplicated as providers retry.
+  // Pay first: the customer pays a credit, then chooses on the machine.
+  let credits = 0;
+  const payFirstCustomers = setInterval(() => {
+    for (const c of site.payFirst) {
+      const orderId = `demo-pf-${Date.now().toString(36)}-${++credits}`;
+      const credit = {
+        orderId,
+        machineId: c.id,
+        credit: { amount: 500, currency: 'CNY' },
+        provider: 'wechat',
+        expiresAt: Date.now() + 3600_000,
+      };
+      void platform.sendCommand('credit.paid', credit).catch(() => {});
+      setTimeout(() => c.sim.select(1 + (credits % 3)), 5000);
+    }
+  }, 30_000);
+
+  // Place orders at the given rate, at the catalogue's price; some are duplicated as providers retry.
   let n = 0;
   const rate = Number(values.rate);
+  const paidOrder = (machineId: string, slot: number) => ({
+    orderId: `demo-${Date.now().toString(36)}-${n++}`,
+    machineId,
+    slot,
+    price: gw.catalogue.slot(machineId, slot)?.price ?? { amount: 350, currency: 'CNY' },
+    provider: n % 2 ? 'wechat' : 'alipay',
+    expiresAt: Date.now() + 2 * 3600_000,
+  });
   const timer = setInterval(
     () => {
       const m = site.machines[n % site.machines.length]!;
-      const orderId = `demo-${Date.now().toString(36)}-${n++}`;
-      const order = {
-        orderId,
-        machineId: m.id,
-        slot: 1 + (n % 6),
-        price: { amount: 350, currency: 'CNY' },
-        provider: n % 2 ? 'wechat' : 'alipay',
-        expiresAt: Date.now() + 2 * 3600_000,
-      };
+      const order = paidOrder(m.id, 1 + (n % 5));
       void platform
         .placeOrder(order)
         .catch((err: Error) => plog.warn({ err: err.message }, 'order not sent'));
@@ -118,6 +141,27 @@ export async function runSimPlatformDemo(args: string[]): Promise<number> {
     },
     Math.max(50, 1000 / rate),
   );
+  const first = site.machines[0];
+  const script =
+    values['no-scenes'] || !first
+      ? undefined
+      : startDemoScript(
+          demoScenes({
+            machineId: first.id,
+            machineIds: site.machines.map((m) => m.id),
+            slots: (config.machines.find((c) => c.id === first.id)?.slots ?? []).map((s) => s.slot),
+            board: (id) => site.machines.find((m) => m.id === id)?.board,
+            send: (type, data) => platform.sendCommand(type, data),
+            buy: async (machineId, slot) => {
+              await platform.placeOrder(paidOrder(machineId, slot));
+            },
+            price: (machineId, slot) => gw.catalogue.slot(machineId, slot)?.price ?? undefined,
+            capacity: DEMO_SITE_STOCK.capacity,
+            ...(site.dex ? { dexMachineId: site.dex.machineId } : {}),
+            log: namespaced(log, 'scenes'),
+          }),
+          { everyMs: Number(values['scene-every']) * 1000, log: namespaced(log, 'scenes') },
+        );
   const summary = setInterval(() => {
     plog.info(
       {
@@ -133,6 +177,8 @@ export async function runSimPlatformDemo(args: string[]): Promise<number> {
   }, 10_000);
 
   await waitForSignal();
+  script?.stop();
+  clearInterval(payFirstCustomers);
   clearInterval(timer);
   clearInterval(summary);
   clearInterval(customers);
