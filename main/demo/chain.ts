@@ -106,19 +106,34 @@ export async function runChainDemo(args: string[]): Promise<number> {
   const catalogue = [
     {
       gatewayId,
-      machines: site.machines.map((m) => {
-        const entry = config.machines.find((c) => c.id === m.id);
-        return {
-          machineId: m.id,
-          name: entry?.display?.name ?? m.id,
-          currency: entry?.currency ?? 'CNY',
-          products: (entry?.slots ?? []).map((s) => ({
-            slot: s.slot,
-            name: s.name ?? `Slot ${s.slot}`,
-            price: (s as { price?: number }).price ?? 350,
+      machines: [
+        ...site.machines.map((m) => {
+          const entry = config.machines.find((c) => c.id === m.id);
+          return {
+            machineId: m.id,
+            name: entry?.display?.name ?? m.id,
+            currency: entry?.currency ?? 'CNY',
+            products: (entry?.slots ?? []).map((s) => ({
+              slot: s.slot,
+              name: s.name ?? `Slot ${s.slot}`,
+              price: (s as { price?: number }).price ?? 350,
+            })),
+          };
+        }),
+        ...site.payFirst.map((c) => ({
+          // Pay first, then choose: the phone page sells a credit of the dearest item; the
+          // MDB simulator's items cost 3.50 + 0.50 a step, as the site set them.
+          machineId: c.id,
+          name: `${c.id} (pay first)`,
+          currency: 'CNY',
+          mode: 'pay-first' as const,
+          products: Array.from({ length: 6 }, (_, i) => ({
+            slot: i + 1,
+            name: `Item ${i + 1}`,
+            price: 350 + 50 * i,
           })),
-        };
-      }),
+        })),
+      ],
     },
   ];
   const plog = namespaced(log, 'platform');
