@@ -92,8 +92,9 @@ describe('a gateway started on a damaged store', () => {
     const gw = startCli(configPath);
     try {
       // A status retained by an earlier test's process may come first: wait for this one's.
+      // A gateway process under tsx on a loaded 2-core box takes tens of seconds to start.
       await waitUntil(() => platform.lastStatus?.safeMode?.fault === fault, {
-        timeoutMs: 30_000,
+        timeoutMs: 60_000,
         what: `the safe-mode status (${fault}) on MQTT`,
       });
       expect(platform.lastStatus).toMatchObject({ state: 'offline', safeMode: { fault } });
