@@ -42,22 +42,22 @@ describe('pay first, then choose, through an MDB cashless adapter', () => {
   const sim = () => h.mdb[0]!;
   const sessionBegun = (after: number) =>
     waitUntil(() => sim().events.filter((e) => e.event === 'session-begun').length > after, {
-      timeoutMs: 10_000,
+      timeoutMs: 25_000,
       what: 'session with funds begun on the machine',
     });
   const begunCount = () => sim().events.filter((e) => e.event === 'session-begun').length;
   const ready = () =>
     sim().waitForEvent((e) => e.event === 'status' && e.state === 'ENABLED', {
       includePast: true,
-      timeoutMs: 15_000,
+      timeoutMs: 25_000,
     });
 
   it('says on the idle screen to scan, pay, then choose on the machine, and takes no selection unpaid', async () => {
     await ready();
-    await waitUntil(() => screen()?.kind === 'idle', { timeoutMs: 5_000, what: 'idle screen' });
+    await waitUntil(() => screen()?.kind === 'idle', { timeoutMs: 25_000, what: 'idle screen' });
     expect(screen()).toMatchObject({ kind: 'idle', cashless: 'pay-first' });
     sim().select(2);
-    const ignored = await sim().waitForEvent('select-ignored', { timeoutMs: 5_000 });
+    const ignored = await sim().waitForEvent('select-ignored', { timeoutMs: 25_000 });
     expect(String(ignored.reason)).toMatch(/pay first/);
   });
 
@@ -73,15 +73,15 @@ describe('pay first, then choose, through an MDB cashless adapter', () => {
         .at(-1),
     ).toMatchObject({ funds: 300 });
     await waitUntil(() => screen()?.kind === 'choose-on-machine', {
-      timeoutMs: 5_000,
+      timeoutMs: 25_000,
       what: 'choose screen',
     });
     expect(screen()).toMatchObject({ credit: { amount: 300, currency: 'CNY' } });
-    const success = sim().waitForEvent('vend-success', { timeoutMs: 10_000 });
+    const success = sim().waitForEvent('vend-success', { timeoutMs: 25_000 });
     sim().select(2);
     await success;
     await waitUntil(() => events('vend.succeeded', orderId).length === 1, {
-      timeoutMs: 10_000,
+      timeoutMs: 25_000,
       what: 'vend.succeeded',
     });
     expect(events('credit.accepted', orderId)).toHaveLength(1);
@@ -90,7 +90,7 @@ describe('pay first, then choose, through an MDB cashless adapter', () => {
       slot: 2,
       price: { amount: 300, currency: 'CNY' },
     });
-    await waitUntil(() => screen()?.kind === 'done', { timeoutMs: 5_000, what: 'done screen' });
+    await waitUntil(() => screen()?.kind === 'done', { timeoutMs: 25_000, what: 'done screen' });
     expect(events('refund.requested', orderId)).toHaveLength(0);
   });
 
@@ -100,20 +100,20 @@ describe('pay first, then choose, through an MDB cashless adapter', () => {
     const before = begunCount();
     await h.platform.sendCommand('credit.paid', credit(orderId, 500));
     await sessionBegun(before);
-    const denied = sim().waitForEvent((e) => e.event === 'denied' && e.item === 7, { timeoutMs: 10_000 });
+    const denied = sim().waitForEvent((e) => e.event === 'denied' && e.item === 7, { timeoutMs: 25_000 });
     sim().select(7);
     await denied;
     await waitUntil(() => screen()?.kind === 'choose-on-machine' && 'denied' in screen()!, {
-      timeoutMs: 5_000,
+      timeoutMs: 25_000,
       what: 'above-credit notice',
     });
     const success = sim().waitForEvent((e) => e.event === 'vend-success' && e.item === 2, {
-      timeoutMs: 10_000,
+      timeoutMs: 25_000,
     });
     sim().select(2);
     await success;
     await waitUntil(() => events('refund.requested', orderId).length === 1, {
-      timeoutMs: 10_000,
+      timeoutMs: 25_000,
       what: 'refund',
     });
     expect(events('vend.succeeded', orderId)[0]!.data).toMatchObject({ slot: 2, price: { amount: 300 } });
@@ -135,7 +135,7 @@ describe('pay first, then choose, through an MDB cashless adapter', () => {
     await sessionBegun(before);
     sim().process!.command({ cmd: 'cancel' });
     await waitUntil(() => events('refund.requested', orderId).length === 1, {
-      timeoutMs: 10_000,
+      timeoutMs: 25_000,
       what: 'refund',
     });
     expect(events('refund.requested', orderId)[0]!.data).toMatchObject({
@@ -153,7 +153,7 @@ describe('pay first, then choose, through an MDB cashless adapter', () => {
     await sessionBegun(before);
     // creditIdleSec is 5: the gateway ends the session with C,STOP.
     await waitUntil(() => events('refund.requested', orderId).length === 1, {
-      timeoutMs: 15_000,
+      timeoutMs: 25_000,
       what: 'refund',
     });
     expect(events('refund.requested', orderId)[0]!.data).toMatchObject({ refund: { amount: 500 } });
@@ -162,7 +162,7 @@ describe('pay first, then choose, through an MDB cashless adapter', () => {
     );
     await sim().waitForEvent((e) => e.event === 'session-ended' && e.reason === 'host', {
       includePast: true,
-      timeoutMs: 5_000,
+      timeoutMs: 25_000,
     });
   });
 
@@ -174,14 +174,14 @@ describe('pay first, then choose, through an MDB cashless adapter', () => {
     await h.platform.sendCommand('credit.paid', credit(orderId, 300));
     await sessionBegun(before);
     await waitUntil(() => events('order.state', orderId).length === 1, {
-      timeoutMs: 10_000,
+      timeoutMs: 25_000,
       what: 'order.state',
     });
-    const success = sim().waitForEvent('vend-success', { timeoutMs: 10_000 });
+    const success = sim().waitForEvent('vend-success', { timeoutMs: 25_000 });
     sim().select(2);
     await success;
     await waitUntil(() => events('vend.succeeded', orderId).length === 1, {
-      timeoutMs: 10_000,
+      timeoutMs: 25_000,
       what: 'vend',
     });
     expect(begunCount()).toBe(before + 1);
@@ -197,7 +197,7 @@ describe('pay first, then choose, through an MDB cashless adapter', () => {
       credit: { amount: 500, currency: 'EUR' },
     });
     await waitUntil(() => events('refund.requested', orderId).length === 1, {
-      timeoutMs: 10_000,
+      timeoutMs: 25_000,
       what: 'refund',
     });
     expect(events('refund.requested', orderId)[0]!.data).toMatchObject({
@@ -221,15 +221,15 @@ describe('pay first across a gateway crash', () => {
     });
     const orderId = nextOrderId();
     await h.platform.sendCommand('credit.paid', credit(orderId, 500));
-    await sim.waitForEvent('session-begun', { timeoutMs: 15_000 });
+    await sim.waitForEvent('session-begun', { timeoutMs: 25_000 });
     sim.select(2);
     // The machine has the approval and is vending (3 s): the intent is on disk.
-    await sim.waitForEvent('approved', { timeoutMs: 10_000 });
+    await sim.waitForEvent('approved', { timeoutMs: 25_000 });
     h.gatewayProcess.kill('SIGKILL');
     await waitUntil(
       () => h.gatewayProcess.child?.exitCode !== null || h.gatewayProcess.child?.signalCode !== null,
       {
-        timeoutMs: 5_000,
+        timeoutMs: 25_000,
         what: 'gateway process gone',
       },
     );
@@ -248,8 +248,8 @@ describe('pay first across a gateway crash', () => {
       price: { amount: 300, currency: 'CNY' },
     });
     // Let the machine finish its vend and the new process configure the reader.
-    await sim.waitForEvent('vend-success', { includePast: true, timeoutMs: 10_000 });
-    await sim.waitForEvent((e) => e.event === 'status' && e.state === 'ENABLED', { timeoutMs: 15_000 });
+    await sim.waitForEvent('vend-success', { includePast: true, timeoutMs: 25_000 });
+    await sim.waitForEvent((e) => e.event === 'status' && e.state === 'ENABLED', { timeoutMs: 25_000 });
     expect(sim.events.filter((e) => e.event === 'approved')).toHaveLength(1);
     const refunds = h.platform
       .eventsOfType('refund.requested')
