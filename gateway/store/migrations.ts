@@ -380,7 +380,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 11,
-    name: 'sales index',
+    name: 'sales and latest-orders indexes',
     sql: `
       -- The sales report (gateway/telemetry/sales.ts) sums dispensed orders
       -- per machine, slot and currency for each local day. In this order,
@@ -390,6 +390,10 @@ export const MIGRATIONS: readonly Migration[] = [
       -- dispensed (terminal), so the ledger's other transitions never touch it.
       CREATE INDEX orders_sales ON orders (machine_id, slot, currency, updated_at, amount)
         WHERE state = 'dispensed';
+      -- The latest orders (GET /api/orders, the dashboard's every poll) in
+      -- the ledger's list order, so LIMIT reads that many rows instead of
+      -- sorting the whole table. Written once per order: neither column changes.
+      CREATE INDEX orders_created ON orders (created_at DESC, order_id);
     `,
   },
 ];
