@@ -90,8 +90,9 @@ export class SalesLedgerView {
     // skip scan finds each (machine, slot, currency) that ever sold, one seek
     // each, then each of them is one seek and an in-order range per day. One
     // GROUP BY per day over the (state, updated_at) index read every order
-    // of the day from the table and sorted them all: 57 ms of CPU for 7 days
-    // of 100,000 orders against 12 ms this way.
+    // of the day from the table and sorted them all: over 7 days of 100,000
+    // orders those queries alone took 57-87 ms of CPU, the whole report
+    // 13-15 ms this way (bench/results/JOURNAL.md, session 7).
     const db = opts.db;
     const group = `SELECT machine_id, slot, currency FROM orders INDEXED BY orders_sales WHERE state = 'dispensed'`;
     this.#firstGroup = db.prepare(`${group} ORDER BY machine_id, slot, currency LIMIT 1`);
