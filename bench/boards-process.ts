@@ -3,7 +3,10 @@
  * devices) in ONE process, each on the device end of its own pty, so that 20
  * machines do not cost 20 node processes on a 2-core box. Prints "ready".
  *
- *   node --import tsx bench/boards-process.ts --board PATH ... --echo PATH ...
+ *   node --import tsx bench/boards-process.ts --board PATH ... --echo PATH ... [--sensors-every MS]
+ *
+ * `--sensors-every MS`: every board's cabinet temperature moves by 0.1 °C
+ * each MS, so each protocol 3 board reports SENSORS (section 3.13) that often.
  */
 import { parseArgs } from 'node:util';
 import { SerialTransport } from '../devices/vending/transport.ts';
@@ -13,6 +16,7 @@ const { values } = parseArgs({
   options: {
     board: { type: 'string', multiple: true, default: [] },
     echo: { type: 'string', multiple: true, default: [] },
+    'sensors-every': { type: 'string' },
   },
 });
 
@@ -31,6 +35,14 @@ for (const path of values.echo) {
   t.on('data', (chunk) => t.write(chunk));
   await t.open();
   echoes.push(t);
+}
+const sensorsEveryMs = Number(values['sensors-every'] ?? 0);
+if (sensorsEveryMs > 0) {
+  let tick = 0;
+  setInterval(() => {
+    tick++;
+    for (const sim of sims) sim.applyFault({ fault: 'temperature', deciC: 45 + (tick % 2) });
+  }, sensorsEveryMs).unref();
 }
 process.stdout.write('ready\n');
 process.stdin.resume();

@@ -320,8 +320,13 @@ async function spawnHelper<T>(script: string, args: string[], ready: (line: stri
   return { child, value };
 }
 
-async function startDevices(kind: 'echo' | 'board', ptys: PtyPair[]): Promise<ChildProcess> {
+async function startDevices(
+  kind: 'echo' | 'board',
+  ptys: PtyPair[],
+  sensorsEveryMs?: number,
+): Promise<ChildProcess> {
   const args = ptys.flatMap((p) => [`--${kind}`, p.devicePath]);
+  if (sensorsEveryMs) args.push('--sensors-every', String(sensorsEveryMs));
   const { child } = await spawnHelper('bench/boards-process.ts', args, (l) =>
     l.includes('ready') ? true : undefined,
   );
@@ -406,6 +411,10 @@ export interface GatewayRigOptions {
    * runs on the gateway's embedded broker and the platform connects to it.
    */
   uplink?: { url: string; platformUrl: string; tls?: { ca: string; cert: string; key: string } };
+  /** The REST API and dashboard on this loopback port; default off. */
+  httpPort?: number;
+  /** Every board reports a new cabinet temperature (SENSORS) this often; default never. */
+  sensorsEveryMs?: number;
 }
 
 export type GatewayRig = Rig & { peakRssMb(): number };
@@ -415,7 +424,7 @@ export async function startGatewayRig(
   ptys: PtyPair[],
   opts: GatewayRigOptions = {},
 ): Promise<GatewayRig> {
-  const devices = await startDevices('board', ptys);
+  const devices = await startDevices('board', ptys, opts.sensorsEveryMs);
   const keys = generateRawKeyPair();
   const gatewayId = opts.gatewayId ?? 'bench';
   const dataDir = join(dir, gatewayId);
@@ -433,7 +442,7 @@ export async function startGatewayRig(
         ? { uplink: { url: opts.uplink.url, ...(opts.uplink.tls ? { tls: opts.uplink.tls } : {}) } }
         : {}),
       platform: { publicKeys: { default: keys.publicKey } },
-      http: { enabled: false },
+      http: opts.httpPort ? { enabled: true, port: opts.httpPort } : { enabled: false },
       outbox: { maxRows: 1_000_000 },
       machines: ptys.map((p, i) => ({
         id: `m${i + 1}`,

@@ -3,13 +3,14 @@
  * its bare baseline, with ratios. Results go to bench/results/*.json.
  *
  *   npm run bench                 all benchmarks
- *   npm run bench -- remote-vend  one of: remote-vend, select-then-pay, beacon-parse, coupons, platform-ingest, platform-notify, hostile-input
+ *   npm run bench -- remote-vend  one of: remote-vend, select-then-pay, beacon-parse, coupons, platform-ingest, platform-notify, hostile-input, dashboard
  *   npm run bench -- uplink-tls   only the TLS uplink beside plain TCP (remote-vend runs it too)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { formatBeaconParseBench, runBeaconParseBench } from './beacon-parse.ts';
 import { formatCouponBench, runCouponBench } from './coupons.ts';
+import { formatDashboardBench, runDashboardBench } from './dashboard.ts';
 import { formatHostileInputBench, runHostileInputBench } from './hostile-input.ts';
 import { formatPlatformIngestBench, runPlatformIngestBench } from './platform-ingest.ts';
 import { formatPlatformNotifyBench, runPlatformNotifyBench } from './platform-notify.ts';
@@ -144,6 +145,14 @@ async function main(): Promise<void> {
     const r = await runHostileInputBench();
     console.log(`${formatHostileInputBench(r)}\n`);
     writeFileSync('bench/results/hostile-input.json', `${JSON.stringify(r, null, 2)}\n`);
+  }
+  if (!only || only === 'dashboard') {
+    const r = await runDashboardBench();
+    console.log(`${formatDashboardBench(r)}\n`);
+    writeFileSync(
+      'bench/results/dashboard.json',
+      `${JSON.stringify({ date: new Date().toISOString(), ...r }, null, 2)}\n`,
+    );
   }
   console.log('results written to bench/results/');
 }

@@ -378,4 +378,22 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX dex_reads_raw ON dex_reads (finished_at) WHERE raw_text IS NOT NULL;
     `,
   },
+  {
+    version: 11,
+    name: 'sales and latest-orders indexes',
+    sql: `
+      -- The sales report (gateway/telemetry/sales.ts) sums dispensed orders
+      -- per machine, slot and currency for each local day. In this order,
+      -- covering the amount, each (machine, slot, currency) of a day is one
+      -- seek and an in-order range: no table reads and no sort of every
+      -- order of the day. Partial: a row enters it once, when its order ends
+      -- dispensed (terminal), so the ledger's other transitions never touch it.
+      CREATE INDEX orders_sales ON orders (machine_id, slot, currency, updated_at, amount)
+        WHERE state = 'dispensed';
+      -- The latest orders (GET /api/orders, the dashboard's every poll) in
+      -- the ledger's list order, so LIMIT reads that many rows instead of
+      -- sorting the whole table. Written once per order: neither column changes.
+      CREATE INDEX orders_created ON orders (created_at DESC, order_id);
+    `,
+  },
 ];

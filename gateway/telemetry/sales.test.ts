@@ -128,6 +128,70 @@ describe('sales per local day', () => {
   });
 });
 
+describe('sales read through the sales index', () => {
+  const order = fc.record({
+    machineId: fc.constantFrom('m1', 'm2', 'm10', 'A', 'b'),
+    slot: fc.integer({ min: 1, max: 3 }),
+    currency: fc.constantFrom('CNY', 'HKD'),
+    amount: fc.integer({ min: 0, max: 100_000 }),
+    state: fc.constantFrom(
+      'dispensed',
+      'dispensed',
+      'refund_requested',
+      'received',
+      'dispensing',
+      'unresolved',
+    ),
+    // From 9 days before the report's now to a day after it.
+    at: fc.integer({ min: -9 * 24 * HOUR, max: 24 * HOUR }),
+  });
+
+  it('answer what one GROUP BY per local day over the ledger answers, for any ledger', () => {
+    const now = SHANGHAI_MIDNIGHT + 10 * HOUR;
+    fc.assert(
+      fc.property(
+        fc.array(order, { maxLength: 80 }),
+        fc.integer({ min: 1, max: 10 }),
+        fc.constantFrom('Asia/Shanghai', 'UTC', 'America/New_York'),
+        (orders, days, timeZone) => {
+          const db = openStore({ path: ':memory:' });
+          try {
+            const insert = db.prepare(
+              `INSERT INTO orders (order_id, flow, machine_id, slot, amount, currency, provider, expires_at, state, created_at, updated_at)
+               VALUES (?, 'remote', ?, ?, ?, ?, 'wechat', ?, ?, ?, ?)`,
+            );
+            for (const [i, o] of orders.entries())
+              insert.run(
+                `o${i}`,
+                o.machineId,
+                o.slot,
+                o.amount,
+                o.currency,
+                now + HOUR,
+                o.state,
+                now + o.at,
+                now + o.at,
+              );
+            const report = new SalesLedgerView({ db, timeZone, now: () => now }).report(days);
+            // The report's earlier shape: one GROUP BY over the table per day.
+            const reference = db.prepare<[number, number], Record<string, string | number>>(
+              `SELECT machine_id AS machineId, slot, currency, COUNT(*) AS count, SUM(amount) AS revenue FROM orders
+               WHERE state = 'dispensed' AND updated_at >= ? AND updated_at < ?
+               GROUP BY machine_id, slot, currency ORDER BY machine_id, slot, currency`,
+            );
+            expect(report.days.map((d) => d.byProduct)).toEqual(
+              recentDays(now, days, timeZone).map((d) => reference.all(d.start, d.end)),
+            );
+          } finally {
+            db.close();
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
+
 describe('local days', () => {
   const zones = fc.constantFrom(
     'Asia/Shanghai',
