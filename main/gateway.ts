@@ -16,7 +16,6 @@ import { VERSION } from '../core/version.ts';
 import { DisplayFanout } from '../devices/display/fanout.ts';
 import { DisplayHub } from '../devices/display/hub.ts';
 import { MqttPaymentDisplay } from '../devices/display/mqtt-display.ts';
-import type { DisplayScreen } from '../devices/display/port.ts';
 import type { CashlessReader } from '../devices/vending/mdb/port.ts';
 import type { VendingMachine } from '../devices/vending/port.ts';
 import { type BuiltInDrivers, VENDING_DRIVERS, type VendingDriverList } from '../devices/vending/registry.ts';
@@ -37,10 +36,11 @@ import { resolveUplinkTls } from '../gateway/config/load.ts';
 import type { AnyConfig, ConfigFor, MachineConfigFor } from '../gateway/config/schema.ts';
 import { CouponEngine } from '../gateway/coupons/engine.ts';
 import { CouponUpkeep } from '../gateway/coupons/upkeep.ts';
+import { VendScreens } from '../gateway/displays/vend-screens.ts';
 import { GatewayHealth } from '../gateway/health/health.ts';
 import { type SafeMode, startSafeMode } from '../gateway/health/safe-mode.ts';
 import { OrderLedger } from '../gateway/ledger/ledger.ts';
-import { VendRunner, type VendStage } from '../gateway/ledger/vend-runner.ts';
+import { VendRunner } from '../gateway/ledger/vend-runner.ts';
 import { CommandGuard } from '../gateway/link/command-guard.ts';
 import { loadGatewayKey } from '../gateway/link/gateway-key.ts';
 import { PlatformLink } from '../gateway/link/link.ts';
@@ -716,50 +716,4 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     health: () => health.report(),
     stop: () => life.stop(),
   };
-}
-
-/**
- * The remote-vend display follows its own orders: `dispensing` while the
- * motor runs, then `done` or `failed` with the refund, and the idle screen
- * again a few seconds later, unless something else (a cashless session)
- * has taken the display meanwhile.
- */
-class VendScreens {
-  readonly #timers = new Map<string, NodeJS.Timeout>();
-  constructor(
-    readonly display: { show(displayId: string, screen: DisplayScreen): Promise<void> },
-    readonly hub: DisplayHub,
-    readonly idle: ReadonlyMap<string, DisplayScreen>,
-    readonly catalogue: Planogram,
-    readonly resultScreenMs = 6_000,
-  ) {}
-
-  start(): void {}
-
-  show(stage: VendStage): void {
-    const id = stage.machineId;
-    const item = { name: this.catalogue.slot(id, stage.slot)?.product ?? `#${stage.slot}`, slot: stage.slot };
-    const screen: DisplayScreen =
-      stage.stage === 'dispensing'
-        ? { kind: 'dispensing', item }
-        : stage.stage === 'done'
-          ? { kind: 'done', item }
-          : { kind: 'failed', refund: stage.refund, reason: stage.reason, item };
-    clearTimeout(this.#timers.get(id));
-    this.#timers.delete(id);
-    void this.display.show(id, screen).catch(() => {});
-    const idle = this.idle.get(id);
-    if (stage.stage === 'dispensing' || !idle) return;
-    const t = setTimeout(() => {
-      this.#timers.delete(id);
-      if (this.hub.current(id)?.screen.kind === screen.kind) void this.display.show(id, idle).catch(() => {});
-    }, this.resultScreenMs);
-    t.unref();
-    this.#timers.set(id, t);
-  }
-
-  stop(): void {
-    for (const t of this.#timers.values()) clearTimeout(t);
-    this.#timers.clear();
-  }
 }
