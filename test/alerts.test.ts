@@ -356,7 +356,8 @@ describe('alerts in the whole gateway', () => {
     expect(hook.requests.every((p) => verifyAlertWebhook(SECRET, p.body, p.signature).ok)).toBe(true);
 
     const board = rig.boards[0]!;
-    board.fault({ fault: 'silent', ms: 2500 });
+    // Long enough past the driver's silence timeout (1.5 s) and the grace (300 ms) on a loaded box.
+    board.fault({ fault: 'silent', ms: 6000 });
     await waitUntil(() => got.some((a) => a.kind === 'offline' && a.state === 'raised'), {
       what: 'offline raised',
       timeoutMs: 20_000,
