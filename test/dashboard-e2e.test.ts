@@ -6,10 +6,13 @@
  * real dashboard plugin and fixture answers in the shapes of the operator
  * endpoints (test/dashboard-fixture.ts) for the rest: texts in several
  * languages, the phone layout, the charts, the refill action, sections an
- * older gateway lacks, and the gateway going away. Screenshots go to
- * docs/screenshots/dashboard-*.png for the README.
+ * older gateway lacks, and the gateway going away. Screenshots go to a
+ * temporary folder, so a test run leaves the checkout as it was;
+ * `VENDGATE_SCREENSHOTS_DIR=docs/screenshots npx vitest run
+ * test/dashboard-e2e.test.ts` refreshes the README's.
  */
 import { existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, type BrowserContextOptions, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,7 +25,7 @@ const hasChromium = existsSync(CHROMIUM);
 const SKIP_NOTE = hasChromium ? '' : ` (SKIPPED: ${CHROMIUM} is missing; apt-get install chromium)`;
 if (!hasChromium) console.warn(`test/dashboard-e2e.test.ts${SKIP_NOTE}`);
 
-const SCREENSHOTS = 'docs/screenshots';
+const SCREENSHOTS = process.env.VENDGATE_SCREENSHOTS_DIR ?? join(tmpdir(), 'vendgate-dashboard-screenshots');
 const DESKTOP = { width: 1280, height: 900 };
 const PHONE = { width: 375, height: 812 };
 const NEW_SECTIONS = ['alerts', 'stock', 'salesToday', 'sales7', 'sessions', 'coupons', 'beacons'];
