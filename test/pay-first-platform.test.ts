@@ -143,6 +143,15 @@ describe('pay first, then choose: the platform sells the credit and refunds exac
     await success;
     await waitUntil(stateIs(o.outTradeNo, 'refunded'), { timeoutMs: 20_000, what: 'rest refunded' });
     expect(await order(o.outTradeNo)).toMatchObject({ slot: 2, vendedAmount: 300, amount: 800 });
+    // The operator API says what kind of order it is and what of the credit was spent.
+    const api = (await (await fetch(`${platform.url}/api/orders/${o.outTradeNo}`)).json()) as {
+      order: { kind: string; vended: unknown; price: unknown };
+    };
+    expect(api.order).toMatchObject({
+      kind: 'credit',
+      vended: { amount: 300, currency: 'CNY' },
+      price: { amount: 800, currency: 'CNY' },
+    });
     // One signed credit.paid although the sandbox notified twice.
     const cmds = (await platform.store.commands.list({ gatewayId: h.gatewayId })).filter((c) =>
       c.payload.includes(o.outTradeNo),

@@ -41,6 +41,10 @@ export const Order = z.object({
   machineId: z.string(),
   slot: z.number().int(),
   price: Money,
+  kind: z
+    .enum(['item', 'credit'])
+    .describe('`item`: a product paid for; `credit`: a pay-first credit, spent on the machine.'),
+  vended: Money.nullable().describe('A credit order: what the machine vended of it (the rest is refunded).'),
   provider: z.string(),
   state: z.enum(ORDER_STATES),
   sessionId: z.string().nullable(),

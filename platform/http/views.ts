@@ -9,6 +9,8 @@ export function orderView(o: OrderRow): Order {
     machineId: o.machineId,
     slot: o.slot,
     price: { amount: o.amount, currency: o.currency },
+    kind: o.kind,
+    vended: o.vendedAmount === null ? null : { amount: o.vendedAmount, currency: o.currency },
     provider: o.provider,
     state: o.state,
     sessionId: o.sessionId,
