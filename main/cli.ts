@@ -35,13 +35,16 @@ export interface CliCommand {
 const CONFIG_OPTION = `  -c, --config FILE   the gateway config (default ${DEFAULT_CONFIG_PATH} if it exists); VENDGATE_* variables override it`;
 
 const DEMO_DETAILS = `Options:
-  --machines N        slot-board (pay first) machines, default 2
-  --cashless N        MDB (select then pay) machines, default 1
+  --machines N        slot-board (remote vend) machines, default 2
+  --cashless N        MDB select-then-pay machines, default 1
+  --pay-first N       MDB pay-first machines, default 1
   --rate R            simulated customers' orders per second, default 0.2 (0.5 with --platform sim)
   --http-port P       the gateway's dashboard and kiosk pages, default 8080
   --platform-port P   the platform's operator and phone pages, default 8090
   --broker-port P     the gateway's embedded MQTT broker, default 1883
   --dir DIR           pty links, logs and SQLite files, default ./data/demo
+  --no-scenes         no scripted scenes (price change, jam, sold out, door, DEX read)
+  --scene-every S     seconds between scenes, default 20
   --platform sim      a simulated platform placing signed orders instead (no providers)
 
 VENDGATE_<SECTION>__<FIELD>=value overrides the demo gateway's config as it does a
@@ -59,7 +62,7 @@ export const COMMANDS: CliCommand[] = [
   {
     words: ['demo'],
     synopsis:
-      '[--machines N] [--cashless N] [--rate R] [--http-port P] [--platform-port P]\n       [--broker-port P] [--dir DIR] [--platform sim]',
+      '[--machines N] [--cashless N] [--pay-first N] [--rate R] [--http-port P] [--platform-port P]\n       [--broker-port P] [--dir DIR] [--no-scenes] [--scene-every S] [--platform sim]',
     summary:
       'run the whole chain on one machine: the WeChat Pay and Alipay sandboxes,\nthe platform, the gateway with N slot-board machines and N MDB machines\non pty pairs, simulated customers buying R orders/s; --platform sim runs\na simulated platform placing signed orders instead (no providers)',
     details: DEMO_DETAILS,

@@ -8,8 +8,7 @@
  * sandbox). Simulated customers keep buying in the background.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { join } from 'node:path';
 import { createRootLogger, namespaced } from '../../core/log.ts';
 import { spawnAlipaySandbox } from '../../firmware-sim/providers/alipay/spawn.ts';
 import { spawnWechatSandbox } from '../../firmware-sim/providers/wechatpay/spawn.ts';
@@ -20,6 +19,7 @@ import { WechatPayProvider } from '../../platform/providers/wechatpay/index.ts';
 import { startPlatformService } from '../../platform/service.ts';
 import { startGateway } from '../gateway.ts';
 import { waitForSignal } from '../signals.ts';
+import { parseDemoOptions } from './options.ts';
 import { demoScenes, startDemoScript } from './scenes.ts';
 import { DEMO_BEACON, DEMO_SITE_STOCK, startSimSite } from './site.ts';
 
@@ -38,24 +38,9 @@ function rsa() {
 }
 
 export async function runChainDemo(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      machines: { type: 'string', default: '2' },
-      cashless: { type: 'string', default: '1' },
-      'pay-first': { type: 'string', default: '1' },
-      rate: { type: 'string', default: '0.2' },
-      'no-scenes': { type: 'boolean', default: false },
-      'scene-every': { type: 'string', default: '20' },
-      'http-port': { type: 'string', default: '8080' },
-      'platform-port': { type: 'string', default: '8090' },
-      'broker-port': { type: 'string', default: '1883' },
-      dir: { type: 'string', default: './data/demo' },
-      platform: { type: 'string' },
-    },
-  });
-  const dir = resolve(values.dir);
-  const platformPort = Number(values['platform-port']);
+  const o = parseDemoOptions(args, { rate: 0.2 });
+  const dir = o.dir;
+  const platformPort = o.platformPort;
   const base = `http://127.0.0.1:${platformPort}`;
   // VENDGATE_LOG_LEVEL, if set, as for every command; info otherwise.
   const log = createRootLogger({ pretty: true });
@@ -84,13 +69,13 @@ export async function runChainDemo(args: string[]): Promise<number> {
 
   const site = await startSimSite({
     dir,
-    machines: Number(values.machines),
-    cashlessMachines: Number(values.cashless),
-    payFirstMachines: Number(values['pay-first']),
+    machines: o.machines,
+    cashlessMachines: o.cashless,
+    payFirstMachines: o.payFirst,
     ...DEMO_SITE_STOCK,
     beacons: true,
-    httpPort: Number(values['http-port']),
-    brokerPort: Number(values['broker-port']),
+    httpPort: o.httpPort,
+    brokerPort: o.brokerPort,
   });
   const gatewayId = site.config.gatewayId ?? 'demo-site';
   // The machines' stickers open the platform's phone page for that machine.
@@ -236,11 +221,11 @@ export async function runChainDemo(args: string[]): Promise<number> {
         plog.warn({ err: err.message }, 'a simulated customer gave up'),
       );
     },
-    Math.max(500, 1000 / Number(values.rate)),
+    Math.max(500, 1000 / o.rate),
   );
   const first = site.machines[0];
   const script =
-    values['no-scenes'] || !first
+    !o.scenes || !first
       ? undefined
       : startDemoScript(
           demoScenes({
@@ -255,11 +240,11 @@ export async function runChainDemo(args: string[]): Promise<number> {
             ...(site.dex ? { dexMachineId: site.dex.machineId } : {}),
             log: namespaced(log, 'scenes'),
           }),
-          { everyMs: Number(values['scene-every']) * 1000, log: namespaced(log, 'scenes') },
+          { everyMs: o.sceneEveryMs, log: namespaced(log, 'scenes') },
         );
   if (script)
     log.info(
-      `a scene every ${values['scene-every']} s (price, jam, sold out, door, DEX read, refill); --no-scenes turns them off`,
+      `a scene every ${o.sceneEveryMs / 1000} s (price, jam, sold out, door, DEX read, refill); --no-scenes turns them off`,
     );
   // Select-then-pay: a button pressed now and then; the shown code is paid on the sandbox phone.
   let press = 0;

@@ -1,41 +1,26 @@
-import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { createRootLogger, namespaced } from '../../core/log.ts';
 import { SimPlatform } from '../../firmware-sim/platform/platform.ts';
 import { applyEnvOverrides, parseConfig } from '../../gateway/config/load.ts';
 import { startGateway } from '../gateway.ts';
 import { waitForSignal } from '../signals.ts';
+import { parseDemoOptions } from './options.ts';
 import { demoScenes, startDemoScript } from './scenes.ts';
 import { DEMO_BEACON, DEMO_SITE_STOCK, startSimSite } from './site.ts';
 
 /** `vendgate demo --platform sim`: the gateway and a simulated site, orders placed by the simulated platform (no providers). */
 export async function runSimPlatformDemo(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      machines: { type: 'string', default: '2' },
-      cashless: { type: 'string', default: '1' },
-      'pay-first': { type: 'string', default: '1' },
-      rate: { type: 'string', default: '0.5' },
-      'no-scenes': { type: 'boolean', default: false },
-      'scene-every': { type: 'string', default: '20' },
-      'http-port': { type: 'string', default: '8080' },
-      'broker-port': { type: 'string', default: '1883' },
-      dir: { type: 'string', default: './data/demo' },
-      platform: { type: 'string', default: 'sim' },
-    },
-  });
+  const o = parseDemoOptions(args, { rate: 0.5, platform: 'sim' });
 
-  const dir = resolve(values.dir);
+  const dir = o.dir;
   const site = await startSimSite({
     dir,
-    machines: Number(values.machines),
-    cashlessMachines: Number(values.cashless),
-    payFirstMachines: Number(values['pay-first']),
+    machines: o.machines,
+    cashlessMachines: o.cashless,
+    payFirstMachines: o.payFirst,
     ...DEMO_SITE_STOCK,
     beacons: true,
-    httpPort: Number(values['http-port']),
-    brokerPort: Number(values['broker-port']),
+    httpPort: o.httpPort,
+    brokerPort: o.brokerPort,
   });
   const config = parseConfig(
     applyEnvOverrides(site.config, process.env),
@@ -119,7 +104,7 @@ export async function runSimPlatformDemo(args: string[]): Promise<number> {
 
   // Place orders at the given rate, at the catalogue's price; some are duplicated as providers retry.
   let n = 0;
-  const rate = Number(values.rate);
+  const rate = o.rate;
   const paidOrder = (machineId: string, slot: number) => ({
     orderId: `demo-${Date.now().toString(36)}-${n++}`,
     machineId,
@@ -143,7 +128,7 @@ export async function runSimPlatformDemo(args: string[]): Promise<number> {
   );
   const first = site.machines[0];
   const script =
-    values['no-scenes'] || !first
+    !o.scenes || !first
       ? undefined
       : startDemoScript(
           demoScenes({
@@ -160,7 +145,7 @@ export async function runSimPlatformDemo(args: string[]): Promise<number> {
             ...(site.dex ? { dexMachineId: site.dex.machineId } : {}),
             log: namespaced(log, 'scenes'),
           }),
-          { everyMs: Number(values['scene-every']) * 1000, log: namespaced(log, 'scenes') },
+          { everyMs: o.sceneEveryMs, log: namespaced(log, 'scenes') },
         );
   const summary = setInterval(() => {
     plog.info(
