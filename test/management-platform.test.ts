@@ -5,48 +5,19 @@
  * shows the new product and price, and a payment at the new price (WeChat
  * Pay sandbox in its own process) dispenses on the slot-board simulator.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PlatformService } from '../platform/service.ts';
-import { tempDir, waitUntil } from '../testing/index.ts';
-import {
-  freePort,
-  platformConfig,
-  type Sandboxes,
-  startPlatformInProcess,
-  startSandboxes,
-} from './platform-payments-harness.ts';
+import { describe, expect, it } from 'vitest';
+import { waitUntil } from '../testing/index.ts';
+import { usePlatform } from './platform-payments-harness.ts';
 import { useRig } from './support/rig.ts';
 
 describe("the platform's catalogue follows the gateway's", () => {
   const h = useRig({ slotBoards: 1, platform: false });
-  let sandboxes: Sandboxes;
-  let platform: PlatformService;
-  const tmp = tempDir('vendgate-mgmt-platform-');
-
-  beforeAll(async () => {
-    sandboxes = await startSandboxes();
-    const port = await freePort();
-    platform = await startPlatformInProcess(
-      platformConfig({
-        dir: tmp.dir,
-        brokerUrl: h.brokerUrl,
-        signingKey: h.keys.privateKey,
-        sandboxes,
-        port,
-        gatewayId: h.gatewayId,
-      }),
-    );
-  }, 60_000);
-  afterAll(async () => {
-    await platform?.stop();
-    await sandboxes?.stop();
-    tmp.cleanup();
-  });
+  const p = usePlatform(h, { name: 'mgmt-platform' });
 
   it('shows a new price and product on the phone page and dispenses an order paid at it', async () => {
-    const page = () => fetch(`${platform.url}/m/${h.gatewayId}/m1`).then((r) => r.text());
+    const page = () => fetch(`${p.platform.url}/m/${h.gatewayId}/m1`).then((r) => r.text());
     expect(await page()).toContain('Cola 330 ml');
-    await platform.fleet.sendCommand(h.gatewayId, 'catalogue.set', {
+    await p.platform.fleet.sendCommand(h.gatewayId, 'catalogue.set', {
       machineId: 'm1',
       slots: [
         { slot: 1, product: 'Cola 500 ml', price: { amount: 420, currency: 'CNY' } },
@@ -63,7 +34,7 @@ describe("the platform's catalogue follows the gateway's", () => {
     // The disabled slot is no longer sold.
     expect(html).not.toContain('Coffee');
 
-    const res = await fetch(`${platform.url}/m/${h.gatewayId}/m1/orders`, {
+    const res = await fetch(`${p.platform.url}/m/${h.gatewayId}/m1/orders`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ slot: 1, provider: 'wechat' }),
@@ -71,8 +42,8 @@ describe("the platform's catalogue follows the gateway's", () => {
     expect(res.status).toBe(200);
     const o = (await res.json()) as { outTradeNo: string; qrContent: string; price: unknown };
     expect(o.price).toEqual({ amount: 420, currency: 'CNY' });
-    expect((await sandboxes.wechat.pay(o.qrContent, 1)).ok).toBe(true);
-    await waitUntil(async () => (await platform.store.orders.get(o.outTradeNo))?.state === 'dispensed', {
+    expect((await p.sandboxes.wechat.pay(o.qrContent, 1)).ok).toBe(true);
+    await waitUntil(async () => (await p.platform.store.orders.get(o.outTradeNo))?.state === 'dispensed', {
       timeoutMs: 20_000,
       what: 'the order dispensed',
     });

@@ -8,16 +8,9 @@
  * unspent rest at the provider as a partial refund (a cancel: the whole
  * credit); the day reconciles to the fen.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PlatformService } from '../platform/service.ts';
-import { tempDir, waitUntil } from '../testing/index.ts';
-import {
-  freePort,
-  platformConfig,
-  type Sandboxes,
-  startPlatformInProcess,
-  startSandboxes,
-} from './platform-payments-harness.ts';
+import { describe, expect, it } from 'vitest';
+import { waitUntil } from '../testing/index.ts';
+import { usePlatform } from './platform-payments-harness.ts';
 import { useRig } from './support/rig.ts';
 
 const ITEMS = [
@@ -44,53 +37,33 @@ describe('pay first, then choose: the platform sells the credit and refunds exac
       },
     ],
   });
-  let sandboxes: Sandboxes;
-  let platform: PlatformService;
-  const tmp = tempDir('vendgate-pay-first-platform-');
-
-  beforeAll(async () => {
-    sandboxes = await startSandboxes();
-    const port = await freePort();
-    platform = await startPlatformInProcess(
-      platformConfig({
-        dir: tmp.dir,
-        brokerUrl: h.brokerUrl,
-        signingKey: h.keys.privateKey,
-        sandboxes,
-        port,
-        gatewayId: h.gatewayId,
-        payments: {
-          catalogue: [
+  const p = usePlatform(h, {
+    name: 'pay-first-platform',
+    payments: () => ({
+      catalogue: [
+        {
+          gatewayId: h.gatewayId,
+          machines: [
             {
-              gatewayId: h.gatewayId,
-              machines: [
-                {
-                  machineId: 'c1',
-                  name: 'Lobby c1',
-                  mode: 'pay-first',
-                  products: [
-                    { slot: 2, name: 'Water', price: 300 },
-                    { slot: 7, name: 'Sandwich', price: 800 },
-                  ],
-                },
+              machineId: 'c1',
+              name: 'Lobby c1',
+              mode: 'pay-first',
+              products: [
+                { slot: 2, name: 'Water', price: 300 },
+                { slot: 7, name: 'Sandwich', price: 800 },
               ],
             },
           ],
         },
-      }),
-    );
-  }, 60_000);
-  afterAll(async () => {
-    await platform?.stop();
-    await sandboxes?.stop();
-    tmp.cleanup();
+      ],
+    }),
   });
 
   const sim = () => h.mdb[0]!;
-  const order = (no: string) => platform.store.orders.get(no);
+  const order = (no: string) => p.platform.store.orders.get(no);
   const stateIs = (no: string, state: string) => async () => (await order(no))?.state === state;
   const refundsAtSandbox = (no: string) =>
-    sandboxes.wechat.events.filter((e) => e.event === 'refund-created' && e.outTradeNo === no);
+    p.sandboxes.wechat.events.filter((e) => e.event === 'refund-created' && e.outTradeNo === no);
   const ready = () =>
     sim().waitForEvent((e) => e.event === 'status' && e.state === 'ENABLED', {
       includePast: true,
@@ -98,7 +71,7 @@ describe('pay first, then choose: the platform sells the credit and refunds exac
     });
   const begunCount = () => sim().events.filter((e) => e.event === 'session-begun').length;
   const buyCredit = async (provider: 'wechat' | 'alipay' = 'wechat') => {
-    const res = await fetch(`${platform.url}/m/${h.gatewayId}/c1/credits`, {
+    const res = await fetch(`${p.platform.url}/m/${h.gatewayId}/c1/credits`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ provider }),
@@ -108,16 +81,16 @@ describe('pay first, then choose: the platform sells the credit and refunds exac
   };
   const payAndBegin = async (o: { qrContent: string }) => {
     const before = begunCount();
-    expect((await sandboxes.wechat.pay(o.qrContent, 2)).ok).toBe(true);
+    expect((await p.sandboxes.wechat.pay(o.qrContent, 2)).ok).toBe(true);
     await waitUntil(() => begunCount() > before, { timeoutMs: 20_000, what: 'session with funds begun' });
   };
 
   it('offers the credit of the dearest item on the phone page instead of a product list', async () => {
-    const page = await (await fetch(`${platform.url}/m/${h.gatewayId}/c1`)).text();
+    const page = await (await fetch(`${p.platform.url}/m/${h.gatewayId}/c1`)).text();
     expect(page).toContain('Pay CNY 8.00 credit, then choose on the machine');
     expect(page).toContain(`action="/m/${h.gatewayId}/c1/credit"`);
     expect(page).not.toContain('Water');
-    const refused = await fetch(`${platform.url}/m/${h.gatewayId}/c1/orders`, {
+    const refused = await fetch(`${p.platform.url}/m/${h.gatewayId}/c1/orders`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ slot: 2, provider: 'wechat' }),
@@ -144,7 +117,7 @@ describe('pay first, then choose: the platform sells the credit and refunds exac
     await waitUntil(stateIs(o.outTradeNo, 'refunded'), { timeoutMs: 20_000, what: 'rest refunded' });
     expect(await order(o.outTradeNo)).toMatchObject({ slot: 2, vendedAmount: 300, amount: 800 });
     // The operator API says what kind of order it is and what of the credit was spent.
-    const api = (await (await fetch(`${platform.url}/api/orders/${o.outTradeNo}`)).json()) as {
+    const api = (await (await fetch(`${p.platform.url}/api/orders/${o.outTradeNo}`)).json()) as {
       order: { kind: string; vended: unknown; price: unknown };
     };
     expect(api.order).toMatchObject({
@@ -153,11 +126,11 @@ describe('pay first, then choose: the platform sells the credit and refunds exac
       price: { amount: 800, currency: 'CNY' },
     });
     // One signed credit.paid although the sandbox notified twice.
-    const cmds = (await platform.store.commands.list({ gatewayId: h.gatewayId })).filter((c) =>
+    const cmds = (await p.platform.store.commands.list({ gatewayId: h.gatewayId })).filter((c) =>
       c.payload.includes(o.outTradeNo),
     );
     expect(cmds.map((c) => c.type)).toEqual(['credit.paid']);
-    const refunds = await platform.store.refunds.forOrder(o.outTradeNo);
+    const refunds = await p.platform.store.refunds.forOrder(o.outTradeNo);
     expect(refunds).toHaveLength(1);
     expect(refunds[0]).toMatchObject({ outRefundNo: `rc${o.outTradeNo}`, amount: 500, currency: 'CNY' });
     await waitUntil(() => refundsAtSandbox(o.outTradeNo).length > 0, {
@@ -165,7 +138,7 @@ describe('pay first, then choose: the platform sells the credit and refunds exac
       what: 'refund at the sandbox',
     });
     // A retry pass must not refund again.
-    await platform.payments.refundsNow();
+    await p.platform.payments.refundsNow();
     expect(refundsAtSandbox(o.outTradeNo)).toEqual([expect.objectContaining({ refund: 500 })]);
     const pageHtml = await (await fetch(o.orderPage)).text();
     expect(pageHtml).toContain('The unspent CNY 5.00 is on its way back');
@@ -182,7 +155,7 @@ describe('pay first, then choose: the platform sells the credit and refunds exac
       timeoutMs: 10_000,
       what: 'refund at the sandbox',
     });
-    await platform.payments.refundsNow();
+    await p.platform.payments.refundsNow();
     expect(refundsAtSandbox(o.outTradeNo)).toEqual([expect.objectContaining({ refund: 800 })]);
   });
 
@@ -190,7 +163,7 @@ describe('pay first, then choose: the platform sells the credit and refunds exac
     await ready();
     const o = await buyCredit('alipay');
     const before = begunCount();
-    expect((await sandboxes.alipay.phone.pay(o.qrContent)).ok).toBe(true);
+    expect((await p.sandboxes.alipay.phone.pay(o.qrContent)).ok).toBe(true);
     await waitUntil(() => begunCount() > before, { timeoutMs: 20_000, what: 'session with funds begun' });
     const success = sim().waitForEvent((e) => e.event === 'vend-success' && e.item === 2, {
       timeoutMs: 15_000,
@@ -198,8 +171,8 @@ describe('pay first, then choose: the platform sells the credit and refunds exac
     sim().select(2);
     await success;
     await waitUntil(stateIs(o.outTradeNo, 'refunded'), { timeoutMs: 20_000, what: 'rest refunded' });
-    await platform.payments.refundsNow();
-    const atSandbox = sandboxes.alipay.events.filter(
+    await p.platform.payments.refundsNow();
+    const atSandbox = p.sandboxes.alipay.events.filter(
       (e) => e.event === 'refunded' && e.outTradeNo === o.outTradeNo,
     );
     expect(atSandbox).toEqual([
@@ -209,7 +182,7 @@ describe('pay first, then choose: the platform sells the credit and refunds exac
 
   it("balances the day's reconciliation to the fen: paid = dispensed + refunded", async () => {
     const day = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
-    const res = await fetch(`${platform.url}/api/reconcile/${day}`, { method: 'POST' });
+    const res = await fetch(`${p.platform.url}/api/reconcile/${day}`, { method: 'POST' });
     expect(res.status).toBe(200);
     const report = (await res.json()) as {
       errors: unknown[];

@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 import { stringify } from 'yaml';
 import { createRootLogger, type Log, silentLogger } from '../core/log.ts';
 import { type AlipaySandboxProcess, spawnAlipaySandbox } from '../firmware-sim/providers/alipay/spawn.ts';
@@ -18,7 +19,7 @@ import { spawnWechatSandbox, type WechatSandboxProcess } from '../firmware-sim/p
 import { platformOptionsFrom } from '../main/platform.ts';
 import type { PaymentsConfigInput } from '../platform/payments/config.ts';
 import { type PlatformService, startPlatformService } from '../platform/service.ts';
-import { freePort, waitUntil } from '../testing/index.ts';
+import { freePort, tempDir, waitUntil } from '../testing/index.ts';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '../bin/vendgate.js');
 
@@ -159,6 +160,51 @@ export async function startPlatformInProcess(
   log?: Log,
 ): Promise<PlatformService> {
   return startPlatformService(platformOptionsFrom(raw, log ?? silentLogger(), String(raw.dataDir)));
+}
+
+/**
+ * Both provider sandboxes and a platform in this process for the rig's
+ * gateway, started before the file's tests and stopped after them. The
+ * fields are read once they exist (inside tests and hooks).
+ */
+export function usePlatform(
+  rig: { readonly brokerUrl: string; readonly keys: { privateKey: string }; readonly gatewayId: string },
+  /** `payments` is called in beforeAll, once the rig's fields (its gateway id) exist. */
+  opts: { name: string; payments?: () => Partial<PaymentsConfigInput>; log?: Log },
+): { readonly sandboxes: Sandboxes; readonly platform: PlatformService } {
+  let sandboxes: Sandboxes | undefined;
+  let platform: PlatformService | undefined;
+  const tmp = tempDir(`vendgate-${opts.name}-`);
+  beforeAll(async () => {
+    sandboxes = await startSandboxes();
+    platform = await startPlatformInProcess(
+      platformConfig({
+        dir: tmp.dir,
+        brokerUrl: rig.brokerUrl,
+        signingKey: rig.keys.privateKey,
+        sandboxes,
+        port: await freePort(),
+        gatewayId: rig.gatewayId,
+        ...(opts.payments ? { payments: opts.payments() } : {}),
+      }),
+      opts.log,
+    );
+  }, 60_000);
+  afterAll(async () => {
+    await platform?.stop();
+    await sandboxes?.stop();
+    tmp.cleanup();
+  });
+  return {
+    get sandboxes() {
+      if (!sandboxes) throw new Error('the sandboxes start in beforeAll');
+      return sandboxes;
+    },
+    get platform() {
+      if (!platform) throw new Error('the platform starts in beforeAll');
+      return platform;
+    },
+  };
 }
 
 /** A logger that keeps every line as parsed JSON, to check what was logged (and that no secret was). */
