@@ -249,7 +249,12 @@ describe('pay first across a gateway crash', () => {
     });
     // Let the machine finish its vend and the new process configure the reader.
     await sim.waitForEvent('vend-success', { includePast: true, timeoutMs: 25_000 });
-    await sim.waitForEvent((e) => e.event === 'status' && e.state === 'ENABLED', { timeoutMs: 25_000 });
+    // The reader enabled again after that vend (it may already have happened: look at the past too).
+    const enabledAfterVend = () => {
+      const vended = sim.events.findLastIndex((e) => e.event === 'vend-success');
+      return sim.events.slice(vended + 1).some((e) => e.event === 'status' && e.state === 'ENABLED');
+    };
+    await waitUntil(enabledAfterVend, { timeoutMs: 25_000, what: 'the reader enabled after the vend' });
     expect(sim.events.filter((e) => e.event === 'approved')).toHaveLength(1);
     const refunds = h.platform
       .eventsOfType('refund.requested')
