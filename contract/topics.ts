@@ -4,6 +4,7 @@
  *
  *   status              retained gateway status; the MQTT will sets it offline
  *   evt/{type}          events up, QoS 1, in an envelope with a sequence number
+ *   evts                events up in signed batches, QoS 1, one signature per message (contract/event-batch.ts)
  *   ack                 the platform's end-to-end acknowledgement of events
  *   cmd/{type}          signed commands down
  *   req/{type}          requests from the gateway to the platform (correlated)
@@ -21,6 +22,7 @@ export function gatewayTopics(gatewayId: string) {
     status: `${base}/status`,
     event: (type: string) => `${base}/evt/${type}`,
     eventWildcard: `${base}/evt/#`,
+    eventBatch: `${base}/evts`,
     ack: `${base}/ack`,
     command: (type: string) => `${base}/cmd/${type}`,
     commandWildcard: `${base}/cmd/#`,

@@ -107,6 +107,14 @@ describe('topic rights of a user', () => {
     expect(userMayPublish(platform, 'vendgate/v1/gw1/evt/order.created')).toBe(false);
   });
 
+  it("refuses every user a gateway's event batches, whatever its ACL names", () => {
+    const gatewayish = user('gatewayish', { publish: ['vendgate/v1/#', 'vendgate/v1/gw1/evts'] });
+    expect(userMayPublish(gatewayish, 'vendgate/v1/gw1/evts')).toBe(false);
+    expect(userMayPublish(wide, 'vendgate/v1/gw1/evts')).toBe(false);
+    expect(userMayPublish(gatewayish, 'vendgate/v1/gw1/evt/x')).toBe(true);
+    expect(userMayPublish(gatewayish, 'vendgate/v1/gw1/evts/x')).toBe(true);
+  });
+
   it('grants a wildcard subscription but never delivers messages of the tree it does not name', () => {
     expect(userMaySubscribe(wide, '#')).toBe(true);
     expect(userMaySubscribe(wide, 'vendgate/v1/#')).toBe(false);

@@ -126,8 +126,21 @@ export function namesGatewayTree(filter: string): boolean {
   return TREE_LEVELS.every((level, i) => levels[i] === level) && levels.length > TREE_LEVELS.length;
 }
 
+/**
+ * True for `vendgate/v1/{gw}/evts`, the signed event batches: only the
+ * gateway's own clients publish them, whatever a user's ACL names. One such
+ * message carries up to 100 events, so the broker keeps every other login
+ * from even offering one to the platform (which verifies it anyway).
+ */
+export function isGatewayOnlyTopic(topic: string): boolean {
+  if (!topic.startsWith(TREE_PREFIX)) return false;
+  const levels = topic.slice(TREE_PREFIX.length).split('/');
+  return levels.length === 2 && levels[1] === 'evts';
+}
+
 /** May this user publish to `topic`? */
 export function userMayPublish(user: BrokerUser, topic: string): boolean {
+  if (isGatewayOnlyTopic(topic)) return false;
   return user.publish.some((f) => (!isGatewayTopic(topic) || namesGatewayTree(f)) && topicMatches(f, topic));
 }
 

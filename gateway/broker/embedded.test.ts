@@ -1,6 +1,7 @@
 import { networkInterfaces } from 'node:os';
 import mqtt, { type MqttClient } from 'mqtt';
 import { describe, expect, it } from 'vitest';
+import { connectMqttOver, untilConnected } from '../../contract/mqtt-client.ts';
 import { ErrorCode } from '../../core/errors.ts';
 import { silentLogger } from '../../core/log.ts';
 import { cleanupsAfterEach, expectVendgateError } from '../../testing/index.ts';
@@ -195,6 +196,24 @@ describe('embedded broker', () => {
     gw.publish('vendgate/v1/gw1/cmd/order.paid', '{}', { qos: 1 });
     await closed;
     expect(await got).toEqual([]);
+  });
+
+  it("forwards a gateway's event batch from its own connection only, never from a login whose ACL names it", async () => {
+    const withBatches = users.map((u) =>
+      u.username === 'gateway' ? { ...u, publish: [...u.publish, 'vendgate/v1/gw1/evts'] } : u,
+    );
+    const b = await broker({ users: withBatches, allowAnonymousLoopback: false, gatewayId: 'gw1' });
+    const platform = await connectTo(b.url, platformLogin);
+    await platform.subscribeAsync('vendgate/v1/#', { qos: 1 });
+    const got = received(platform, 'vendgate/v1/gw1/evts', 500);
+    const own = await untilConnected(connectMqttOver(() => b.openInProcess(), { clientId: 'vendgate-gw1' }));
+    cleanups.push(() => own.endAsync(true));
+    await own.publishAsync('vendgate/v1/gw1/evts', 'from the gateway', { qos: 1 });
+    const gw = await connectTo(b.url, gatewayLogin);
+    const closed = new Promise<void>((r) => gw.once('close', () => r()));
+    gw.publish('vendgate/v1/gw1/evts', 'forged', { qos: 1 });
+    await closed;
+    expect(await got).toEqual(['from the gateway']);
   });
 
   it('keeps enforcing the right ACL when a new connection takes over a client id', async () => {
