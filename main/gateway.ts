@@ -322,6 +322,7 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     gatewayKey,
     log: linkLog,
     resendAfterMs: config.platform.resendAfterMs,
+    eventBatching: config.platform.eventBatching,
     status: () => health.linkStatus(),
   });
   const notify = () => link.notify();

@@ -3,6 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
 import type { CommandBody, CommandData, CommandType, SignedCommand } from '../../contract/commands.ts';
 import { RequestEnvelope, type ResponseEnvelope } from '../../contract/envelopes.ts';
+import { openEventBatch } from '../../contract/event-batch.ts';
 import { type EventAck, EventEnvelope, GatewayStatus } from '../../contract/events.ts';
 import { connectMqtt } from '../../contract/mqtt-client.ts';
 import { keyIdOf, requestDigest, SignedEnvelope, sealBody } from '../../contract/signed.ts';
@@ -121,8 +122,10 @@ export class SimPlatform {
   readonly sentCommands: SentCommand[] = [];
   /** Every ack published, oldest first. */
   readonly acksSent: number[] = [];
-  /** Events refused: unsigned, forged, malformed, or for another gateway. */
+  /** Events refused: unsigned, forged, malformed, or for another gateway (a refused batch counts once). */
   invalidEvents = 0;
+  /** Event batches (`evts`) that verified. */
+  batchesReceived = 0;
   /** Statuses and requests refused for a missing or bad gateway signature. */
   refusedMessages = 0;
   /** When false, the platform stores events but stops acknowledging them. */
@@ -170,7 +173,7 @@ export class SimPlatform {
     // Subscribe on every connect: the session is clean.
     client.on('connect', () => {
       const t = this.#topics;
-      client.subscribe([t.eventWildcard, t.status, t.requestWildcard], { qos: 1 }, (err) => {
+      client.subscribe([t.eventWildcard, t.eventBatch, t.status, t.requestWildcard], { qos: 1 }, (err) => {
         if (err) this.#log.warn({ err: err.message }, 'sim platform subscribe failed');
         this.#wake();
       });
@@ -185,7 +188,12 @@ export class SimPlatform {
     });
     // Wait for the subscriptions so nothing published right after connect() is missed.
     await client.subscribeAsync(
-      [this.#topics.eventWildcard, this.#topics.status, this.#topics.requestWildcard],
+      [
+        this.#topics.eventWildcard,
+        this.#topics.eventBatch,
+        this.#topics.status,
+        this.#topics.requestWildcard,
+      ],
       {
         qos: 1,
       },
@@ -489,6 +497,10 @@ export class SimPlatform {
       void this.#answer(t.type, payload);
       return;
     }
+    if (t.kind === 'evts' && t.type === undefined) {
+      this.#onEventBatch(payload);
+      return;
+    }
     if (t.kind !== 'evt') return;
     const parsed = EventEnvelope.safeParse(this.#openGatewaySigned('event', payload));
     if (!parsed.success || parsed.data.type !== t.type || parsed.data.gatewayId !== this.opts.gatewayId) {
@@ -496,7 +508,43 @@ export class SimPlatform {
       this.#log.warn({ topic }, 'sim platform refused an event');
       return;
     }
-    const evt = parsed.data;
+    this.#takeEvent(parsed.data);
+  }
+
+  /**
+   * A signed batch on `evts`: verified once, then each event taken as if it
+   * had come alone; a batch that does not verify, or names another gateway,
+   * counts as one invalid event and changes nothing.
+   */
+  #onEventBatch(payload: Buffer): void {
+    const known = this.#gatewayKey;
+    let events: unknown[];
+    try {
+      if (!known) throw new Error('no gateway key yet');
+      const opened = openEventBatch(payload, this.opts.gatewayId, known);
+      if (opened.gatewayId !== this.opts.gatewayId) throw new Error(`a batch of ${opened.gatewayId}`);
+      events = opened.events;
+    } catch (err) {
+      this.invalidEvents++;
+      this.#log.warn(
+        { code: ErrorCode.EventSignatureInvalid, err: (err as Error).message },
+        'sim platform refused an event batch',
+      );
+      return;
+    }
+    this.batchesReceived++;
+    for (const e of events) {
+      const parsed = EventEnvelope.safeParse(e);
+      if (!parsed.success || parsed.data.gatewayId !== this.opts.gatewayId) {
+        this.invalidEvents++;
+        this.#log.warn({ topic: this.#topics.eventBatch }, 'sim platform refused an event of a batch');
+        continue;
+      }
+      this.#takeEvent(parsed.data);
+    }
+  }
+
+  #takeEvent(evt: EventEnvelope): void {
     if (!this.#baselineAdopted) {
       this.#baselineAdopted = true;
       this.#contiguous = evt.seq - 1;

@@ -487,6 +487,12 @@ export function configSchemaFor<const D extends VendingDriverList>(drivers: D) {
             .positive()
             .default(2000)
             .describe('Resend unacknowledged events after this.'),
+          eventBatching: z
+            .boolean()
+            .default(true)
+            .describe(
+              'Publish events in signed batches on evts (up to 100 events and 64 KiB per message, one signature each): far less signing and per-message work at both ends. false: one signed message per event on evt/{type}, for a platform written to the contract before batches.',
+            ),
         })
         .strict()
         .default({
@@ -494,6 +500,7 @@ export function configSchemaFor<const D extends VendingDriverList>(drivers: D) {
           maxSkewMs: 30_000,
           maxCommandLifetimeMs: 26 * 3600_000,
           resendAfterMs: 2000,
+          eventBatching: true,
         }),
       outbox: z
         .object({

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { EVENT_BATCH_MAX_BYTES, EVENT_BATCH_MAX_EVENTS, openEventBatch } from '../../contract/event-batch.ts';
 import { sealBody } from '../../contract/signed.ts';
 import {
   generateRawKeyPair,
@@ -28,29 +29,42 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-/** A connection that records what was published and answers each publish with `failWith`. */
+const trustedGatewayKey = { keyId: gatewayKey.keyId, key: publicKeyFromBase64(gatewayKey.publicKey) };
+
+/**
+ * A connection that records every event published, one entry per event
+ * whether it came alone or in a batch, the messages themselves, and answers
+ * each publish with `failWith`.
+ */
 function recordingConnection() {
   const sent: Array<{ topic: string; seq: number; type: string }> = [];
+  const messages: Array<{ topic: string; events: number; bytes: number }> = [];
   const connection = {
     failWith: undefined as Error | undefined,
     sent,
+    messages,
     seqs: () => sent.map((s) => s.seq),
     publish(topic: string, message: string, _opts: { qos: 1 }, callback: (err?: Error) => void) {
-      const signed = JSON.parse(message) as { body: string; sig: string; keyId: string };
-      if (
-        signed.keyId !== gatewayKey.keyId ||
-        !verifyBody(signed.body, signed.sig, publicKeyFromBase64(gatewayKey.publicKey))
-      )
-        throw new Error('published an event not signed by the gateway key');
-      const envelope = JSON.parse(signed.body) as { seq: number; type: string };
-      sent.push({ topic, seq: envelope.seq, type: envelope.type });
+      let envelopes: Array<{ seq: number; type: string }>;
+      if (topic === topics.eventBatch) {
+        // Throws unless signed by the gateway key and within the contract's bounds.
+        const opened = openEventBatch(Buffer.from(message), 'gw1', trustedGatewayKey);
+        envelopes = opened.events as typeof envelopes;
+      } else {
+        const signed = JSON.parse(message) as { body: string; sig: string; keyId: string };
+        if (signed.keyId !== gatewayKey.keyId || !verifyBody(signed.body, signed.sig, trustedGatewayKey.key))
+          throw new Error('published an event not signed by the gateway key');
+        envelopes = [JSON.parse(signed.body)];
+      }
+      messages.push({ topic, events: envelopes.length, bytes: Buffer.byteLength(message) });
+      for (const e of envelopes) sent.push({ topic, seq: e.seq, type: e.type });
       callback(connection.failWith);
     },
   } satisfies QosOnePublisher & Record<string, unknown>;
   return connection;
 }
 
-function setup(opts: Partial<EventDeliveryOptions> & { telemetryTtlMs?: number } = {}) {
+function setupWith(opts: Partial<EventDeliveryOptions> & { telemetryTtlMs?: number } = {}) {
   const tmp = tempDir();
   const db = openStore({ path: join(tmp.dir, 'vendgate.db') });
   cleanups.push(() => {
@@ -64,7 +78,7 @@ function setup(opts: Partial<EventDeliveryOptions> & { telemetryTtlMs?: number }
     telemetryTtlMs: opts.telemetryTtlMs ?? 60_000,
     now: () => clock.now,
   });
-  const delivery = new EventDelivery({ ...deliveryOptions(outbox, clock), ...opts });
+  const delivery = new EventDelivery({ ...optionsFor(outbox, clock), ...opts });
   cleanups.push(() => delivery.stop());
   let n = 0;
   const append = (count: number) => {
@@ -81,7 +95,7 @@ function setup(opts: Partial<EventDeliveryOptions> & { telemetryTtlMs?: number }
 }
 
 /** The options every test shares; `clock.now` is the wall clock acks are judged by and the monotonic one. */
-function deliveryOptions(outbox: Outbox, clock: { now: number }): EventDeliveryOptions {
+function optionsFor(outbox: Outbox, clock: { now: number }): EventDeliveryOptions {
   return {
     outbox,
     eventTopic: topics.event,
@@ -115,8 +129,19 @@ function signedAck(upTo: number, now: number, body: Record<string, unknown> = {}
   return sealBody(json, platformKey, undefined);
 }
 
-describe('event delivery', () => {
-  it('publishes the outbox in seq order, each event on the topic of its type, once the connection is online', () => {
+const modes: Array<[string, EventDeliveryOptions['batches']]> = [
+  ['one signed message per event', undefined],
+  ['signed event batches', { gatewayId: 'gw1', topic: topics.eventBatch }],
+];
+
+describe.each(modes)('event delivery, %s', (_mode, batches) => {
+  const setup = (opts: Parameters<typeof setupWith>[0] = {}) => setupWith({ batches, ...opts });
+  const deliveryOptions = (outbox: Outbox, clock: { now: number }) => ({
+    ...optionsFor(outbox, clock),
+    batches,
+  });
+
+  it('publishes the outbox in seq order, on the topic of its type or in one batch, once the connection is online', () => {
     const s = setup();
     const c = recordingConnection();
     s.append(3);
@@ -124,7 +149,9 @@ describe('event delivery', () => {
     s.delivery.online(c);
     s.delivery.drain();
     expect(c.seqs()).toEqual([1, 2, 3]);
-    expect(c.sent[0]).toEqual({ topic: topics.event('order.state'), seq: 1, type: 'order.state' });
+    const topic = batches ? topics.eventBatch : topics.event('order.state');
+    expect(c.sent[0]).toEqual({ topic, seq: 1, type: 'order.state' });
+    expect(c.messages).toHaveLength(batches ? 1 : 3);
   });
 
   it('publishes nothing while offline and, back online, everything not yet acknowledged', () => {
@@ -267,7 +294,7 @@ describe('event delivery', () => {
     expect(s.delivery.ackedSeq).toBe(2);
   });
 
-  it('signs every event once and sends the same signed bytes again on a resend', () => {
+  it('sends the same signed bytes again on a resend (Ed25519 signatures are deterministic, RFC 8032)', () => {
     const s = setup({ resendAfterMs: 2000 });
     const wires: string[] = [];
     const c = recordingConnection();
@@ -282,8 +309,8 @@ describe('event delivery', () => {
     s.clock.now += 2000;
     s.delivery.checkResend();
     expect(c.seqs()).toEqual([1, 2, 1, 2]);
-    expect(wires[2]).toBe(wires[0]);
-    expect(wires[3]).toBe(wires[1]);
+    const half = wires.length / 2;
+    expect(wires.slice(half)).toEqual(wires.slice(0, half));
   });
 
   it('resumes after the oldest row left in the outbox when it starts, and says so as its watermark', () => {
@@ -386,5 +413,74 @@ describe('event delivery', () => {
     await waitUntil(() => c.sent.length === 1, { what: 'the outbox.dropped event' });
     expect(c.sent[0]).toMatchObject({ seq: 2, type: 'outbox.dropped' });
     expect(s.outbox.stats().expired).toBe(1);
+  });
+});
+
+describe('event delivery in signed batches', () => {
+  const batches = { gatewayId: 'gw1', topic: topics.eventBatch };
+
+  /** An audit.read of `selections` 32-character selections: a big event (~60 bytes a selection). */
+  const audit = (selections: number) => ({
+    machineId: 'm1',
+    readId: 1,
+    trigger: 'api' as const,
+    status: 'good' as const,
+    startedAt: 1,
+    finishedAt: 2,
+    problems: [],
+    totals: {
+      paidVends: { count: 0, value: 0 },
+      cashSales: { count: 0, value: 0 },
+      cashIn: 0,
+      cashless: { count: 0, value: 0 },
+      selections: Array.from({ length: selections }, (_, i) => ({
+        selection: `selection-${String(i).padStart(22, '0')}`,
+        count: i,
+        value: i,
+      })),
+    },
+  });
+
+  it('cuts a long drain into batches of at most the contract events, one signature each', () => {
+    const s = setupWith({ batches, maxInFlight: 256 });
+    const c = recordingConnection();
+    s.delivery.online(c);
+    s.append(250);
+    s.delivery.drain();
+    expect(c.seqs()).toEqual(Array.from({ length: 250 }, (_, i) => i + 1));
+    expect(c.messages.map((m) => m.events)).toEqual([EVENT_BATCH_MAX_EVENTS, EVENT_BATCH_MAX_EVENTS, 50]);
+  });
+
+  it('keeps every batch within the byte budget, and sends an event too big for any batch alone on its own topic, in seq order', () => {
+    const s = setupWith({ batches });
+    const c = recordingConnection();
+    s.delivery.online(c);
+    s.db.transaction(() => {
+      for (let i = 0; i < 6; i++) s.outbox.append('audit.read', audit(250));
+      s.outbox.append('audit.read', audit(1000));
+      s.outbox.append('order.state', { orderId: 'order-after', state: 'received', duplicate: false });
+    })();
+    s.delivery.drain();
+    expect(c.seqs()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    for (const m of c.messages)
+      if (m.topic === topics.eventBatch) expect(m.bytes).toBeLessThanOrEqual(EVENT_BATCH_MAX_BYTES);
+    expect(c.messages.filter((m) => m.topic === topics.eventBatch).length).toBeGreaterThan(1);
+    expect(c.sent[6]).toEqual({ topic: topics.event('audit.read'), seq: 7, type: 'audit.read' });
+    expect(c.sent[7]).toMatchObject({ topic: topics.eventBatch, seq: 8 });
+  });
+
+  it('counts every event of a batch in flight: the window and the ack watermark work per event', async () => {
+    const s = setupWith({ batches, maxInFlight: 10 });
+    const c = recordingConnection();
+    s.delivery.online(c);
+    s.append(25);
+    s.delivery.drain();
+    expect(c.seqs()).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    s.ack(4);
+    await waitUntil(() => c.sent.length === 14, { what: 'the window moved by the ack' });
+    expect(c.seqs().slice(10)).toEqual([11, 12, 13, 14]);
+    expect(c.messages.at(-1)?.events).toBe(4);
+    expect(s.delivery.ackedSeq).toBe(4);
+    expect(s.outbox.stats().pending).toBe(21);
   });
 });

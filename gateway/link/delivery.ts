@@ -1,8 +1,15 @@
+import {
+  EVENT_BATCH_MAX_BYTES,
+  EVENT_BATCH_MAX_EVENTS,
+  EventBatchSizer,
+  escapedBytes,
+  sealEventBatch,
+} from '../../contract/event-batch.ts';
 import { EventAck } from '../../contract/events.ts';
 import { sealBody } from '../../contract/signed.ts';
 import { ErrorCode } from '../../core/errors.ts';
 import type { Log } from '../../core/log.ts';
-import type { Outbox } from '../outbox/outbox.ts';
+import type { Outbox, OutboxRow } from '../outbox/outbox.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import type { GatewayKey } from './gateway-key.ts';
 import type { PlatformMessages } from './platform-messages.ts';
@@ -15,6 +22,13 @@ export interface EventDeliveryOptions {
   outbox: Outbox;
   /** The topic an event of this type is published on (`evt/{type}`). */
   eventTopic: (type: string) => string;
+  /**
+   * When given, events go out as signed batches on this gateway's `evts`
+   * topic, one signature per message (contract/event-batch.ts); without it,
+   * one signed message per event on `eventTopic`, for platforms written to
+   * the contract before batches.
+   */
+  batches?: { gatewayId: string; topic: string } | undefined;
   /** When given, the deletes of acknowledged rows share the turn's one commit. */
   commits?: Pick<GroupCommit, 'run'> | undefined;
   log: Log;
@@ -70,17 +84,15 @@ export class EventDelivery {
   /** When the oldest unacknowledged publish went out or the ack last advanced. */
   #lastProgressAt = 0;
   #timers: NodeJS.Timeout[] = [];
-  /**
-   * The signed wire payloads of the events in flight, by seq: a resend
-   * round sends the same bytes again instead of signing them again.
-   */
-  readonly #sealed = new Map<number, string>();
+  /** Sizes batches before they are signed; undefined when sending one message per event. */
+  readonly #sizer: EventBatchSizer | undefined;
   /** Acks refused since start (forged, expired, misaddressed, beyond what was published). */
   refusedAcks = 0;
 
   constructor(opts: EventDeliveryOptions) {
     this.#opts = opts;
     this.#log = opts.log;
+    this.#sizer = opts.batches ? new EventBatchSizer(opts.batches.gatewayId, opts.key.keyId) : undefined;
   }
 
   /**
@@ -127,7 +139,6 @@ export class EventDelivery {
     this.#publisher = publisher;
     this.#sentUpTo = this.#ackedSeq;
     this.#inFlight = [];
-    this.#sealed.clear();
   }
 
   /** The connection is gone; events stay in the outbox until the next `online`. */
@@ -183,21 +194,9 @@ export class EventDelivery {
         const rows = this.#opts.outbox.pendingAfter(this.#sentUpTo, Math.min(room, 100));
         if (rows.length === 0) return;
         if (this.#inFlight.length === 0) this.#lastProgressAt = this.#opts.monoNow();
-        const connection = this.#connection;
+        if (this.#sizer) this.#publishBatches(publisher, rows, this.#sizer);
+        else for (const row of rows) this.#publishOne(publisher, row);
         for (const row of rows) {
-          let wire = this.#sealed.get(row.seq);
-          if (wire === undefined) {
-            // Per event, not per batch: each event verifies on its own, so the
-            // platform can store and ack it as it comes (docs/contract.md, "Signatures").
-            wire = sealBody(row.envelope, this.#opts.key.privateKey, this.#opts.key.keyId);
-            this.#sealed.set(row.seq, wire);
-          }
-          publisher.publish(this.#opts.eventTopic(row.type), wire, { qos: 1 }, (err) => {
-            // Not fatal: the resend check sends it again unless the platform acks it.
-            if (err && connection === this.#connection) {
-              this.#log.debug({ seq: row.seq, err: err.message }, 'event publish failed');
-            }
-          });
           this.#inFlight.push(row.seq);
           this.#sentUpTo = row.seq;
           if (row.seq > this.#highestPublished) this.#highestPublished = row.seq;
@@ -210,6 +209,65 @@ export class EventDelivery {
     } finally {
       this.#draining = false;
     }
+  }
+
+  /**
+   * Cuts `rows` (ascending seq) into batches of at most the contract's
+   * events and bytes, each signed once and published as one message; an
+   * event too big for a batch of its own goes alone on `evt/{type}`. A
+   * resend round signs its batches again: cheaper than keeping every
+   * in-flight payload, and its rows may be cut differently anyway.
+   */
+  #publishBatches(publisher: QosOnePublisher, rows: readonly OutboxRow[], sizer: EventBatchSizer): void {
+    let batch: string[] = [];
+    let bytes = 0;
+    let firstSeq = 0;
+    const flush = () => {
+      if (batch.length === 0) return;
+      const { gatewayId, topic } = this.#opts.batches!;
+      const wire = sealEventBatch(gatewayId, batch, this.#opts.key.privateKey, this.#opts.key.keyId);
+      const connection = this.#connection;
+      const from = firstSeq;
+      const events = batch.length;
+      publisher.publish(topic, wire, { qos: 1 }, (err) => {
+        // Not fatal: the resend check sends it again unless the platform acks it.
+        if (err && connection === this.#connection) {
+          this.#log.debug({ fromSeq: from, events, err: err.message }, 'event batch publish failed');
+        }
+      });
+      batch = [];
+      bytes = 0;
+    };
+    for (const row of rows) {
+      const size = escapedBytes(row.envelope);
+      if (sizer.bytesOf(1, size) > EVENT_BATCH_MAX_BYTES) {
+        // Alone it still exceeds a batch: flush what came before so seq order holds.
+        flush();
+        this.#publishOne(publisher, row);
+        continue;
+      }
+      if (
+        batch.length >= EVENT_BATCH_MAX_EVENTS ||
+        (batch.length > 0 && sizer.bytesOf(batch.length + 1, bytes + size) > EVENT_BATCH_MAX_BYTES)
+      )
+        flush();
+      if (batch.length === 0) firstSeq = row.seq;
+      batch.push(row.envelope);
+      bytes += size;
+    }
+    flush();
+  }
+
+  /** One event, signed on its own, on `evt/{type}` (docs/contract.md, "Signatures"). */
+  #publishOne(publisher: QosOnePublisher, row: OutboxRow): void {
+    const wire = sealBody(row.envelope, this.#opts.key.privateKey, this.#opts.key.keyId);
+    const connection = this.#connection;
+    publisher.publish(this.#opts.eventTopic(row.type), wire, { qos: 1 }, (err) => {
+      // Not fatal: the resend check sends it again unless the platform acks it.
+      if (err && connection === this.#connection) {
+        this.#log.debug({ seq: row.seq, err: err.message }, 'event publish failed');
+      }
+    });
   }
 
   /**
@@ -262,7 +320,6 @@ export class EventDelivery {
     let i = 0;
     while (i < this.#inFlight.length && this.#inFlight[i]! <= upTo) i++;
     if (i > 0) this.#inFlight.splice(0, i);
-    for (const seq of this.#sealed.keys()) if (seq <= upTo) this.#sealed.delete(seq);
     this.#lastProgressAt = this.#opts.monoNow();
     this.#log.debug({ upTo, inFlight: this.#inFlight.length }, 'platform acknowledged events');
     this.#opts.acked?.(upTo);

@@ -69,6 +69,13 @@ export interface PlatformLinkOptions {
    * resend round carries at most, however long the backlog. Default 256.
    */
   maxInFlight?: number;
+  /**
+   * Events go out in signed batches on `evts`, one signature per message
+   * (contract/event-batch.ts). False: one signed message per event on
+   * `evt/{type}`, for a platform written to the contract before batches.
+   * Default true.
+   */
+  eventBatching?: boolean;
   /** How often telemetry past its TTL is expired. Default 5000. */
   expireEveryMs?: number;
   /**
@@ -148,6 +155,7 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
       statusEveryMs: 1000,
       resendAfterMs: 2000,
       maxInFlight: DEFAULT_MAX_IN_FLIGHT,
+      eventBatching: true,
       expireEveryMs: 5000,
       commandEventsDelayMs: 20,
       reconnectMinMs: 250,
@@ -177,6 +185,7 @@ export class PlatformLink extends EventEmitter<PlatformLinkEvents> {
     this.#delivery = new EventDelivery({
       outbox: o.outbox,
       eventTopic: this.#topics.event,
+      batches: o.eventBatching ? { gatewayId: o.gatewayId, topic: this.#topics.eventBatch } : undefined,
       commits: o.commits,
       log: o.log,
       resendAfterMs: o.resendAfterMs,
