@@ -73,23 +73,33 @@ async function rawGateway(brokerUrl: string, gatewayId: string, platformPublicKe
   });
   await client.subscribeAsync([t.ack, t.responseWildcard], { qos: 1 });
   const ids = new Map<number, string>();
+  /** The envelope of event `seq`, the same id every time it is sent again. */
+  const envelope = (seq: number, over: { id?: string; data?: unknown } = {}) => {
+    const id = over.id ?? ids.get(seq) ?? randomUUID();
+    ids.set(seq, id);
+    return {
+      id,
+      seq,
+      gatewayId,
+      ts: Date.now(),
+      type: 'machine.status',
+      data: over.data ?? { machineId: 'm1', online: seq % 2 === 0 },
+    };
+  };
   return {
     acks,
     responses,
     lastAck: () => acks.at(-1) ?? 0,
+    envelope,
     async event(seq: number, over: { id?: string; data?: unknown } = {}) {
-      const id = over.id ?? ids.get(seq) ?? randomUUID();
-      ids.set(seq, id);
-      const env = {
-        id,
-        seq,
-        gatewayId,
-        ts: Date.now(),
-        type: 'machine.status',
-        data: over.data ?? { machineId: 'm1', online: seq % 2 === 0 },
-      };
-      await client.publishAsync(t.event('machine.status'), signer.seal(env), { qos: 1 });
+      await client.publishAsync(t.event('machine.status'), signer.seal(envelope(seq, over)), { qos: 1 });
     },
+    /** One signed batch on `evts` of these seqs (or envelopes as given), as the gateway sends them. */
+    async batch(events: ReadonlyArray<number | Record<string, unknown>>, bodyGatewayId = gatewayId) {
+      const envelopes = events.map((e) => (typeof e === 'number' ? envelope(e) : e));
+      await client.publishAsync(t.eventBatch, signer.sealBatch(bodyGatewayId, envelopes), { qos: 1 });
+    },
+    sealBatch: signer.sealBatch,
     /** The retained signed status announcing its key: the platform trusts the key on first use. */
     birth: (
       status: { lastSeq?: number; outbox?: { pending: number; dropped: number; expired: number } } = {},
@@ -229,5 +239,97 @@ describe.each(['sqlite', 'postgres'] as const)('the fleet link on %s', (backend)
     await gw.event(42, { data: { machineId: 'm1' } });
     await waitUntil(() => gw.lastAck() === 42, { what: 'ack 42' });
     expect((await store.events.get('gw-late', 42))?.problem).toMatch(/machine\.status schema at online/);
+  });
+  it('stores nothing and acks nothing of a forged or tampered batch, and takes the genuine one after', async () => {
+    const rig = await startRig({ gateway: 'none', broker: 'aedes', platform: false });
+    const { store } = await storeFor(backend);
+    const link = await startLink(store, rig.brokerUrl, rig.keys.privateKey, 4);
+    const gw = await rawGateway(rig.brokerUrl, 'gw-forged', rig.keys.publicKey);
+    const t = gatewayTopics('gw-forged');
+    await gw.birth();
+    const envelopes = [1, 2, 3].map((seq) => gw.envelope(seq));
+    // Signed by another key under this gateway's name, then a genuine batch with one byte changed.
+    await gw.publish(t.eventBatch, gatewaySigner().sealBatch('gw-forged', envelopes));
+    const genuine = Buffer.from(gw.sealBatch('gw-forged', envelopes));
+    const tampered = Buffer.from(genuine);
+    const at = tampered.indexOf('online');
+    tampered[at] = 'O'.charCodeAt(0);
+    await gw.publish(t.eventBatch, tampered.toString('utf8'));
+    await waitUntil(() => link.stats().invalid === 2, { what: 'two batches refused' });
+    await link.idle();
+    expect(await store.events.count('gw-forged')).toBe(0);
+    expect(link.stats()).toMatchObject({ stored: 0, acksSent: 0 });
+    await gw.publish(t.eventBatch, genuine.toString('utf8'));
+    await waitUntil(() => gw.lastAck() === 3, { what: 'ack 3' });
+    // The first ack the gateway ever heard is the genuine batch's.
+    expect(gw.acks).toEqual([3]);
+    expect(link.stats()).toMatchObject({ stored: 3, invalid: 2 });
+  });
+
+  it('refuses a batch whose signed body names another gateway than its topic', async () => {
+    const rig = await startRig({ gateway: 'none', broker: 'aedes', platform: false });
+    const { store } = await storeFor(backend);
+    const link = await startLink(store, rig.brokerUrl, rig.keys.privateKey, 4);
+    const gw = await rawGateway(rig.brokerUrl, 'gw-one', rig.keys.publicKey);
+    await gw.birth();
+    await gw.batch([1, 2], 'gw-other');
+    await waitUntil(() => link.stats().invalid === 1, { what: 'the batch refused' });
+    await link.idle();
+    expect(await store.events.count('gw-one')).toBe(0);
+    expect(await store.events.count('gw-other')).toBe(0);
+    await gw.batch([1, 2]);
+    await waitUntil(() => gw.lastAck() === 2, { what: 'ack 2' });
+    expect(gw.acks).toEqual([2]);
+  });
+
+  it('stores the good events of a batch with one bad event, and acks only up to the bad one', async () => {
+    const rig = await startRig({ gateway: 'none', broker: 'aedes', platform: false });
+    const { store } = await storeFor(backend);
+    const link = await startLink(store, rig.brokerUrl, rig.keys.privateKey, 4);
+    const gw = await rawGateway(rig.brokerUrl, 'gw-mixed', rig.keys.publicKey);
+    await gw.birth();
+    const { id: _dropped, ...noId } = gw.envelope(2);
+    await gw.batch([1, noId, 3, { ...gw.envelope(4), gatewayId: 'gw-elsewhere' }, 5]);
+    await waitUntil(() => link.stats().stored === 3, { what: 'the three good events stored' });
+    await waitUntil(() => gw.lastAck() === 1, { what: 'ack 1' });
+    expect(link.stats()).toMatchObject({ received: 5, invalid: 2 });
+    expect((await store.events.list('gw-mixed')).map((e) => e.seq)).toEqual([1, 3, 5]);
+    // The gateway's resend from its ack fills the holes; what was stored is a duplicate.
+    await gw.batch([2, 3, 4, 5]);
+    await waitUntil(() => gw.lastAck() === 5, { what: 'ack 5' });
+    expect(link.stats()).toMatchObject({ stored: 5, duplicates: 2 });
+  });
+
+  it('stores every event of a batch exactly once across a platform restart in the middle of it', async () => {
+    const rig = await startRig({ gateway: 'none', broker: 'aedes', platform: false });
+    const { store, open } = await storeFor(backend);
+    let link: FleetLink = await startLink(store, rig.brokerUrl, rig.keys.privateKey, 4);
+    // The platform goes down with the batch half stored: event 3's handler fails, so 3 is
+    // neither stored nor acked, while 1, 2, 4 and 5 committed.
+    link.onEvent('machine.status', (e) => {
+      if (e.seq === 3) throw new Error('the platform went down here');
+    });
+    const gw = await rawGateway(rig.brokerUrl, 'gw-restart', rig.keys.publicKey);
+    await gw.birth();
+    await gw.batch([1, 2, 3, 4, 5]);
+    await waitUntil(() => gw.lastAck() === 2, { what: 'ack 2' });
+    await link.idle();
+    expect(link.stats()).toMatchObject({ stored: 4, handlerFailures: 1 });
+    await link.stop();
+    await store.close();
+    const reopened = await open();
+    link = await startLink(reopened, rig.brokerUrl, rig.keys.privateKey, 4);
+    const handled: number[] = [];
+    link.onEvent('machine.status', (e) => {
+      handled.push(e.seq);
+    });
+    // The gateway resends from its last ack, in a batch cut its own way, with a new event behind.
+    await gw.batch([3, 4, 5, 6]);
+    await waitUntil(() => gw.lastAck() === 6, { what: 'ack 6 after the restart' });
+    expect(handled).toEqual([3, 6]);
+    expect(link.stats()).toMatchObject({ stored: 2, duplicates: 2 });
+    const events = await reopened.events.list('gw-restart');
+    expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(new Set(events.map((e) => e.eventId)).size).toBe(6);
   });
 });

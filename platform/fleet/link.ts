@@ -6,13 +6,15 @@ import {
   CommandSchemas,
   type CommandType,
 } from '../../contract/commands.ts';
-import type { GatewayStatus } from '../../contract/events.ts';
+import type { EventEnvelope, GatewayStatus } from '../../contract/events.ts';
 import { connectMqtt } from '../../contract/mqtt-client.ts';
 import { GatewayIdPattern, gatewayTopics, parseTopic, TOPIC_ROOT } from '../../contract/topics.ts';
 import { ErrorCode, VendgateError } from '../../core/errors.ts';
 import { type Log, silentLogger } from '../../core/log.ts';
 import {
+  decodeBatchedEvent,
   decodeEvent,
+  decodeEventBatch,
   decodeRequest,
   decodeStatus,
   encodeAck,
@@ -195,6 +197,8 @@ class MqttFleetLink implements FleetLink {
     // A broker sends no retained message to a shared subscription (MQTT 5.0 section 4.8.2),
     // so every replica takes the status topic itself; recording a status is idempotent.
     await client.subscribeAsync({
+      // Batches (evts) from current gateways; evt/# from those set to one message per event.
+      [`${share}${TOPIC_ROOT}/+/evts`]: { qos: 1 },
       [`${share}${TOPIC_ROOT}/+/evt/#`]: { qos: 1 },
       [`${share}${TOPIC_ROOT}/+/req/#`]: { qos: 1 },
       [`${TOPIC_ROOT}/+/status`]: { qos: 1 },
@@ -247,6 +251,7 @@ class MqttFleetLink implements FleetLink {
     }
     try {
       if (t.kind === 'evt') this.#onEvent(t.gatewayId, t.type, payload);
+      else if (t.kind === 'evts' && t.type === undefined) this.#onEventBatch(t.gatewayId, payload);
       else if (t.kind === 'status') this.#onStatus(t.gatewayId, payload);
       else if (t.kind === 'req' && t.type !== undefined) void this.#answer(t.gatewayId, t.type, payload);
     } catch (err) {
@@ -262,6 +267,38 @@ class MqttFleetLink implements FleetLink {
   #onEvent(gatewayId: string, type: string | undefined, payload: Buffer): void {
     this.#stats.received++;
     const envelope = decodeEvent(payload, { gatewayId, type }, this.#gatewayKeys.get(gatewayId));
+    this.#enqueueEvent(gatewayId, envelope);
+    this.#scheduleWork();
+  }
+
+  /**
+   * A signed batch: verified once, then each event taken exactly as if it
+   * had arrived alone on `evt/{type}` (same dedupe, watermark and stats). A
+   * batch that does not open counts as one invalid message (the caller's
+   * catch) and nothing of it is stored, so nothing of it is acked.
+   */
+  #onEventBatch(gatewayId: string, payload: Buffer): void {
+    let events: unknown[];
+    try {
+      events = decodeEventBatch(payload, gatewayId, this.#gatewayKeys.get(gatewayId));
+    } catch (err) {
+      this.#stats.received++;
+      throw err;
+    }
+    for (const event of events) {
+      this.#stats.received++;
+      try {
+        this.#enqueueEvent(gatewayId, decodeBatchedEvent(event, gatewayId));
+      } catch (err) {
+        this.#stats.invalid++;
+        const e = err as VendgateError;
+        this.#log.warn({ code: e.code, err: e.message, gatewayId, kind: 'evts' }, 'refused a message');
+      }
+    }
+    this.#scheduleWork();
+  }
+
+  #enqueueEvent(gatewayId: string, envelope: EventEnvelope): void {
     this.#queue.push({
       kind: 'event',
       row: {
@@ -275,7 +312,6 @@ class MqttFleetLink implements FleetLink {
         receivedAt: this.#now(),
       },
     });
-    this.#scheduleWork();
   }
 
   #onStatus(gatewayId: string, payload: Buffer): void {

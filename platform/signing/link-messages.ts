@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { z } from 'zod';
 import { RequestEnvelope, type ResponseEnvelope } from '../../contract/envelopes.ts';
+import { openEventBatch } from '../../contract/event-batch.ts';
 import { type EventAck, EventEnvelope, GatewayStatus } from '../../contract/events.ts';
 import { keyIdOf, requestDigest, SignedEnvelope } from '../../contract/signed.ts';
 import { publicKeyFromBase64, verifyBody } from '../../contract/signing.ts';
@@ -108,6 +109,56 @@ export function decodeEvent(
     );
   }
   return envelope;
+}
+
+/**
+ * Opens one `evts` payload (contract/event-batch.ts): at most 64 KiB, signed
+ * once by the gateway's key, its body naming the topic's gateway. Returns
+ * each event still unvalidated, for decodeBatchedEvent: one bad event in a
+ * batch that verified is refused alone. Throws a VendgateError naming what
+ * was wrong with the batch as a whole; then nothing of it is stored or acked.
+ */
+export function decodeEventBatch(
+  payload: Buffer,
+  gatewayId: string,
+  gatewayKey: TrustedGatewayKey | undefined,
+): unknown[] {
+  if (!gatewayKey) {
+    throw new VendgateError(
+      ErrorCode.EventSignatureInvalid,
+      `an event batch from ${gatewayId} arrived before its key is known (no verified status with eventKey yet)`,
+      { gatewayId },
+    );
+  }
+  const opened = openEventBatch(payload, gatewayId, gatewayKey);
+  if (opened.gatewayId !== gatewayId) {
+    throw new VendgateError(
+      ErrorCode.PayloadInvalid,
+      `an event batch on ${gatewayId}/evts says gateway ${opened.gatewayId.slice(0, 80)}`,
+      { gatewayId },
+    );
+  }
+  return opened.events;
+}
+
+/** One event of a batch that verified: a valid EventEnvelope of the batch's gateway. */
+export function decodeBatchedEvent(event: unknown, gatewayId: string): EventEnvelope {
+  const parsed = EventEnvelope.safeParse(event);
+  if (!parsed.success) {
+    throw new VendgateError(
+      ErrorCode.PayloadInvalid,
+      `an event in a batch from ${gatewayId} breaks its schema: ${issueOf(parsed.error)}`,
+      { gatewayId },
+    );
+  }
+  if (parsed.data.gatewayId !== gatewayId) {
+    throw new VendgateError(
+      ErrorCode.PayloadInvalid,
+      `an event in a batch from ${gatewayId} says gateway ${parsed.data.gatewayId.slice(0, 80)}`,
+      { gatewayId, seq: parsed.data.seq },
+    );
+  }
+  return parsed.data;
 }
 
 export interface DecodedRequest {

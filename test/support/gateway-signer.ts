@@ -1,3 +1,4 @@
+import { sealEventBatch } from '../../contract/event-batch.ts';
 import type { GatewayStatus } from '../../contract/events.ts';
 import { keyIdOf, sealBody } from '../../contract/signed.ts';
 import { generateRawKeyPair, privateKeyFromBase64 } from '../../contract/signing.ts';
@@ -18,6 +19,14 @@ export function gatewaySigner() {
     keyId,
     /** The signed payload of any body (an event envelope, a request envelope). */
     seal,
+    /** The signed `evts` payload of these envelopes, the body naming `gatewayId` (as gateway/link/delivery does). */
+    sealBatch: (gatewayId: string, envelopes: readonly unknown[]) =>
+      sealEventBatch(
+        gatewayId,
+        envelopes.map((e) => JSON.stringify(e)),
+        privateKey,
+        keyId,
+      ),
     /** A signed status announcing this key; `status` gives the rest of it. */
     status(status: Omit<GatewayStatus, 'eventKey'>): string {
       const body: GatewayStatus = {
