@@ -1,8 +1,10 @@
 /**
  * Platform event ingestion: 500 simulated gateways publish events over one
- * Mosquitto broker; the platform's fleet link stores each once and acks it
- * (SQLite file, then PostgreSQL), beside a bare baseline in the same run: an
- * MQTT subscriber that only parses each event and acks the contiguous seq.
+ * Mosquitto broker, in signed batches on `evts` as the gateway does (10
+ * events a message); the platform's fleet link verifies each batch, stores
+ * each event once and acks it (SQLite file, then PostgreSQL), beside a bare
+ * baseline in the same run: an MQTT subscriber that only parses each batch
+ * and acks the contiguous seq.
  * Measures events/s, ack latency (publish -> the ack covering it) and the
  * peak RSS of this process (broker and database servers excluded).
  *
@@ -14,8 +16,9 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
+import { sealEventBatch } from '../contract/event-batch.ts';
 import { connectMqttAsync } from '../contract/mqtt-client.ts';
-import { keyIdOf, sealBody } from '../contract/signed.ts';
+import { keyIdOf } from '../contract/signed.ts';
 import { generateRawKeyPair, privateKeyFromBase64 } from '../contract/signing.ts';
 import { gatewayTopics, parseTopic, TOPIC_ROOT } from '../contract/topics.ts';
 import { createFleetLink } from '../platform/fleet/link.ts';
@@ -42,12 +45,15 @@ export interface PlatformIngestResult {
   eventsPerGateway: number;
   inFlightPerGateway: number;
   publisherConnections: number;
+  eventsPerMessage: number;
   runs: IngestRun[];
 }
 
 const GATEWAYS = 500;
 const EVENTS_PER_GATEWAY = 20;
 const IN_FLIGHT = 10;
+/** Events per batch message: a gateway sends its next batch once the previous one is acked. */
+const BATCH = IN_FLIGHT;
 const PUBLISHERS = 20;
 
 export async function startMosquitto(dir: string): Promise<{ url: string; stop: () => Promise<void> }> {
@@ -104,15 +110,20 @@ async function drive(brokerUrl: string, name: string, runId = randomUUID().slice
     acked: 0,
     sentAt: new Map<number, number>(),
     // Signed before the clock starts: the gateways' signing is not the platform's cost.
-    payloads: Array.from({ length: EVENTS_PER_GATEWAY }, (_, i) =>
-      sealBody(
-        JSON.stringify({
-          id: randomUUID(),
-          seq: i + 1,
-          gatewayId: id,
-          ts: Date.now(),
-          type: 'machine.status',
-          data: { machineId: 'm1', online: i % 2 === 0 },
+    // Batch k carries seqs k*BATCH+1 .. (k+1)*BATCH.
+    batches: Array.from({ length: Math.ceil(EVENTS_PER_GATEWAY / BATCH) }, (_, k) =>
+      sealEventBatch(
+        id,
+        Array.from({ length: Math.min(BATCH, EVENTS_PER_GATEWAY - k * BATCH) }, (_, j) => {
+          const i = k * BATCH + j;
+          return JSON.stringify({
+            id: randomUUID(),
+            seq: i + 1,
+            gatewayId: id,
+            ts: Date.now(),
+            type: 'machine.status',
+            data: { machineId: 'm1', online: i % 2 === 0 },
+          });
         }),
         GATEWAY_PRIVATE,
         GATEWAY_KEY_ID,
@@ -120,12 +131,13 @@ async function drive(brokerUrl: string, name: string, runId = randomUUID().slice
     ),
   }));
   const byId = new Map(states.map((s) => [s.id, s]));
+  // As a gateway's drain: the next batch goes once everything sent is acked (IN_FLIGHT = BATCH).
   const publishMore = (s: (typeof states)[number]) => {
-    while (s.next <= EVENTS_PER_GATEWAY && s.next - s.acked <= IN_FLIGHT) {
-      const seq = s.next++;
-      s.sentAt.set(seq, performance.now());
-      s.client.publish(gatewayTopics(s.id).event('machine.status'), s.payloads[seq - 1]!, { qos: 1 });
-    }
+    if (s.next > EVENTS_PER_GATEWAY || s.next - 1 > s.acked) return;
+    const k = (s.next - 1) / BATCH;
+    const now = performance.now();
+    for (let j = 0; j < BATCH && s.next <= EVENTS_PER_GATEWAY; j++) s.sentAt.set(s.next++, now);
+    s.client.publish(gatewayTopics(s.id).eventBatch, s.batches[k]!, { qos: 1 });
   };
   for (const c of clients) {
     c.on('message', (topic, payload) => {
@@ -175,7 +187,7 @@ async function drive(brokerUrl: string, name: string, runId = randomUUID().slice
   };
 }
 
-/** The baseline: parse each event and ack the contiguous seq per gateway every 5 ms, storing nothing. */
+/** The baseline: parse each batch and ack the contiguous seq per gateway every 5 ms, storing nothing nor verifying. */
 async function bareSubscriber(brokerUrl: string): Promise<() => Promise<void>> {
   const c = await connectMqttAsync(brokerUrl, { clientId: `bare-${randomUUID()}` });
   const contiguous = new Map<string, number>();
@@ -184,12 +196,13 @@ async function bareSubscriber(brokerUrl: string): Promise<() => Promise<void>> {
     const t = parseTopic(topic);
     if (!t) return;
     const sealed = JSON.parse(payload.toString('utf8')) as { body: string };
-    const env = JSON.parse(sealed.body) as { seq: number };
-    const at = contiguous.get(t.gatewayId) ?? 0;
-    if (env.seq === at + 1) contiguous.set(t.gatewayId, env.seq);
+    const batch = JSON.parse(sealed.body) as { events: Array<{ seq: number }> };
+    let at = contiguous.get(t.gatewayId) ?? 0;
+    for (const env of batch.events) if (env.seq === at + 1) at = env.seq;
+    contiguous.set(t.gatewayId, at);
     due.add(t.gatewayId);
   });
-  await c.subscribeAsync(`${TOPIC_ROOT}/+/evt/#`, { qos: 1 });
+  await c.subscribeAsync(`${TOPIC_ROOT}/+/evts`, { qos: 1 });
   const timer = setInterval(() => {
     for (const gw of due)
       c.publish(gatewayTopics(gw).ack, JSON.stringify({ upTo: contiguous.get(gw) ?? 0 }), { qos: 1 });
@@ -255,6 +268,7 @@ export async function runPlatformIngestBench(): Promise<PlatformIngestResult> {
     eventsPerGateway: EVENTS_PER_GATEWAY,
     inFlightPerGateway: IN_FLIGHT,
     publisherConnections: PUBLISHERS,
+    eventsPerMessage: BATCH,
     runs,
   };
 }
@@ -264,7 +278,7 @@ export function formatPlatformIngestBench(r: PlatformIngestResult): string {
     `${x.name.padEnd(34)} ${fmt(x.eventsPerSec, 0).padStart(9)} ${fmt(x.ackLatencyMs.p50).padStart(8)} ${fmt(x.ackLatencyMs.p99).padStart(8)} ${fmt(x.peakRssMb, 1).padStart(8)}`;
   const bare = r.runs[0]!;
   return [
-    `platform ingest: ${r.gateways} gateways x ${r.eventsPerGateway} events (${r.inFlightPerGateway} in flight each) over ${r.publisherConnections} connections, Mosquitto`,
+    `platform ingest: ${r.gateways} gateways x ${r.eventsPerGateway} events (${r.inFlightPerGateway} in flight each, ${r.eventsPerMessage} a signed batch) over ${r.publisherConnections} connections, Mosquitto`,
     '',
     `${'path'.padEnd(34)} ${'events/s'.padStart(9)} ${'ack p50'.padStart(8)} ${'ack p99'.padStart(8)} ${'RSS MB'.padStart(8)}`,
     ...r.runs.map(row),

@@ -5,6 +5,12 @@ import { AlertMessage } from '../contract/alerts.ts';
 import { CommandBody, CommandSchemas, type CommandType, SignedCommand } from '../contract/commands.ts';
 import { RequestEnvelope, ResponseEnvelope } from '../contract/envelopes.ts';
 import {
+  EVENT_BATCH_MAX_BYTES,
+  EVENT_BATCH_MAX_EVENTS,
+  EventBatchBody,
+  SignedEventBatch,
+} from '../contract/event-batch.ts';
+import {
   EVENT_CLASS,
   EventAck,
   EventEnvelope,
@@ -38,8 +44,8 @@ const SIGNED_BY_GATEWAY =
   'Signed by the gateway key announced in the status (`eventKey`): `sig` is the padded base64 of the raw 64-byte Ed25519 signature over the UTF-8 bytes of `body`, the exact JSON text of the body (see `x-signed-body`); `keyId` is the gateway key id.';
 
 /** A signed envelope whose `body` points at the schema of what it carries. */
-function signedPayload(bodyRef: string): JsonSchema {
-  const signed = draft7(SignedEnvelope);
+function signedPayload(bodyRef: string, envelope: z.ZodType = SignedEnvelope): JsonSchema {
+  const signed = draft7(envelope);
   const props = (signed.properties ?? {}) as Record<string, JsonSchema>;
   return {
     ...signed,
@@ -169,6 +175,30 @@ export function buildAsyncApi(): string {
       bindings: qos1(false),
     };
   }
+
+  // event batches
+  schemas.EventBatchBody = draft7(EventBatchBody);
+  messages.EventBatch = {
+    name: 'EventBatch',
+    title: 'Event batch',
+    summary: EventBatchBody.description,
+    description: `Up to ${EVENT_BATCH_MAX_EVENTS} events and ${EVENT_BATCH_MAX_BYTES} payload bytes in one message with one signature; each event is exactly the envelope the per-type \`evt/{type}\` message would carry, in ascending seq order, and is deduped and acknowledged as if it had come alone. A resend signs its batch again. ${SIGNED_BY_GATEWAY}`,
+    payload: signedPayload('components/schemas/EventBatchBody', SignedEventBatch),
+  };
+  channels.eventBatch = {
+    address: `${base}/evts`,
+    title: 'Event batches',
+    description:
+      'How the gateway publishes its events unless configured `platform.eventBatching: false` (then one message per event on `evt/{type}`). Only the gateway itself may publish here on its embedded broker.',
+    parameters: { gatewayId },
+    messages: { EventBatch: ref('components/messages/EventBatch') },
+  };
+  operations.publishEventBatch = {
+    action: 'send',
+    channel: ref('channels/eventBatch'),
+    messages: [ref('channels/eventBatch/messages/EventBatch')],
+    bindings: qos1(false),
+  };
 
   // alerts
   schemas.AlertMessage = draft7(AlertMessage);
@@ -361,6 +391,8 @@ export function buildJsonSchemas(): Record<string, object> {
     'gateway-status.json': draft2020(GatewayStatus, 'GatewayStatus'),
     'event-envelope.json': draft2020(EventEnvelope, 'EventEnvelope'),
     'event-ack.json': draft2020(EventAck, 'EventAck'),
+    'event-batch.json': draft2020(EventBatchBody, 'EventBatchBody'),
+    'signed-event-batch.json': draft2020(SignedEventBatch, 'SignedEventBatch'),
     'signed-command.json': draft2020(SignedCommand, 'SignedCommand'),
     'command-body.json': draft2020(CommandBody, 'CommandBody'),
     'request.json': draft2020(RequestEnvelope, 'Request'),
@@ -393,6 +425,13 @@ export function buildContractDoc(): string {
       '1',
       'gateway key',
       `${schemaLink('event-envelope.json')}, per type \`event.{type}.json\``,
+    ],
+    [
+      '`evts`',
+      'gateway -> platform',
+      '1',
+      'gateway key, once per batch',
+      `${schemaLink('signed-event-batch.json')}, body ${schemaLink('event-batch.json')}`,
     ],
     ['`ack`', 'platform -> gateway', '1', 'platform key', schemaLink('event-ack.json')],
     [
@@ -503,12 +542,17 @@ ${fence('json', '{ "body": "<the exact JSON text that was signed>", "sig": "<88 
   every status announces them in \`eventKey\` (\`keyId\` is \`gw-\` and the first 16 hex digits of the SHA-256 of the raw
   public key). A platform pins the public key out of band and refuses anything that does not verify with it (a status
   announcing another key included); trusting the first status it sees is for test rigs only.
-- **Per event, not per batch.** Each event is signed on its own, so a resend sends the same signed bytes again and
-  the platform can store each event as it arrives. The first measurement (remote-vend bench, 20 machines, 2 cores)
-  showed no difference in the gateway's CPU per order (0.685 ms either way); a later count under load found 20-41
-  events per outbox drain, and profiles put signing at 7% of the gateway's busy time and verification at about a
-  fifth of the platform's ingest CPU, so a batch signature is being reconsidered. Until the contract says otherwise,
-  every event carries its own signature.
+- **One signature per batch of events.** The gateway publishes each outbox drain on \`evts\` as signed batches: the
+  envelope is the same \`{body, sig, keyId}\` (${schemaLink('signed-event-batch.json')}), and its \`body\` is the JSON text
+  \`{"gatewayId": ..., "events": [...]}\` (${schemaLink('event-batch.json')}) listing each event envelope exactly as it
+  would travel alone, in ascending seq order (contiguous or not). A batch holds at most ${EVENT_BATCH_MAX_EVENTS} events and
+  ${EVENT_BATCH_MAX_BYTES} payload bytes (64 KiB: under AWS IoT Core's 128 KB and the embedded broker's 256 KiB packet
+  limits); an event too big for a batch of its own goes alone on \`evt/{type}\`. Verify the batch once with the pinned
+  gateway key and refuse it whole (store and ack nothing of it) when it does not verify or its body names another
+  gateway than its topic; then take each event exactly as if it had come alone on \`evt/{type}\`: an invalid one is
+  refused by itself, the others are stored and acknowledged as usual. A resend re-signs its batch (the rows may be cut
+  differently), so dedupe by \`seq\`, never by message. Gateways configured \`platform.eventBatching: false\` send one
+  signed message per event on \`evt/{type}\` instead, for platforms written before batches: subscribe to both.
 
 ## Clocks
 
@@ -581,6 +625,8 @@ ${fence('json', JSON.stringify(orderCreateRes, null, 2))}
 ${row(['topic', 'class', 'schema', 'meaning'])}
 ${row(['---', '---', '---', '---'])}
 ${events.join('\n')}
+
+Each row is also what an event in a batch on \`evts\` carries (its \`type\` field then says the type).
 
 Critical events are never dropped; telemetry may be dropped at the outbox bound or expire, and each such gap is reported
 by an \`outbox.dropped\` event listing the seqs.

@@ -67,6 +67,23 @@ describe('the generated AsyncAPI document', () => {
     }
   });
 
+  it('has the event batch channel, signed once, its body listing event envelopes', () => {
+    expect(doc.channels.eventBatch?.address).toBe('vendgate/v1/{gatewayId}/evts');
+    const msg = doc.components.messages.EventBatch!;
+    expect(msg.payload.required).toEqual(['body', 'sig', 'keyId']);
+    const signedBody = (msg.payload.properties as Record<string, Record<string, unknown>>).body!;
+    const body = resolve(doc, (signedBody['x-signed-body'] as { $ref: string }).$ref) as Record<
+      string,
+      unknown
+    >;
+    const props = body.properties as Record<string, Record<string, unknown>>;
+    expect(props.events).toMatchObject({ type: 'array', maxItems: 100 });
+    expect(doc.operations.publishEventBatch).toMatchObject({
+      action: 'send',
+      bindings: { mqtt: { qos: 1 } },
+    });
+  });
+
   it('has a channel and a receive operation for every command type, pointing at the signed body schema', () => {
     for (const type of Object.keys(CommandSchemas)) {
       expect(doc.channels[`cmd.${type}`]?.address).toBe(`vendgate/v1/{gatewayId}/cmd/${type}`);
