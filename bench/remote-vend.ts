@@ -114,6 +114,23 @@ const GATEWAY_ENTRY =
   process.env.BENCH_GATEWAY_ENTRY ??
   (existsSync('dist/vendgate.mjs') ? 'dist/vendgate.mjs' : 'bin/vendgate.js');
 
+/** An event as the bench's listener reads it (the simulated platform verifies; this only reads). */
+interface BenchEvent {
+  type: string;
+  data: { orderId?: string; code?: number; reason?: string };
+}
+
+/** The events that end an order of this bench, or say why it did not end. */
+const WATCHED_EVENTS = new Set([
+  'vend.succeeded',
+  'vend.failed',
+  'refund.requested',
+  'order.unresolved',
+  'command.rejected',
+  'command.deferred',
+  'command.suppressed',
+]);
+
 export interface Rig {
   /**
    * Builds one request to `machine` (signing it, for the gateway) outside
@@ -482,10 +499,15 @@ export async function startGatewayRig(
         online = (JSON.parse(body) as { state: string }).state === 'online';
         return;
       }
-      const env = JSON.parse(body) as {
-        type: string;
-        data: { orderId?: string; code?: number; reason?: string };
-      };
+      if (topic === topics.eventBatch) {
+        // The gateway's signed batches (contract/event-batch.ts): the same envelopes, many a message.
+        for (const env of (JSON.parse(body) as { events: BenchEvent[] }).events)
+          if (WATCHED_EVENTS.has(env.type)) onOutcome(env);
+        return;
+      }
+      onOutcome(JSON.parse(body) as BenchEvent);
+    });
+    const onOutcome = (env: BenchEvent) => {
       if (env.type !== 'vend.succeeded') {
         // Not what an order of this bench should get: kept, so a run that
         // stalls says why instead of waiting for ever (see throughput()).
@@ -496,20 +518,10 @@ export async function startGatewayRig(
       if (env.data.orderId === undefined || env.type === 'vend.failed') return;
       results.get(env.data.orderId)?.();
       results.delete(env.data.orderId);
-    });
+    };
+    // Per-event topics for a gateway set to eventBatching: false (or built before batches).
     await listener.subscribeAsync(
-      [
-        topics.status,
-        ...[
-          'vend.succeeded',
-          'vend.failed',
-          'refund.requested',
-          'order.unresolved',
-          'command.rejected',
-          'command.deferred',
-          'command.suppressed',
-        ].map((t) => topics.event(t)),
-      ],
+      [topics.status, topics.eventBatch, ...[...WATCHED_EVENTS].map((t) => topics.event(t))],
       { qos: 1 },
     );
     await waitUntil(() => online, { timeoutMs: 30_000, what: 'the gateway online', everyMs: 50 });
