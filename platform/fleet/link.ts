@@ -197,11 +197,17 @@ class MqttFleetLink implements FleetLink {
     // A broker sends no retained message to a shared subscription (MQTT 5.0 section 4.8.2),
     // so every replica takes the status topic itself; recording a status is idempotent.
     await client.subscribeAsync({
-      // Batches (evts) from current gateways; evt/# from those set to one message per event.
-      [`${share}${TOPIC_ROOT}/+/evts`]: { qos: 1 },
       [`${share}${TOPIC_ROOT}/+/evt/#`]: { qos: 1 },
       [`${share}${TOPIC_ROOT}/+/req/#`]: { qos: 1 },
       [`${TOPIC_ROOT}/+/status`]: { qos: 1 },
+    });
+    // The gateways' signed event batches, on their own: a broker whose ACL predates them
+    // refuses this one filter, and the per-event topics above must still work meanwhile.
+    await client.subscribeAsync(`${share}${TOPIC_ROOT}/+/evts`, { qos: 1 }).catch((err: Error) => {
+      this.#log.warn(
+        { err: err.message },
+        'the broker refused the event batch subscription (+/evts): grant it, or set the gateways to platform.eventBatching: false',
+      );
     });
   }
 
