@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { SignedCommand } from '../../contract/commands.ts';
+import { sealEventBatch } from '../../contract/event-batch.ts';
 import { requestDigest, sealBody } from '../../contract/signed.ts';
 import { generateRawKeyPair, publicKeyFromBase64, verifyBody } from '../../contract/signing.ts';
 import { gatewayTopics } from '../../contract/topics.ts';
@@ -208,6 +209,32 @@ describe('the simulated platform', () => {
     await emit(1, 'order.state', state(1));
     await waitUntil(() => acks.at(-1) === 1, { timeoutMs: 2000, what: 'ack 1' });
     expect(acks).toEqual([1]);
+  });
+
+  it('takes each event of a signed batch as if it came alone, and refuses a forged or misaddressed batch whole', async () => {
+    const { platform, gw, acks } = await setup();
+    const t = gatewayTopics('gw-sim');
+    const env = (seq: number) =>
+      JSON.stringify({
+        id: randomUUID(),
+        seq,
+        gatewayId: 'gw-sim',
+        ts: Date.now(),
+        type: 'order.state',
+        data: state(seq),
+      });
+    const batch = (seqs: number[], key = gatewayKey, gatewayId = 'gw-sim') =>
+      sealEventBatch(gatewayId, seqs.map(env), key.privateKey, key.keyId);
+    await gw.publishAsync(t.eventBatch, batch([1, 2], ephemeralGatewayKey()), { qos: 1 });
+    await gw.publishAsync(t.eventBatch, batch([1, 2], gatewayKey, 'gw-other'), { qos: 1 });
+    await waitUntil(() => platform.invalidEvents === 2, { timeoutMs: 2000, what: 'two batches refused' });
+    expect(platform.events).toEqual([]);
+    await gw.publishAsync(t.eventBatch, batch([1, 2, 4]), { qos: 1 });
+    await gw.publishAsync(t.eventBatch, batch([2, 3]), { qos: 1 });
+    await waitUntil(() => acks.at(-1) === 4, { timeoutMs: 2000, what: 'ack 4' });
+    expect(platform.events.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+    expect(platform.duplicateDeliveries).toBe(1);
+    expect(platform.batchesReceived).toBe(2);
   });
 
   it('says what it was waiting for when waitFor times out', async () => {

@@ -50,8 +50,9 @@ export interface EventDeliveryOptions {
 }
 
 /**
- * Publishes the outbox to the platform and lets rows go only on its
- * end-to-end `ack` (README "Delivery"). The durable queue is the SQLite
+ * Publishes the outbox to the platform, each drain as signed batches on
+ * `evts` (or one signed message per event without `batches`), and lets rows
+ * go only on its end-to-end `ack` (README "Delivery"). The durable queue is the SQLite
  * outbox, not mqtt.js' in-memory store: events are published in seq order,
  * at most `maxInFlight` beyond the last acknowledged one, and anything not
  * acknowledged within `resendAfterMs` is sent again from the last

@@ -95,7 +95,13 @@ describe.each(brokers)('the platform link over %s', (_name, makeBroker, availabl
 
   async function site(
     brokerUrl: string,
-    opts: { gatewayId?: string; maxInFlight?: number; resendAfterMs?: number; platformUrl?: string } = {},
+    opts: {
+      gatewayId?: string;
+      maxInFlight?: number;
+      resendAfterMs?: number;
+      platformUrl?: string;
+      eventBatching?: boolean;
+    } = {},
   ): Promise<Site> {
     const gatewayId = opts.gatewayId ?? `gw-${Math.random().toString(36).slice(2, 8)}`;
     const tmp = tempDir();
@@ -131,6 +137,7 @@ describe.each(brokers)('the platform link over %s', (_name, makeBroker, availabl
       status: () => ({ version: 'test', outbox: statsFor(outbox), lastSeq: outbox.stats().lastSeq }),
       resendAfterMs: opts.resendAfterMs ?? 500,
       maxInFlight: opts.maxInFlight ?? 500,
+      ...(opts.eventBatching !== undefined ? { eventBatching: opts.eventBatching } : {}),
     });
     const commands: AcceptedCommand[] = [];
     link.on('command', (c) => commands.push(c));
@@ -172,6 +179,36 @@ describe.each(brokers)('the platform link over %s', (_name, makeBroker, availabl
       expect(seqs).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
       expect(s.platform.seqGaps()).toEqual([]);
       expect(s.link.ackedSeq).toBe(200);
+    },
+  );
+
+  it.skipIf(!available)(
+    'sends events in signed batches by default, and one message per event with eventBatching false',
+    async () => {
+      const b = await makeBroker();
+      cleanups.push(() => b.close());
+      const batched = await site(b.url);
+      const single = await site(b.url, { eventBatching: false });
+      for (const s of [batched, single]) {
+        // One transaction, one notify: the drain carries all 30 at once.
+        s.db.transaction(() => {
+          for (let i = 1; i <= 30; i++)
+            s.outbox.append('order.state', {
+              orderId: `order-batch-${i}`,
+              state: 'received',
+              duplicate: false,
+            });
+        })();
+        s.link.notify();
+      }
+      for (const s of [batched, single]) {
+        await waitUntil(() => s.outbox.stats().pending === 0, { timeoutMs: 10_000, what: 'outbox drained' });
+        expect(s.platform.events.map((e) => e.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+        expect(s.platform.invalidEvents).toBe(0);
+      }
+      expect(batched.platform.batchesReceived).toBeGreaterThanOrEqual(1);
+      expect(batched.platform.batchesReceived).toBeLessThan(30);
+      expect(single.platform.batchesReceived).toBe(0);
     },
   );
 
