@@ -263,7 +263,7 @@ export interface ReplicaRun {
 }
 
 export interface PlatformNotifyResult {
-  latency: NotifyLatencyResult;
+  latency: NotifyLatencyResult | undefined;
   throughput: { gateways: number; concurrency: number; runs: ReplicaRun[] } | undefined;
 }
 
@@ -333,7 +333,9 @@ async function latencyRun(brokerUrl: string, dir: string): Promise<NotifyLatency
 }
 
 async function startReplica(specPath: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', REPLICA, specPath], {
+  // BENCH_REPLICA_NODE_ARGS: node options for each replica, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = (process.env.BENCH_REPLICA_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', REPLICA, specPath], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {
@@ -413,12 +415,12 @@ async function replicaRun(
 }
 
 export async function runPlatformNotifyBench(
-  opts: { throughput?: boolean } = {},
+  opts: { latency?: boolean; throughput?: boolean } = {},
 ): Promise<PlatformNotifyResult> {
   const tmp = tempDir('vendgate-bench-notify-');
   const broker = await startMosquitto(tmp.dir);
   try {
-    const latency = await latencyRun(broker.url, tmp.dir);
+    const latency = opts.latency === false ? undefined : await latencyRun(broker.url, tmp.dir);
     let throughput: PlatformNotifyResult['throughput'];
     if (opts.throughput !== false && postgresAvailable()) {
       const pg = await startPostgres({ durable: true });
@@ -461,13 +463,12 @@ export async function runPlatformNotifyBench(
   }
 }
 
-export function formatPlatformNotifyBench(r: PlatformNotifyResult): string {
-  const l = r.latency;
+function formatLatency(l: NotifyLatencyResult): string[] {
   const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
   const row = (name: string, s: Summary) =>
     `${name.padEnd(52)} ${fmt(s.p50).padStart(8)} ${fmt(s.p99).padStart(8)}`;
   const bareP99 = l.bareHttpMs.p99 + l.bareMqttMs.p99;
-  const lines = [
+  return [
     `platform notification -> order.paid, embedded SQLite, ${l.orders} WeChat notifications, ${l.concurrency} in flight, Mosquitto`,
     '',
     `${'path'.padEnd(52)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}`,
@@ -479,6 +480,11 @@ export function formatPlatformNotifyBench(r: PlatformNotifyResult): string {
     `p99 ${fmt(l.notifyToPaidMs.p99)} ms vs bare HTTP + MQTT ${fmt(bareP99)} ms: ratio ${fmt(l.notifyToPaidMs.p99 / bareP99)}x; p99 <= ${TARGET_P99_MS} ms ${met(l.notifyToPaidMs.p99 <= TARGET_P99_MS)}`,
     `${fmt(l.paidPerSec, 0)} paid/s at this concurrency; lost ${l.lost}, doubled ${l.doubled}; ${fmt(l.cpuMsPerNotification, 3)} ms CPU per notification (platform + load generator, one process); peak RSS ${fmt(l.peakRssMb, 1)} MB`,
   ];
+}
+
+export function formatPlatformNotifyBench(r: PlatformNotifyResult): string {
+  const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  const lines = r.latency ? formatLatency(r.latency) : [];
   const t = r.throughput;
   if (t) {
     lines.push(
