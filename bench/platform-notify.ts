@@ -51,8 +51,12 @@ const LATENCY_CONCURRENCY = 4;
 const THROUGHPUT_GATEWAYS = 500;
 const THROUGHPUT_ORDERS = 3000;
 const THROUGHPUT_CONCURRENCY = 64;
-/** Connections per replica (store.poolSize): enough for the notifications in flight to commit together. */
-const PG_POOL = 32;
+/**
+ * Connections per replica (store.poolSize): enough for the notifications in flight to commit
+ * together (BENCH_PG_POOL overrides it: 8 cost PostgreSQL about twice the CPU per notification,
+ * fewer commits sharing a WAL flush; 64 was no better than 32).
+ */
+const PG_POOL = Number(process.env.BENCH_PG_POOL ?? 32);
 const REPLICA = join(fileURLToPath(new URL('.', import.meta.url)), 'platform-notify-replica.ts');
 
 type Summary = ReturnType<typeof summarize>;
