@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import pgClient from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../core/errors.ts';
 import type { Store, StoreBackend } from '../platform/store/port.ts';
@@ -373,6 +374,24 @@ describe.each(['sqlite', 'postgres'] as const)('the platform store on %s', (back
       await t.events.insert(event('gw1', 3));
     });
     expect((await store.events.list('gw1')).map((e) => e.seq)).toEqual([1, 3]);
+  });
+});
+
+describe('the platform store on postgres under a schema change', () => {
+  it('keeps answering a statement after another replica adds a column under it, refusing at most one run', async () => {
+    const postgresUrl = await pg!.createDatabase();
+    const store = await openStore({ backend: 'postgres', postgresUrl, payerHashKey: KEY });
+    cleanups.push(() => store.close());
+    await store.orders.create(order('o-000021'));
+    expect((await store.orders.get('o-000021'))?.state).toBe('created');
+    // Another replica's migration, on a connection of its own.
+    const other = new pgClient.Client({ connectionString: postgresUrl });
+    await other.connect();
+    await other.query('ALTER TABLE orders ADD COLUMN note TEXT');
+    await other.end();
+    const first = await store.orders.get('o-000021').catch((err: Error) => err);
+    expect(first instanceof Error ? first.message : first?.state).toMatch(/cached plan|^created$/);
+    expect((await store.orders.get('o-000021'))?.state).toBe('created');
   });
 });
 

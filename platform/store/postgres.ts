@@ -41,10 +41,11 @@ export function openPostgresDriver(url: string, poolSize = 10): SqlDriver {
     });
   };
   const names = new Map<string, string>();
+  let named = 0;
   const nameOf = (sql: string): string | undefined => {
     let name = names.get(sql);
-    if (name === undefined && names.size < MAX_NAMED) {
-      name = `vg${names.size + 1}`;
+    if (name === undefined && named < MAX_NAMED) {
+      name = `vg${++named}`;
       names.set(sql, name);
     }
     return name;
@@ -62,6 +63,11 @@ export function openPostgresDriver(url: string, poolSize = 10): SqlDriver {
       );
       return { rows: res.rows as R[], rowCount: res.rowCount ?? res.rows.length };
     } catch (err) {
+      // A schema change under a prepared statement whose columns it returns (another replica
+      // migrated): PostgreSQL refuses that statement from now on, so this text gets a new name
+      // (prepared afresh on its next run; the cap counts the old one too); this run fails as any
+      // refused query does.
+      if ((err as { code?: string }).code === '0A000') names.delete(sql);
       throw wrap(err, sql);
     }
   };
