@@ -19,12 +19,13 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import type { MqttClient } from 'mqtt';
+import pg from 'pg';
 import { connectMqttAsync } from '../contract/mqtt-client.ts';
 import { gatewayTopics, TOPIC_ROOT } from '../contract/topics.ts';
 import {
@@ -50,8 +51,12 @@ const LATENCY_CONCURRENCY = 4;
 const THROUGHPUT_GATEWAYS = 500;
 const THROUGHPUT_ORDERS = 3000;
 const THROUGHPUT_CONCURRENCY = 64;
-/** Connections per replica (store.poolSize): enough for the notifications in flight to commit together. */
-const PG_POOL = 32;
+/**
+ * Connections per replica (store.poolSize): enough for the notifications in flight to commit
+ * together (BENCH_PG_POOL overrides it: 8 cost PostgreSQL about twice the CPU per notification,
+ * fewer commits sharing a WAL flush; 64 was no better than 32).
+ */
+const PG_POOL = Number(process.env.BENCH_PG_POOL ?? 32);
 const REPLICA = join(fileURLToPath(new URL('.', import.meta.url)), 'platform-notify-replica.ts');
 
 type Summary = ReturnType<typeof summarize>;
@@ -259,11 +264,13 @@ export interface ReplicaRun {
   cpuMsPerNotification: number[];
   /** Sum over replicas of CPU ms, per notification. */
   totalCpuMsPerNotification: number;
+  /** The PostgreSQL server's CPU ms (postmaster and its backends) per notification. */
+  postgresCpuMsPerNotification: number;
   peakRssMb: number[];
 }
 
 export interface PlatformNotifyResult {
-  latency: NotifyLatencyResult;
+  latency: NotifyLatencyResult | undefined;
   throughput: { gateways: number; concurrency: number; runs: ReplicaRun[] } | undefined;
 }
 
@@ -333,7 +340,9 @@ async function latencyRun(brokerUrl: string, dir: string): Promise<NotifyLatency
 }
 
 async function startReplica(specPath: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', REPLICA, specPath], {
+  // BENCH_REPLICA_NODE_ARGS: node options for each replica, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = (process.env.BENCH_REPLICA_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', REPLICA, specPath], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {
@@ -348,11 +357,50 @@ async function startReplica(specPath: string): Promise<{ child: ChildProcess; ur
   return { child, url };
 }
 
+/** CPU ms so far of the PostgreSQL postmaster and each of its children (backends, writers), by pid. */
+function postgresCpu(postmasterPid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const pid = Number(entry);
+    // ppid is field 4 of stat; utime and stime 14 and 15, in clock ticks (100 Hz).
+    if (pid !== postmasterPid && Number(fields[1]) !== postmasterPid) continue;
+    out.set(pid, (Number(fields[11]) + Number(fields[12])) * 10);
+  }
+  return out;
+}
+
+/** The server's data directory, where postmaster.pid names the postmaster. */
+async function postgresDataDir(url: string): Promise<string> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const r = await client.query<{ data_directory: string }>('SHOW data_directory');
+    return r.rows[0]!.data_directory;
+  } finally {
+    await client.end();
+  }
+}
+
+function cpuSince(before: Map<number, number>, after: Map<number, number>): number {
+  let ms = 0;
+  for (const [pid, cpu] of after) ms += cpu - (before.get(pid) ?? 0);
+  return ms;
+}
+
 async function replicaRun(
   replicas: number,
   spec: BenchPlatformSpec,
   store: Store,
   brokerUrl: string,
+  postmasterPid: number,
 ): Promise<ReplicaRun> {
   const specPath = join(spec.dataDir, `replica-spec-${replicas}.json`);
   writeFileSync(specPath, JSON.stringify(spec));
@@ -372,6 +420,7 @@ async function replicaRun(
     for (const o of orders) await store.orders.create(o);
     const items = notificationsFor(orders);
     const cpu0 = started.map((s) => procUsage(s.child.pid!).cpuMs);
+    const pg0 = postgresCpu(postmasterPid);
     const t0 = performance.now();
     const run = await fire(urls, items, THROUGHPUT_CONCURRENCY);
     const { lost, doubled } = await settleCommands(sub, orders, `${replicas} replica(s)`);
@@ -379,6 +428,7 @@ async function replicaRun(
     const lastArrival = Math.max(...orders.map((o) => sub.arrivedAt.get(o.outTradeNo) ?? 0));
     const seconds = (Math.max(lastArrival, t0 + run.seconds * 1000) - t0) / 1000;
     const usage = started.map((s) => procUsage(s.child.pid!));
+    const pgMs = cpuSince(pg0, postgresCpu(postmasterPid));
     const share = THROUGHPUT_ORDERS / replicas;
     let non2xx = 0;
     for (const [status, n] of run.statuses) if (status < 200 || status > 299) non2xx += n;
@@ -395,6 +445,7 @@ async function replicaRun(
       cpuMsPerNotification: usage.map((u, i) => (u.cpuMs - cpu0[i]!) / share),
       totalCpuMsPerNotification:
         usage.reduce((sum, u, i) => sum + (u.cpuMs - cpu0[i]!), 0) / THROUGHPUT_ORDERS,
+      postgresCpuMsPerNotification: pgMs / THROUGHPUT_ORDERS,
       peakRssMb: usage.map((u) => u.peakRssMb),
     };
   } finally {
@@ -413,12 +464,12 @@ async function replicaRun(
 }
 
 export async function runPlatformNotifyBench(
-  opts: { throughput?: boolean } = {},
+  opts: { latency?: boolean; throughput?: boolean } = {},
 ): Promise<PlatformNotifyResult> {
   const tmp = tempDir('vendgate-bench-notify-');
   const broker = await startMosquitto(tmp.dir);
   try {
-    const latency = await latencyRun(broker.url, tmp.dir);
+    const latency = opts.latency === false ? undefined : await latencyRun(broker.url, tmp.dir);
     let throughput: PlatformNotifyResult['throughput'];
     if (opts.throughput !== false && postgresAvailable()) {
       const pg = await startPostgres({ durable: true });
@@ -430,6 +481,8 @@ export async function runPlatformNotifyBench(
           postgresUrl,
           payerHashKey: Buffer.alloc(32, 7),
         });
+        const dataDir = await postgresDataDir(postgresUrl);
+        const postmasterPid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
         const keys = testKeys();
         const spec: BenchPlatformSpec = {
           dataDir: tmp.dir,
@@ -444,8 +497,8 @@ export async function runPlatformNotifyBench(
         };
         const runs: ReplicaRun[] = [];
         try {
-          runs.push(await replicaRun(1, spec, store, broker.url));
-          runs.push(await replicaRun(2, spec, store, broker.url));
+          runs.push(await replicaRun(1, spec, store, broker.url, postmasterPid));
+          runs.push(await replicaRun(2, spec, store, broker.url, postmasterPid));
         } finally {
           await store.close();
         }
@@ -461,13 +514,12 @@ export async function runPlatformNotifyBench(
   }
 }
 
-export function formatPlatformNotifyBench(r: PlatformNotifyResult): string {
-  const l = r.latency;
+function formatLatency(l: NotifyLatencyResult): string[] {
   const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
   const row = (name: string, s: Summary) =>
     `${name.padEnd(52)} ${fmt(s.p50).padStart(8)} ${fmt(s.p99).padStart(8)}`;
   const bareP99 = l.bareHttpMs.p99 + l.bareMqttMs.p99;
-  const lines = [
+  return [
     `platform notification -> order.paid, embedded SQLite, ${l.orders} WeChat notifications, ${l.concurrency} in flight, Mosquitto`,
     '',
     `${'path'.padEnd(52)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}`,
@@ -479,19 +531,24 @@ export function formatPlatformNotifyBench(r: PlatformNotifyResult): string {
     `p99 ${fmt(l.notifyToPaidMs.p99)} ms vs bare HTTP + MQTT ${fmt(bareP99)} ms: ratio ${fmt(l.notifyToPaidMs.p99 / bareP99)}x; p99 <= ${TARGET_P99_MS} ms ${met(l.notifyToPaidMs.p99 <= TARGET_P99_MS)}`,
     `${fmt(l.paidPerSec, 0)} paid/s at this concurrency; lost ${l.lost}, doubled ${l.doubled}; ${fmt(l.cpuMsPerNotification, 3)} ms CPU per notification (platform + load generator, one process); peak RSS ${fmt(l.peakRssMb, 1)} MB`,
   ];
+}
+
+export function formatPlatformNotifyBench(r: PlatformNotifyResult): string {
+  const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  const lines = r.latency ? formatLatency(r.latency) : [];
   const t = r.throughput;
   if (t) {
     lines.push(
       '',
       `paid notifications on PostgreSQL (durable, pool ${PG_POOL} per replica), ${t.gateways} gateways, ${t.concurrency} in flight, replicas as processes in one shared group`,
       '',
-      `${'replicas'.padEnd(9)} ${'paid/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'lost'.padStart(5)} ${'doubled'.padStart(8)} ${'non-2xx'.padStart(8)} ${'CPU ms/notif (each)'.padStart(20)} ${'RSS MB (each)'.padStart(14)}`,
+      `${'replicas'.padEnd(9)} ${'paid/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'lost'.padStart(5)} ${'doubled'.padStart(8)} ${'non-2xx'.padStart(8)} ${'CPU ms/notif (each)'.padStart(20)} ${'PG CPU ms/notif'.padStart(16)} ${'RSS MB (each)'.padStart(14)}`,
       ...t.runs.map(
         (x) =>
           `${String(x.replicas).padEnd(9)} ${fmt(x.paidPerSec, 0).padStart(8)} ${fmt(x.notifyToPaidMs.p50).padStart(8)} ${fmt(x.notifyToPaidMs.p99).padStart(8)} ${String(x.lost).padStart(5)} ${String(x.doubled).padStart(8)} ${String(x.non2xx).padStart(8)} ${x.cpuMsPerNotification
             .map((c) => fmt(c, 3))
             .join(' / ')
-            .padStart(20)} ${x.peakRssMb
+            .padStart(20)} ${fmt(x.postgresCpuMsPerNotification, 3).padStart(16)} ${x.peakRssMb
             .map((m) => fmt(m, 0))
             .join(' / ')
             .padStart(14)}`,

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import pgClient from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../core/errors.ts';
 import type { Store, StoreBackend } from '../platform/store/port.ts';
@@ -166,6 +167,38 @@ describe.each(['sqlite', 'postgres'] as const)('the platform store on %s', (back
     );
   });
 
+  it('pays a created order in one conditional update only when its provider, amount and currency match', async () => {
+    const { store } = await freshStore(backend);
+    await store.orders.create(order('o-000011'));
+    const expect350 = { provider: 'wechat', amount: 350, currency: 'CNY' };
+    const patch = { transactionId: 'tx-11', paidAt: 1_050, payerId: 'payer-1' };
+    expect(
+      await store.orders.payCreated('o-000011', { ...expect350, amount: 351 }, 1_100, patch),
+    ).toBeUndefined();
+    expect(
+      await store.orders.payCreated('o-000011', { ...expect350, currency: 'USD' }, 1_100, patch),
+    ).toBeUndefined();
+    expect(
+      await store.orders.payCreated('o-000011', { ...expect350, provider: 'alipay' }, 1_100, patch),
+    ).toBeUndefined();
+    expect(await store.orders.payCreated('o-unknown', expect350, 1_100, patch)).toBeUndefined();
+    expect((await store.orders.get('o-000011'))?.state).toBe('created');
+    const racers = await Promise.all([
+      store.tx((t) => t.orders.payCreated('o-000011', expect350, 1_100, patch)),
+      store.tx((t) => t.orders.payCreated('o-000011', expect350, 1_100, patch)),
+    ]);
+    expect(racers.filter((r) => r !== undefined)).toHaveLength(1);
+    const paid = racers.find((r) => r !== undefined);
+    expect(paid).toEqual(await store.orders.get('o-000011'));
+    expect(paid).toMatchObject({
+      state: 'paid',
+      transactionId: 'tx-11',
+      paidAt: 1_050,
+      updatedAt: 1_100,
+      payerHash: store.hashPayerId('payer-1'),
+    });
+  });
+
   it('keeps a credit order as kind credit, with the slot and vended part its vend set', async () => {
     const { store } = await freshStore(backend);
     expect(await store.orders.create({ ...order('c-000001'), kind: 'credit', slot: 0, amount: 800 })).toBe(
@@ -224,6 +257,18 @@ describe.each(['sqlite', 'postgres'] as const)('the platform store on %s', (back
     expect(await store.notifications.record('alipay', 'n-1', null, 2)).toBe(true);
     expect(await store.notifications.seen('wechat', 'n-1')).toBe(true);
     expect(await store.notifications.seen('wechat', 'n-2')).toBe(false);
+  });
+
+  it('records several notification keys in one statement and names the ones it had not seen', async () => {
+    const { store } = await freshStore(backend);
+    expect(await store.notifications.record('wechat', 'txn:1', 'o-000012', 1)).toBe(true);
+    const fresh = await store.notifications.recordMany('wechat', ['txn:1', 'otn:o-000012'], 'o-000012', 2);
+    expect([...fresh]).toEqual(['otn:o-000012']);
+    expect(await store.notifications.recordMany('wechat', ['txn:1', 'otn:o-000012'], 'o-000012', 3)).toEqual(
+      new Set(),
+    );
+    expect(await store.notifications.recordMany('wechat', [], null, 3)).toEqual(new Set());
+    expect(await store.notifications.seen('wechat', 'otn:o-000012')).toBe(true);
   });
 
   it('keeps one refund per out_refund_no and per source event, and records each attempt once', async () => {
@@ -287,6 +332,28 @@ describe.each(['sqlite', 'postgres'] as const)('the platform store on %s', (back
     );
   });
 
+  it('marks many recorded commands published in one statement, each once', async () => {
+    const { store } = await freshStore(backend);
+    const c = (n: number) => ({
+      commandId: `cmd-0000010${n}`,
+      gatewayId: 'gw1',
+      type: 'order.paid',
+      payload: '{"body":"{}"}',
+      at: 5,
+    });
+    for (const n of [1, 2, 3]) await store.commands.record(c(n));
+    expect(await store.commands.transition('cmd-00000103', 'recorded', 'failed', 6)).toBe(true);
+    expect(await store.commands.markPublished(['cmd-00000101', 'cmd-00000102', 'cmd-00000103'], 9)).toBe(2);
+    expect(await store.commands.markPublished(['cmd-00000101', 'cmd-00000102'], 10)).toBe(0);
+    expect(await store.commands.markPublished([], 10)).toBe(0);
+    const rows = await store.commands.list({ gatewayId: 'gw1' });
+    expect(rows.map((r) => [r.commandId, r.state, r.publishedAt]).sort()).toEqual([
+      ['cmd-00000101', 'published', 9],
+      ['cmd-00000102', 'published', 9],
+      ['cmd-00000103', 'failed', null],
+    ]);
+  });
+
   it('rolls a failed transaction back whole, and a failed savepoint back alone', async () => {
     const { store } = await freshStore(backend);
     await expect(
@@ -307,6 +374,24 @@ describe.each(['sqlite', 'postgres'] as const)('the platform store on %s', (back
       await t.events.insert(event('gw1', 3));
     });
     expect((await store.events.list('gw1')).map((e) => e.seq)).toEqual([1, 3]);
+  });
+});
+
+describe('the platform store on postgres under a schema change', () => {
+  it('keeps answering a statement after another replica adds a column under it, refusing at most one run', async () => {
+    const postgresUrl = await pg!.createDatabase();
+    const store = await openStore({ backend: 'postgres', postgresUrl, payerHashKey: KEY });
+    cleanups.push(() => store.close());
+    await store.orders.create(order('o-000021'));
+    expect((await store.orders.get('o-000021'))?.state).toBe('created');
+    // Another replica's migration, on a connection of its own.
+    const other = new pgClient.Client({ connectionString: postgresUrl });
+    await other.connect();
+    await other.query('ALTER TABLE orders ADD COLUMN note TEXT');
+    await other.end();
+    const first = await store.orders.get('o-000021').catch((err: Error) => err);
+    expect(first instanceof Error ? first.message : first?.state).toMatch(/cached plan|^created$/);
+    expect((await store.orders.get('o-000021'))?.state).toBe('created');
   });
 });
 

@@ -22,7 +22,7 @@ import {
   type TrustedGatewayKey,
   trustedGatewayKey,
 } from '../signing/link-messages.ts';
-import type { EventInsert } from '../store/port.ts';
+import type { EventInsert, StoreTx } from '../store/port.ts';
 import { dataProblem, ingestBatch, walkWatermark } from './ingest.ts';
 import type {
   FleetEventHandler,
@@ -31,6 +31,7 @@ import type {
   FleetRequestHandler,
   FleetStats,
   FleetStatusHandler,
+  RecordedFleetCommand,
   SendCommandOptions,
   SentFleetCommand,
 } from './port.ts';
@@ -488,12 +489,24 @@ class MqttFleetLink implements FleetLink {
     }
   }
 
+  sendCommand<T extends CommandType>(
+    gatewayId: string,
+    type: T,
+    data: CommandData<T>,
+    opts: SendCommandOptions & { tx: StoreTx },
+  ): Promise<RecordedFleetCommand>;
+  sendCommand<T extends CommandType>(
+    gatewayId: string,
+    type: T,
+    data: CommandData<T>,
+    opts?: SendCommandOptions,
+  ): Promise<SentFleetCommand>;
   async sendCommand<T extends CommandType>(
     gatewayId: string,
     type: T,
     data: CommandData<T>,
-    opts: SendCommandOptions = {},
-  ): Promise<SentFleetCommand> {
+    opts: SendCommandOptions & { tx?: StoreTx } = {},
+  ): Promise<SentFleetCommand | RecordedFleetCommand> {
     if (!GatewayIdPattern.test(gatewayId)) {
       throw new VendgateError(
         ErrorCode.GatewayIdInvalid,
@@ -512,8 +525,8 @@ class MqttFleetLink implements FleetLink {
         { type },
       );
     }
-    const c = this.#client;
-    if (!c) throw new VendgateError(ErrorCode.BrokerUnreachable, 'the fleet link is not started', {});
+    if (!this.#client)
+      throw new VendgateError(ErrorCode.BrokerUnreachable, 'the fleet link is not started', {});
     const issuedAt = this.#now();
     const body: CommandBody = {
       id: opts.commandId ?? randomUUID(),
@@ -527,7 +540,7 @@ class MqttFleetLink implements FleetLink {
     const payload = JSON.stringify(this.#o.signer.sign(JSON.stringify(body)));
     const topic = gatewayTopics(gatewayId).command(type);
     // Recorded before it goes out: a crash between the two leaves a row to resend, never a command unaccounted for.
-    const recorded = await this.#o.store.commands.record({
+    const recorded = await (opts.tx ?? this.#o.store).commands.record({
       commandId: body.id,
       gatewayId,
       type,
@@ -539,10 +552,15 @@ class MqttFleetLink implements FleetLink {
         commandId: body.id,
       });
     }
-    await c.publishAsync(topic, payload, { qos: 1 });
-    await this.#o.store.commands.transition(body.id, 'recorded', 'published', this.#now());
-    this.#stats.commandsSent++;
-    return { commandId: body.id, gatewayId, type, topic, payload };
+    const sent: SentFleetCommand = { commandId: body.id, gatewayId, type, topic, payload };
+    const publish = async () => {
+      await this.#publishRecorded(body.id, topic, payload);
+      this.#stats.commandsSent++;
+    };
+    // In the caller's transaction: nothing goes out before its commit, so the caller publishes after it.
+    if (opts.tx) return { ...sent, publish };
+    await publish();
+    return sent;
   }
 
   async resendCommand(commandId: string): Promise<void> {
@@ -551,9 +569,50 @@ class MqttFleetLink implements FleetLink {
       throw new VendgateError(ErrorCode.CommandUnknownType, `no recorded command ${commandId}`, {
         commandId,
       });
+    await this.#publishRecorded(commandId, gatewayTopics(row.gatewayId).command(row.type), row.payload);
+  }
+
+  /** Publishes a recorded command's bytes QoS 1, then marks its row published. */
+  async #publishRecorded(commandId: string, topic: string, payload: string): Promise<void> {
     const c = this.#client;
     if (!c) throw new VendgateError(ErrorCode.BrokerUnreachable, 'the fleet link is not started', {});
-    await c.publishAsync(gatewayTopics(row.gatewayId).command(row.type), row.payload, { qos: 1 });
-    await this.#o.store.commands.transition(commandId, 'recorded', 'published', this.#now());
+    await c.publishAsync(topic, payload, { qos: 1 });
+    await this.#markPublished(commandId);
+  }
+
+  readonly #toMark: Array<{ commandId: string; resolve: () => void; reject: (err: unknown) => void }> = [];
+  #marking = false;
+
+  /**
+   * Marks published in batches: the marks that queue while one UPDATE runs share the next (one
+   * statement, and on PostgreSQL one commit, for many commands). The mark is bookkeeping, not a
+   * guarantee: a command whose mark is lost is published again by the resend pass, and a gateway
+   * that had it already refuses the copy as a replay (docs/contract.md, "Commands").
+   */
+  #markPublished(commandId: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#toMark.push({ commandId, resolve, reject });
+      if (!this.#marking) void this.#markQueued();
+    });
+  }
+
+  async #markQueued(): Promise<void> {
+    this.#marking = true;
+    try {
+      while (this.#toMark.length > 0) {
+        const batch = this.#toMark.splice(0, 500);
+        try {
+          await this.#o.store.commands.markPublished(
+            batch.map((b) => b.commandId),
+            this.#now(),
+          );
+          for (const b of batch) b.resolve();
+        } catch (err) {
+          for (const b of batch) b.reject(err);
+        }
+      }
+    } finally {
+      this.#marking = false;
+    }
   }
 }

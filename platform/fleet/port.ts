@@ -77,6 +77,18 @@ export interface SendCommandOptions {
   expiresAt?: number;
 }
 
+/**
+ * A command recorded in the caller's transaction and not published yet: the
+ * caller calls `publish` once that transaction has committed (publishing
+ * before the commit could put on the wire a command that a rollback then
+ * forgets). A crash in between leaves the row `recorded`, which the resend
+ * pass publishes.
+ */
+export interface RecordedFleetCommand extends SentFleetCommand {
+  /** Publishes QoS 1, then marks the row published; call only after the recording transaction committed. */
+  publish(): Promise<void>;
+}
+
 export interface FleetStats {
   /** Event messages received (redeliveries included). */
   received: number;
@@ -106,7 +118,17 @@ export interface FleetLink {
   /** One handler per request type. */
   onRequest(type: string, handler: FleetRequestHandler): void;
   onStatus(handler: FleetStatusHandler): () => void;
-  /** Signs, records (state recorded), publishes QoS 1 on cmd/{type}, marks published. */
+  /**
+   * Signs, records (state recorded), publishes QoS 1 on cmd/{type}, marks published. With `tx`, it
+   * records in that transaction instead and resolves without publishing: the caller commits, then
+   * calls the result's `publish` (one commit fewer before the command is on the wire).
+   */
+  sendCommand<T extends CommandType>(
+    gatewayId: string,
+    type: T,
+    data: CommandData<T>,
+    opts: SendCommandOptions & { tx: StoreTx },
+  ): Promise<RecordedFleetCommand>;
   sendCommand<T extends CommandType>(
     gatewayId: string,
     type: T,

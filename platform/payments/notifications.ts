@@ -9,7 +9,7 @@
  */
 import type { NotificationReply, ProviderName, RawNotification } from '../providers/port.ts';
 import type { PaymentsContext } from './context.ts';
-import { sendOrderPaid } from './paid-sender.ts';
+import { publishOrderPaid } from './paid-sender.ts';
 import { settlePayment } from './settle.ts';
 
 export interface NotificationResult {
@@ -79,8 +79,8 @@ export async function handleNotification(
     return answer(false, 'failed', (err as Error).message);
   }
   if (settled.kind === 'unknown') return answer(false, 'unknown', settled.reason);
-  // Not awaited: the provider's answer must not wait on the broker. Stored as paid, the order is sent by
-  // the repair pass if this send does not get through.
-  if (settled.kind === 'paid') void sendOrderPaid(ctx, settled.order);
+  // Not awaited: the provider's answer must not wait on the broker. Committed with the payment, the
+  // command is published by the repair pass if this publish does not get through.
+  if (settled.kind === 'paid') void publishOrderPaid(ctx, settled.order, settled.command);
   return answer(true, settled.kind, settled.kind === 'refunding' ? settled.reason : undefined);
 }

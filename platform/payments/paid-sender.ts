@@ -6,7 +6,10 @@
  * instead of signing a second one; and the gateway dedupes `order.paid` by
  * order id anyway (it answers a repeat with `order.state`).
  */
-import type { OrderRow } from '../store/port.ts';
+import type { CommandData } from '../../contract/commands.ts';
+import { ErrorCode, VendgateError } from '../../core/errors.ts';
+import type { RecordedFleetCommand } from '../fleet/port.ts';
+import type { OrderRow, StoreTx } from '../store/port.ts';
 import type { PaymentsContext } from './context.ts';
 import { paidCommandId } from './ids.ts';
 
@@ -22,6 +25,99 @@ function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
   });
   p.catch(() => {}); // a late rejection after the timeout is the repair pass's business
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+type PaidType = 'order.paid' | 'credit.paid';
+
+/**
+ * The command a paid order gets: `order.paid`, or `credit.paid` for a credit order (pay first, then
+ * choose), which carries the credit the gateway begins a session with.
+ */
+function paidCommand(ctx: PaymentsContext, order: OrderRow): { type: PaidType; data: CommandData<PaidType> } {
+  const expiresAt = ctx.now() + ctx.config.dispenseWindowMs;
+  if (order.kind === 'credit') {
+    return {
+      type: 'credit.paid',
+      data: {
+        orderId: order.outTradeNo,
+        machineId: order.machineId,
+        credit: { amount: order.amount, currency: order.currency },
+        provider: order.provider,
+        expiresAt,
+      },
+    };
+  }
+  return {
+    type: 'order.paid',
+    data: {
+      orderId: order.outTradeNo,
+      machineId: order.machineId,
+      slot: order.slot,
+      price: { amount: order.amount, currency: order.currency },
+      provider: order.provider,
+      expiresAt,
+      ...(order.couponCode ? { couponCode: order.couponCode } : {}),
+    },
+  };
+}
+
+/**
+ * Signs and records a newly paid order's command in the caller's transaction (the one that moved
+ * the order to `paid`), so the payment and its command share one commit; the caller publishes it
+ * after that commit (publishRecordedPaid). undefined when it cannot be recorded this way (the
+ * fleet refused the command before any write, or its row exists): the order stays `paid` and
+ * sendOrderPaid after the commit, or the repair pass, sends it.
+ */
+export async function recordOrderPaid(
+  ctx: PaymentsContext,
+  t: StoreTx,
+  order: OrderRow,
+): Promise<RecordedFleetCommand | undefined> {
+  const c = paidCommand(ctx, order);
+  try {
+    return await ctx.fleet.sendCommand(order.gatewayId, c.type, c.data, {
+      commandId: paidCommandId(order.outTradeNo),
+      tx: t,
+    });
+  } catch (err) {
+    // Only the fleet's refusals, which come before any write; a store error fails the transaction
+    // (PostgreSQL refuses every later statement of it), so the payment is not acknowledged.
+    if (!(err instanceof VendgateError) || !FLEET_REFUSALS.has(err.code)) throw err;
+    ctx.log.warn(
+      { err: err.message, outTradeNo: order.outTradeNo },
+      'order.paid not recorded with the payment; sent after the commit',
+    );
+    return undefined;
+  }
+}
+
+const FLEET_REFUSALS = new Set<number>([
+  ErrorCode.GatewayIdInvalid,
+  ErrorCode.CommandUnknownType,
+  ErrorCode.CommandBodyInvalid,
+  ErrorCode.BrokerUnreachable,
+  ErrorCode.CommandReplayed,
+]);
+
+/** Publishes what recordOrderPaid recorded, once its transaction committed; else sends as sendOrderPaid. */
+export async function publishOrderPaid(
+  ctx: PaymentsContext,
+  order: OrderRow,
+  recorded: RecordedFleetCommand | undefined,
+): Promise<PaidSendResult> {
+  if (!recorded) return sendOrderPaid(ctx, order);
+  try {
+    await bounded(recorded.publish(), SEND_WAIT_MS);
+    ctx.log.debug({ outTradeNo: order.outTradeNo, gatewayId: order.gatewayId }, `${recorded.type} sent`);
+    return 'sent';
+  } catch (err) {
+    // Recorded with the payment: the poller's repair pass finds the row unpublished and publishes it.
+    ctx.log.warn(
+      { err: (err as Error).message, outTradeNo: order.outTradeNo, gatewayId: order.gatewayId },
+      'order.paid not published yet; the repair pass retries',
+    );
+    return 'failed';
+  }
 }
 
 export async function sendOrderPaid(
@@ -41,39 +137,9 @@ export async function sendOrderPaid(
       log.info('order.paid republished');
       return 'resent';
     }
-    const now = ctx.now();
-    const expiresAt = now + ctx.config.dispenseWindowMs;
-    // A credit order (pay first, then choose) carries the credit; the gateway begins a session with it.
-    const send =
-      order.kind === 'credit'
-        ? ctx.fleet.sendCommand(
-            order.gatewayId,
-            'credit.paid',
-            {
-              orderId: order.outTradeNo,
-              machineId: order.machineId,
-              credit: { amount: order.amount, currency: order.currency },
-              provider: order.provider,
-              expiresAt,
-            },
-            { commandId },
-          )
-        : ctx.fleet.sendCommand(
-            order.gatewayId,
-            'order.paid',
-            {
-              orderId: order.outTradeNo,
-              machineId: order.machineId,
-              slot: order.slot,
-              price: { amount: order.amount, currency: order.currency },
-              provider: order.provider,
-              expiresAt,
-              ...(order.couponCode ? { couponCode: order.couponCode } : {}),
-            },
-            { commandId },
-          );
-    await bounded(send, SEND_WAIT_MS);
-    log.info(order.kind === 'credit' ? 'credit.paid sent' : 'order.paid sent');
+    const c = paidCommand(ctx, order);
+    await bounded(ctx.fleet.sendCommand(order.gatewayId, c.type, c.data, { commandId }), SEND_WAIT_MS);
+    log.debug(order.kind === 'credit' ? 'credit.paid sent' : 'order.paid sent');
     return 'sent';
   } catch (err) {
     // Recorded or not, the poller's repair pass finds the order still `paid` and sends again.

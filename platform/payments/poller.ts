@@ -9,7 +9,7 @@
 import { closeOrder } from './closes.ts';
 import type { PaymentsContext } from './context.ts';
 import { isProviderName } from './context.ts';
-import { repairPaidOrders, sendOrderPaid } from './paid-sender.ts';
+import { publishOrderPaid, repairPaidOrders } from './paid-sender.ts';
 import { settlePayment } from './settle.ts';
 
 export interface PollSummary {
@@ -38,7 +38,7 @@ export async function queryPendingOrders(
         const s = await settlePayment(ctx, order.provider, q.payment, 'query');
         if (s.kind === 'paid') {
           paid++;
-          await sendOrderPaid(ctx, s.order);
+          await publishOrderPaid(ctx, s.order, s.command);
         }
       }
     } catch (err) {

@@ -223,6 +223,17 @@ export interface OrderRepo {
     at: number,
     patch?: OrderPatch,
   ): Promise<boolean>;
+  /**
+   * The common case of a payment in one statement: `created -> paid` only when the order is still
+   * `created` and is this provider's for exactly this amount and currency (`UPDATE ... RETURNING`);
+   * the row as it is now, or undefined when any of that does not hold (nothing changed).
+   */
+  payCreated(
+    outTradeNo: string,
+    expect: { provider: string; amount: number; currency: string },
+    at: number,
+    patch: OrderPatch,
+  ): Promise<OrderRow | undefined>;
   listByState(state: PlatformOrderState, opts?: { limit?: number; before?: number }): Promise<OrderRow[]>;
   /** Orders still `created` whose expiresAt is before `at` (to close them). */
   listExpired(at: number, limit?: number): Promise<OrderRow[]>;
@@ -238,6 +249,13 @@ export interface NotificationRepo {
    * notify id); true the first time, false for a retry already seen.
    */
   record(provider: string, key: string, outTradeNo: string | null, at: number): Promise<boolean>;
+  /** `record` for several keys in one statement; returns the keys recorded for the first time. */
+  recordMany(
+    provider: string,
+    keys: readonly string[],
+    outTradeNo: string | null,
+    at: number,
+  ): Promise<Set<string>>;
   seen(provider: string, key: string): Promise<boolean>;
 }
 
@@ -331,6 +349,8 @@ export interface CommandRepo {
   get(commandId: string): Promise<CommandRow | undefined>;
   /** Conditional state change; true when this caller made it. */
   transition(commandId: string, from: CommandState, to: CommandState, at: number): Promise<boolean>;
+  /** `transition(id, 'recorded', 'published', at)` for many in one statement; returns how many moved. */
+  markPublished(commandIds: readonly string[], at: number): Promise<number>;
   list(opts?: { gatewayId?: string; state?: CommandState; limit?: number }): Promise<CommandRow[]>;
 }
 

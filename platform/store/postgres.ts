@@ -11,6 +11,15 @@ const types = {
   }) as typeof pg.types.getTypeParser,
 };
 
+/**
+ * Most statement texts given a name. A named statement is parsed and planned
+ * once per connection (PostgreSQL docs, "Extended Query": a named prepared
+ * statement lasts until the session ends) instead of on every execution;
+ * texts built with a variable number of placeholders (IN lists) could grow
+ * that without bound, so past this many the rest run unnamed.
+ */
+const MAX_NAMED = 256;
+
 /** The key of the advisory lock migrations hold, so two replicas starting at once migrate one after the other. */
 const MIGRATION_LOCK_KEY = 0x76656e64; // "vend"
 
@@ -31,15 +40,34 @@ export function openPostgresDriver(url: string, poolSize = 10): SqlDriver {
       statement: sql.slice(0, 80),
     });
   };
+  const names = new Map<string, string>();
+  let named = 0;
+  const nameOf = (sql: string): string | undefined => {
+    let name = names.get(sql);
+    if (name === undefined && named < MAX_NAMED) {
+      name = `vg${++named}`;
+      names.set(sql, name);
+    }
+    return name;
+  };
   const queryOn = async <R>(
     client: pg.Pool | pg.PoolClient,
     sql: string,
     params: readonly SqlValue[] = [],
   ) => {
     try {
-      const res = await client.query(sql, toPgParams(params));
+      // Only statements with parameters: the rest (BEGIN, COMMIT, DDL) go as simple queries.
+      const name = params.length > 0 ? nameOf(sql) : undefined;
+      const res = await client.query(
+        name ? { name, text: sql, values: toPgParams(params) } : { text: sql, values: toPgParams(params) },
+      );
       return { rows: res.rows as R[], rowCount: res.rowCount ?? res.rows.length };
     } catch (err) {
+      // A schema change under a prepared statement whose columns it returns (another replica
+      // migrated): PostgreSQL refuses that statement from now on, so this text gets a new name
+      // (prepared afresh on its next run; the cap counts the old one too); this run fails as any
+      // refused query does.
+      if ((err as { code?: string }).code === '0A000') names.delete(sql);
       throw wrap(err, sql);
     }
   };

@@ -295,6 +295,30 @@ function orderRepo(q: SqlExecutor, hashPayerId: (id: string) => string): OrderRe
       );
       return r.rowCount === 1;
     },
+    async payCreated(outTradeNo, expect, at, p) {
+      const r = await q.query(
+        `UPDATE orders SET state = 'paid', updated_at = $5,
+           transaction_id = COALESCE($6, transaction_id), payer_amount = COALESCE($7, payer_amount),
+           payer_currency = COALESCE($8, payer_currency), exchange_rate = COALESCE($9, exchange_rate),
+           payer_hash = COALESCE($10, payer_hash), paid_at = COALESCE($11, paid_at)
+         WHERE out_trade_no = $1 AND state = 'created' AND provider = $2 AND amount = $3 AND currency = $4
+         RETURNING *`,
+        [
+          outTradeNo,
+          expect.provider,
+          expect.amount,
+          expect.currency,
+          at,
+          p.transactionId ?? null,
+          p.payerAmount ?? null,
+          p.payerCurrency ?? null,
+          p.exchangeRate ?? null,
+          p.payerId !== undefined ? hashPayerId(p.payerId) : null,
+          p.paidAt ?? null,
+        ],
+      );
+      return r.rows[0] ? orderRow(r.rows[0]) : undefined;
+    },
     async listByState(state, opts = {}) {
       const r = await q.query(
         'SELECT * FROM orders WHERE state = $1 AND created_at < $2 ORDER BY created_at LIMIT $3',
@@ -338,6 +362,16 @@ function notificationRepo(q: SqlExecutor): NotificationRepo {
         [provider, key, outTradeNo, at],
       );
       return r.rowCount === 1;
+    },
+    async recordMany(provider, keys, outTradeNo, at) {
+      if (keys.length === 0) return new Set();
+      const values = keys.map((_, i) => `($1, $${i + 4}, $2, $3)`).join(', ');
+      const r = await q.query<{ notify_key: string }>(
+        `INSERT INTO notifications (provider, notify_key, out_trade_no, received_at)
+         VALUES ${values} ON CONFLICT DO NOTHING RETURNING notify_key`,
+        [provider, outTradeNo, at, ...keys],
+      );
+      return new Set(r.rows.map((row) => String(row.notify_key)));
     },
     async seen(provider, key) {
       const r = await q.query('SELECT 1 AS one FROM notifications WHERE provider = $1 AND notify_key = $2', [
@@ -429,6 +463,15 @@ function commandRepo(q: SqlExecutor): CommandRepo {
         [commandId, from, to, at],
       );
       return r.rowCount === 1;
+    },
+    async markPublished(commandIds, at) {
+      if (commandIds.length === 0) return 0;
+      const r = await q.query(
+        `UPDATE commands SET state = 'published', published_at = $1
+         WHERE state = 'recorded' AND command_id IN (${placeholders(commandIds.length, 2)})`,
+        [at, ...commandIds],
+      );
+      return r.rowCount;
     },
     async list(opts = {}) {
       const r = await q.query(

@@ -1,5 +1,6 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, fdatasync, fsync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { promisify } from 'node:util';
 import Database, { type Database as Db, type Statement } from 'better-sqlite3';
 import { ErrorCode, VendgateError } from '../../core/errors.ts';
 import {
@@ -23,20 +24,44 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
+const fdatasyncAsync = promisify(fdatasync);
+const fsyncAsync = promisify(fsync);
+
 /**
  * The embedded backend: one better-sqlite3 connection on a file in the data
- * directory, no server process. WAL with synchronous=FULL: a commit is on
- * disk before `tx` resolves, which is what lets the fleet link ack after it
- * (SQLite docs, "PRAGMA synchronous": NORMAL in WAL mode may lose the last
- * commits on power loss).
+ * directory, no server process. A commit is on disk before `tx` resolves,
+ * which is what lets the fleet link ack after it and the provider be told
+ * "received".
+ *
+ * How: WAL with synchronous=NORMAL, and the WAL file fdatasync'ed by us, on
+ * the thread pool, after each COMMIT and before the transactions it carried
+ * resolve. SQLite docs, "PRAGMA synchronous": in WAL mode NORMAL syncs the
+ * WAL only before a checkpoint, so a commit may be lost on power loss until
+ * the WAL is synced; FULL syncs it inside COMMIT, but better-sqlite3 runs
+ * that on the event loop, where every fsync (1-30 ms on a shared disk)
+ * stalled every request, the tail of the notification path. A commit's
+ * frames are appended to the WAL file before COMMIT returns, so an
+ * fdatasync of that file started after it makes them as durable as FULL
+ * would; one fdatasync covers every commit written before it starts. A
+ * committed transaction is visible to later statements before its sync
+ * completes (its effects outside the store wait: nothing resolves before).
+ * A failed sync fails the store for good (as PostgreSQL stops on a failed
+ * fsync): after it, the kernel may have dropped the dirty pages, and no
+ * later commit could be called durable; a restart recovers from the file.
  */
-export function openSqliteDriver(path: string): SqlDriver {
+export interface SqliteDriverOptions {
+  /** How the WAL file is synced; default fdatasync on the thread pool (tests hold or fail it). */
+  syncWal?: (fd: number) => Promise<void>;
+}
+
+export function openSqliteDriver(path: string, opts: SqliteDriverOptions = {}): SqlDriver {
+  const syncWal = opts.syncWal ?? fdatasyncAsync;
   let db: Db;
   try {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     db = new Database(path);
     db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
+    db.pragma(path === ':memory:' ? 'synchronous = FULL' : 'synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
   } catch (err) {
     throw new VendgateError(
@@ -71,6 +96,47 @@ export function openSqliteDriver(path: string): SqlDriver {
   const queue: Pending[] = [];
   let draining = false;
 
+  // ---- durability: the WAL synced off the event loop (see above)
+  let walFd: number | undefined;
+  let syncFailed: unknown;
+  let syncing: Promise<void> | undefined;
+  let syncWaiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
+  /** Resolves once everything committed so far is on disk. */
+  const durable = (): Promise<void> => {
+    if (path === ':memory:') return Promise.resolve();
+    if (syncFailed !== undefined) return Promise.reject(syncFailed);
+    return new Promise((resolve, reject) => {
+      syncWaiters.push({ resolve, reject });
+      syncing ??= runSyncs().finally(() => {
+        syncing = undefined;
+      });
+    });
+  };
+  const runSyncs = async (): Promise<void> => {
+    while (syncWaiters.length > 0) {
+      // Those waiting now were committed before this sync starts; later ones wait for the next.
+      const batch = syncWaiters;
+      syncWaiters = [];
+      try {
+        if (walFd === undefined) {
+          walFd = openSync(`${path}-wal`, 'r');
+          // The WAL file's directory entry too, once: a new file is not durable until it is.
+          const dirFd = openSync(dirname(path), 'r');
+          try {
+            await fsyncAsync(dirFd);
+          } finally {
+            closeSync(dirFd);
+          }
+        }
+        await syncWal(walFd);
+        for (const w of batch) w.resolve();
+      } catch (err) {
+        syncFailed = err;
+        for (const w of [...batch, ...syncWaiters.splice(0)]) w.reject(err);
+      }
+    }
+  };
+
   const submit = <T>(kind: Pending['kind'], fn: (q: SqlExecutor) => Promise<T>): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       queue.push({ kind, fn, resolve: resolve as (v: unknown) => void, reject });
@@ -78,13 +144,11 @@ export function openSqliteDriver(path: string): SqlDriver {
     });
 
   /**
-   * Group commit. A commit with synchronous=FULL is an fsync, and
-   * better-sqlite3 runs it on the event loop: one per transaction caps the
-   * platform at one transaction per fsync. Every transaction that queued
-   * while the previous commit ran shares the next one instead: each runs in
-   * its own savepoint (a failure undoes only its own writes, as its own
-   * ROLLBACK did), and each resolves only after the shared COMMIT is on
-   * disk, so "resolved means durable" still holds for every caller.
+   * Group commit. Every transaction that queued while the previous group
+   * ran shares the next COMMIT (and its sync): each runs in its own
+   * savepoint (a failure undoes only its own writes, as its own ROLLBACK
+   * did), and each resolves only after the shared COMMIT is on disk, so
+   * "resolved means durable" still holds for every caller.
    */
   const drain = async (): Promise<void> => {
     draining = true;
@@ -110,11 +174,16 @@ export function openSqliteDriver(path: string): SqlDriver {
 
   const runAlone = async (p: Pending): Promise<void> => {
     try {
-      if (p.kind === 'raw') return p.resolve(await p.fn(inTx));
+      if (p.kind === 'raw') {
+        const result = await p.fn(inTx);
+        if (!closed) await durable();
+        return p.resolve(result);
+      }
       db.exec('BEGIN IMMEDIATE');
       try {
         const result = await p.fn(inTx);
         db.exec('COMMIT');
+        await durable();
         p.resolve(result);
       } catch (err) {
         if (db.inTransaction) db.exec('ROLLBACK');
@@ -161,10 +230,16 @@ export function openSqliteDriver(path: string): SqlDriver {
       for (const d of done) d.p.reject(err);
       return;
     }
-    for (const d of done) {
-      if (d.ok) d.p.resolve(d.value);
-      else d.p.reject(d.value);
-    }
+    for (const d of done) if (!d.ok) d.p.reject(d.value);
+    // Not awaited: the next group runs (and commits) while this one's sync is on the thread pool.
+    durable().then(
+      () => {
+        for (const d of done) if (d.ok) d.p.resolve(d.value);
+      },
+      (err) => {
+        for (const d of done) if (d.ok) d.p.reject(err);
+      },
+    );
   };
 
   return {
@@ -189,7 +264,9 @@ export function openSqliteDriver(path: string): SqlDriver {
       submit('raw', async () => {
         if (closed) return;
         closed = true;
+        await syncing?.catch(() => {});
         db.close();
+        if (walFd !== undefined) closeSync(walFd);
       }),
   };
 }
