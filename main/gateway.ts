@@ -404,7 +404,7 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     // Inside the outcome's transaction: the count commits with it.
     onOutcome: (order, outcome) => {
       stock.countOutcome(order.machineId, outcome, 'vend');
-      if (stock.sensed(order.machineId)) setImmediate(() => void stock.sense(order.machineId).then(notify));
+      stock.senseAfterVend(order.machineId, notify);
     },
   });
   const runner = new VendRunner({

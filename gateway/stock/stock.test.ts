@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../core/clock.ts';
 import { ErrorCode } from '../../core/errors.ts';
 import { silentLogger } from '../../core/log.ts';
@@ -19,7 +19,7 @@ describe('the stock keeper', () => {
   let conditions: ConditionBoard;
   let sensed: { readStock?: () => Promise<readonly SensedStock[]> };
 
-  const open = () => {
+  const open = (extra: { now?: () => number; senseAfterVendEveryMs?: number } = {}) => {
     const catalogue = new Planogram({
       db,
       machines: [
@@ -41,6 +41,7 @@ describe('the stock keeper', () => {
         ['s1', sensed],
       ]),
       log: silentLogger(),
+      ...extra,
     });
   };
   const events = (type: string) =>
@@ -166,5 +167,111 @@ describe('the stock keeper', () => {
     stock.refill(stock.checkRefill('s1', 1, 4));
     expect(await stock.sense('s1')).toBe(false);
     expect(stock.level('s1', 1)).toBe(4);
+  });
+
+  it('prepares its statements once, not on every outcome it counts or reading it stores', async () => {
+    sensed.readStock = async () => [{ slot: 1, level: 7 }];
+    const stock = open();
+    stock.refill(stock.checkRefill('m1', 1, undefined));
+    const prepare = vi.spyOn(db, 'prepare');
+    for (let i = 0; i < 3; i++) stock.countOutcome('m1', dispensed(1), 'vend');
+    await stock.sense('s1');
+    expect(prepare).not.toHaveBeenCalled();
+    expect(stock.level('m1', 1)).toBe(2);
+    prepare.mockRestore();
+  });
+
+  describe('reading after vends', () => {
+    let clock: number;
+    let reads: number;
+    let level: number;
+    let answer: (() => void) | undefined;
+    beforeEach(() => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'setImmediate'] });
+      clock = 1_000_000;
+      reads = 0;
+      level = 9;
+      answer = undefined;
+    });
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+    const keeper = (opts: { holdAnswer?: boolean } = {}) => {
+      sensed.readStock = () => {
+        reads++;
+        const page = [{ slot: 1, level }];
+        if (!opts.holdAnswer) return Promise.resolve(page);
+        return new Promise((resolve) => {
+          answer = () => resolve(page);
+        });
+      };
+      return open({ now: () => clock, senseAfterVendEveryMs: 1000 });
+    };
+    const settle = async () => {
+      for (let i = 0; i < 5; i++) await vi.advanceTimersByTimeAsync(0);
+    };
+
+    it('reads once right after a lone vend, and tells the caller what changed', async () => {
+      const stock = keeper();
+      const told: boolean[] = [];
+      stock.senseAfterVend('s1', (changed) => told.push(changed));
+      expect(reads).toBe(0); // not inside the outcome's transaction
+      await settle();
+      expect(reads).toBe(1);
+      expect(told).toEqual([true]);
+      expect(stock.levels('s1')).toEqual([{ slot: 1, level: 9, capacity: 9, source: 'sensed' }]);
+    });
+
+    it('shares one later reading among the vends of a burst instead of reading after each', async () => {
+      const stock = keeper();
+      stock.senseAfterVend('s1');
+      await settle();
+      expect(reads).toBe(1);
+      for (let i = 0; i < 5; i++) {
+        clock += 100;
+        level--;
+        stock.senseAfterVend('s1');
+        await settle();
+      }
+      expect(reads).toBe(1);
+      clock += 500;
+      await vi.advanceTimersByTimeAsync(1000);
+      await settle();
+      expect(reads).toBe(2);
+      expect(stock.level('s1', 1)).toBe(4);
+      // The machine rested past the interval: the next vend is read at once again.
+      clock += 5000;
+      stock.senseAfterVend('s1');
+      await settle();
+      expect(reads).toBe(3);
+    });
+
+    it('reads once more after a vend that ended while a reading was on the link', async () => {
+      const stock = keeper({ holdAnswer: true });
+      stock.senseAfterVend('s1');
+      await settle();
+      expect(reads).toBe(1);
+      level = 8;
+      stock.senseAfterVend('s1');
+      stock.senseAfterVend('s1');
+      answer!();
+      await settle();
+      clock += 1000;
+      await vi.advanceTimersByTimeAsync(1000);
+      await settle();
+      expect(reads).toBe(2);
+      answer!();
+      await settle();
+      expect(stock.level('s1', 1)).toBe(8);
+      await vi.advanceTimersByTimeAsync(5000);
+      expect(reads).toBe(2);
+    });
+
+    it('never reads a machine that cannot sense its stock', async () => {
+      const stock = keeper();
+      stock.senseAfterVend('m1');
+      await vi.advanceTimersByTimeAsync(5000);
+      expect(reads).toBe(0);
+    });
   });
 });
