@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { OrderState } from '../../contract/events.ts';
 import { type Clock, systemClock, toMonoDeadline } from '../../core/clock.ts';
 import { ErrorCode, VendgateError } from '../../core/errors.ts';
 import type { Log } from '../../core/log.ts';
@@ -324,8 +325,8 @@ export class VendRunner {
       while (q.length > 0 && !this.#stopped) {
         const orderId = q.shift()!;
         try {
-          await this.#process(machineId, orderId);
-          const settled = this.#opts.ledger.get(orderId)?.state;
+          // The state the vend left the order in, as recorded; read back only when not known.
+          const settled = (await this.#process(machineId, orderId)) ?? this.#opts.ledger.get(orderId)?.state;
           if (settled !== 'received' && settled !== 'dispensing') this.#deadlines.delete(orderId);
         } catch (err) {
           // A bug, not a device fault: the order stays in the ledger in its
@@ -339,7 +340,8 @@ export class VendRunner {
     }
   }
 
-  async #process(machineId: string, orderId: string): Promise<void> {
+  /** Resolves with the order's state as the vend recorded it, or undefined when that is not at hand. */
+  async #process(machineId: string, orderId: string): Promise<OrderState | undefined> {
     const { ledger, log } = this.#opts;
     const machine = this.#opts.machines.get(machineId);
     const begun = this.#begun.get(orderId);
@@ -349,8 +351,7 @@ export class VendRunner {
       // back, there would be no committed intent and no byte may go out.
       const now = ledger.get(orderId);
       if (machine && now?.state === 'dispensing' && now.vendToken === begun.vendToken) {
-        await this.#dispense(machine, machineId, orderId, begun);
-        return;
+        return this.#dispense(machine, machineId, orderId, begun);
       }
     }
     const order = ledger.get(orderId);
@@ -384,12 +385,17 @@ export class VendRunner {
       ledger.beginDispense(orderId, { boardEpoch: machine.bootEpoch }),
     );
     this.#opts.onChange();
-    if (!begin || begin.kind === 'settled') return;
-    await this.#dispense(machine, machineId, orderId, begin);
+    if (!begin || begin.kind === 'settled') return begin?.order.state;
+    return this.#dispense(machine, machineId, orderId, begin);
   }
 
   /** The intent is committed: send the vend and record what the controller says. */
-  async #dispense(machine: VendingMachine, machineId: string, orderId: string, begin: Begun): Promise<void> {
+  async #dispense(
+    machine: VendingMachine,
+    machineId: string,
+    orderId: string,
+    begin: Begun,
+  ): Promise<OrderState | undefined> {
     const { ledger, log } = this.#opts;
     this.#stage({ stage: 'dispensing', orderId, machineId, slot: begin.order.slot });
     try {
@@ -399,12 +405,14 @@ export class VendRunner {
       );
       this.#opts.onChange();
       this.#told(machineId, outcome, after);
+      return after?.state;
     } catch (err) {
       log.warn(
         { orderId, machineId, err: (err as Error).message },
         'vend outcome unknown; asking the controller',
       );
       await this.#resolve(machine, ledger.get(orderId)!, traceOf(err, { acknowledged: false }));
+      return undefined;
     }
   }
 
