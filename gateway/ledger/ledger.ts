@@ -317,11 +317,24 @@ export class OrderLedger {
    * the controller can dedupe). An order past its expiry is refunded instead.
    * `boardEpoch`: the controller's boot identity now, kept with the intent.
    */
-  beginDispense(orderId: string, opts: { boardEpoch?: number | undefined } = {}): BeginResult {
+  beginDispense(
+    orderId: string,
+    opts: {
+      boardEpoch?: number | undefined;
+      /**
+       * The order as receivePaid returned it in the transaction still open
+       * (the caller's): spares reading back the row just inserted.
+       */
+      recorded?: OrderRecord;
+    } = {},
+  ): BeginResult {
     return inTx(this.#db, (): BeginResult => {
-      const row = this.#get.get(orderId);
-      if (!row) throw new Error(`beginDispense: no order ${orderId}`);
-      const order = toRecord(row);
+      let order = opts.recorded?.orderId === orderId ? opts.recorded : undefined;
+      if (!order) {
+        const row = this.#get.get(orderId);
+        if (!row) throw new Error(`beginDispense: no order ${orderId}`);
+        order = toRecord(row);
+      }
       if (TERMINAL.has(order.state) || order.state === 'unresolved') return { kind: 'settled', order };
       const now = this.#now();
       if (order.state === 'received' && order.expiresAt <= now) {

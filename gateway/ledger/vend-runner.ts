@@ -185,15 +185,20 @@ export class VendRunner {
    * commit instead of two and the DISPENSE frame goes out right after it.
    * Otherwise the order is queued as by submit().
    *
-   * `expiresAt` (the order's wall deadline) saves a read of the order; see submit().
+   * `recorded`: the order as receivePaid returned it in that transaction;
+   * it saves reading the order back (its deadline, and beginDispense's read).
    */
-  submitPaid(orderId: string, machineId: string, expiresAt?: number): void {
-    this.#noteDeadline(orderId, expiresAt);
+  submitPaid(orderId: string, machineId: string, recorded?: OrderRecord): void {
+    const known = recorded?.orderId === orderId ? recorded : undefined;
+    this.#noteDeadline(orderId, known?.expiresAt);
     const machine = this.#opts.machines.get(machineId);
     if (machine?.online && !this.#running.has(machineId) && !this.#stopped && !this.#expired(orderId)) {
       try {
         // Its own savepoint: if it throws, the order stays recorded and queued.
-        const begin = this.#opts.ledger.beginDispense(orderId, { boardEpoch: machine.bootEpoch });
+        const begin = this.#opts.ledger.beginDispense(orderId, {
+          boardEpoch: machine.bootEpoch,
+          ...(known ? { recorded: known } : {}),
+        });
         if (begin.kind === 'dispense') this.#begun.set(orderId, begin);
         else return; // settled (refunded as expired) in the same transaction
       } catch (err) {
