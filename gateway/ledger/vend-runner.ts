@@ -127,7 +127,8 @@ export class VendRunner {
    * on the result (a DISPENSE frame, an event published) only after that.
    */
   #write<T>(work: () => T): Promise<T> {
-    if (this.#commits) return this.#commits.run(work);
+    // Every write here is one ledger method, each its own inTx: no savepoint around it.
+    if (this.#commits) return this.#commits.run(work, { ownSavepoint: true });
     try {
       return Promise.resolve(work());
     } catch (err) {
