@@ -2,10 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { IClientOptions } from 'mqtt';
-import { redeemedTotals } from '../api/coupons.ts';
-import { dashboardSite } from '../api/dashboard/site.ts';
 import type { Health } from '../api/schemas.ts';
-import { buildApi } from '../api/server.ts';
 import { connectMqtt, connectMqttOver, redactUrl, tlsClientOptions } from '../contract/mqtt-client.ts';
 import { publicKeyFromBase64 } from '../contract/signing.ts';
 import { gatewayTopics } from '../contract/topics.ts';
@@ -655,6 +652,12 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
               { host },
               'the HTTP API listens beyond loopback without http.token: anyone who reaches it may use it',
             );
+          // Loaded here, not at start: a gateway with http off never loads fastify (~9 MB resident).
+          const [{ buildApi }, { dashboardSite }, { redeemedTotals }] = await Promise.all([
+            import('../api/server.ts'),
+            import('../api/dashboard/site.ts'),
+            import('../api/coupons.ts'),
+          ]);
           const api = await buildApi({
             ledger,
             health: () => health.report(),
