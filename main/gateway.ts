@@ -53,6 +53,7 @@ import { SalesLedgerView } from '../gateway/telemetry/sales.ts';
 import { SessionsView } from '../gateway/telemetry/sessions.ts';
 import { TelemetryUplink } from '../gateway/telemetry/uplink.ts';
 import { Lifecycle, PartGroup } from './lifecycle.ts';
+import { skipPacketIdCache } from './memory.ts';
 import { simulatedRadioFor } from './simulated-radio.ts';
 import {
   brokerListenFailure,
@@ -167,6 +168,7 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
   const { log } = opts;
   const life = new Lifecycle(log);
   const startedAt = Date.now();
+  skipPacketIdCache();
 
   // ------------------------------------------------------------ store
   // Integrity and high-water checks before anything is written (docs/failure-modes.md).
