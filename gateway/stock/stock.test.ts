@@ -92,6 +92,16 @@ describe('the stock keeper', () => {
     expect(open().level('m1', 1)).toBe(4);
   });
 
+  it('leaves a slot at 0 and says nothing when a vend of it is reported dispensed or empty', () => {
+    const stock = open();
+    stock.refill(stock.checkRefill('m1', 2, 0));
+    const before = events('stock.changed').length;
+    stock.countOutcome('m1', dispensed(2), 'vend');
+    stock.countOutcome('m1', { kind: 'failed', vendToken: 4, slot: 2, reason: 'empty-slot' }, 'vend');
+    expect(stock.level('m1', 2)).toBe(0);
+    expect(events('stock.changed')).toHaveLength(before);
+  });
+
   it('sets a slot to 0 when the controller reports it empty, whatever it counted', () => {
     const stock = open();
     stock.refill(stock.checkRefill('m1', 2, 6));

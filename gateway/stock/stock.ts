@@ -83,6 +83,7 @@ export class StockKeeper {
   readonly #all: Statement<[], LevelRow>;
   readonly #one: Statement<[string, number], { level: number | null }>;
   readonly #upsert: Statement<[string, number, number, 'sensed' | 'counted', number]>;
+  readonly #takeOne: Statement<[number, string, number], { level: number }>;
   /** Per machine: when senseAfterVend may read next, and the read it has scheduled or running. */
   readonly #afterVend = new Map<string, AfterVendRead>();
 
@@ -95,6 +96,11 @@ export class StockKeeper {
       `INSERT INTO stock_levels (machine_id, slot, level, source, updated_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (machine_id, slot) DO UPDATE SET level = excluded.level, source = excluded.source,
          updated_at = excluded.updated_at`,
+    );
+    // A dispensed vend in one statement: only a known level above 0 moves (NULL > 0 is not true).
+    this.#takeOne = opts.db.prepare(
+      `UPDATE stock_levels SET level = level - 1, source = 'counted', updated_at = ?
+       WHERE machine_id = ? AND slot = ? AND level > 0 RETURNING level`,
     );
     this.#reload();
   }
@@ -155,12 +161,16 @@ export class StockKeeper {
     // From the store, not the cache: this runs inside the outcome's transaction, which the
     // vend runner retries whole when it fails to commit (a full disk); a cached level would
     // then be counted down once per attempt.
-    const current = this.#storedLevel(machineId, slot);
-    let next: number | null = current;
-    if (outcome.kind === 'dispensed') next = current === null ? null : Math.max(0, current - 1);
-    else if (outcome.reason === 'empty-slot') next = 0;
-    if (next === current) return;
-    this.#write(machineId, [{ slot, level: next ?? 0 }], 'counted');
+    if (outcome.kind === 'dispensed') {
+      const row = this.#takeOne.get(this.#now(), machineId, slot);
+      if (!row) return; // unknown or already 0: nothing moved
+      this.#stored(machineId, [{ slot, level: row.level }], 'counted');
+      this.#append(machineId, cause, [slot], commandId === undefined ? {} : { commandId });
+      return;
+    }
+    // A failed vend moves the level only when the controller says the slot is empty.
+    if (outcome.reason !== 'empty-slot' || this.#storedLevel(machineId, slot) === 0) return;
+    this.#write(machineId, [{ slot, level: 0 }], 'counted');
     this.#append(machineId, cause, [slot], commandId === undefined ? {} : { commandId });
   }
 
@@ -346,6 +356,15 @@ export class StockKeeper {
   ): void {
     const now = this.#now();
     for (const l of levels) this.#upsert.run(machineId, l.slot, l.level, source, now);
+    this.#stored(machineId, levels, source);
+  }
+
+  /** Levels just written to the store: into the cache, and their conditions raised or cleared. */
+  #stored(
+    machineId: string,
+    levels: ReadonlyArray<{ slot: number; level: number }>,
+    source: 'sensed' | 'counted',
+  ): void {
     const m = this.#mapOf(machineId);
     for (const l of levels) m.set(l.slot, { level: l.level, source });
     for (const l of levels) this.#evaluate(machineId, l.slot);
