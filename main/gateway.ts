@@ -393,6 +393,7 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     outbox,
     machines,
     log: namespaced(log, 'stock'),
+    notify,
   });
   stock.evaluateAll();
   const ledger = new OrderLedger({

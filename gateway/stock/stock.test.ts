@@ -19,7 +19,14 @@ describe('the stock keeper', () => {
   let conditions: ConditionBoard;
   let sensed: { readStock?: () => Promise<readonly SensedStock[]> };
 
-  const open = (extra: { now?: () => number; senseAfterVendEveryMs?: number } = {}) => {
+  const open = (
+    extra: {
+      now?: () => number;
+      senseAfterVendEveryMs?: number;
+      vendEventEveryMs?: number;
+      notify?: () => void;
+    } = {},
+  ) => {
     const catalogue = new Planogram({
       db,
       machines: [
@@ -282,6 +289,92 @@ describe('the stock keeper', () => {
       stock.senseAfterVend('m1');
       await vi.advanceTimersByTimeAsync(5000);
       expect(reads).toBe(0);
+    });
+  });
+
+  describe('the stock.changed of vends', () => {
+    let clock: number;
+    beforeEach(() => {
+      vi.useFakeTimers({ toFake: ['setTimeout'] });
+      clock = 2_000_000;
+    });
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+    const vendEvents = () =>
+      events('stock.changed').filter((e) => (e as { cause: string }).cause !== 'refill') as Array<{
+        cause: string;
+        commandId?: string;
+        slots: Array<{ slot: number; level: number }>;
+      }>;
+
+    it('goes with a lone vend, and the vends of a burst share one with the levels once the interval has passed', async () => {
+      let woken = 0;
+      const stock = open({ now: () => clock, vendEventEveryMs: 1000, notify: () => woken++ });
+      stock.refill(stock.checkRefill('m1', undefined, 5));
+      stock.countOutcome('m1', dispensed(1), 'vend');
+      expect(vendEvents()).toEqual([
+        { machineId: 'm1', cause: 'vend', slots: [{ slot: 1, level: 4, capacity: 5, source: 'counted' }] },
+      ]);
+      clock += 100;
+      stock.countOutcome('m1', dispensed(1), 'vend');
+      clock += 100;
+      stock.countOutcome('m1', dispensed(2), 'vend');
+      // Counted at once, in the vends' own transactions; the event waits.
+      expect([stock.level('m1', 1), stock.level('m1', 2)]).toEqual([3, 4]);
+      expect(vendEvents()).toHaveLength(1);
+      expect(woken).toBe(0);
+      clock += 800;
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(vendEvents()).toHaveLength(2);
+      expect(vendEvents()[1]).toEqual({
+        machineId: 'm1',
+        cause: 'vend',
+        slots: [
+          { slot: 1, level: 3, capacity: 5, source: 'counted' },
+          { slot: 2, level: 4, capacity: 8, source: 'counted' },
+        ],
+      });
+      expect(woken).toBe(1);
+      // Another machine is not held by this one's burst.
+      const other = open({ now: () => clock, vendEventEveryMs: 1000 });
+      other.refill(other.checkRefill('s1', 1, 9));
+      other.countOutcome('s1', dispensed(1), 'vend');
+      expect(vendEvents().at(-1)).toMatchObject({ machineId: 's1', slots: [{ slot: 1, level: 8 }] });
+    });
+
+    it('always goes with a test vend, which answers its command', () => {
+      const stock = open({ now: () => clock, vendEventEveryMs: 1000 });
+      stock.refill(stock.checkRefill('m1', 1, 5));
+      stock.countOutcome('m1', dispensed(1), 'vend');
+      stock.countOutcome('m1', dispensed(1), 'test_vend', 'cmd-7');
+      expect(vendEvents().map((e) => [e.cause, e.commandId, e.slots[0]?.level])).toEqual([
+        ['vend', undefined, 4],
+        ['test_vend', 'cmd-7', 3],
+      ]);
+    });
+
+    it('is not repeated for a slot a sensed reading reported meanwhile', async () => {
+      sensed.readStock = async () => [{ slot: 1, level: 6 }];
+      const stock = open({ now: () => clock, vendEventEveryMs: 1000 });
+      stock.refill(stock.checkRefill('s1', 1, 9));
+      stock.countOutcome('s1', dispensed(1), 'vend');
+      clock += 100;
+      stock.countOutcome('s1', dispensed(1), 'vend');
+      await stock.sense('s1');
+      clock += 900;
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(vendEvents().map((e) => [e.cause, e.slots[0]?.level])).toEqual([
+        ['vend', 8],
+        ['sensed', 6],
+      ]);
+    });
+
+    it('goes with every vend when the interval is 0', () => {
+      const stock = open({ now: () => clock, vendEventEveryMs: 0 });
+      stock.refill(stock.checkRefill('m1', 1, 5));
+      for (let i = 0; i < 3; i++) stock.countOutcome('m1', dispensed(1), 'vend');
+      expect(vendEvents().map((e) => e.slots[0]?.level)).toEqual([4, 3, 2]);
     });
   });
 });

@@ -37,7 +37,25 @@ export interface StockKeeperOptions {
    * default SENSE_AFTER_VEND_EVERY_MS. 0 reads after every vend.
    */
   senseAfterVendEveryMs?: number;
+  /**
+   * The most often one machine's vends append `stock.changed`, in ms;
+   * default VEND_STOCK_EVENT_EVERY_MS. 0 appends one per vend.
+   */
+  vendEventEveryMs?: number;
+  /** Wakes the platform link once an event is queued outside anyone's transaction (a deferred `stock.changed`). */
+  notify?: () => void;
 }
+
+/**
+ * Default of `vendEventEveryMs`. `stock.changed` is telemetry that carries
+ * the current level of its slots, so a later one supersedes an earlier one
+ * (docs/contract.md): a lone vend appends it in its outcome's transaction as
+ * ever, and the vends of a burst on the same machine within this long share
+ * one, appended once it has passed with the levels as they are then, instead
+ * of one signed event per vend (a third of a remote-vend order's events).
+ * Every count still commits in its vend's own transaction.
+ */
+export const VEND_STOCK_EVENT_EVERY_MS = 1000;
 
 /**
  * Default of `senseAfterVendEveryMs`. A burst of vends on one machine (orders
@@ -84,6 +102,8 @@ export class StockKeeper {
   readonly #one: Statement<[string, number], { level: number | null }>;
   readonly #upsert: Statement<[string, number, number, 'sensed' | 'counted', number]>;
   readonly #takeOne: Statement<[number, string, number], { level: number }>;
+  /** Per machine: when a vend may next append `stock.changed` at once, and the slots whose event waits. */
+  readonly #vendEvents = new Map<string, { next: number; waiting: Set<number>; timer: boolean }>();
   /** Per machine: when senseAfterVend may read next, and the read it has scheduled or running. */
   readonly #afterVend = new Map<string, AfterVendRead>();
 
@@ -165,13 +185,60 @@ export class StockKeeper {
       const row = this.#takeOne.get(this.#now(), machineId, slot);
       if (!row) return; // unknown or already 0: nothing moved
       this.#stored(machineId, [{ slot, level: row.level }], 'counted');
-      this.#append(machineId, cause, [slot], commandId === undefined ? {} : { commandId });
+    } else {
+      // A failed vend moves the level only when the controller says the slot is empty.
+      if (outcome.reason !== 'empty-slot' || this.#storedLevel(machineId, slot) === 0) return;
+      this.#write(machineId, [{ slot, level: 0 }], 'counted');
+    }
+    // A test vend answers its command: its event always goes with it.
+    if (cause === 'vend' && this.#deferVendEvent(machineId, slot)) return;
+    this.#append(machineId, cause, [slot], commandId === undefined ? {} : { commandId });
+  }
+
+  /**
+   * True when the vend's `stock.changed` waits (another vend of the machine
+   * appended one less than `vendEventEveryMs` ago): it is appended with the
+   * others of the burst once that has passed. False: append it now.
+   */
+  #deferVendEvent(machineId: string, slot: number): boolean {
+    const every = this.#o.vendEventEveryMs ?? VEND_STOCK_EVENT_EVERY_MS;
+    if (every <= 0) return false;
+    let e = this.#vendEvents.get(machineId);
+    if (!e) {
+      e = { next: 0, waiting: new Set(), timer: false };
+      this.#vendEvents.set(machineId, e);
+    }
+    const now = this.#now();
+    // Clamped: a wall clock set back must not hold the event for longer than the interval.
+    const wait = Math.min(every, e.next - now);
+    if (wait <= 0 && !e.timer) {
+      e.next = now + every;
+      return false;
+    }
+    e.waiting.add(slot);
+    if (!e.timer) {
+      e.timer = true;
+      const state = e;
+      setTimeout(() => this.#appendWaiting(machineId, state), wait).unref();
+    }
+    return true;
+  }
+
+  /** The burst's `stock.changed`, in a transaction of its own, with the levels as they are now. */
+  #appendWaiting(machineId: string, e: { next: number; waiting: Set<number>; timer: boolean }): void {
+    e.timer = false;
+    e.next = this.#now() + (this.#o.vendEventEveryMs ?? VEND_STOCK_EVENT_EVERY_MS);
+    const slots = [...e.waiting];
+    e.waiting.clear();
+    if (slots.length === 0) return;
+    try {
+      inTx(this.#o.db, () => this.#append(machineId, 'vend', slots, {}));
+    } catch (err) {
+      // Telemetry: the counts are stored; the next change brings the levels again.
+      this.#o.log.warn({ machineId, err: (err as Error).message }, 'could not queue the stock levels');
       return;
     }
-    // A failed vend moves the level only when the controller says the slot is empty.
-    if (outcome.reason !== 'empty-slot' || this.#storedLevel(machineId, slot) === 0) return;
-    this.#write(machineId, [{ slot, level: 0 }], 'counted');
-    this.#append(machineId, cause, [slot], commandId === undefined ? {} : { commandId });
+    this.#o.notify?.();
   }
 
   /**
@@ -357,6 +424,9 @@ export class StockKeeper {
     const now = this.#now();
     for (const l of levels) this.#upsert.run(machineId, l.slot, l.level, source, now);
     this.#stored(machineId, levels, source);
+    // A reading's own event reports these slots: a vend event waiting need not repeat them.
+    const waiting = this.#vendEvents.get(machineId)?.waiting;
+    if (waiting && source === 'sensed') for (const l of levels) waiting.delete(l.slot);
   }
 
   /** Levels just written to the store: into the cache, and their conditions raised or cleared. */
