@@ -55,6 +55,16 @@ describe('the order ledger', () => {
     expect(eventTypes()).toEqual(['order.accepted', 'order.state']);
   });
 
+  it('writes nothing for a duplicate but its order.state, even one that would now be refused', () => {
+    expect(ledger.receivePaid(paid('order-dup')).kind).toBe('accepted');
+    now += 120_000; // past the copy's expiry: a new order would be refunded
+    const dup = ledger.receivePaid(paid('order-dup'));
+    expect(dup).toMatchObject({ kind: 'duplicate', order: { state: 'received', createdAt: 1_000_000 } });
+    const transitions = db.prepare('SELECT COUNT(*) AS n FROM order_transitions').get() as { n: number };
+    expect(transitions.n).toBe(1);
+    expect(eventTypes()).toEqual(['order.accepted', 'order.state']);
+  });
+
   it('refunds a paid order for an unknown machine, an unknown slot, a wrong amount or past its expiry', () => {
     const cases = [
       [paid('order-m', { machineId: 'nope' }), ErrorCode.OrderUnknownMachine],
