@@ -2,10 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { IClientOptions } from 'mqtt';
-import { redeemedTotals } from '../api/coupons.ts';
-import { dashboardSite } from '../api/dashboard/site.ts';
 import type { Health } from '../api/schemas.ts';
-import { buildApi } from '../api/server.ts';
 import { connectMqtt, connectMqttOver, redactUrl, tlsClientOptions } from '../contract/mqtt-client.ts';
 import { publicKeyFromBase64 } from '../contract/signing.ts';
 import { gatewayTopics } from '../contract/topics.ts';
@@ -56,6 +53,7 @@ import { SalesLedgerView } from '../gateway/telemetry/sales.ts';
 import { SessionsView } from '../gateway/telemetry/sessions.ts';
 import { TelemetryUplink } from '../gateway/telemetry/uplink.ts';
 import { Lifecycle, PartGroup } from './lifecycle.ts';
+import { skipPacketIdCache } from './memory.ts';
 import { simulatedRadioFor } from './simulated-radio.ts';
 import {
   brokerListenFailure,
@@ -170,6 +168,7 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
   const { log } = opts;
   const life = new Lifecycle(log);
   const startedAt = Date.now();
+  skipPacketIdCache();
 
   // ------------------------------------------------------------ store
   // Integrity and high-water checks before anything is written (docs/failure-modes.md).
@@ -395,6 +394,7 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     outbox,
     machines,
     log: namespaced(log, 'stock'),
+    notify,
   });
   stock.evaluateAll();
   const ledger = new OrderLedger({
@@ -405,7 +405,7 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
     // Inside the outcome's transaction: the count commits with it.
     onOutcome: (order, outcome) => {
       stock.countOutcome(order.machineId, outcome, 'vend');
-      if (stock.sensed(order.machineId)) setImmediate(() => void stock.sense(order.machineId).then(notify));
+      stock.senseAfterVend(order.machineId, notify);
     },
   });
   const runner = new VendRunner({
@@ -656,6 +656,12 @@ export async function startGateway<D extends VendingDriverList = BuiltInDrivers>
               { host },
               'the HTTP API listens beyond loopback without http.token: anyone who reaches it may use it',
             );
+          // Loaded here, not at start: a gateway with http off never loads fastify (~9 MB resident).
+          const [{ buildApi }, { dashboardSite }, { redeemedTotals }] = await Promise.all([
+            import('../api/server.ts'),
+            import('../api/dashboard/site.ts'),
+            import('../api/coupons.ts'),
+          ]);
           const api = await buildApi({
             ledger,
             health: () => health.report(),

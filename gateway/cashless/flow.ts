@@ -91,6 +91,12 @@ export class CashlessFlow {
   readonly #move: Statement<[SessionState, string | null, number, string, SessionState]>;
   readonly #setOrder: Statement<[string, number, string]>;
   readonly #idleTimers = new Map<string, NodeJS.Timeout>();
+  /**
+   * Whether any session was ever given an order. Until one is, no order can
+   * be this flow's but by its machine, and owns() (asked twice of every
+   * remote order) needs no read of the sessions table.
+   */
+  #hasOrders: boolean;
 
   constructor(opts: CashlessFlowOptions) {
     this.#clock = opts.clock ?? systemClock;
@@ -109,6 +115,8 @@ export class CashlessFlow {
     this.#setOrder = db.prepare(
       "UPDATE cashless_sessions SET order_id = ?, state = 'awaiting', updated_at = ? WHERE session_id = ? AND state = 'creating'",
     );
+    this.#hasOrders =
+      db.prepare('SELECT 1 FROM cashless_sessions WHERE order_id IS NOT NULL LIMIT 1').get() !== undefined;
     for (const [machineId, m] of opts.machines) {
       m.reader.on(
         'vend-request',
@@ -150,9 +158,17 @@ export class CashlessFlow {
     return { closed, unresolved };
   }
 
+  /** Gives the session its order; returns how many rows changed (0: the session was no longer creating). */
+  #assignOrder(orderId: string, sessionId: string): number {
+    // Raised before the write: one rolled back leaves it raised, and owns() then only reads for nothing.
+    this.#hasOrders = true;
+    return this.#setOrder.run(orderId, this.#o.now(), sessionId).changes;
+  }
+
   /** True when an `order.paid` belongs to this flow: an order it created, or any order for a cashless machine. */
   owns(orderId: string, machineId: string): boolean {
-    return this.#o.machines.has(machineId) || this.#byOrder.get(orderId) !== undefined;
+    if (this.#o.machines.has(machineId)) return true;
+    return this.#hasOrders && this.#byOrder.get(orderId) !== undefined;
   }
 
   /**
@@ -250,7 +266,7 @@ export class CashlessFlow {
       )
       .get(paid.machineId) as SessionRow | undefined;
     if (!creating || creating.item !== paid.slot) return undefined;
-    if (this.#setOrder.run(paid.orderId, this.#o.now(), creating.session_id).changes !== 1) return undefined;
+    if (this.#assignOrder(paid.orderId, creating.session_id) !== 1) return undefined;
     return this.#byId.get(creating.session_id);
   }
 
@@ -324,9 +340,7 @@ export class CashlessFlow {
       );
       return;
     }
-    const linked = this.#o.db.transaction(
-      () => this.#setOrder.run(created.orderId, this.#o.now(), req.sessionId).changes,
-    )();
+    const linked = this.#o.db.transaction(() => this.#assignOrder(created.orderId, req.sessionId))();
     const row = this.#byId.get(req.sessionId)!;
     if (linked === 0) {
       // Either the payment overtook this answer and already linked the order

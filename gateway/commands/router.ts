@@ -262,7 +262,7 @@ export class CommandRouter {
     // record, would make the platform's retry a replay and lose the order.
     const r = ledger.receivePaid(paid);
     // Inside the command's transaction: the vend intent can share its commit.
-    if (r.kind === 'accepted') runner.submitPaid(r.order.orderId, r.order.machineId);
+    if (r.kind === 'accepted') runner.submitPaid(r.order.orderId, r.order.machineId, r.order);
     this.#ordersLog.info(
       { orderId: r.order.orderId, machineId: r.order.machineId, slot: r.order.slot, result: r.kind },
       r.kind === 'refused' ? `order refused: ${r.reason}` : `order ${r.kind}`,

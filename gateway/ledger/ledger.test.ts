@@ -55,6 +55,16 @@ describe('the order ledger', () => {
     expect(eventTypes()).toEqual(['order.accepted', 'order.state']);
   });
 
+  it('writes nothing for a duplicate but its order.state, even one that would now be refused', () => {
+    expect(ledger.receivePaid(paid('order-dup')).kind).toBe('accepted');
+    now += 120_000; // past the copy's expiry: a new order would be refunded
+    const dup = ledger.receivePaid(paid('order-dup'));
+    expect(dup).toMatchObject({ kind: 'duplicate', order: { state: 'received', createdAt: 1_000_000 } });
+    const transitions = db.prepare('SELECT COUNT(*) AS n FROM order_transitions').get() as { n: number };
+    expect(transitions.n).toBe(1);
+    expect(eventTypes()).toEqual(['order.accepted', 'order.state']);
+  });
+
   it('refunds a paid order for an unknown machine, an unknown slot, a wrong amount or past its expiry', () => {
     const cases = [
       [paid('order-m', { machineId: 'nope' }), ErrorCode.OrderUnknownMachine],
@@ -86,6 +96,23 @@ describe('the order ledger', () => {
     ).toBe(true);
     expect(ledger.get('order-0002')?.state).toBe('dispensing');
     expect(ledger.get('order-0002')?.attempts).toBe(2);
+  });
+
+  it('begins an order from the record receivePaid returned as it does from the store, and ignores a record of another order', () => {
+    const a = ledger.receivePaid(paid('order-rec-a'));
+    const b = ledger.receivePaid(paid('order-rec-b'));
+    const fromRecord = ledger.beginDispense('order-rec-a', { boardEpoch: 7, recorded: a.order });
+    const fromOther = ledger.beginDispense('order-rec-b', { boardEpoch: 7, recorded: a.order });
+    expect(fromRecord.kind).toBe('dispense');
+    expect(fromOther.kind).toBe('dispense');
+    expect(ledger.get('order-rec-a')).toMatchObject({ state: 'dispensing', boardEpoch: 7, attempts: 1 });
+    expect(ledger.get('order-rec-b')).toMatchObject({ state: 'dispensing', boardEpoch: 7, attempts: 1 });
+    expect(fromOther.order.orderId).toBe(b.order.orderId);
+    // From a record too, an order past its expiry is refunded, not dispensed.
+    const c = ledger.receivePaid(paid('order-rec-c', { expiresAt: now + 1 }));
+    now += 10;
+    expect(ledger.beginDispense('order-rec-c', { recorded: c.order }).kind).toBe('settled');
+    expect(ledger.get('order-rec-c')?.state).toBe('refund_requested');
   });
 
   it('gives every order its own vend token, and the tokens survive a reopen', () => {

@@ -111,6 +111,7 @@ export class OrderLedger {
   readonly #now: () => number;
   readonly #get: Statement<[string], OrderRow>;
   readonly #insert: Statement<unknown[], OrderRow>;
+  readonly #insertNew: Statement<unknown[], OrderRow>;
   readonly #transition: Statement<[string, number, string, string]>;
   readonly #setState: Statement<
     [OrderState, number | null, string | null, number, string, OrderState],
@@ -147,11 +148,12 @@ export class OrderLedger {
       "UPDATE meta SET value = CAST((CAST(value AS INTEGER) % 4294967295) + 1 AS TEXT) WHERE key = 'next_vend_token' RETURNING value",
     );
     this.#get = db.prepare('SELECT * FROM orders WHERE order_id = ?');
-    this.#insert = db.prepare(
-      `INSERT INTO orders (order_id, flow, machine_id, slot, amount, currency, provider, expires_at, state,
+    const insert = `INSERT INTO orders (order_id, flow, machine_id, slot, amount, currency, provider, expires_at, state,
          outcome_code, outcome_note, coupon_id, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-    );
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+    this.#insert = db.prepare(`${insert} RETURNING *`);
+    // No row back: the order id is recorded already (a duplicate); nothing was written.
+    this.#insertNew = db.prepare(`${insert} ON CONFLICT (order_id) DO NOTHING RETURNING *`);
     this.#transition = db.prepare(
       'INSERT INTO order_transitions (order_id, at, from_state, to_state) VALUES (?, ?, ?, ?)',
     );
@@ -240,11 +242,17 @@ export class OrderLedger {
     } = {},
   ): ReceiveResult {
     return inTx(this.#db, (): ReceiveResult => {
-      const existing = this.#get.get(paid.orderId);
-      if (existing) {
+      const duplicate = (existing: OrderRow): ReceiveResult => {
         const order = toRecord(existing);
         this.#outbox.append('order.state', { orderId: order.orderId, state: order.state, duplicate: true });
         return { kind: 'duplicate', order };
+      };
+      // With a coupon, a duplicate must be known before the coupon is redeemed; without one,
+      // the insert itself says (one statement instead of a read and an insert).
+      const withCoupon = paid.couponCode !== undefined;
+      if (withCoupon) {
+        const existing = this.#get.get(paid.orderId);
+        if (existing) return duplicate(existing);
       }
       const now = this.#now();
       let refusal = opts.refuse ?? this.#validate(paid, now, opts.listPrice);
@@ -257,7 +265,7 @@ export class OrderLedger {
       }
       const state: OrderState = refusal ? 'refund_requested' : 'received';
       // RETURNING: the recorded row without reading it back.
-      const inserted = this.#insert.get(
+      const inserted = (withCoupon ? this.#insert : this.#insertNew).get(
         paid.orderId,
         flow,
         paid.machineId,
@@ -273,8 +281,9 @@ export class OrderLedger {
         now,
         now,
       );
+      if (!inserted) return duplicate(this.#get.get(paid.orderId)!);
       this.#transition.run(paid.orderId, now, '', state);
-      const order = toRecord(inserted!);
+      const order = toRecord(inserted);
       if (refusal) {
         this.#outbox.append('refund.requested', {
           orderId: paid.orderId,
@@ -317,11 +326,24 @@ export class OrderLedger {
    * the controller can dedupe). An order past its expiry is refunded instead.
    * `boardEpoch`: the controller's boot identity now, kept with the intent.
    */
-  beginDispense(orderId: string, opts: { boardEpoch?: number | undefined } = {}): BeginResult {
+  beginDispense(
+    orderId: string,
+    opts: {
+      boardEpoch?: number | undefined;
+      /**
+       * The order as receivePaid returned it in the transaction still open
+       * (the caller's): spares reading back the row just inserted.
+       */
+      recorded?: OrderRecord;
+    } = {},
+  ): BeginResult {
     return inTx(this.#db, (): BeginResult => {
-      const row = this.#get.get(orderId);
-      if (!row) throw new Error(`beginDispense: no order ${orderId}`);
-      const order = toRecord(row);
+      let order = opts.recorded?.orderId === orderId ? opts.recorded : undefined;
+      if (!order) {
+        const row = this.#get.get(orderId);
+        if (!row) throw new Error(`beginDispense: no order ${orderId}`);
+        order = toRecord(row);
+      }
       if (TERMINAL.has(order.state) || order.state === 'unresolved') return { kind: 'settled', order };
       const now = this.#now();
       if (order.state === 'received' && order.expiresAt <= now) {

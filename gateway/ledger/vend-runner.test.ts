@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../core/clock.ts';
 import { ErrorCode, VendgateError } from '../../core/errors.ts';
 import { silentLogger } from '../../core/log.ts';
@@ -116,6 +116,26 @@ describe('the vend runner', () => {
     await runner.idle();
     expect(ledger.get('order-r001')?.state).toBe('dispensed');
     expect(machine.dispensedCount).toBe(1);
+  });
+
+  it('does not read back an order whose outcome it has just recorded', async () => {
+    const reads: string[] = [];
+    let recorded = false;
+    const get = ledger.get.bind(ledger);
+    const record = ledger.recordOutcome.bind(ledger);
+    vi.spyOn(ledger, 'get').mockImplementation((id) => {
+      if (recorded) reads.push(id);
+      return get(id);
+    });
+    vi.spyOn(ledger, 'recordOutcome').mockImplementation((id, outcome) => {
+      const after = record(id, outcome);
+      recorded = true;
+      return after;
+    });
+    order('order-r001b');
+    await runner.idle();
+    expect(ledger.get('order-r001b')?.state).toBe('dispensed');
+    expect(reads).toEqual(['order-r001b']); // the test's own read above
   });
 
   it('resolves a lost answer by asking the controller instead of dispensing again', async () => {

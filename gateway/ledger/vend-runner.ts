@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { OrderState } from '../../contract/events.ts';
 import { type Clock, systemClock, toMonoDeadline } from '../../core/clock.ts';
 import { ErrorCode, VendgateError } from '../../core/errors.ts';
 import type { Log } from '../../core/log.ts';
@@ -126,7 +127,8 @@ export class VendRunner {
    * on the result (a DISPENSE frame, an event published) only after that.
    */
   #write<T>(work: () => T): Promise<T> {
-    if (this.#commits) return this.#commits.run(work);
+    // Every write here is one ledger method, each its own inTx: no savepoint around it.
+    if (this.#commits) return this.#commits.run(work, { ownSavepoint: true });
     try {
       return Promise.resolve(work());
     } catch (err) {
@@ -184,15 +186,20 @@ export class VendRunner {
    * commit instead of two and the DISPENSE frame goes out right after it.
    * Otherwise the order is queued as by submit().
    *
-   * `expiresAt` (the order's wall deadline) saves a read of the order; see submit().
+   * `recorded`: the order as receivePaid returned it in that transaction;
+   * it saves reading the order back (its deadline, and beginDispense's read).
    */
-  submitPaid(orderId: string, machineId: string, expiresAt?: number): void {
-    this.#noteDeadline(orderId, expiresAt);
+  submitPaid(orderId: string, machineId: string, recorded?: OrderRecord): void {
+    const known = recorded?.orderId === orderId ? recorded : undefined;
+    this.#noteDeadline(orderId, known?.expiresAt);
     const machine = this.#opts.machines.get(machineId);
     if (machine?.online && !this.#running.has(machineId) && !this.#stopped && !this.#expired(orderId)) {
       try {
         // Its own savepoint: if it throws, the order stays recorded and queued.
-        const begin = this.#opts.ledger.beginDispense(orderId, { boardEpoch: machine.bootEpoch });
+        const begin = this.#opts.ledger.beginDispense(orderId, {
+          boardEpoch: machine.bootEpoch,
+          ...(known ? { recorded: known } : {}),
+        });
         if (begin.kind === 'dispense') this.#begun.set(orderId, begin);
         else return; // settled (refunded as expired) in the same transaction
       } catch (err) {
@@ -324,8 +331,8 @@ export class VendRunner {
       while (q.length > 0 && !this.#stopped) {
         const orderId = q.shift()!;
         try {
-          await this.#process(machineId, orderId);
-          const settled = this.#opts.ledger.get(orderId)?.state;
+          // The state the vend left the order in, as recorded; read back only when not known.
+          const settled = (await this.#process(machineId, orderId)) ?? this.#opts.ledger.get(orderId)?.state;
           if (settled !== 'received' && settled !== 'dispensing') this.#deadlines.delete(orderId);
         } catch (err) {
           // A bug, not a device fault: the order stays in the ledger in its
@@ -339,7 +346,8 @@ export class VendRunner {
     }
   }
 
-  async #process(machineId: string, orderId: string): Promise<void> {
+  /** Resolves with the order's state as the vend recorded it, or undefined when that is not at hand. */
+  async #process(machineId: string, orderId: string): Promise<OrderState | undefined> {
     const { ledger, log } = this.#opts;
     const machine = this.#opts.machines.get(machineId);
     const begun = this.#begun.get(orderId);
@@ -349,8 +357,7 @@ export class VendRunner {
       // back, there would be no committed intent and no byte may go out.
       const now = ledger.get(orderId);
       if (machine && now?.state === 'dispensing' && now.vendToken === begun.vendToken) {
-        await this.#dispense(machine, machineId, orderId, begun);
-        return;
+        return this.#dispense(machine, machineId, orderId, begun);
       }
     }
     const order = ledger.get(orderId);
@@ -384,12 +391,17 @@ export class VendRunner {
       ledger.beginDispense(orderId, { boardEpoch: machine.bootEpoch }),
     );
     this.#opts.onChange();
-    if (!begin || begin.kind === 'settled') return;
-    await this.#dispense(machine, machineId, orderId, begin);
+    if (!begin || begin.kind === 'settled') return begin?.order.state;
+    return this.#dispense(machine, machineId, orderId, begin);
   }
 
   /** The intent is committed: send the vend and record what the controller says. */
-  async #dispense(machine: VendingMachine, machineId: string, orderId: string, begin: Begun): Promise<void> {
+  async #dispense(
+    machine: VendingMachine,
+    machineId: string,
+    orderId: string,
+    begin: Begun,
+  ): Promise<OrderState | undefined> {
     const { ledger, log } = this.#opts;
     this.#stage({ stage: 'dispensing', orderId, machineId, slot: begin.order.slot });
     try {
@@ -399,12 +411,14 @@ export class VendRunner {
       );
       this.#opts.onChange();
       this.#told(machineId, outcome, after);
+      return after?.state;
     } catch (err) {
       log.warn(
         { orderId, machineId, err: (err as Error).message },
         'vend outcome unknown; asking the controller',
       );
       await this.#resolve(machine, ledger.get(orderId)!, traceOf(err, { acknowledged: false }));
+      return undefined;
     }
   }
 

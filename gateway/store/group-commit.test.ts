@@ -1,9 +1,10 @@
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { cleanupsAfterEach } from '../../testing/cleanups.ts';
 import { tempDir } from '../../testing/tmp.ts';
 import { type Db, openStore } from './db.ts';
 import { GroupCommit } from './group-commit.ts';
+import { inTx } from './tx.ts';
 
 describe('GroupCommit', () => {
   const cleanups = cleanupsAfterEach();
@@ -58,6 +59,33 @@ describe('GroupCommit', () => {
     await gc.run(() => db.prepare("INSERT INTO t VALUES ('next')").run());
     expect(db.prepare('SELECT k FROM t').all()).toEqual([{ k: 'next' }]);
     expect(gc.stats).toEqual({ batches: 1, units: 1 });
+  });
+
+  it('opens no savepoint of its own for a unit that runs in its own transaction, and still rolls back only the unit that threw', async () => {
+    const { db } = open();
+    const gc = new GroupCommit(db);
+    const unit = (k: string, fail: boolean) => () =>
+      inTx(db, () => {
+        db.prepare('INSERT INTO t VALUES (?)').run(k);
+        if (fail) throw new Error(`boom ${k}`);
+        return k;
+      });
+    // Every statement run, by its SQL: the savepoints the batch opened are among them.
+    const statement = Object.getPrototypeOf(db.prepare('SELECT 1')) as { run: (...a: unknown[]) => unknown };
+    const run = vi.spyOn(statement, 'run');
+    const kept = gc.run(unit('kept', false), { ownSavepoint: true });
+    const lost = gc.run(unit('lost', true), { ownSavepoint: true });
+    const plain = gc.run(() => db.prepare("INSERT INTO t VALUES ('plain')").run().changes);
+    await expect(lost).rejects.toThrow('boom lost');
+    expect(await kept).toBe('kept');
+    expect(await plain).toBe(1);
+    const savepoints = run.mock.contexts.filter((c) =>
+      (c as { source: string }).source.startsWith('SAVEPOINT'),
+    );
+    run.mockRestore();
+    // One per unit: the two units' own, and the batch's around the plain one.
+    expect(savepoints).toHaveLength(3);
+    expect(db.prepare('SELECT k FROM t ORDER BY k').all()).toEqual([{ k: 'kept' }, { k: 'plain' }]);
   });
 
   it('rejects every unit when the commit itself fails', async () => {

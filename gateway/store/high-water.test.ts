@@ -6,7 +6,8 @@ import { tempDir } from '../../testing/tmp.ts';
 import { waitUntil } from '../../testing/wait.ts';
 import { Outbox } from '../outbox/outbox.ts';
 import { openStore } from './db.ts';
-import { HighWaterKeeper, highWaterPath, readHighWater } from './high-water.ts';
+import { DEFAULT_EVERY_SEQS, HighWaterKeeper, highWaterPath, readHighWater } from './high-water.ts';
+import { SEQ_MARGIN, TOKEN_MARGIN } from './store-accept.ts';
 
 const cleanups = cleanupsAfterEach();
 const log = silentLogger();
@@ -37,6 +38,11 @@ function site(everySeqs: number) {
 }
 
 describe('the high-water keeper', () => {
+  it('lags the store by default by at most a quarter of what an accepted store skips past', () => {
+    // A vend token is handed out with at least one event, so tokens lag no more than seqs.
+    expect(DEFAULT_EVERY_SEQS * 4).toBeLessThanOrEqual(Math.min(SEQ_MARGIN, TOKEN_MARGIN));
+  });
+
   it('writes the committed seq in the background once everySeqs events were handed out', async () => {
     const s = site(8);
     s.keeper.start();

@@ -14,8 +14,8 @@ import { inTx } from './tx.ts';
 
 /**
  * How far past the high-water mark an accepted store continues. The mark may
- * lag the store by what was committed since it was last written (256 seqs
- * or one second: HighWaterKeeper), so the first seq and token after an
+ * lag the store by what was committed since it was last written
+ * (DEFAULT_EVERY_SEQS seqs or one second: HighWaterKeeper), so the first seq and token after an
  * accept are this far beyond it and cannot be ones already handed out.
  */
 export const SEQ_MARGIN = 4096;
