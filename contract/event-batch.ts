@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { ErrorCode, VendgateError } from '../core/errors.ts';
 import { EventEnvelope } from './events.ts';
+import { firstIssue, parsePayloadJson } from './payload-parse.ts';
 import { KeyId, SignatureBase64 } from './signed.ts';
 import { signBody, verifyBody } from './signing.ts';
 
@@ -155,11 +156,13 @@ export function openEventBatch(
       { gatewayId: from, bytes: payload.length },
     );
   }
-  const signed = SignedEventBatch.safeParse(parseJson(payload.toString('utf8'), 'event batch', from));
+  const signed = SignedEventBatch.safeParse(
+    parsePayloadJson(payload.toString('utf8'), `event batch from ${from}`, from),
+  );
   if (!signed.success) {
     throw new VendgateError(
       ErrorCode.EventSignatureInvalid,
-      `an event batch from ${from} is not a signed envelope {body, sig, keyId}: ${issueOf(signed.error)}`,
+      `an event batch from ${from} is not a signed envelope {body, sig, keyId}: ${firstIssue(signed.error)}`,
       { gatewayId: from },
     );
   }
@@ -181,31 +184,16 @@ export function openEventBatch(
       { gatewayId: from, keyId: key.keyId },
     );
   }
-  const frame = EventBatchFrame.safeParse(parseJson(body, 'signed event batch body', from));
+  const frame = EventBatchFrame.safeParse(
+    parsePayloadJson(body, `signed event batch body from ${from}`, from),
+  );
   if (!frame.success) {
     const tooMany = frame.error.issues.some((i) => i.code === 'too_big' && i.path[0] === 'events');
     throw new VendgateError(
       tooMany ? ErrorCode.PayloadTooLarge : ErrorCode.PayloadInvalid,
-      `an event batch from ${from} breaks its schema: ${issueOf(frame.error)}`,
+      `an event batch from ${from} breaks its schema: ${firstIssue(frame.error)}`,
       { gatewayId: from },
     );
   }
   return frame.data;
-}
-
-function issueOf(error: z.ZodError): string {
-  const issue = error.issues[0];
-  return `${issue?.path.join('.') || '(root)'}: ${issue?.message}`;
-}
-
-function parseJson(text: string, what: string, from: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new VendgateError(
-      ErrorCode.PayloadNotJson,
-      `the ${what} from ${from} is not JSON (${text.length} characters)`,
-      { gatewayId: from },
-    );
-  }
 }

@@ -90,7 +90,7 @@ export interface RecordedFleetCommand extends SentFleetCommand {
 }
 
 export interface FleetStats {
-  /** Event messages received (redeliveries included). */
+  /** Events received, each event of a batch counted (redeliveries included; a refused batch counts once). */
   received: number;
   /** Events stored for the first time. */
   stored: number;

@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import { RequestEnvelope, type ResponseEnvelope } from '../../contract/envelopes.ts';
 import { openEventBatch } from '../../contract/event-batch.ts';
 import { type EventAck, EventEnvelope, GatewayStatus } from '../../contract/events.ts';
+import { firstIssue, parsePayloadJson } from '../../contract/payload-parse.ts';
 import { keyIdOf, requestDigest, SignedEnvelope } from '../../contract/signed.ts';
 import { publicKeyFromBase64, verifyBody } from '../../contract/signing.ts';
 import { ErrorCode, VendgateError } from '../../core/errors.ts';
@@ -147,7 +148,7 @@ export function decodeBatchedEvent(event: unknown, gatewayId: string): EventEnve
   if (!parsed.success) {
     throw new VendgateError(
       ErrorCode.PayloadInvalid,
-      `an event in a batch from ${gatewayId} breaks its schema: ${issueOf(parsed.error)}`,
+      `an event in a batch from ${gatewayId} breaks its schema: ${firstIssue(parsed.error)}`,
       { gatewayId },
     );
   }
@@ -253,12 +254,12 @@ function openSigned(what: string, payload: Buffer, gatewayId: string): SignedEnv
       { gatewayId, bytes: payload.length },
     );
   }
-  const json = parseJson(payload.toString('utf8'), `${what} payload from ${gatewayId}`, gatewayId);
+  const json = parsePayloadJson(payload.toString('utf8'), `${what} payload from ${gatewayId}`, gatewayId);
   const signed = SignedEnvelope.safeParse(json);
   if (!signed.success) {
     throw new VendgateError(
       ErrorCode.EventSignatureInvalid,
-      `a ${what} from ${gatewayId} is not a signed envelope {body, sig, keyId}: ${issueOf(signed.error)}`,
+      `a ${what} from ${gatewayId} is not a signed envelope {body, sig, keyId}: ${firstIssue(signed.error)}`,
       { gatewayId },
     );
   }
@@ -295,28 +296,13 @@ function verifyWith(
 }
 
 function parseBody<T>(what: string, body: string, schema: z.ZodType<T>, gatewayId: string): T {
-  const parsed = schema.safeParse(parseJson(body, `signed ${what} body from ${gatewayId}`, gatewayId));
+  const parsed = schema.safeParse(parsePayloadJson(body, `signed ${what} body from ${gatewayId}`, gatewayId));
   if (!parsed.success) {
     throw new VendgateError(
       ErrorCode.PayloadInvalid,
-      `a ${what} from ${gatewayId} breaks its schema: ${issueOf(parsed.error)}`,
+      `a ${what} from ${gatewayId} breaks its schema: ${firstIssue(parsed.error)}`,
       { gatewayId },
     );
   }
   return parsed.data;
-}
-
-function issueOf(error: z.ZodError): string {
-  const issue = error.issues[0];
-  return `${issue?.path.join('.') || '(root)'}: ${issue?.message}`;
-}
-
-function parseJson(text: string, what: string, gatewayId: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new VendgateError(ErrorCode.PayloadNotJson, `the ${what} is not JSON (${text.length} characters)`, {
-      gatewayId,
-    });
-  }
 }
