@@ -331,8 +331,11 @@ export class OrderLedger {
     opts: {
       boardEpoch?: number | undefined;
       /**
-       * The order as receivePaid returned it in the transaction still open
-       * (the caller's): spares reading back the row just inserted.
+       * The order as the caller last saw it, when nothing else can have
+       * moved it since (receivePaid's result in the transaction still open,
+       * or the vend runner's read of an order only it moves): spares reading
+       * the row again. The guarded UPDATE still refuses an order no longer
+       * received or dispensing.
        */
       recorded?: OrderRecord;
     } = {},

@@ -387,8 +387,11 @@ export class VendRunner {
       this.#opts.onChange();
       return;
     }
+    // The order as just read: only this runner moves a received order, one
+    // vend at a time per machine, so beginDispense need not read it again
+    // (its guarded UPDATE still refuses an order that changed state).
     const begin = await this.#persist('the vend intent', orderId, () =>
-      ledger.beginDispense(orderId, { boardEpoch: machine.bootEpoch }),
+      ledger.beginDispense(orderId, { boardEpoch: machine.bootEpoch, recorded: order }),
     );
     this.#opts.onChange();
     if (!begin || begin.kind === 'settled') return begin?.order.state;

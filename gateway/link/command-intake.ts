@@ -133,7 +133,9 @@ export class CommandIntake {
       .then((decide) => {
         this.#waiting--;
         commits
-          .run(() => this.#decideInSavepoint(topic, decide))
+          // #decideInSavepoint is its own savepoint and rolls back what it
+          // wrote when its handling throws: the batch needs no second one.
+          .run(() => this.#decideInSavepoint(topic, decide), { ownSavepoint: true })
           .then(
             (result) => {
               output.uncork();
