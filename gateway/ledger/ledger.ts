@@ -53,25 +53,34 @@ export interface CouponRedeemer {
   releaseInTx?(orderId: string, reason: string): boolean;
 }
 
-interface OrderRow {
-  order_id: string;
-  flow: 'remote' | 'cashless';
-  machine_id: string;
-  slot: number;
-  amount: number;
-  currency: string;
-  provider: string;
-  expires_at: number;
-  state: OrderState;
-  vend_token: number | null;
-  board_epoch: number | null;
-  attempts: number;
-  outcome_code: number | null;
-  outcome_note: string | null;
-  coupon_id: string | null;
-  created_at: number;
-  updated_at: number;
-}
+/**
+ * The columns every statement here reads an order with, in this order.
+ * Rows come back as arrays (better-sqlite3 `raw`): building a 17-property
+ * object per row cost more than the row's read itself (5.4 vs 2.5 us per
+ * read), and an order is read or returned five times on its way.
+ */
+const ORDER_COLUMNS =
+  'order_id, flow, machine_id, slot, amount, currency, provider, expires_at, state, vend_token, board_epoch, attempts, outcome_code, outcome_note, coupon_id, created_at, updated_at';
+
+type OrderRow = [
+  orderId: string,
+  flow: 'remote' | 'cashless',
+  machineId: string,
+  slot: number,
+  amount: number,
+  currency: string,
+  provider: string,
+  expiresAt: number,
+  state: OrderState,
+  vendToken: number | null,
+  boardEpoch: number | null,
+  attempts: number,
+  outcomeCode: number | null,
+  outcomeNote: string | null,
+  couponId: string | null,
+  createdAt: number,
+  updatedAt: number,
+];
 
 export type ReceiveResult =
   | { kind: 'accepted'; order: OrderRecord }
@@ -147,25 +156,33 @@ export class OrderLedger {
     this.#nextToken = db.prepare(
       "UPDATE meta SET value = CAST((CAST(value AS INTEGER) % 4294967295) + 1 AS TEXT) WHERE key = 'next_vend_token' RETURNING value",
     );
-    this.#get = db.prepare('SELECT * FROM orders WHERE order_id = ?');
+    this.#get = db
+      .prepare<[string], OrderRow>(`SELECT ${ORDER_COLUMNS} FROM orders WHERE order_id = ?`)
+      .raw(true);
     const insert = `INSERT INTO orders (order_id, flow, machine_id, slot, amount, currency, provider, expires_at, state,
          outcome_code, outcome_note, coupon_id, created_at, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
-    this.#insert = db.prepare(`${insert} RETURNING *`);
+    this.#insert = db.prepare<unknown[], OrderRow>(`${insert} RETURNING ${ORDER_COLUMNS}`).raw(true);
     // No row back: the order id is recorded already (a duplicate); nothing was written.
-    this.#insertNew = db.prepare(`${insert} ON CONFLICT (order_id) DO NOTHING RETURNING *`);
+    this.#insertNew = db
+      .prepare<unknown[], OrderRow>(`${insert} ON CONFLICT (order_id) DO NOTHING RETURNING ${ORDER_COLUMNS}`)
+      .raw(true);
     this.#transition = db.prepare(
       'INSERT INTO order_transitions (order_id, at, from_state, to_state) VALUES (?, ?, ?, ?)',
     );
-    this.#setState = db.prepare(
-      `UPDATE orders SET state = ?, outcome_code = ?, outcome_note = ?, updated_at = ?
-       WHERE order_id = ? AND state = ? RETURNING *`,
-    );
-    this.#begin = db.prepare(
-      `UPDATE orders SET state = 'dispensing', vend_token = COALESCE(vend_token, ?),
+    this.#setState = db
+      .prepare<[OrderState, number | null, string | null, number, string, OrderState], OrderRow>(
+        `UPDATE orders SET state = ?, outcome_code = ?, outcome_note = ?, updated_at = ?
+       WHERE order_id = ? AND state = ? RETURNING ${ORDER_COLUMNS}`,
+      )
+      .raw(true);
+    this.#begin = db
+      .prepare<[number, number | null, number, string], OrderRow>(
+        `UPDATE orders SET state = 'dispensing', vend_token = COALESCE(vend_token, ?),
          board_epoch = CASE WHEN state = 'received' THEN ? ELSE board_epoch END, attempts = attempts + 1, updated_at = ?
-       WHERE order_id = ? AND state IN ('received', 'dispensing') RETURNING *`,
-    );
+       WHERE order_id = ? AND state IN ('received', 'dispensing') RETURNING ${ORDER_COLUMNS}`,
+      )
+      .raw(true);
   }
 
   get(orderId: string): OrderRecord | undefined {
@@ -190,9 +207,14 @@ export class OrderLedger {
       where.push('created_at < ?');
       args.push(filter.before);
     }
-    const sql = `SELECT * FROM orders ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, order_id LIMIT ?`;
+    const sql = `SELECT ${ORDER_COLUMNS} FROM orders ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, order_id LIMIT ?`;
     args.push(filter.limit ?? 100);
-    return (this.#db.prepare(sql).all(...args) as OrderRow[]).map(toRecord);
+    return (
+      this.#db
+        .prepare(sql)
+        .raw(true)
+        .all(...args) as OrderRow[]
+    ).map(toRecord);
   }
 
   countByState(): Record<string, number> {
@@ -207,7 +229,8 @@ export class OrderLedger {
   inFlight(): OrderRecord[] {
     return (
       this.#db
-        .prepare("SELECT * FROM orders WHERE state = 'dispensing' ORDER BY updated_at")
+        .prepare(`SELECT ${ORDER_COLUMNS} FROM orders WHERE state = 'dispensing' ORDER BY updated_at`)
+        .raw(true)
         .all() as OrderRow[]
     ).map(toRecord);
   }
@@ -216,7 +239,8 @@ export class OrderLedger {
   queued(): OrderRecord[] {
     return (
       this.#db
-        .prepare("SELECT * FROM orders WHERE state = 'received' ORDER BY created_at")
+        .prepare(`SELECT ${ORDER_COLUMNS} FROM orders WHERE state = 'received' ORDER BY created_at`)
+        .raw(true)
         .all() as OrderRow[]
     ).map(toRecord);
   }
@@ -357,7 +381,8 @@ export class OrderLedger {
       const res = this.#begin.get(token, opts.boardEpoch ?? null, now, orderId);
       if (!res) throw new Error(`beginDispense: order ${orderId} changed state concurrently`);
       if (order.state === 'received') this.#transition.run(orderId, now, 'received', 'dispensing');
-      return { kind: 'dispense', vendToken: res.vend_token!, order: toRecord(res) };
+      const begun = toRecord(res);
+      return { kind: 'dispense', vendToken: begun.vendToken!, order: begun };
     });
   }
 
@@ -517,21 +542,21 @@ export class OrderLedger {
 
 function toRecord(r: OrderRow): OrderRecord {
   return {
-    orderId: r.order_id,
-    flow: r.flow,
-    machineId: r.machine_id,
-    slot: r.slot,
-    price: { amount: r.amount, currency: r.currency },
-    provider: r.provider,
-    expiresAt: r.expires_at,
-    state: r.state,
-    vendToken: r.vend_token,
-    boardEpoch: r.board_epoch,
-    attempts: r.attempts,
-    outcomeCode: r.outcome_code,
-    outcomeNote: r.outcome_note,
-    couponId: r.coupon_id,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
+    orderId: r[0],
+    flow: r[1],
+    machineId: r[2],
+    slot: r[3],
+    price: { amount: r[4], currency: r[5] },
+    provider: r[6],
+    expiresAt: r[7],
+    state: r[8],
+    vendToken: r[9],
+    boardEpoch: r[10],
+    attempts: r[11],
+    outcomeCode: r[12],
+    outcomeNote: r[13],
+    couponId: r[14],
+    createdAt: r[15],
+    updatedAt: r[16],
   };
 }
