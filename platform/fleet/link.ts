@@ -31,6 +31,7 @@ import type {
   FleetRequestHandler,
   FleetStats,
   FleetStatusHandler,
+  PreparedFleetCommand,
   RecordedFleetCommand,
   SendCommandOptions,
   SentFleetCommand,
@@ -507,6 +508,29 @@ class MqttFleetLink implements FleetLink {
     data: CommandData<T>,
     opts: SendCommandOptions & { tx?: StoreTx } = {},
   ): Promise<SentFleetCommand | RecordedFleetCommand> {
+    const prepared = this.prepareCommand(gatewayId, type, data, opts);
+    // Recorded before it goes out: a crash between the two leaves a row to resend, never a command unaccounted for.
+    const recorded = await (opts.tx ?? this.#o.store).commands.record(prepared.row);
+    if (!recorded) {
+      throw new VendgateError(
+        ErrorCode.CommandReplayed,
+        `command id ${prepared.commandId} was already recorded`,
+        { commandId: prepared.commandId },
+      );
+    }
+    const { commandId, topic, payload, publish } = prepared;
+    // In the caller's transaction: nothing goes out before its commit, so the caller publishes after it.
+    if (opts.tx) return { commandId, gatewayId, type, topic, payload, publish };
+    await publish();
+    return { commandId, gatewayId, type, topic, payload };
+  }
+
+  prepareCommand<T extends CommandType>(
+    gatewayId: string,
+    type: T,
+    data: CommandData<T>,
+    opts: SendCommandOptions = {},
+  ): PreparedFleetCommand {
     if (!GatewayIdPattern.test(gatewayId)) {
       throw new VendgateError(
         ErrorCode.GatewayIdInvalid,
@@ -539,28 +563,19 @@ class MqttFleetLink implements FleetLink {
     };
     const payload = JSON.stringify(this.#o.signer.sign(JSON.stringify(body)));
     const topic = gatewayTopics(gatewayId).command(type);
-    // Recorded before it goes out: a crash between the two leaves a row to resend, never a command unaccounted for.
-    const recorded = await (opts.tx ?? this.#o.store).commands.record({
-      commandId: body.id,
+    const commandId = body.id;
+    return {
+      commandId,
       gatewayId,
       type,
+      topic,
       payload,
-      at: issuedAt,
-    });
-    if (!recorded) {
-      throw new VendgateError(ErrorCode.CommandReplayed, `command id ${body.id} was already recorded`, {
-        commandId: body.id,
-      });
-    }
-    const sent: SentFleetCommand = { commandId: body.id, gatewayId, type, topic, payload };
-    const publish = async () => {
-      await this.#publishRecorded(body.id, topic, payload);
-      this.#stats.commandsSent++;
+      row: { commandId, gatewayId, type, payload, at: issuedAt },
+      publish: async () => {
+        await this.#publishRecorded(commandId, topic, payload);
+        this.#stats.commandsSent++;
+      },
     };
-    // In the caller's transaction: nothing goes out before its commit, so the caller publishes after it.
-    if (opts.tx) return { ...sent, publish };
-    await publish();
-    return sent;
   }
 
   async resendCommand(commandId: string): Promise<void> {

@@ -8,7 +8,7 @@
  */
 import type { CommandData } from '../../contract/commands.ts';
 import { ErrorCode, VendgateError } from '../../core/errors.ts';
-import type { RecordedFleetCommand } from '../fleet/port.ts';
+import type { PreparedFleetCommand, RecordedFleetCommand } from '../fleet/port.ts';
 import type { OrderRow, StoreTx } from '../store/port.ts';
 import type { PaymentsContext } from './context.ts';
 import { paidCommandId } from './ids.ts';
@@ -87,6 +87,23 @@ export async function recordOrderPaid(
       { err: err.message, outTradeNo: order.outTradeNo },
       'order.paid not recorded with the payment; sent after the commit',
     );
+    return undefined;
+  }
+}
+
+/**
+ * Signs a `created` order's command before its payment is written, for the one-write common case
+ * (Store.payCreatedOrder records it with the payment). undefined when the fleet refuses it (before
+ * any write, as recordOrderPaid): the caller takes the general path, which records the payment.
+ */
+export function preparePaidCommand(ctx: PaymentsContext, order: OrderRow): PreparedFleetCommand | undefined {
+  const c = paidCommand(ctx, order);
+  try {
+    return ctx.fleet.prepareCommand(order.gatewayId, c.type, c.data, {
+      commandId: paidCommandId(order.outTradeNo),
+    });
+  } catch (err) {
+    if (!(err instanceof VendgateError) || !FLEET_REFUSALS.has(err.code)) throw err;
     return undefined;
   }
 }

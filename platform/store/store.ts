@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { ErrorCode, VendgateError } from '../../core/errors.ts';
 import { currentVersion, migrate } from './migrations.ts';
+import { payCreatedInOneStatement, payCreatedInTx } from './pay-created.ts';
 import type { PurgeResult, Store, StoreOptions, StoreTx } from './port.ts';
 import { openPostgresDriver } from './postgres.ts';
 import { repositories } from './repositories.ts';
@@ -64,10 +65,15 @@ function createStore(driver: SqlDriver, payerHashKey: Buffer): Store {
     };
     return t;
   };
+  const tx: Store['tx'] = (fn) => driver.transaction((q) => fn(txOn(q)));
   return {
     backend: driver.backend,
     ...repositories(driver, hashPayerId),
-    tx: (fn) => driver.transaction((q) => fn(txOn(q))),
+    tx,
+    payCreatedOrder: (p) =>
+      driver.backend === 'postgres'
+        ? payCreatedInOneStatement(driver, hashPayerId, p)
+        : payCreatedInTx(tx, p),
     hashPayerId,
     async purge(before): Promise<PurgeResult> {
       return driver.transaction(async (q) => {
