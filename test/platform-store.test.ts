@@ -167,6 +167,19 @@ describe.each(['sqlite', 'postgres'] as const)('the platform store on %s', (back
     );
   });
 
+  it('reads several orders at once, and orders asked for together, each as committed', async () => {
+    const { store } = await freshStore(backend);
+    for (const no of ['o-000031', 'o-000032', 'o-000033']) await store.orders.create(order(no));
+    const many = await store.orders.getMany(['o-000031', 'o-000033', 'o-missing']);
+    expect([...many.keys()].sort()).toEqual(['o-000031', 'o-000033']);
+    expect(many.get('o-000033')).toEqual(await store.orders.get('o-000033'));
+    const together = await Promise.all(
+      ['o-000032', 'o-missing', 'o-000031', 'o-000032'].map((no) => store.getOrderBatched(no)),
+    );
+    expect(together.map((o) => o?.outTradeNo)).toEqual(['o-000032', undefined, 'o-000031', 'o-000032']);
+    expect(together[0]).toEqual(await store.orders.get('o-000032'));
+  });
+
   it('records a payment, its keys and its command in one write, or writes nothing when any of it does not hold', async () => {
     const { store } = await freshStore(backend);
     for (const no of ['o-000021', 'o-000022', 'o-000023']) await store.orders.create(order(no));

@@ -20,6 +20,7 @@ export type PaymentsStore = Pick<
   | 'events'
   | 'tx'
   | 'payCreatedOrder'
+  | 'getOrderBatched'
   | 'hashPayerId'
 >;
 

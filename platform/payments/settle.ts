@@ -90,7 +90,7 @@ async function payCommonCase(
   at: number,
   log: PaymentsContext['log'],
 ): Promise<SettleOutcome | undefined> {
-  const order = await ctx.store.orders.get(payment.outTradeNo);
+  const order = await ctx.store.getOrderBatched(payment.outTradeNo);
   if (
     order?.state !== 'created' ||
     order.provider !== provider ||

@@ -211,6 +211,8 @@ export interface OrderRepo {
   /** `ON CONFLICT DO NOTHING`: false when the out_trade_no exists. */
   create(o: OrderCreate): Promise<boolean>;
   get(outTradeNo: string): Promise<OrderRow | undefined>;
+  /** Several orders in one statement, by out_trade_no (those that exist). */
+  getMany(outTradeNos: readonly string[]): Promise<Map<string, OrderRow>>;
   /**
    * `UPDATE orders SET state = $to ... WHERE out_trade_no = $1 AND state = $from`:
    * true when this caller made the transition. Throws StoreTransitionInvalid
@@ -428,6 +430,11 @@ export interface Store extends Repositories {
    * BEGIN/COMMIT round trips), on SQLite one transaction of three. All of it or nothing.
    */
   payCreatedOrder(p: CreatedPayment): Promise<CreatedPaymentResult>;
+  /**
+   * orders.get outside any transaction; on PostgreSQL the reads asked for in one turn of the event
+   * loop share one statement (the notifications that arrive together), on SQLite a plain read.
+   */
+  getOrderBatched(outTradeNo: string): Promise<OrderRow | undefined>;
   /** HMAC-SHA256 of a payer id with the configured key, hex. */
   hashPayerId(payerId: string): string;
   /** Retention: deletes events and notifications received before `before`; clears payer hashes of final orders. */

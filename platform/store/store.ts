@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { ErrorCode, VendgateError } from '../../core/errors.ts';
+import { batchedOrderReads } from './batched-reads.ts';
 import { currentVersion, migrate } from './migrations.ts';
 import { payCreatedInOneStatement, payCreatedInTx } from './pay-created.ts';
 import type { PurgeResult, Store, StoreOptions, StoreTx } from './port.ts';
@@ -66,14 +67,16 @@ function createStore(driver: SqlDriver, payerHashKey: Buffer): Store {
     return t;
   };
   const tx: Store['tx'] = (fn) => driver.transaction((q) => fn(txOn(q)));
+  const repos = repositories(driver, hashPayerId);
   return {
     backend: driver.backend,
-    ...repositories(driver, hashPayerId),
+    ...repos,
     tx,
     payCreatedOrder: (p) =>
       driver.backend === 'postgres'
         ? payCreatedInOneStatement(driver, hashPayerId, p)
         : payCreatedInTx(tx, p),
+    getOrderBatched: driver.backend === 'postgres' ? batchedOrderReads(repos.orders) : repos.orders.get,
     hashPayerId,
     async purge(before): Promise<PurgeResult> {
       return driver.transaction(async (q) => {
