@@ -37,6 +37,9 @@ import type {
   SentFleetCommand,
 } from './port.ts';
 
+/** How long a published mark waits for others to share its UPDATE (#markPublished). */
+const MARK_WINDOW_MS = 10;
+
 type WorkItem =
   | { kind: 'event'; row: EventInsert }
   | {
@@ -223,6 +226,7 @@ class MqttFleetLink implements FleetLink {
     const c = this.#client;
     this.#client = undefined;
     if (c) await c.endAsync(false).catch(() => c.endAsync(true));
+    await this.#flushMarks();
   }
 
   idle(): Promise<void> {
@@ -596,38 +600,61 @@ class MqttFleetLink implements FleetLink {
   }
 
   readonly #toMark: Array<{ commandId: string; resolve: () => void; reject: (err: unknown) => void }> = [];
-  #marking = false;
+  #markTimer: NodeJS.Timeout | undefined;
+  #markRun: Promise<void> | undefined;
 
   /**
-   * Marks published in batches: the marks that queue while one UPDATE runs share the next (one
-   * statement, and on PostgreSQL one commit, for many commands). The mark is bookkeeping, not a
-   * guarantee: a command whose mark is lost is published again by the resend pass, and a gateway
-   * that had it already refuses the copy as a replay (docs/contract.md, "Commands").
+   * Marks published in batches: a mark waits MARK_WINDOW_MS for the marks behind it, and those
+   * that queue while one UPDATE runs wait for the next window, so one statement (and one commit;
+   * on SQLite one WAL sync, which a payment committing meanwhile would otherwise wait behind)
+   * covers every command published in the window. The mark is bookkeeping, not a guarantee: a
+   * command whose mark is lost is published again by the resend pass, and a gateway that had it
+   * already refuses the copy as a replay (docs/contract.md, "Commands").
    */
   #markPublished(commandId: string): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#toMark.push({ commandId, resolve, reject });
-      if (!this.#marking) void this.#markQueued();
+      this.#scheduleMarks();
     });
   }
 
+  #scheduleMarks(): void {
+    if (this.#markRun || this.#markTimer || this.#toMark.length === 0) return;
+    this.#markTimer = setTimeout(() => {
+      this.#markTimer = undefined;
+      void this.#runMarks();
+    }, MARK_WINDOW_MS);
+  }
+
+  #runMarks(): Promise<void> {
+    this.#markRun ??= this.#markQueued().finally(() => {
+      this.#markRun = undefined;
+      this.#scheduleMarks();
+    });
+    return this.#markRun;
+  }
+
   async #markQueued(): Promise<void> {
-    this.#marking = true;
-    try {
-      while (this.#toMark.length > 0) {
-        const batch = this.#toMark.splice(0, 500);
-        try {
-          await this.#o.store.commands.markPublished(
-            batch.map((b) => b.commandId),
-            this.#now(),
-          );
-          for (const b of batch) b.resolve();
-        } catch (err) {
-          for (const b of batch) b.reject(err);
-        }
+    while (this.#toMark.length > 0) {
+      const batch = this.#toMark.splice(0, 500);
+      try {
+        await this.#o.store.commands.markPublished(
+          batch.map((b) => b.commandId),
+          this.#now(),
+        );
+        for (const b of batch) b.resolve();
+      } catch (err) {
+        for (const b of batch) b.reject(err);
       }
-    } finally {
-      this.#marking = false;
+    }
+  }
+
+  /** At stop: the marks still waiting for their window run now (the store closes after the link). */
+  async #flushMarks(): Promise<void> {
+    while (this.#markRun || this.#toMark.length > 0) {
+      if (this.#markTimer) clearTimeout(this.#markTimer);
+      this.#markTimer = undefined;
+      await this.#runMarks();
     }
   }
 }

@@ -29,6 +29,9 @@ function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
 
 type PaidType = 'order.paid' | 'credit.paid';
 
+/** Orders the repair pass sends at once. */
+const REPAIR_CONCURRENCY = 16;
+
 /**
  * The command a paid order gets: `order.paid`, or `credit.paid` for a credit order (pay first, then
  * choose), which carries the credit the gateway begins a session with.
@@ -176,9 +179,15 @@ export async function repairPaidOrders(
 ): Promise<number> {
   const paid = await ctx.store.orders.listByState('paid', { limit: opts.limit ?? 200 });
   let n = 0;
-  for (const order of paid) {
-    const r = await sendOrderPaid(ctx, order, opts);
-    if (r === 'sent' || r === 'resent') n++;
-  }
+  let next = 0;
+  // A few at a time: each send waits for its publish and its published mark, and marks sent
+  // together share one statement (fleet link), so one at a time would wait a mark window each.
+  const worker = async () => {
+    while (next < paid.length) {
+      const r = await sendOrderPaid(ctx, paid[next++]!, opts);
+      if (r === 'sent' || r === 'resent') n++;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(REPAIR_CONCURRENCY, paid.length) }, worker));
   return n;
 }
