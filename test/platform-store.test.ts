@@ -167,6 +167,54 @@ describe.each(['sqlite', 'postgres'] as const)('the platform store on %s', (back
     );
   });
 
+  it('answers payments written together each as if written alone, even when one of them has a key seen', async () => {
+    const { store } = await freshStore(backend);
+    const nos = ['o-000041', 'o-000042', 'o-000043', 'o-000044'];
+    for (const no of nos) await store.orders.create(order(no));
+    await store.notifications.record('wechat', 'txn:tx-o-000043', 'o-000099', 1_000);
+    const payment = (no: string, slot = 3) => ({
+      outTradeNo: no,
+      provider: 'wechat',
+      expect: {
+        amount: 350,
+        currency: 'CNY',
+        gatewayId: 'gw1',
+        machineId: 'm1',
+        slot,
+        kind: 'item' as const,
+        couponCode: null,
+      },
+      at: 1_100,
+      patch: { transactionId: `tx-${no}` },
+      keys: [`txn:tx-${no}`, `otn:${no}`],
+      command: { commandId: `pay-${no}`, gatewayId: 'gw1', type: 'order.paid', payload: '{}', at: 1_100 },
+    });
+    const paidTogether = await Promise.all([
+      store.payCreatedOrder(payment('o-000041')),
+      store.payCreatedOrder(payment('o-000042')),
+      store.payCreatedOrder(payment('o-000044', 9)),
+    ]);
+    expect(paidTogether.map((r) => r.kind)).toEqual(['paid', 'paid', 'not-created']);
+    expect(paidTogether[1]).toEqual({
+      kind: 'paid',
+      order: await store.orders.get('o-000042'),
+      commandRecorded: true,
+    });
+    const results = [
+      ...paidTogether.slice(0, 2),
+      ...(await Promise.all([
+        store.payCreatedOrder(payment('o-000043')),
+        store.payCreatedOrder(payment('o-000044', 9)),
+      ])),
+    ];
+    expect(results.map((r) => r.kind)).toEqual(['paid', 'paid', 'keys-seen', 'not-created']);
+    const states = await Promise.all(nos.map(async (no) => (await store.orders.get(no))?.state));
+    expect(states).toEqual(['paid', 'paid', 'created', 'created']);
+    const commands = await Promise.all(nos.map(async (no) => (await store.commands.get(`pay-${no}`))?.state));
+    expect(commands).toEqual(['recorded', 'recorded', undefined, undefined]);
+    expect(await store.notifications.seen('wechat', 'otn:o-000043')).toBe(false);
+  });
+
   it('reads several orders at once, and orders asked for together, each as committed', async () => {
     const { store } = await freshStore(backend);
     for (const no of ['o-000031', 'o-000032', 'o-000033']) await store.orders.create(order(no));

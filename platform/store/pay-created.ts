@@ -12,7 +12,7 @@ import { orderRow } from './rows.ts';
 import type { SqlExecutor } from './sql.ts';
 
 /** The text the statement fails with when a key was recorded already (see below). */
-const KEYS_SEEN = 'vendgate: a dedupe key of this payment was recorded already';
+export const KEYS_SEEN = 'vendgate: a dedupe key of this payment was recorded already';
 
 /** Statement texts by key count (two in practice: the transaction id and the out_trade_no). */
 const statements = new Map<number, string>();

@@ -2,7 +2,8 @@ import { createHmac } from 'node:crypto';
 import { ErrorCode, VendgateError } from '../../core/errors.ts';
 import { batchedOrderReads } from './batched-reads.ts';
 import { currentVersion, migrate } from './migrations.ts';
-import { payCreatedInOneStatement, payCreatedInTx } from './pay-created.ts';
+import { payCreatedInTx } from './pay-created.ts';
+import { batchedPayCreated } from './pay-created-batch.ts';
 import type { PurgeResult, Store, StoreOptions, StoreTx } from './port.ts';
 import { openPostgresDriver } from './postgres.ts';
 import { repositories } from './repositories.ts';
@@ -72,10 +73,8 @@ function createStore(driver: SqlDriver, payerHashKey: Buffer): Store {
     backend: driver.backend,
     ...repos,
     tx,
-    payCreatedOrder: (p) =>
-      driver.backend === 'postgres'
-        ? payCreatedInOneStatement(driver, hashPayerId, p)
-        : payCreatedInTx(tx, p),
+    payCreatedOrder:
+      driver.backend === 'postgres' ? batchedPayCreated(driver, hashPayerId) : (p) => payCreatedInTx(tx, p),
     getOrderBatched: driver.backend === 'postgres' ? batchedOrderReads(repos.orders) : repos.orders.get,
     hashPayerId,
     async purge(before): Promise<PurgeResult> {
