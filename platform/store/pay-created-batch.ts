@@ -103,7 +103,13 @@ export function batchedPayCreated(
         batch.push(m);
       }
     }
-    for (let i = 0; i < batch.length; i += MAX_BATCH) void run(batch.slice(i, i + MAX_BATCH));
+    for (let i = 0; i < batch.length; i += MAX_BATCH) {
+      const part = batch.slice(i, i + MAX_BATCH);
+      // Never an unhandled rejection: whoever is still waiting gets the error.
+      run(part).catch((err) => {
+        for (const m of part) m.reject(err);
+      });
+    }
   };
   return (p) =>
     new Promise((resolve, reject) => {
