@@ -4,7 +4,9 @@
  * UPDATE, both dedupe keys and the command row as data-modifying CTEs, so a notification costs one
  * round trip here instead of BEGIN, three statements and COMMIT (five writes to the server's socket
  * and five replies, the replica's largest cost in a profile of the paid path). SQLite, in process,
- * runs the same three statements in one transaction.
+ * runs the same three statements in one transaction. (On PostgreSQL the payments of one event-loop
+ * turn share one statement, pay-created-batch.ts; this one is for a payment alone, and for each
+ * member of a batch that failed.)
  */
 import { VendgateError } from '../../core/errors.ts';
 import type { CreatedPayment, CreatedPaymentResult, OrderRow, Store } from './port.ts';

@@ -427,7 +427,8 @@ export interface Store extends Repositories {
   tx<T>(fn: (t: StoreTx) => Promise<T>): Promise<T>;
   /**
    * A payment's common case, committed before it resolves: on PostgreSQL one statement (no
-   * BEGIN/COMMIT round trips), on SQLite one transaction of three. All of it or nothing.
+   * BEGIN/COMMIT round trips), shared by the payments written in the same event-loop turn
+   * (pay-created-batch.ts); on SQLite one transaction of three. All of it or nothing.
    */
   payCreatedOrder(p: CreatedPayment): Promise<CreatedPaymentResult>;
   /**
