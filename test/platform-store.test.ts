@@ -172,6 +172,9 @@ describe.each(['sqlite', 'postgres'] as const)('the platform store on %s', (back
     const nos = ['o-000041', 'o-000042', 'o-000043', 'o-000044'];
     for (const no of nos) await store.orders.create(order(no));
     await store.notifications.record('wechat', 'txn:tx-o-000043', 'o-000099', 1_000);
+    // Signed bytes with everything an array literal escapes: stored exactly, or the signature breaks.
+    const payloadOf = (no: string) =>
+      JSON.stringify({ body: `{"id":"${no}","q":"a\\"b,{c} NULL"}`, sig: 'x+/=' });
     const payment = (no: string, slot = 3) => ({
       outTradeNo: no,
       provider: 'wechat',
@@ -187,7 +190,13 @@ describe.each(['sqlite', 'postgres'] as const)('the platform store on %s', (back
       at: 1_100,
       patch: { transactionId: `tx-${no}` },
       keys: [`txn:tx-${no}`, `otn:${no}`],
-      command: { commandId: `pay-${no}`, gatewayId: 'gw1', type: 'order.paid', payload: '{}', at: 1_100 },
+      command: {
+        commandId: `pay-${no}`,
+        gatewayId: 'gw1',
+        type: 'order.paid',
+        payload: payloadOf(no),
+        at: 1_100,
+      },
     });
     const paidTogether = await Promise.all([
       store.payCreatedOrder(payment('o-000041')),
@@ -212,6 +221,7 @@ describe.each(['sqlite', 'postgres'] as const)('the platform store on %s', (back
     expect(states).toEqual(['paid', 'paid', 'created', 'created']);
     const commands = await Promise.all(nos.map(async (no) => (await store.commands.get(`pay-${no}`))?.state));
     expect(commands).toEqual(['recorded', 'recorded', undefined, undefined]);
+    expect((await store.commands.get('pay-o-000042'))?.payload).toBe(payloadOf('o-000042'));
     expect(await store.notifications.seen('wechat', 'otn:o-000043')).toBe(false);
   });
 
