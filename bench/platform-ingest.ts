@@ -56,7 +56,9 @@ const IN_FLIGHT = 10;
 const BATCH = IN_FLIGHT;
 const PUBLISHERS = 20;
 
-export async function startMosquitto(dir: string): Promise<{ url: string; stop: () => Promise<void> }> {
+export async function startMosquitto(
+  dir: string,
+): Promise<{ url: string; pid: number | undefined; stop: () => Promise<void> }> {
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(
@@ -79,6 +81,7 @@ export async function startMosquitto(dir: string): Promise<{ url: string; stop: 
   );
   return {
     url: `mqtt://127.0.0.1:${port}`,
+    pid: child.pid,
     stop: async () => {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));

@@ -21,6 +21,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
@@ -266,6 +267,10 @@ export interface ReplicaRun {
   totalCpuMsPerNotification: number;
   /** The PostgreSQL server's CPU ms (postmaster and its backends) per notification. */
   postgresCpuMsPerNotification: number;
+  /** Mosquitto's CPU ms per notification (the order.paid publishes in and out, the subscriber's). */
+  brokerCpuMsPerNotification: number;
+  /** This process's CPU ms per notification: the HTTP load and the gateways' subscriber. */
+  loadGeneratorCpuMsPerNotification: number;
   peakRssMb: number[];
 }
 
@@ -399,9 +404,10 @@ async function replicaRun(
   replicas: number,
   spec: BenchPlatformSpec,
   store: Store,
-  brokerUrl: string,
+  broker: { url: string; pid: number | undefined },
   postmasterPid: number,
 ): Promise<ReplicaRun> {
+  const brokerUrl = broker.url;
   const specPath = join(spec.dataDir, `replica-spec-${replicas}.json`);
   writeFileSync(specPath, JSON.stringify(spec));
   const started = await Promise.all(Array.from({ length: replicas }, () => startReplica(specPath)));
@@ -421,6 +427,8 @@ async function replicaRun(
     const items = notificationsFor(orders);
     const cpu0 = started.map((s) => procUsage(s.child.pid!).cpuMs);
     const pg0 = postgresCpu(postmasterPid);
+    const broker0 = broker.pid ? procUsage(broker.pid).cpuMs : Number.NaN;
+    const self0 = process.cpuUsage();
     const t0 = performance.now();
     const run = await fire(urls, items, THROUGHPUT_CONCURRENCY);
     const { lost, doubled } = await settleCommands(sub, orders, `${replicas} replica(s)`);
@@ -429,6 +437,8 @@ async function replicaRun(
     const seconds = (Math.max(lastArrival, t0 + run.seconds * 1000) - t0) / 1000;
     const usage = started.map((s) => procUsage(s.child.pid!));
     const pgMs = cpuSince(pg0, postgresCpu(postmasterPid));
+    const brokerMs = broker.pid ? procUsage(broker.pid).cpuMs - broker0 : Number.NaN;
+    const self = process.cpuUsage(self0);
     const share = THROUGHPUT_ORDERS / replicas;
     let non2xx = 0;
     for (const [status, n] of run.statuses) if (status < 200 || status > 299) non2xx += n;
@@ -446,6 +456,8 @@ async function replicaRun(
       totalCpuMsPerNotification:
         usage.reduce((sum, u, i) => sum + (u.cpuMs - cpu0[i]!), 0) / THROUGHPUT_ORDERS,
       postgresCpuMsPerNotification: pgMs / THROUGHPUT_ORDERS,
+      brokerCpuMsPerNotification: brokerMs / THROUGHPUT_ORDERS,
+      loadGeneratorCpuMsPerNotification: (self.user + self.system) / 1000 / THROUGHPUT_ORDERS,
       peakRssMb: usage.map((u) => u.peakRssMb),
     };
   } finally {
@@ -497,8 +509,8 @@ export async function runPlatformNotifyBench(
         };
         const runs: ReplicaRun[] = [];
         try {
-          runs.push(await replicaRun(1, spec, store, broker.url, postmasterPid));
-          runs.push(await replicaRun(2, spec, store, broker.url, postmasterPid));
+          runs.push(await replicaRun(1, spec, store, broker, postmasterPid));
+          runs.push(await replicaRun(2, spec, store, broker, postmasterPid));
         } finally {
           await store.close();
         }
@@ -560,6 +572,14 @@ export function formatPlatformNotifyBench(r: PlatformNotifyResult): string {
         '',
         `>= ${TARGET_PAID_PER_SEC} paid/s: ${met(Math.max(one.paidPerSec, two.paidPerSec) >= TARGET_PAID_PER_SEC)}; two/one ${fmt(two.paidPerSec / one.paidPerSec)}x (target ${TARGET_REPLICA_RATIO}x) ${met(two.paidPerSec / one.paidPerSec >= TARGET_REPLICA_RATIO)}`,
         `CPU per notification summed over replicas: one ${fmt(one.totalCpuMsPerNotification, 3)} ms, two ${fmt(two.totalCpuMsPerNotification, 3)} ms: replicas scale only when cores are free for them (this box: see the load note)`,
+        ...t.runs.map((x) => {
+          const all =
+            x.totalCpuMsPerNotification +
+            x.postgresCpuMsPerNotification +
+            x.brokerCpuMsPerNotification +
+            x.loadGeneratorCpuMsPerNotification;
+          return `${x.replicas} replica(s), every process's CPU ms per notification: replicas ${fmt(x.totalCpuMsPerNotification, 3)} + PostgreSQL ${fmt(x.postgresCpuMsPerNotification, 3)} + Mosquitto ${fmt(x.brokerCpuMsPerNotification, 3)} + load generator ${fmt(x.loadGeneratorCpuMsPerNotification, 3)} = ${fmt(all, 3)} ms: ${cpus().length} cores fit at most ${fmt((cpus().length * 1000) / all, 0)}/s`;
+        }),
       );
     }
   }

@@ -167,6 +167,141 @@ describe.each(['sqlite', 'postgres'] as const)('the platform store on %s', (back
     );
   });
 
+  it('answers payments written together each as if written alone, even when one of them has a key seen', async () => {
+    const { store } = await freshStore(backend);
+    const nos = ['o-000041', 'o-000042', 'o-000043', 'o-000044'];
+    for (const no of nos) await store.orders.create(order(no));
+    await store.notifications.record('wechat', 'txn:tx-o-000043', 'o-000099', 1_000);
+    // Signed bytes with everything an array literal escapes: stored exactly, or the signature breaks.
+    const payloadOf = (no: string) =>
+      JSON.stringify({ body: `{"id":"${no}","q":"a\\"b,{c} NULL"}`, sig: 'x+/=' });
+    const payment = (no: string, slot = 3) => ({
+      outTradeNo: no,
+      provider: 'wechat',
+      expect: {
+        amount: 350,
+        currency: 'CNY',
+        gatewayId: 'gw1',
+        machineId: 'm1',
+        slot,
+        kind: 'item' as const,
+        couponCode: null,
+      },
+      at: 1_100,
+      patch: { transactionId: `tx-${no}` },
+      keys: [`txn:tx-${no}`, `otn:${no}`],
+      command: {
+        commandId: `pay-${no}`,
+        gatewayId: 'gw1',
+        type: 'order.paid',
+        payload: payloadOf(no),
+        at: 1_100,
+      },
+    });
+    const paidTogether = await Promise.all([
+      store.payCreatedOrder(payment('o-000041')),
+      store.payCreatedOrder(payment('o-000042')),
+      store.payCreatedOrder(payment('o-000044', 9)),
+    ]);
+    expect(paidTogether.map((r) => r.kind)).toEqual(['paid', 'paid', 'not-created']);
+    expect(paidTogether[1]).toEqual({
+      kind: 'paid',
+      order: await store.orders.get('o-000042'),
+      commandRecorded: true,
+    });
+    const results = [
+      ...paidTogether.slice(0, 2),
+      ...(await Promise.all([
+        store.payCreatedOrder(payment('o-000043')),
+        store.payCreatedOrder(payment('o-000044', 9)),
+      ])),
+    ];
+    expect(results.map((r) => r.kind)).toEqual(['paid', 'paid', 'keys-seen', 'not-created']);
+    const states = await Promise.all(nos.map(async (no) => (await store.orders.get(no))?.state));
+    expect(states).toEqual(['paid', 'paid', 'created', 'created']);
+    const commands = await Promise.all(nos.map(async (no) => (await store.commands.get(`pay-${no}`))?.state));
+    expect(commands).toEqual(['recorded', 'recorded', undefined, undefined]);
+    expect((await store.commands.get('pay-o-000042'))?.payload).toBe(payloadOf('o-000042'));
+    expect(await store.notifications.seen('wechat', 'otn:o-000043')).toBe(false);
+  });
+
+  it('reads several orders at once, and orders asked for together, each as committed', async () => {
+    const { store } = await freshStore(backend);
+    for (const no of ['o-000031', 'o-000032', 'o-000033']) await store.orders.create(order(no));
+    const many = await store.orders.getMany(['o-000031', 'o-000033', 'o-missing']);
+    expect([...many.keys()].sort()).toEqual(['o-000031', 'o-000033']);
+    expect(many.get('o-000033')).toEqual(await store.orders.get('o-000033'));
+    const together = await Promise.all(
+      ['o-000032', 'o-missing', 'o-000031', 'o-000032'].map((no) => store.getOrderBatched(no)),
+    );
+    expect(together.map((o) => o?.outTradeNo)).toEqual(['o-000032', undefined, 'o-000031', 'o-000032']);
+    expect(together[0]).toEqual(await store.orders.get('o-000032'));
+  });
+
+  it('records a payment, its keys and its command in one write, or writes nothing when any of it does not hold', async () => {
+    const { store } = await freshStore(backend);
+    for (const no of ['o-000021', 'o-000022', 'o-000023']) await store.orders.create(order(no));
+    const payment = (no: string, over: { keys?: string[]; slot?: number; commandId?: string } = {}) => ({
+      outTradeNo: no,
+      provider: 'wechat',
+      expect: {
+        amount: 350,
+        currency: 'CNY',
+        gatewayId: 'gw1',
+        machineId: 'm1',
+        slot: over.slot ?? 3,
+        kind: 'item' as const,
+        couponCode: null,
+      },
+      at: 1_100,
+      patch: { transactionId: `tx-${no}`, paidAt: 1_050, payerId: 'payer-2' },
+      keys: over.keys ?? [`txn:tx-${no}`, `otn:${no}`],
+      command: { commandId: `pay-${no}`, gatewayId: 'gw1', type: 'order.paid', payload: '{}', at: 1_100 },
+    });
+    // The row no longer says what the command was signed from: nothing written.
+    expect(await store.payCreatedOrder(payment('o-000021', { slot: 4 }))).toEqual({ kind: 'not-created' });
+    expect(await store.commands.get('pay-o-000021')).toBeUndefined();
+    // A key recorded already (the transaction id, for another order): nothing written, the order stays created.
+    await store.notifications.record('wechat', 'txn:tx-o-000022', 'o-000099', 1_000);
+    expect(await store.payCreatedOrder(payment('o-000022'))).toEqual({ kind: 'keys-seen' });
+    expect((await store.orders.get('o-000022'))?.state).toBe('created');
+    expect(await store.notifications.seen('wechat', 'otn:o-000022')).toBe(false);
+    expect(await store.commands.get('pay-o-000022')).toBeUndefined();
+
+    const racers = await Promise.all([
+      store.payCreatedOrder(payment('o-000021')),
+      store.payCreatedOrder(payment('o-000021')),
+    ]);
+    const paid = racers.filter((r) => r.kind === 'paid');
+    expect(paid).toHaveLength(1);
+    expect(racers.filter((r) => r.kind !== 'paid')[0]?.kind).toMatch(/^(not-created|keys-seen)$/);
+    expect(paid[0]).toEqual({
+      kind: 'paid',
+      order: await store.orders.get('o-000021'),
+      commandRecorded: true,
+    });
+    expect(paid[0]?.kind === 'paid' && paid[0].order).toMatchObject({
+      state: 'paid',
+      transactionId: 'tx-o-000021',
+      payerHash: store.hashPayerId('payer-2'),
+    });
+    expect(await store.notifications.seen('wechat', 'txn:tx-o-000021')).toBe(true);
+    expect(await store.notifications.seen('wechat', 'otn:o-000021')).toBe(true);
+    expect(await store.commands.get('pay-o-000021')).toMatchObject({ state: 'recorded', payload: '{}' });
+
+    // A command row that exists already is kept as it is: paid, commandRecorded false.
+    await store.commands.record({
+      commandId: 'pay-o-000023',
+      gatewayId: 'gw1',
+      type: 'order.paid',
+      payload: '"old"',
+      at: 1,
+    });
+    const r = await store.payCreatedOrder(payment('o-000023'));
+    expect(r).toMatchObject({ kind: 'paid', commandRecorded: false });
+    expect((await store.commands.get('pay-o-000023'))?.payload).toBe('"old"');
+  });
+
   it('pays a created order in one conditional update only when its provider, amount and currency match', async () => {
     const { store } = await freshStore(backend);
     await store.orders.create(order('o-000011'));

@@ -31,10 +31,14 @@ import type {
   FleetRequestHandler,
   FleetStats,
   FleetStatusHandler,
+  PreparedFleetCommand,
   RecordedFleetCommand,
   SendCommandOptions,
   SentFleetCommand,
 } from './port.ts';
+
+/** How long a published mark waits for others to share its UPDATE (#markPublished). */
+const MARK_WINDOW_MS = 10;
 
 type WorkItem =
   | { kind: 'event'; row: EventInsert }
@@ -222,6 +226,7 @@ class MqttFleetLink implements FleetLink {
     const c = this.#client;
     this.#client = undefined;
     if (c) await c.endAsync(false).catch(() => c.endAsync(true));
+    await this.#flushMarks();
   }
 
   idle(): Promise<void> {
@@ -507,6 +512,29 @@ class MqttFleetLink implements FleetLink {
     data: CommandData<T>,
     opts: SendCommandOptions & { tx?: StoreTx } = {},
   ): Promise<SentFleetCommand | RecordedFleetCommand> {
+    const prepared = this.prepareCommand(gatewayId, type, data, opts);
+    // Recorded before it goes out: a crash between the two leaves a row to resend, never a command unaccounted for.
+    const recorded = await (opts.tx ?? this.#o.store).commands.record(prepared.row);
+    if (!recorded) {
+      throw new VendgateError(
+        ErrorCode.CommandReplayed,
+        `command id ${prepared.commandId} was already recorded`,
+        { commandId: prepared.commandId },
+      );
+    }
+    const { commandId, topic, payload, publish } = prepared;
+    // In the caller's transaction: nothing goes out before its commit, so the caller publishes after it.
+    if (opts.tx) return { commandId, gatewayId, type, topic, payload, publish };
+    await publish();
+    return { commandId, gatewayId, type, topic, payload };
+  }
+
+  prepareCommand<T extends CommandType>(
+    gatewayId: string,
+    type: T,
+    data: CommandData<T>,
+    opts: SendCommandOptions = {},
+  ): PreparedFleetCommand {
     if (!GatewayIdPattern.test(gatewayId)) {
       throw new VendgateError(
         ErrorCode.GatewayIdInvalid,
@@ -539,28 +567,19 @@ class MqttFleetLink implements FleetLink {
     };
     const payload = JSON.stringify(this.#o.signer.sign(JSON.stringify(body)));
     const topic = gatewayTopics(gatewayId).command(type);
-    // Recorded before it goes out: a crash between the two leaves a row to resend, never a command unaccounted for.
-    const recorded = await (opts.tx ?? this.#o.store).commands.record({
-      commandId: body.id,
+    const commandId = body.id;
+    return {
+      commandId,
       gatewayId,
       type,
+      topic,
       payload,
-      at: issuedAt,
-    });
-    if (!recorded) {
-      throw new VendgateError(ErrorCode.CommandReplayed, `command id ${body.id} was already recorded`, {
-        commandId: body.id,
-      });
-    }
-    const sent: SentFleetCommand = { commandId: body.id, gatewayId, type, topic, payload };
-    const publish = async () => {
-      await this.#publishRecorded(body.id, topic, payload);
-      this.#stats.commandsSent++;
+      row: { commandId, gatewayId, type, payload, at: issuedAt },
+      publish: async () => {
+        await this.#publishRecorded(commandId, topic, payload);
+        this.#stats.commandsSent++;
+      },
     };
-    // In the caller's transaction: nothing goes out before its commit, so the caller publishes after it.
-    if (opts.tx) return { ...sent, publish };
-    await publish();
-    return sent;
   }
 
   async resendCommand(commandId: string): Promise<void> {
@@ -581,38 +600,61 @@ class MqttFleetLink implements FleetLink {
   }
 
   readonly #toMark: Array<{ commandId: string; resolve: () => void; reject: (err: unknown) => void }> = [];
-  #marking = false;
+  #markTimer: NodeJS.Timeout | undefined;
+  #markRun: Promise<void> | undefined;
 
   /**
-   * Marks published in batches: the marks that queue while one UPDATE runs share the next (one
-   * statement, and on PostgreSQL one commit, for many commands). The mark is bookkeeping, not a
-   * guarantee: a command whose mark is lost is published again by the resend pass, and a gateway
-   * that had it already refuses the copy as a replay (docs/contract.md, "Commands").
+   * Marks published in batches: a mark waits MARK_WINDOW_MS for the marks behind it, and those
+   * that queue while one UPDATE runs wait for the next window, so one statement (and one commit;
+   * on SQLite one WAL sync, which a payment committing meanwhile would otherwise wait behind)
+   * covers every command published in the window. The mark is bookkeeping, not a guarantee: a
+   * command whose mark is lost is published again by the resend pass, and a gateway that had it
+   * already refuses the copy as a replay (docs/contract.md, "Commands").
    */
   #markPublished(commandId: string): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#toMark.push({ commandId, resolve, reject });
-      if (!this.#marking) void this.#markQueued();
+      this.#scheduleMarks();
     });
   }
 
+  #scheduleMarks(): void {
+    if (this.#markRun || this.#markTimer || this.#toMark.length === 0) return;
+    this.#markTimer = setTimeout(() => {
+      this.#markTimer = undefined;
+      void this.#runMarks();
+    }, MARK_WINDOW_MS);
+  }
+
+  #runMarks(): Promise<void> {
+    this.#markRun ??= this.#markQueued().finally(() => {
+      this.#markRun = undefined;
+      this.#scheduleMarks();
+    });
+    return this.#markRun;
+  }
+
   async #markQueued(): Promise<void> {
-    this.#marking = true;
-    try {
-      while (this.#toMark.length > 0) {
-        const batch = this.#toMark.splice(0, 500);
-        try {
-          await this.#o.store.commands.markPublished(
-            batch.map((b) => b.commandId),
-            this.#now(),
-          );
-          for (const b of batch) b.resolve();
-        } catch (err) {
-          for (const b of batch) b.reject(err);
-        }
+    while (this.#toMark.length > 0) {
+      const batch = this.#toMark.splice(0, 500);
+      try {
+        await this.#o.store.commands.markPublished(
+          batch.map((b) => b.commandId),
+          this.#now(),
+        );
+        for (const b of batch) b.resolve();
+      } catch (err) {
+        for (const b of batch) b.reject(err);
       }
-    } finally {
-      this.#marking = false;
+    }
+  }
+
+  /** At stop: the marks still waiting for their window run now (the store closes after the link). */
+  async #flushMarks(): Promise<void> {
+    while (this.#markRun || this.#toMark.length > 0) {
+      if (this.#markTimer) clearTimeout(this.#markTimer);
+      this.#markTimer = undefined;
+      await this.#runMarks();
     }
   }
 }

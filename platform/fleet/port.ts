@@ -89,6 +89,16 @@ export interface RecordedFleetCommand extends SentFleetCommand {
   publish(): Promise<void>;
 }
 
+/**
+ * A command signed and not yet recorded: the caller writes `row` to the commands table in its own
+ * write (with other rows, in one statement or transaction) and calls `publish` only once that
+ * write committed and only if it recorded the row. Nothing is on the wire before.
+ */
+export interface PreparedFleetCommand extends RecordedFleetCommand {
+  /** The commands row to record (state `recorded`), as CommandRepo.record takes it. */
+  readonly row: { commandId: string; gatewayId: string; type: string; payload: string; at: number };
+}
+
 export interface FleetStats {
   /** Events received, each event of a batch counted (redeliveries included; a refused batch counts once). */
   received: number;
@@ -135,6 +145,17 @@ export interface FleetLink {
     data: CommandData<T>,
     opts?: SendCommandOptions,
   ): Promise<SentFleetCommand>;
+  /**
+   * Validates and signs as sendCommand does, and writes nothing: the caller records the result's
+   * `row` in its own write, then publishes (PreparedFleetCommand). Throws the same refusals as
+   * sendCommand before any write (bad gateway id, unknown type, bad data, link not started).
+   */
+  prepareCommand<T extends CommandType>(
+    gatewayId: string,
+    type: T,
+    data: CommandData<T>,
+    opts?: SendCommandOptions,
+  ): PreparedFleetCommand;
   /** Publishes a recorded command's exact bytes again (a resend after a lost link). */
   resendCommand(commandId: string): Promise<void>;
   stats(): FleetStats;

@@ -8,7 +8,7 @@
  */
 import type { CommandData } from '../../contract/commands.ts';
 import { ErrorCode, VendgateError } from '../../core/errors.ts';
-import type { RecordedFleetCommand } from '../fleet/port.ts';
+import type { PreparedFleetCommand, RecordedFleetCommand } from '../fleet/port.ts';
 import type { OrderRow, StoreTx } from '../store/port.ts';
 import type { PaymentsContext } from './context.ts';
 import { paidCommandId } from './ids.ts';
@@ -28,6 +28,9 @@ function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
 }
 
 type PaidType = 'order.paid' | 'credit.paid';
+
+/** Orders the repair pass sends at once. */
+const REPAIR_CONCURRENCY = 16;
 
 /**
  * The command a paid order gets: `order.paid`, or `credit.paid` for a credit order (pay first, then
@@ -87,6 +90,23 @@ export async function recordOrderPaid(
       { err: err.message, outTradeNo: order.outTradeNo },
       'order.paid not recorded with the payment; sent after the commit',
     );
+    return undefined;
+  }
+}
+
+/**
+ * Signs a `created` order's command before its payment is written, for the one-write common case
+ * (Store.payCreatedOrder records it with the payment). undefined when the fleet refuses it (before
+ * any write, as recordOrderPaid): the caller takes the general path, which records the payment.
+ */
+export function preparePaidCommand(ctx: PaymentsContext, order: OrderRow): PreparedFleetCommand | undefined {
+  const c = paidCommand(ctx, order);
+  try {
+    return ctx.fleet.prepareCommand(order.gatewayId, c.type, c.data, {
+      commandId: paidCommandId(order.outTradeNo),
+    });
+  } catch (err) {
+    if (!(err instanceof VendgateError) || !FLEET_REFUSALS.has(err.code)) throw err;
     return undefined;
   }
 }
@@ -159,9 +179,15 @@ export async function repairPaidOrders(
 ): Promise<number> {
   const paid = await ctx.store.orders.listByState('paid', { limit: opts.limit ?? 200 });
   let n = 0;
-  for (const order of paid) {
-    const r = await sendOrderPaid(ctx, order, opts);
-    if (r === 'sent' || r === 'resent') n++;
-  }
+  let next = 0;
+  // A few at a time: each send waits for its publish and its published mark, and marks sent
+  // together share one statement (fleet link), so one at a time would wait a mark window each.
+  const worker = async () => {
+    while (next < paid.length) {
+      const r = await sendOrderPaid(ctx, paid[next++]!, opts);
+      if (r === 'sent' || r === 'resent') n++;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(REPAIR_CONCURRENCY, paid.length) }, worker));
   return n;
 }

@@ -12,10 +12,22 @@ import type { Store } from '../store/port.ts';
 
 export type PaymentsStore = Pick<
   Store,
-  'orders' | 'notifications' | 'refunds' | 'commands' | 'gateways' | 'events' | 'tx' | 'hashPayerId'
+  | 'orders'
+  | 'notifications'
+  | 'refunds'
+  | 'commands'
+  | 'gateways'
+  | 'events'
+  | 'tx'
+  | 'payCreatedOrder'
+  | 'getOrderBatched'
+  | 'hashPayerId'
 >;
 
-export type PaymentsFleet = Pick<FleetLink, 'onEvent' | 'onRequest' | 'sendCommand' | 'resendCommand'>;
+export type PaymentsFleet = Pick<
+  FleetLink,
+  'onEvent' | 'onRequest' | 'sendCommand' | 'prepareCommand' | 'resendCommand'
+>;
 
 export type Providers = Partial<Record<ProviderName, PaymentProvider>>;
 

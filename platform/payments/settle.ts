@@ -17,7 +17,7 @@ import type { PaidPayment, ProviderName } from '../providers/port.ts';
 import type { OrderPatch, OrderRow, StoreTx } from '../store/port.ts';
 import type { PaymentsContext } from './context.ts';
 import { refundNoOf } from './ids.ts';
-import { recordOrderPaid } from './paid-sender.ts';
+import { preparePaidCommand, recordOrderPaid } from './paid-sender.ts';
 
 export type PaymentSource = 'notification' | 'query' | 'close';
 
@@ -38,13 +38,6 @@ export interface SettleOptions {
   /** Refund instead of dispensing (e.g. a close that found the order paid). */
   refundInstead?: string;
 }
-
-/**
- * Thrown inside the transaction when the one-statement path wrote something the general path must
- * not see (a transaction id already recorded for an order still `created`): the transaction rolls
- * back and the general path runs in a fresh one.
- */
-class NotTheCommonCase extends Error {}
 
 export async function settlePayment(
   ctx: PaymentsContext,
@@ -67,20 +60,11 @@ export async function settlePayment(
         }
       : {}),
   };
-  const general = (t: StoreTx) => settleInTx(ctx, t, provider, payment, patch, at, opts, log);
-  let outcome: SettleOutcome;
-  try {
-    outcome = await ctx.store.tx(async (t) => {
-      if (opts.refundInstead === undefined) {
-        const paid = await payCommonCase(ctx, t, provider, payment, patch, at);
-        if (paid) return paid;
-      }
-      return general(t);
-    });
-  } catch (err) {
-    if (!(err instanceof NotTheCommonCase)) throw err;
-    outcome = await ctx.store.tx(general);
-  }
+  const outcome =
+    (opts.refundInstead === undefined
+      ? await payCommonCase(ctx, provider, payment, patch, at, log)
+      : undefined) ??
+    (await ctx.store.tx((t) => settleInTx(ctx, t, provider, payment, patch, at, opts, log)));
   if (outcome.kind === 'unknown')
     log.error({ reason: outcome.reason }, 'a paid payment for no order of ours: refused');
   else if (outcome.kind === 'refunding')
@@ -91,30 +75,55 @@ export async function settlePayment(
 }
 
 /**
- * The common case in three statements: the order is still `created`, this provider's, for exactly
- * the amount paid, so it moves to `paid` (one conditional UPDATE ... RETURNING), both dedupe keys
- * are recorded (one INSERT), and its order.paid is recorded in the same transaction. undefined
- * (nothing written) when the order is not in that state: the general path decides.
+ * The common case in one write: the order, read first, is still `created`, this provider's, for
+ * exactly the amount paid; its order.paid is signed from that row, then Store.payCreatedOrder moves
+ * it to `paid`, records both dedupe keys and the command, all or nothing, and only while the row
+ * still says what the command says (on PostgreSQL one statement: two round trips per payment with
+ * the read, instead of five). undefined when nothing was written (not that state, a key seen, the
+ * fleet refused the command): the general path decides, in its own transaction.
  */
 async function payCommonCase(
   ctx: PaymentsContext,
-  t: StoreTx,
   provider: ProviderName,
   payment: PaidPayment,
   patch: OrderPatch,
   at: number,
+  log: PaymentsContext['log'],
 ): Promise<SettleOutcome | undefined> {
-  const order = await t.orders.payCreated(
-    payment.outTradeNo,
-    { provider, amount: payment.amount.amount, currency: payment.amount.currency },
+  const order = await ctx.store.getOrderBatched(payment.outTradeNo);
+  if (
+    order?.state !== 'created' ||
+    order.provider !== provider ||
+    order.amount !== payment.amount.amount ||
+    order.currency !== payment.amount.currency
+  )
+    return undefined;
+  const command = preparePaidCommand(ctx, order);
+  if (!command) return undefined;
+  const r = await ctx.store.payCreatedOrder({
+    outTradeNo: order.outTradeNo,
+    provider,
+    expect: {
+      amount: order.amount,
+      currency: order.currency,
+      gatewayId: order.gatewayId,
+      machineId: order.machineId,
+      slot: order.slot,
+      kind: order.kind,
+      couponCode: order.couponCode,
+    },
     at,
     patch,
-  );
-  if (!order) return undefined;
-  const keys = [`txn:${payment.transactionId}`, `otn:${order.outTradeNo}`];
-  const fresh = await t.notifications.recordMany(provider, keys, order.outTradeNo, at);
-  if (fresh.size !== keys.length) throw new NotTheCommonCase();
-  return { kind: 'paid', order, command: await recordOrderPaid(ctx, t, order) };
+    keys: [`txn:${payment.transactionId}`, `otn:${order.outTradeNo}`],
+    command: command.row,
+  });
+  if (r.kind !== 'paid') return undefined;
+  if (!r.commandRecorded) {
+    // Its row exists (an earlier send): publishOrderPaid sends it as sendOrderPaid does.
+    log.warn('order.paid not recorded with the payment; sent after the commit');
+    return { kind: 'paid', order: r.order, command: undefined };
+  }
+  return { kind: 'paid', order: r.order, command };
 }
 
 async function settleInTx(

@@ -211,6 +211,8 @@ export interface OrderRepo {
   /** `ON CONFLICT DO NOTHING`: false when the out_trade_no exists. */
   create(o: OrderCreate): Promise<boolean>;
   get(outTradeNo: string): Promise<OrderRow | undefined>;
+  /** Several orders in one statement, by out_trade_no (those that exist). */
+  getMany(outTradeNos: readonly string[]): Promise<Map<string, OrderRow>>;
   /**
    * `UPDATE orders SET state = $to ... WHERE out_trade_no = $1 AND state = $from`:
    * true when this caller made the transition. Throws StoreTransitionInvalid
@@ -367,6 +369,42 @@ export interface Repositories {
 }
 
 /** Inside `store.tx`: the same repositories, plus savepoints for a part that may fail alone. */
+/**
+ * The common case of a payment as one write (Store.payCreatedOrder): the order, read just before,
+ * moves `created -> paid` with both its dedupe keys and its signed command, or nothing is written.
+ */
+export interface CreatedPayment {
+  outTradeNo: string;
+  provider: string;
+  /**
+   * The order as read before the command was signed from it: the write applies only while it is
+   * still `created` and still has exactly these (so the command says what the row says).
+   */
+  expect: {
+    amount: number;
+    currency: string;
+    gatewayId: string;
+    machineId: string;
+    slot: number;
+    kind: OrderKind;
+    couponCode: string | null;
+  };
+  at: number;
+  patch: OrderPatch;
+  /** The payment's dedupe keys (NotificationRepo): the write applies only if every one is new. */
+  keys: readonly string[];
+  /** The order's command (CommandRepo.record): recorded with the payment unless its row exists. */
+  command: { commandId: string; gatewayId: string; type: string; payload: string; at: number };
+}
+
+export type CreatedPaymentResult =
+  /** Paid: the order as it is now; commandRecorded false when a row with that command id existed. */
+  | { kind: 'paid'; order: OrderRow; commandRecorded: boolean }
+  /** Nothing written: the order is not (or no longer) `created` with those fields. */
+  | { kind: 'not-created' }
+  /** Nothing written: a dedupe key was recorded already. */
+  | { kind: 'keys-seen' };
+
 export interface StoreTx extends Repositories {
   /** Runs `fn` in a savepoint: if it throws, only its writes are undone and the error is rethrown. */
   savepoint<T>(fn: (t: StoreTx) => Promise<T>): Promise<T>;
@@ -387,6 +425,17 @@ export interface Store extends Repositories {
    * PostgreSQL each gets its own pooled connection.
    */
   tx<T>(fn: (t: StoreTx) => Promise<T>): Promise<T>;
+  /**
+   * A payment's common case, committed before it resolves: on PostgreSQL one statement (no
+   * BEGIN/COMMIT round trips), shared by the payments written in the same event-loop turn
+   * (pay-created-batch.ts); on SQLite one transaction of three. All of it or nothing.
+   */
+  payCreatedOrder(p: CreatedPayment): Promise<CreatedPaymentResult>;
+  /**
+   * orders.get outside any transaction; on PostgreSQL the reads asked for in one turn of the event
+   * loop share one statement (the notifications that arrive together), on SQLite a plain read.
+   */
+  getOrderBatched(outTradeNo: string): Promise<OrderRow | undefined>;
   /** HMAC-SHA256 of a payer id with the configured key, hex. */
   hashPayerId(payerId: string): string;
   /** Retention: deletes events and notifications received before `before`; clears payer hashes of final orders. */

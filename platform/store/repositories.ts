@@ -8,6 +8,7 @@ import {
   ORDER_TRANSITIONS,
   type OrderPatch,
   type OrderRepo,
+  type OrderRow,
   type PlatformOrderState,
   type RefundRepo,
   type Repositories,
@@ -294,6 +295,26 @@ function orderRepo(q: SqlExecutor, hashPayerId: (id: string) => string): OrderRe
         ],
       );
       return r.rowCount === 1;
+    },
+    async getMany(outTradeNos) {
+      const out = new Map<string, OrderRow>();
+      if (outTradeNos.length === 0) return out;
+      // Padded to a power of two with the last one again: a handful of statement texts, each prepared once.
+      let size = 1;
+      while (size < outTradeNos.length) size *= 2;
+      const params = Array.from(
+        { length: size },
+        (_, i) => outTradeNos[Math.min(i, outTradeNos.length - 1)]!,
+      );
+      const r = await q.query(
+        `SELECT * FROM orders WHERE out_trade_no IN (${placeholders(size, 1)})`,
+        params,
+      );
+      for (const row of r.rows) {
+        const o = orderRow(row);
+        out.set(o.outTradeNo, o);
+      }
+      return out;
     },
     async payCreated(outTradeNo, expect, at, p) {
       const r = await q.query(

@@ -194,20 +194,31 @@ export function openSqliteDriver(path: string, opts: SqliteDriverOptions = {}): 
     }
   };
 
+  // The group's own statements, prepared once (db.exec parses its text on every call).
+  const control = {
+    begin: db.prepare('BEGIN'),
+    savepoint: db.prepare('SAVEPOINT vg_group'),
+    release: db.prepare('RELEASE SAVEPOINT vg_group'),
+    rollbackTo: db.prepare('ROLLBACK TO SAVEPOINT vg_group'),
+    commit: db.prepare('COMMIT'),
+  };
+
   const runGroup = async (group: Pending[]): Promise<void> => {
     try {
-      db.exec('BEGIN');
+      control.begin.run();
     } catch (err) {
       for (const p of group) p.reject(err);
       return;
     }
+    // A group of one needs no savepoint: its failure is the whole transaction's, rolled back below.
+    const alone = group.length === 1;
     const done: Array<{ p: Pending; ok: boolean; value: unknown }> = [];
     for (let i = 0; i < group.length; i++) {
       const p = group[i]!;
-      db.exec('SAVEPOINT vg_group');
+      if (!alone) control.savepoint.run();
       try {
         const value = await p.fn(inTx);
-        db.exec('RELEASE SAVEPOINT vg_group');
+        if (!alone) control.release.run();
         done.push({ p, ok: true, value });
       } catch (err) {
         if (!db.inTransaction) {
@@ -218,13 +229,18 @@ export function openSqliteDriver(path: string, opts: SqliteDriverOptions = {}): 
           queue.unshift(...group.slice(i + 1));
           return;
         }
-        db.exec('ROLLBACK TO SAVEPOINT vg_group');
-        db.exec('RELEASE SAVEPOINT vg_group');
+        if (alone) {
+          db.exec('ROLLBACK');
+          p.reject(err);
+          return;
+        }
+        control.rollbackTo.run();
+        control.release.run();
         done.push({ p, ok: false, value: err });
       }
     }
     try {
-      db.exec('COMMIT');
+      control.commit.run();
     } catch (err) {
       if (db.inTransaction) db.exec('ROLLBACK');
       for (const d of done) d.p.reject(err);

@@ -1,6 +1,9 @@
 import { createHmac } from 'node:crypto';
 import { ErrorCode, VendgateError } from '../../core/errors.ts';
+import { batchedOrderReads } from './batched-reads.ts';
 import { currentVersion, migrate } from './migrations.ts';
+import { payCreatedInTx } from './pay-created.ts';
+import { batchedPayCreated } from './pay-created-batch.ts';
 import type { PurgeResult, Store, StoreOptions, StoreTx } from './port.ts';
 import { openPostgresDriver } from './postgres.ts';
 import { repositories } from './repositories.ts';
@@ -64,10 +67,15 @@ function createStore(driver: SqlDriver, payerHashKey: Buffer): Store {
     };
     return t;
   };
+  const tx: Store['tx'] = (fn) => driver.transaction((q) => fn(txOn(q)));
+  const repos = repositories(driver, hashPayerId);
   return {
     backend: driver.backend,
-    ...repositories(driver, hashPayerId),
-    tx: (fn) => driver.transaction((q) => fn(txOn(q))),
+    ...repos,
+    tx,
+    payCreatedOrder:
+      driver.backend === 'postgres' ? batchedPayCreated(driver, hashPayerId) : (p) => payCreatedInTx(tx, p),
+    getOrderBatched: driver.backend === 'postgres' ? batchedOrderReads(repos.orders) : repos.orders.get,
     hashPayerId,
     async purge(before): Promise<PurgeResult> {
       return driver.transaction(async (q) => {
