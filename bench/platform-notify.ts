@@ -140,6 +140,8 @@ interface LoadResult {
   sentAt: Map<string, number>;
   httpMs: number[];
   statuses: Map<number, number>;
+  /** Notifications posted to each target, in the order of `targets`. */
+  perTarget: number[];
 }
 
 /**
@@ -154,6 +156,7 @@ async function fire(targets: readonly string[], items: readonly Notification[], 
   const sentAt = new Map<string, number>();
   const httpMs: number[] = [];
   const statuses = new Map<number, number>();
+  const perTarget = urls.map(() => 0);
   let next = 0;
   const t0 = performance.now();
   const worker = async () => {
@@ -162,6 +165,7 @@ async function fire(targets: readonly string[], items: readonly Notification[], 
       const n = items[i]!;
       const at = performance.now();
       sentAt.set(n.orderId, at);
+      perTarget[i % urls.length]!++;
       const status = await post(agent, urls[i % urls.length]!, n);
       httpMs.push(performance.now() - at);
       statuses.set(status, (statuses.get(status) ?? 0) + 1);
@@ -169,7 +173,13 @@ async function fire(targets: readonly string[], items: readonly Notification[], 
   };
   await Promise.all(Array.from({ length: concurrency }, () => worker()));
   agent.destroy();
-  return { seconds: (performance.now() - t0) / 1000, sentAt, httpMs, statuses } satisfies LoadResult;
+  return {
+    seconds: (performance.now() - t0) / 1000,
+    sentAt,
+    httpMs,
+    statuses,
+    perTarget,
+  } satisfies LoadResult;
 }
 
 /** The bare MQTT leg: a publisher sends an order.paid-sized payload, the subscriber records its arrival. */
@@ -262,7 +272,9 @@ export interface ReplicaRun {
   non2xx: number;
   lost: number;
   doubled: number;
-  /** CPU ms per notification of each replica process (its own share of the notifications). */
+  /** Notifications posted to each replica. */
+  sentToEach: number[];
+  /** CPU ms per notification of each replica process (over the notifications posted to it). */
   cpuMsPerNotification: number[];
   /** Sum over replicas of CPU ms, per notification. */
   totalCpuMsPerNotification: number;
@@ -475,7 +487,6 @@ async function replicaRun(
     const pgMs = cpuSince(pg0, postgresCpu(postmasterPid));
     const brokerMs = broker.pid ? procUsage(broker.pid).cpuMs - broker0 : Number.NaN;
     const self = process.cpuUsage(self0);
-    const share = THROUGHPUT_ORDERS / replicas;
     let non2xx = 0;
     for (const [status, n] of run.statuses) if (status < 200 || status > 299) non2xx += n;
     return {
@@ -488,7 +499,8 @@ async function replicaRun(
       non2xx,
       lost,
       doubled,
-      cpuMsPerNotification: usage.map((u, i) => (u.cpuMs - cpu0[i]!) / share),
+      sentToEach: run.perTarget,
+      cpuMsPerNotification: usage.map((u, i) => (u.cpuMs - cpu0[i]!) / run.perTarget[i]!),
       totalCpuMsPerNotification:
         usage.reduce((sum, u, i) => sum + (u.cpuMs - cpu0[i]!), 0) / THROUGHPUT_ORDERS,
       postgresCpuMsPerNotification: pgMs / THROUGHPUT_ORDERS,
@@ -599,6 +611,7 @@ export function formatPlatformNotifyBench(r: PlatformNotifyResult): string {
       lines.push(
         '',
         `>= ${TARGET_PAID_PER_SEC} paid/s: ${met(Math.max(one.paidPerSec, two.paidPerSec) >= TARGET_PAID_PER_SEC)}; two/one ${fmt(two.paidPerSec / one.paidPerSec)}x (target ${TARGET_REPLICA_RATIO}x) ${met(two.paidPerSec / one.paidPerSec >= TARGET_REPLICA_RATIO)}`,
+        `notifications posted to each replica: ${t.runs.map((x) => x.sentToEach.join(' / ')).join('; ')}`,
         `CPU per notification summed over replicas: one ${fmt(one.totalCpuMsPerNotification, 3)} ms, two ${fmt(two.totalCpuMsPerNotification, 3)} ms: replicas scale only when cores are free for them (this box: see the load note)`,
         ...t.runs.map((x) => {
           const all =
