@@ -611,7 +611,7 @@ export function formatPlatformNotifyBench(r: PlatformNotifyResult): string {
       lines.push(
         '',
         `>= ${TARGET_PAID_PER_SEC} paid/s: ${met(Math.max(one.paidPerSec, two.paidPerSec) >= TARGET_PAID_PER_SEC)}; two/one ${fmt(two.paidPerSec / one.paidPerSec)}x (target ${TARGET_REPLICA_RATIO}x) ${met(two.paidPerSec / one.paidPerSec >= TARGET_REPLICA_RATIO)}`,
-        `notifications posted to each replica: ${t.runs.map((x) => x.sentToEach.join(' / ')).join('; ')}`,
+        `notifications posted to each replica: ${t.runs.map((x) => `${x.replicas} replica(s) ${x.sentToEach.join(' / ')}`).join('; ')}`,
         `CPU per notification summed over replicas: one ${fmt(one.totalCpuMsPerNotification, 3)} ms, two ${fmt(two.totalCpuMsPerNotification, 3)} ms: replicas scale only when cores are free for them (this box: see the load note)`,
         ...t.runs.map((x) => {
           const all =
