@@ -356,7 +356,10 @@ async function latencyRun(
   const specPath = join(dir, 'latency-spec.json');
   writeFileSync(specPath, JSON.stringify(spec));
   const platform = await startChild(REPLICA, [specPath]);
-  const sub = await gatewaySubscriber(brokerUrl);
+  const sub = await gatewaySubscriber(brokerUrl).catch(async (err: unknown) => {
+    await stopChild(platform.child);
+    throw err;
+  });
   try {
     // Warm the platform's paths (JIT, statement caches) on orders not measured.
     await fire([platform.url], notificationsFor(warmOrders), LATENCY_CONCURRENCY);
