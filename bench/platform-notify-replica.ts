@@ -1,7 +1,8 @@
 /**
- * One platform replica as its own process, for the two-replica throughput
- * run of bench/platform-notify.ts: reads a BenchPlatformSpec (JSON file named
- * by argv[2]), starts the service, prints `ready <url>` and stops on SIGTERM.
+ * One platform replica as its own process, for bench/platform-notify.ts (the
+ * SQLite latency run's one, the throughput runs' one or two): reads a
+ * BenchPlatformSpec (JSON file named by argv[2]), starts the service, prints
+ * `ready <url>` and stops on SIGTERM.
  */
 import { readFileSync } from 'node:fs';
 import { type BenchPlatformSpec, startBenchPlatform } from './platform-notify-service.ts';

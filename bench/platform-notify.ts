@@ -1,14 +1,16 @@
 /**
  * Provider notification -> signed `order.paid` at the gateway (issue #11).
  *
- * Latency, embedded SQLite: the platform service in this process with a
- * WeChat Pay provider from the adapter's fixtures; real notifications
- * (RSA-SHA256 signed, AEAD_AES_256_GCM encrypted resource) posted to
+ * Latency, embedded SQLite: the platform service as its own process (the
+ * store embedded in it) with a WeChat Pay provider from the adapter's
+ * fixtures; real notifications (RSA-SHA256 signed, AEAD_AES_256_GCM
+ * encrypted resource) posted from this process, the load generator, to
  * `POST /notify/wechat` over keep-alive HTTP at a bounded concurrency; an
- * MQTT subscriber playing the gateways records when each `cmd/order.paid`
- * arrives. Beside it, in the same run, the bare baselines: the same fastify
- * stack answering 204 with no work, and the same subscriber receiving a
- * publish of the same size from a bare publisher.
+ * MQTT subscriber here playing the gateways records when each
+ * `cmd/order.paid` arrives. Beside it, in the same run, the bare baselines:
+ * the same fastify stack answering 204 with no work, in its own process as
+ * the platform is, and the same subscriber receiving a publish of the same
+ * size from a bare publisher here.
  *
  * Throughput, PostgreSQL: orders spread over 500 gateway ids, one replica
  * then two (each its own process, one PostgreSQL, one Mosquitto, one shared
@@ -24,7 +26,6 @@ import { Agent, request } from 'node:http';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Fastify from 'fastify';
 import type { MqttClient } from 'mqtt';
 import pg from 'pg';
 import { connectMqttAsync } from '../contract/mqtt-client.ts';
@@ -41,7 +42,7 @@ import { postgresAvailable, startPostgres } from '../testing/postgres.ts';
 import { tempDir } from '../testing/tmp.ts';
 import { waitUntil } from '../testing/wait.ts';
 import { startMosquitto } from './platform-ingest.ts';
-import { type BenchPlatformSpec, benchOrders, startBenchPlatform } from './platform-notify-service.ts';
+import { type BenchPlatformSpec, benchOrders } from './platform-notify-service.ts';
 import { fmt, procUsage, summarize } from './stats.ts';
 
 const TARGET_P99_MS = 10;
@@ -49,6 +50,12 @@ const TARGET_PAID_PER_SEC = 2000;
 const TARGET_REPLICA_RATIO = 1.7;
 const LATENCY_ORDERS = 1500;
 const LATENCY_CONCURRENCY = 4;
+/**
+ * Notifications each server of the latency run (bare fastify, platform) answers before it is
+ * measured. Each is its own process, so none inherits a warm HTTP stack from the other; with 200
+ * the platform's first 1,500 still ran partly unoptimized (1.1-1.5 ms CPU each against 0.8-1.05).
+ */
+const LATENCY_WARMUP = 1500;
 const THROUGHPUT_GATEWAYS = 500;
 const THROUGHPUT_ORDERS = 3000;
 const THROUGHPUT_CONCURRENCY = 64;
@@ -58,7 +65,9 @@ const THROUGHPUT_CONCURRENCY = 64;
  * fewer commits sharing a WAL flush; 64 was no better than 32).
  */
 const PG_POOL = Number(process.env.BENCH_PG_POOL ?? 32);
-const REPLICA = join(fileURLToPath(new URL('.', import.meta.url)), 'platform-notify-replica.ts');
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const REPLICA = join(HERE, 'platform-notify-replica.ts');
+const BARE_HTTP = join(HERE, 'platform-notify-bare.ts');
 
 type Summary = ReturnType<typeof summarize>;
 
@@ -137,45 +146,46 @@ interface LoadResult {
   sentAt: Map<string, number>;
   httpMs: number[];
   statuses: Map<number, number>;
+  /** Notifications posted to each target, in the order of `targets`. */
+  perTarget: number[];
 }
 
-/** Posts every notification, at most `concurrency` in flight, round robin over `targets`. */
+/**
+ * Posts every notification, at most `concurrency` in flight, round robin over `targets`: item i
+ * goes to target i % targets whichever worker takes it, so each target gets an equal share (a
+ * target picked by worker and item together, (w + i), kept one parity and split 3,000 as
+ * 1,936 / 1,064).
+ */
 async function fire(targets: readonly string[], items: readonly Notification[], concurrency: number) {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const urls = targets.map((t) => new URL(t));
   const sentAt = new Map<string, number>();
   const httpMs: number[] = [];
   const statuses = new Map<number, number>();
+  const perTarget = urls.map(() => 0);
   let next = 0;
   const t0 = performance.now();
-  const worker = async (w: number) => {
+  const worker = async () => {
     while (next < items.length) {
       const i = next++;
       const n = items[i]!;
       const at = performance.now();
       sentAt.set(n.orderId, at);
-      const status = await post(agent, urls[(w + i) % urls.length]!, n);
+      perTarget[i % urls.length]!++;
+      const status = await post(agent, urls[i % urls.length]!, n);
       httpMs.push(performance.now() - at);
       statuses.set(status, (statuses.get(status) ?? 0) + 1);
     }
   };
-  await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
+  await Promise.all(Array.from({ length: concurrency }, () => worker()));
   agent.destroy();
-  return { seconds: (performance.now() - t0) / 1000, sentAt, httpMs, statuses } satisfies LoadResult;
-}
-
-/** The bare HTTP stack: fastify with the same raw-body parser, answering 204 with no work. */
-async function bareHttp(): Promise<{ url: string; stop: () => Promise<void> }> {
-  const app = Fastify({ logger: false });
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 64 * 1024 }, (_req, body, done) =>
-    done(null, body),
-  );
-  app.post('/notify/:provider', async (_req, reply) => reply.status(204).send());
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const addr = app.server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
-  return { url: `http://127.0.0.1:${port}`, stop: () => app.close() };
+  return {
+    seconds: (performance.now() - t0) / 1000,
+    sentAt,
+    httpMs,
+    statuses,
+    perTarget,
+  } satisfies LoadResult;
 }
 
 /** The bare MQTT leg: a publisher sends an order.paid-sized payload, the subscriber records its arrival. */
@@ -246,8 +256,15 @@ export interface NotifyLatencyResult {
   paidPerSec: number;
   lost: number;
   doubled: number;
-  /** This process: platform and load generator together. */
+  /** The platform process's CPU ms per notification (HTTP, verify, store, signing, publish). */
   cpuMsPerNotification: number;
+  /** This process's CPU ms per notification: the HTTP load and the gateways' subscriber. */
+  loadGeneratorCpuMsPerNotification: number;
+  /** Mosquitto's CPU ms per notification. */
+  brokerCpuMsPerNotification: number;
+  /** The bare fastify process's CPU ms per request (its run of the same notifications). */
+  bareHttpCpuMsPerRequest: number;
+  /** The platform process's peak RSS. */
   peakRssMb: number;
 }
 
@@ -261,7 +278,9 @@ export interface ReplicaRun {
   non2xx: number;
   lost: number;
   doubled: number;
-  /** CPU ms per notification of each replica process (its own share of the notifications). */
+  /** Notifications posted to each replica. */
+  sentToEach: number[];
+  /** CPU ms per notification of each replica process (over the notifications posted to it). */
   cpuMsPerNotification: number[];
   /** Sum over replicas of CPU ms, per notification. */
   totalCpuMsPerNotification: number;
@@ -288,43 +307,76 @@ function latencies(sentAt: Map<string, number>, arrivedAt: Map<string, number>):
   return out;
 }
 
-async function latencyRun(brokerUrl: string, dir: string): Promise<NotifyLatencyResult> {
+/** Stops a child process of the rig with SIGTERM and waits for it to exit. */
+function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+async function latencyRun(
+  broker: { url: string; pid: number | undefined },
+  dir: string,
+): Promise<NotifyLatencyResult> {
+  const brokerUrl = broker.url;
   const keys = testKeys();
-  // Warm-up and baselines first, on the same broker and the same kind of HTTP client.
-  const bare = await bareHttp();
-  const warm = notificationsFor(benchOrders('w', 200, 1, Date.now()));
-  await fire([bare.url], warm, LATENCY_CONCURRENCY);
+  // Warm-up and baselines first, on the same broker and the same kind of HTTP client; the bare
+  // server is its own process, as the platform is below.
+  const bare = await startChild(BARE_HTTP, []);
   const orders = benchOrders(randomBytes(3).toString('hex'), LATENCY_ORDERS, 50, Date.now());
   const items = notificationsFor(orders);
-  const bareHttpRun = await fire([bare.url], items, LATENCY_CONCURRENCY);
-  await bare.stop();
+  let bareHttpRun: LoadResult;
+  let bareCpuMs: number;
+  try {
+    const warm = notificationsFor(benchOrders('w', LATENCY_WARMUP, 1, Date.now()));
+    await fire([bare.url], warm, LATENCY_CONCURRENCY);
+    const bareCpu0 = procUsage(bare.child.pid!).cpuMs;
+    bareHttpRun = await fire([bare.url], items, LATENCY_CONCURRENCY);
+    bareCpuMs = procUsage(bare.child.pid!).cpuMs - bareCpu0;
+  } finally {
+    await stopChild(bare.child);
+  }
   const bareMqttMs = await bareMqtt(brokerUrl, LATENCY_ORDERS, LATENCY_CONCURRENCY);
 
-  const service = await startBenchPlatform({
+  // The orders, warm-up's and measured, are written before the platform opens the file, so no
+  // second process writes to it during the run.
+  const sqlitePath = join(dir, 'notify.db');
+  const warmOrders = benchOrders(randomBytes(3).toString('hex'), LATENCY_WARMUP, 10, Date.now());
+  const store = await openStore({ backend: 'sqlite', sqlitePath, payerHashKey: Buffer.alloc(32, 7) });
+  try {
+    for (const o of [...warmOrders, ...orders]) await store.orders.create(o);
+  } finally {
+    await store.close();
+  }
+  const spec: BenchPlatformSpec = {
     dataDir: dir,
     backend: 'sqlite',
-    sqlitePath: join(dir, 'notify.db'),
+    sqlitePath,
     brokerUrl,
     merchantPrivatePem: keys.merchantPrivatePem,
     platformPublicPem: keys.platformPublicPem,
     platformSerial: keys.platformSerial,
+  };
+  const specPath = join(dir, 'latency-spec.json');
+  writeFileSync(specPath, JSON.stringify(spec));
+  const platform = await startChild(REPLICA, [specPath]);
+  const sub = await gatewaySubscriber(brokerUrl).catch(async (err: unknown) => {
+    await stopChild(platform.child);
+    throw err;
   });
-  const sub = await gatewaySubscriber(brokerUrl);
   try {
     // Warm the platform's paths (JIT, statement caches) on orders not measured.
-    const warmOrders = benchOrders(randomBytes(3).toString('hex'), 200, 10, Date.now());
-    for (const o of warmOrders) await service.store.orders.create(o);
-    await fire([service.url], notificationsFor(warmOrders), LATENCY_CONCURRENCY);
-    for (const o of orders) await service.store.orders.create(o);
-    let peakRss = process.memoryUsage().rss;
-    const rssTimer = setInterval(() => {
-      peakRss = Math.max(peakRss, process.memoryUsage().rss);
-    }, 50);
-    const cpu0 = process.cpuUsage();
-    const run = await fire([service.url], items, LATENCY_CONCURRENCY);
+    await fire([platform.url], notificationsFor(warmOrders), LATENCY_CONCURRENCY);
+    const cpu0 = procUsage(platform.child.pid!).cpuMs;
+    const broker0 = broker.pid ? procUsage(broker.pid).cpuMs : Number.NaN;
+    const self0 = process.cpuUsage();
+    const run = await fire([platform.url], items, LATENCY_CONCURRENCY);
     const { lost, doubled } = await settleCommands(sub, orders, 'latency run');
-    const cpu = process.cpuUsage(cpu0);
-    clearInterval(rssTimer);
+    const usage = procUsage(platform.child.pid!);
+    const brokerMs = broker.pid ? procUsage(broker.pid).cpuMs - broker0 : Number.NaN;
+    const self = process.cpuUsage(self0);
     return {
       orders: LATENCY_ORDERS,
       concurrency: LATENCY_CONCURRENCY,
@@ -335,19 +387,24 @@ async function latencyRun(brokerUrl: string, dir: string): Promise<NotifyLatency
       paidPerSec: LATENCY_ORDERS / run.seconds,
       lost,
       doubled,
-      cpuMsPerNotification: (cpu.user + cpu.system) / 1000 / LATENCY_ORDERS,
-      peakRssMb: peakRss / 2 ** 20,
+      cpuMsPerNotification: (usage.cpuMs - cpu0) / LATENCY_ORDERS,
+      loadGeneratorCpuMsPerNotification: (self.user + self.system) / 1000 / LATENCY_ORDERS,
+      brokerCpuMsPerNotification: brokerMs / LATENCY_ORDERS,
+      bareHttpCpuMsPerRequest: bareCpuMs / LATENCY_ORDERS,
+      peakRssMb: usage.peakRssMb,
     };
   } finally {
     await sub.stop();
-    await service.stop();
+    await stopChild(platform.child);
   }
 }
 
-async function startReplica(specPath: string): Promise<{ child: ChildProcess; url: string }> {
-  // BENCH_REPLICA_NODE_ARGS: node options for each replica, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
-  const nodeArgs = (process.env.BENCH_REPLICA_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', REPLICA, specPath], {
+/** Starts a bench script as its own process and waits for its `ready <url>` line. */
+async function startChild(script: string, args: string[]): Promise<{ child: ChildProcess; url: string }> {
+  // BENCH_REPLICA_NODE_ARGS: node options for each platform process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs =
+    script === REPLICA ? (process.env.BENCH_REPLICA_NODE_ARGS ?? '').split(' ').filter((a) => a !== '') : [];
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {
@@ -357,7 +414,7 @@ async function startReplica(specPath: string): Promise<{ child: ChildProcess; ur
       const m = /ready (\S+)/.exec(out);
       if (m) resolve(m[1]!);
     });
-    child.once('exit', (code) => reject(new Error(`a replica exited with ${code} before it was ready`)));
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before it was ready`)));
   });
   return { child, url };
 }
@@ -410,7 +467,7 @@ async function replicaRun(
   const brokerUrl = broker.url;
   const specPath = join(spec.dataDir, `replica-spec-${replicas}.json`);
   writeFileSync(specPath, JSON.stringify(spec));
-  const started = await Promise.all(Array.from({ length: replicas }, () => startReplica(specPath)));
+  const started = await Promise.all(Array.from({ length: replicas }, () => startChild(REPLICA, [specPath])));
   const sub = await gatewaySubscriber(brokerUrl);
   try {
     const urls = started.map((s) => s.url);
@@ -439,7 +496,6 @@ async function replicaRun(
     const pgMs = cpuSince(pg0, postgresCpu(postmasterPid));
     const brokerMs = broker.pid ? procUsage(broker.pid).cpuMs - broker0 : Number.NaN;
     const self = process.cpuUsage(self0);
-    const share = THROUGHPUT_ORDERS / replicas;
     let non2xx = 0;
     for (const [status, n] of run.statuses) if (status < 200 || status > 299) non2xx += n;
     return {
@@ -452,7 +508,8 @@ async function replicaRun(
       non2xx,
       lost,
       doubled,
-      cpuMsPerNotification: usage.map((u, i) => (u.cpuMs - cpu0[i]!) / share),
+      sentToEach: run.perTarget,
+      cpuMsPerNotification: usage.map((u, i) => (u.cpuMs - cpu0[i]!) / run.perTarget[i]!),
       totalCpuMsPerNotification:
         usage.reduce((sum, u, i) => sum + (u.cpuMs - cpu0[i]!), 0) / THROUGHPUT_ORDERS,
       postgresCpuMsPerNotification: pgMs / THROUGHPUT_ORDERS,
@@ -462,16 +519,7 @@ async function replicaRun(
     };
   } finally {
     await sub.stop();
-    await Promise.all(
-      started.map(
-        (s) =>
-          new Promise<void>((resolve) => {
-            if (s.child.exitCode !== null) return resolve();
-            s.child.once('exit', () => resolve());
-            s.child.kill('SIGTERM');
-          }),
-      ),
-    );
+    await Promise.all(started.map((s) => stopChild(s.child)));
   }
 }
 
@@ -481,7 +529,7 @@ export async function runPlatformNotifyBench(
   const tmp = tempDir('vendgate-bench-notify-');
   const broker = await startMosquitto(tmp.dir);
   try {
-    const latency = opts.latency === false ? undefined : await latencyRun(broker.url, tmp.dir);
+    const latency = opts.latency === false ? undefined : await latencyRun(broker, tmp.dir);
     let throughput: PlatformNotifyResult['throughput'];
     if (opts.throughput !== false && postgresAvailable()) {
       const pg = await startPostgres({ durable: true });
@@ -532,16 +580,17 @@ function formatLatency(l: NotifyLatencyResult): string[] {
     `${name.padEnd(52)} ${fmt(s.p50).padStart(8)} ${fmt(s.p99).padStart(8)}`;
   const bareP99 = l.bareHttpMs.p99 + l.bareMqttMs.p99;
   return [
-    `platform notification -> order.paid, embedded SQLite, ${l.orders} WeChat notifications, ${l.concurrency} in flight, Mosquitto`,
+    `platform notification -> order.paid, embedded SQLite, ${l.orders} WeChat notifications, ${l.concurrency} in flight, Mosquitto; the platform and the bare fastify each their own process, the load generator, the gateways' subscriber and the bare MQTT publisher one more`,
     '',
     `${'path'.padEnd(52)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}`,
-    row('bare: fastify answering 204, no work', l.bareHttpMs),
+    row('bare: fastify answering 204, no work (own process)', l.bareHttpMs),
     row('bare: MQTT publish -> subscriber', l.bareMqttMs),
     row('vendgate: POST /notify/wechat -> HTTP answer', l.httpAnswerMs),
     row('vendgate: notification -> order.paid at the gateway', l.notifyToPaidMs),
     '',
     `p99 ${fmt(l.notifyToPaidMs.p99)} ms vs bare HTTP + MQTT ${fmt(bareP99)} ms: ratio ${fmt(l.notifyToPaidMs.p99 / bareP99)}x; p99 <= ${TARGET_P99_MS} ms ${met(l.notifyToPaidMs.p99 <= TARGET_P99_MS)}`,
-    `${fmt(l.paidPerSec, 0)} paid/s at this concurrency; lost ${l.lost}, doubled ${l.doubled}; ${fmt(l.cpuMsPerNotification, 3)} ms CPU per notification (platform + load generator, one process); peak RSS ${fmt(l.peakRssMb, 1)} MB`,
+    `${fmt(l.paidPerSec, 0)} paid/s at this concurrency; lost ${l.lost}, doubled ${l.doubled}; platform peak RSS ${fmt(l.peakRssMb, 1)} MB`,
+    `CPU ms per notification: platform ${fmt(l.cpuMsPerNotification, 3)} + load generator ${fmt(l.loadGeneratorCpuMsPerNotification, 3)} + Mosquitto ${fmt(l.brokerCpuMsPerNotification, 3)}; bare fastify ${fmt(l.bareHttpCpuMsPerRequest, 3)} per request`,
   ];
 }
 
@@ -571,6 +620,7 @@ export function formatPlatformNotifyBench(r: PlatformNotifyResult): string {
       lines.push(
         '',
         `>= ${TARGET_PAID_PER_SEC} paid/s: ${met(Math.max(one.paidPerSec, two.paidPerSec) >= TARGET_PAID_PER_SEC)}; two/one ${fmt(two.paidPerSec / one.paidPerSec)}x (target ${TARGET_REPLICA_RATIO}x) ${met(two.paidPerSec / one.paidPerSec >= TARGET_REPLICA_RATIO)}`,
+        `notifications posted to each replica: ${t.runs.map((x) => `${x.replicas} replica(s) ${x.sentToEach.join(' / ')}`).join('; ')}`,
         `CPU per notification summed over replicas: one ${fmt(one.totalCpuMsPerNotification, 3)} ms, two ${fmt(two.totalCpuMsPerNotification, 3)} ms: replicas scale only when cores are free for them (this box: see the load note)`,
         ...t.runs.map((x) => {
           const all =
