@@ -57,6 +57,36 @@ const order = (outTradeNo: string) => ({
   createdAt: 1_000,
 });
 
+/** A payment of `order(no)` as Store.payCreatedOrder takes it; `over` changes what a test varies. */
+function createdPayment(
+  no: string,
+  over: { keys?: string[]; slot?: number; patch?: Record<string, unknown>; payload?: string } = {},
+) {
+  return {
+    outTradeNo: no,
+    provider: 'wechat',
+    expect: {
+      amount: 350,
+      currency: 'CNY',
+      gatewayId: 'gw1',
+      machineId: 'm1',
+      slot: over.slot ?? 3,
+      kind: 'item' as const,
+      couponCode: null,
+    },
+    at: 1_100,
+    patch: over.patch ?? { transactionId: `tx-${no}` },
+    keys: over.keys ?? [`txn:tx-${no}`, `otn:${no}`],
+    command: {
+      commandId: `pay-${no}`,
+      gatewayId: 'gw1',
+      type: 'order.paid',
+      payload: over.payload ?? '{}',
+      at: 1_100,
+    },
+  };
+}
+
 describe.each(['sqlite', 'postgres'] as const)('the platform store on %s', (backend) => {
   it('applies its migrations once and records them, so reopening changes nothing', async () => {
     const { store, reopen } = await freshStore(backend);
@@ -175,29 +205,7 @@ describe.each(['sqlite', 'postgres'] as const)('the platform store on %s', (back
     // Signed bytes with everything an array literal escapes: stored exactly, or the signature breaks.
     const payloadOf = (no: string) =>
       JSON.stringify({ body: `{"id":"${no}","q":"a\\"b,{c} NULL"}`, sig: 'x+/=' });
-    const payment = (no: string, slot = 3) => ({
-      outTradeNo: no,
-      provider: 'wechat',
-      expect: {
-        amount: 350,
-        currency: 'CNY',
-        gatewayId: 'gw1',
-        machineId: 'm1',
-        slot,
-        kind: 'item' as const,
-        couponCode: null,
-      },
-      at: 1_100,
-      patch: { transactionId: `tx-${no}` },
-      keys: [`txn:tx-${no}`, `otn:${no}`],
-      command: {
-        commandId: `pay-${no}`,
-        gatewayId: 'gw1',
-        type: 'order.paid',
-        payload: payloadOf(no),
-        at: 1_100,
-      },
-    });
+    const payment = (no: string, slot = 3) => createdPayment(no, { slot, payload: payloadOf(no) });
     const paidTogether = await Promise.all([
       store.payCreatedOrder(payment('o-000041')),
       store.payCreatedOrder(payment('o-000042')),
@@ -241,23 +249,11 @@ describe.each(['sqlite', 'postgres'] as const)('the platform store on %s', (back
   it('records a payment, its keys and its command in one write, or writes nothing when any of it does not hold', async () => {
     const { store } = await freshStore(backend);
     for (const no of ['o-000021', 'o-000022', 'o-000023']) await store.orders.create(order(no));
-    const payment = (no: string, over: { keys?: string[]; slot?: number; commandId?: string } = {}) => ({
-      outTradeNo: no,
-      provider: 'wechat',
-      expect: {
-        amount: 350,
-        currency: 'CNY',
-        gatewayId: 'gw1',
-        machineId: 'm1',
-        slot: over.slot ?? 3,
-        kind: 'item' as const,
-        couponCode: null,
-      },
-      at: 1_100,
-      patch: { transactionId: `tx-${no}`, paidAt: 1_050, payerId: 'payer-2' },
-      keys: over.keys ?? [`txn:tx-${no}`, `otn:${no}`],
-      command: { commandId: `pay-${no}`, gatewayId: 'gw1', type: 'order.paid', payload: '{}', at: 1_100 },
-    });
+    const payment = (no: string, over: { keys?: string[]; slot?: number } = {}) =>
+      createdPayment(no, {
+        ...over,
+        patch: { transactionId: `tx-${no}`, paidAt: 1_050, payerId: 'payer-2' },
+      });
     // The row no longer says what the command was signed from: nothing written.
     expect(await store.payCreatedOrder(payment('o-000021', { slot: 4 }))).toEqual({ kind: 'not-created' });
     expect(await store.commands.get('pay-o-000021')).toBeUndefined();
