@@ -57,7 +57,9 @@ async function rig(
     maxResponseTimeSec: 30,
     replyTimeoutMs: 200,
     keepaliveMs: 50,
-    silenceTimeoutMs: 400,
+    // Well above any stall of a loaded test box: only the silence test below
+    // wants the link declared lost, and it sets its own short timeout.
+    silenceTimeoutMs: 2000,
     reconnectInitialMs: 10,
     reconnectMaxMs: 50,
     ...driverOpts,
@@ -267,7 +269,7 @@ describe('MdbCashlessDriver', () => {
   });
 
   it('goes offline when the adapter falls silent, ends the open session, reopens and configures again', async () => {
-    const r = await rig();
+    const r = await rig({}, { silenceTimeoutMs: 400 });
     const req = await press(r, 3);
     const offline = once(r.driver, 'offline');
     const cancelled = once(r.driver, 'session-cancelled') as Promise<[CashlessSessionCancelled]>;
