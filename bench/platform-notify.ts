@@ -369,6 +369,7 @@ async function latencyRun(
   try {
     // Warm the platform's paths (JIT, statement caches) on orders not measured.
     await fire([platform.url], notificationsFor(warmOrders), LATENCY_CONCURRENCY);
+    await profileSignal(platform.child, 'profiling');
     const cpu0 = procUsage(platform.child.pid!).cpuMs;
     const broker0 = broker.pid ? procUsage(broker.pid).cpuMs : Number.NaN;
     const self0 = process.cpuUsage();
@@ -377,6 +378,7 @@ async function latencyRun(
     const usage = procUsage(platform.child.pid!);
     const brokerMs = broker.pid ? procUsage(broker.pid).cpuMs - broker0 : Number.NaN;
     const self = process.cpuUsage(self0);
+    await profileSignal(platform.child, 'profiled');
     return {
       orders: LATENCY_ORDERS,
       concurrency: LATENCY_CONCURRENCY,
@@ -397,6 +399,25 @@ async function latencyRun(
     await sub.stop();
     await stopChild(platform.child);
   }
+}
+
+/**
+ * With BENCH_REPLICA_PROFILE set, toggles the latency run's platform's steady-state CPU profile
+ * (platform-notify-replica.ts) and waits for its acknowledging line; otherwise does nothing.
+ */
+async function profileSignal(child: ChildProcess, line: string): Promise<void> {
+  if (!process.env.BENCH_REPLICA_PROFILE) return;
+  const seen = new Promise<void>((resolve) => {
+    const onData = (c: Buffer | string) => {
+      if (String(c).includes(line)) {
+        child.stdout?.off('data', onData);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', onData);
+  });
+  child.kill('SIGUSR2');
+  await seen;
 }
 
 /** Starts a bench script as its own process and waits for its `ready <url>` line. */
