@@ -56,6 +56,8 @@ const LATENCY_CONCURRENCY = 4;
  * the platform's first 1,500 still ran partly unoptimized (1.1-1.5 ms CPU each against 0.8-1.05).
  */
 const LATENCY_WARMUP = 1500;
+/** The platform's warm-up alone, overridable (BENCH_NOTIFY_PLATFORM_WARMUP) to see when its JIT settles. */
+const PLATFORM_WARMUP = Number(process.env.BENCH_NOTIFY_PLATFORM_WARMUP ?? LATENCY_WARMUP);
 const THROUGHPUT_GATEWAYS = 500;
 const THROUGHPUT_ORDERS = 3000;
 const THROUGHPUT_CONCURRENCY = 64;
@@ -343,7 +345,7 @@ async function latencyRun(
   // The orders, warm-up's and measured, are written before the platform opens the file, so no
   // second process writes to it during the run.
   const sqlitePath = join(dir, 'notify.db');
-  const warmOrders = benchOrders(randomBytes(3).toString('hex'), LATENCY_WARMUP, 10, Date.now());
+  const warmOrders = benchOrders(randomBytes(3).toString('hex'), PLATFORM_WARMUP, 10, Date.now());
   const store = await openStore({ backend: 'sqlite', sqlitePath, payerHashKey: Buffer.alloc(32, 7) });
   try {
     for (const o of [...warmOrders, ...orders]) await store.orders.create(o);
