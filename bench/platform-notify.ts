@@ -56,6 +56,8 @@ const LATENCY_CONCURRENCY = 4;
  * the platform's first 1,500 still ran partly unoptimized (1.1-1.5 ms CPU each against 0.8-1.05).
  */
 const LATENCY_WARMUP = 1500;
+/** The platform's warm-up alone, overridable (BENCH_NOTIFY_PLATFORM_WARMUP) to see when its JIT settles. */
+const PLATFORM_WARMUP = Number(process.env.BENCH_NOTIFY_PLATFORM_WARMUP ?? LATENCY_WARMUP);
 const THROUGHPUT_GATEWAYS = 500;
 const THROUGHPUT_ORDERS = 3000;
 const THROUGHPUT_CONCURRENCY = 64;
@@ -343,7 +345,7 @@ async function latencyRun(
   // The orders, warm-up's and measured, are written before the platform opens the file, so no
   // second process writes to it during the run.
   const sqlitePath = join(dir, 'notify.db');
-  const warmOrders = benchOrders(randomBytes(3).toString('hex'), LATENCY_WARMUP, 10, Date.now());
+  const warmOrders = benchOrders(randomBytes(3).toString('hex'), PLATFORM_WARMUP, 10, Date.now());
   const store = await openStore({ backend: 'sqlite', sqlitePath, payerHashKey: Buffer.alloc(32, 7) });
   try {
     for (const o of [...warmOrders, ...orders]) await store.orders.create(o);
@@ -369,6 +371,7 @@ async function latencyRun(
   try {
     // Warm the platform's paths (JIT, statement caches) on orders not measured.
     await fire([platform.url], notificationsFor(warmOrders), LATENCY_CONCURRENCY);
+    await profileSignal(platform.child, 'profiling');
     const cpu0 = procUsage(platform.child.pid!).cpuMs;
     const broker0 = broker.pid ? procUsage(broker.pid).cpuMs : Number.NaN;
     const self0 = process.cpuUsage();
@@ -377,6 +380,7 @@ async function latencyRun(
     const usage = procUsage(platform.child.pid!);
     const brokerMs = broker.pid ? procUsage(broker.pid).cpuMs - broker0 : Number.NaN;
     const self = process.cpuUsage(self0);
+    await profileSignal(platform.child, 'profiled');
     return {
       orders: LATENCY_ORDERS,
       concurrency: LATENCY_CONCURRENCY,
@@ -397,6 +401,25 @@ async function latencyRun(
     await sub.stop();
     await stopChild(platform.child);
   }
+}
+
+/**
+ * With BENCH_REPLICA_PROFILE set, toggles the latency run's platform's steady-state CPU profile
+ * (platform-notify-replica.ts) and waits for its acknowledging line; otherwise does nothing.
+ */
+async function profileSignal(child: ChildProcess, line: string): Promise<void> {
+  if (!process.env.BENCH_REPLICA_PROFILE) return;
+  const seen = new Promise<void>((resolve) => {
+    const onData = (c: Buffer | string) => {
+      if (String(c).includes(line)) {
+        child.stdout?.off('data', onData);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', onData);
+  });
+  child.kill('SIGUSR2');
+  await seen;
 }
 
 /** Starts a bench script as its own process and waits for its `ready <url>` line. */
