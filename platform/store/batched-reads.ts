@@ -5,12 +5,14 @@
  * pool checkout, the protocol messages and a socket write and read). A read resolves with the row
  * as committed when the statement ran: whoever writes after it conditions the write on it.
  */
+import { perTurn, slices } from './per-turn.ts';
 import type { OrderRepo, OrderRow } from './port.ts';
 
 /** Most out_trade_nos per statement (also bounds the statement texts: 1, 2, 4, ... 64 placeholders). */
 const MAX_BATCH = 64;
 
 interface Waiter {
+  outTradeNo: string;
   resolve: (row: OrderRow | undefined) => void;
   reject: (err: unknown) => void;
 }
@@ -18,32 +20,28 @@ interface Waiter {
 export function batchedOrderReads(
   orders: Pick<OrderRepo, 'getMany'>,
 ): (outTradeNo: string) => Promise<OrderRow | undefined> {
-  let pending = new Map<string, Waiter[]>();
-  let scheduled = false;
-  const run = async (nos: string[], waiting: Map<string, Waiter[]>) => {
+  const run = async (nos: string[], waiters: readonly Waiter[]) => {
     try {
       const rows = await orders.getMany(nos);
-      for (const no of nos) for (const w of waiting.get(no) ?? []) w.resolve(rows.get(no));
+      for (const w of waiters) w.resolve(rows.get(w.outTradeNo));
     } catch (err) {
-      for (const no of nos) for (const w of waiting.get(no) ?? []) w.reject(err);
+      for (const w of waiters) w.reject(err);
     }
   };
-  const flush = () => {
-    scheduled = false;
-    const waiting = pending;
-    pending = new Map();
-    const nos = [...waiting.keys()];
-    for (let i = 0; i < nos.length; i += MAX_BATCH) void run(nos.slice(i, i + MAX_BATCH), waiting);
-  };
-  return (outTradeNo) =>
-    new Promise((resolve, reject) => {
-      const list = pending.get(outTradeNo);
-      if (list) list.push({ resolve, reject });
-      else pending.set(outTradeNo, [{ resolve, reject }]);
-      if (!scheduled) {
-        scheduled = true;
-        // After the I/O callbacks of this turn: every request read in it has asked for its order.
-        setImmediate(flush);
-      }
-    });
+  // Every read asked for in one turn, each order once per statement.
+  const ask = perTurn<Waiter>((waiters) => {
+    const byOrder = new Map<string, Waiter[]>();
+    for (const w of waiters) {
+      const list = byOrder.get(w.outTradeNo);
+      if (list) list.push(w);
+      else byOrder.set(w.outTradeNo, [w]);
+    }
+    for (const nos of slices([...byOrder.keys()], MAX_BATCH)) {
+      void run(
+        nos,
+        nos.flatMap((no) => byOrder.get(no) ?? []),
+      );
+    }
+  });
+  return (outTradeNo) => new Promise((resolve, reject) => ask({ outTradeNo, resolve, reject }));
 }

@@ -9,6 +9,7 @@
  */
 
 import { KEYS_SEEN, payCreatedInOneStatement } from './pay-created.ts';
+import { perTurn, slices } from './per-turn.ts';
 import type { CreatedPayment, CreatedPaymentResult } from './port.ts';
 import { orderRow } from './rows.ts';
 import type { SqlExecutor, SqlValue } from './sql.ts';
@@ -64,8 +65,6 @@ export function batchedPayCreated(
   q: SqlExecutor,
   hashPayerId: (id: string) => string,
 ): (p: CreatedPayment) => Promise<CreatedPaymentResult> {
-  let pending: Member[] = [];
-  let scheduled = false;
   const alone = (m: Member) => payCreatedInOneStatement(q, hashPayerId, m.p).then(m.resolve, m.reject);
   const run = async (batch: Member[]) => {
     if (batch.length === 1) return alone(batch[0]!);
@@ -88,12 +87,10 @@ export function batchedPayCreated(
       );
     }
   };
-  const flush = () => {
-    scheduled = false;
-    const members = pending;
-    pending = [];
-    // One order once per statement: a second payment of it in the same turn goes on its own (the
-    // order's row lock orders the two, and the second finds it paid).
+  // The payments signed in one turn: each order once per statement (a second payment of it in
+  // the same turn goes on its own: the order's row lock orders the two, and the second finds it
+  // paid).
+  const write = perTurn<Member>((members) => {
     const seen = new Set<string>();
     const batch: Member[] = [];
     for (const m of members) {
@@ -103,23 +100,14 @@ export function batchedPayCreated(
         batch.push(m);
       }
     }
-    for (let i = 0; i < batch.length; i += MAX_BATCH) {
-      const part = batch.slice(i, i + MAX_BATCH);
+    for (const part of slices(batch, MAX_BATCH)) {
       // Never an unhandled rejection: whoever is still waiting gets the error.
       run(part).catch((err) => {
         for (const m of part) m.reject(err);
       });
     }
-  };
-  return (p) =>
-    new Promise((resolve, reject) => {
-      pending.push({ p, resolve, reject });
-      if (!scheduled) {
-        scheduled = true;
-        // After the I/O callbacks and microtasks of this turn: every payment signed in it has come.
-        setImmediate(flush);
-      }
-    });
+  });
+  return (p) => new Promise((resolve, reject) => write({ p, resolve, reject }));
 }
 
 /** The batch as one array per column, in BATCH_SQL's order (pg sends a JS array as a PostgreSQL array). */
