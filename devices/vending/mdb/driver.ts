@@ -314,7 +314,10 @@ export class MdbCashlessDriver extends EventEmitter<CashlessReaderEvents> implem
     if (fed.error) return Promise.reject(fed.error);
     return fed.begin!.then(
       (reply) => {
-        if (reply.type !== 'nack') return;
+        if (reply.type !== 'nack') {
+          this.feed({ type: 'begin-acked', sessionId });
+          return;
+        }
         const { error } = this.feed({ type: 'begin-refused', sessionId, reason: reply.reason });
         if (error) throw error;
       },

@@ -44,6 +44,7 @@ const begin = (funds = 500): SessionInput => ({
   now: 1_000_000,
   ready: true,
 });
+const acked: SessionInput = { type: 'begin-acked', sessionId: 'f1' };
 const request = (price: string, item: number): SessionInput => ({
   type: 'vend-request',
   sessionId: 'ignored-inside-a-funded-session',
@@ -106,13 +107,29 @@ describe('sessions with funds (authorization first)', () => {
   });
 
   it('treats IDLE as session idle while funded, and ENABLED as the machine ending the session', () => {
-    const idle = run([begin(), { type: 'status', state: 'IDLE' }]);
+    const idle = run([begin(), acked, { type: 'status', state: 'IDLE' }]);
     expect(idle.state.session?.state).toBe('funded');
     const ended = run([{ type: 'status', state: 'ENABLED' }], idle.state);
     expect(ended.state.session).toBeNull();
     expect(ended.effects.find((e) => e.type === 'session-cancelled')).toMatchObject({
       event: { sessionId: 'f1', reason: 'machine-cancelled' },
     });
+  });
+
+  it('ignores a reader status that arrives before the adapter answered C,START: it predates the session', () => {
+    // The ENABLED that followed the reader's configuration, read after C,START went out.
+    const early = run([begin(), { type: 'status', state: 'ENABLED' }]);
+    expect(early.state.session).toMatchObject({ id: 'f1', state: 'funded' });
+    expect(early.effects.some((e) => e.type === 'session-cancelled')).toBe(false);
+    const chosen = run([request('350', 3)], early.state);
+    expect(chosen.effects.find((e) => e.type === 'vend-request')).toMatchObject({
+      event: { sessionId: 'f1', credit: { amount: 500 } },
+    });
+    // Once answered (or its reply timed out), the reader's statuses are the session's again.
+    for (const answer of [acked, { type: 'begin-unanswered', sessionId: 'f1' } as const]) {
+      const ended = run([begin(), answer, { type: 'status', state: 'ENABLED' }]);
+      expect(ended.state.session).toBeNull();
+    }
   });
 
   it('ends a session with no selection within its idle time with C,STOP, reported as a timeout', () => {
@@ -176,6 +193,7 @@ describe('sessions with funds (authorization first)', () => {
         { type: 'approve', sessionId: 'f1', amount: 100, ready: true },
         { type: 'approve-acked', sessionId: 'f1' },
         { type: 'approve-unanswered', sessionId: 'f1' },
+        { type: 'begin-acked', sessionId: 'f1' },
         { type: 'deadline', sessionId: 'f1' },
         { type: 'link-lost', reason: 'gone' },
       ),

@@ -58,6 +58,7 @@ describe('sessionTransition', () => {
       amount: 0,
       funds: null,
       idleMs: 0,
+      startAnswered: true,
     });
     expect(state.readerState).toBe('VEND');
     expect(visible(effects)).toEqual([

@@ -60,6 +60,13 @@ export interface Session {
   readonly funds: number | null;
   /** Authorization first: how long the session may wait for a selection, ms. */
   readonly idleMs: number;
+  /**
+   * Authorization first: the adapter has answered `C,START` (or its reply
+   * timed out). Until then a reader status predates the session: the adapter
+   * answers C,START before it reports any state of the session (section 7.5).
+   * Always true for select-then-pay.
+   */
+  readonly startAnswered: boolean;
 }
 
 export interface SessionMachineState {
@@ -87,6 +94,8 @@ export type SessionInput =
   /** Authorization first: open a session with `funds` minor units (`C,START`). */
   | { type: 'begin'; sessionId: string; funds: number; idleMs: number; now: number; ready: boolean }
   | { type: 'begin-refused'; sessionId: string; reason?: string | undefined }
+  /** The adapter acknowledged `C,START`: the reader's statuses from now on are the session's. */
+  | { type: 'begin-acked'; sessionId: string }
   /**
    * No reply to `C,START`: the adapter may have begun the session. It stays
    * open as funded, so the customer's selection still works, and its idle
@@ -217,7 +226,11 @@ class Transition {
         );
         return;
       }
+      case 'begin-acked':
+        this.startAnswered(input.sessionId);
+        return;
       case 'begin-unanswered':
+        this.startAnswered(input.sessionId);
         this.effects.push({
           type: 'log',
           level: 'warn',
@@ -293,6 +306,7 @@ class Transition {
       amount: 0,
       funds: null,
       idleMs: 0,
+      startAnswered: true,
     };
     this.state = { ...this.state, session: s };
     this.effects.push({ type: 'set-timer', sessionId, ms: windowMs - margin });
@@ -316,10 +330,20 @@ class Transition {
     });
   }
 
+  private startAnswered(sessionId: string): void {
+    const s = this.state.session;
+    if (s?.id === sessionId && !s.startAnswered)
+      this.state = { ...this.state, session: { ...s, startAnswered: true } };
+  }
+
   private status(readerState: string): void {
     this.state = { ...this.state, readerState };
     const s = this.state.session;
     if (!s) return;
+    // A status read before the adapter answered our C,START was sent before it
+    // took the session (the ENABLED that followed the reader's configuration,
+    // say): it says nothing about the session, and must not end it.
+    if (!s.startAnswered) return;
     if (s.funds !== null && readerState === 'IDLE' && (s.state === 'funded' || s.state === 'requested')) {
       // Section 7.5: IDLE is MDB "session idle", where a session with funds
       // waits for a selection; during a request it means the machine withdrew it.
@@ -549,6 +573,7 @@ class Transition {
       amount: 0,
       funds,
       idleMs,
+      startAnswered: false,
     };
     this.state = { ...this.state, session: s };
     this.count('sessions');
